@@ -1,0 +1,218 @@
+"""Finding, and when missing building, the binaries of the local control plane.
+
+Lookup order for each binary (the envtest convention first): ``$KUBEBUILDER_ASSETS``, then
+``PATH``, then Tether's cache (``$TETHER_CACHE_DIR`` or ``~/.cache/tether``). When a binary is in
+none of them, its component is built from its Go module through the Go module proxy at the
+version pinned in ``versions.py`` and stored in the cache, so this happens once per machine.
+
+Kubernetes cannot be ``go install``-ed: its go.mod points every staging module (k8s.io/api, …)
+at ``./staging`` with ``replace`` directives, which Go refuses for a dependency. We therefore write a
+small wrapper module whose own go.mod replaces each staging module with its published ``v0.X.Y``
+twin, and build the ``cmd/`` packages from there.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+from tether.devcluster import versions
+from tether.devcluster.versions import Component
+from tether.errors import DevClusterError
+
+
+def cache_root() -> Path:
+    """Where Tether keeps built binaries and dev clusters."""
+    configured = os.environ.get("TETHER_CACHE_DIR")
+    if configured:
+        return Path(configured)
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "tether"
+
+
+def component_cache_dir(component: Component) -> Path:
+    return cache_root() / "bin" / component.cache_dir_name
+
+
+def _component_of(binary: str) -> Component:
+    for component in versions.ALL_COMPONENTS:
+        if binary in component.binaries:
+            return component
+    raise DevClusterError(f"unknown control-plane binary {binary!r}")
+
+
+def find_binary(binary: str) -> Path | None:
+    """The first ``binary`` found in $KUBEBUILDER_ASSETS, PATH or the cache; None if absent."""
+    assets = os.environ.get("KUBEBUILDER_ASSETS")
+    if assets and (Path(assets) / binary).is_file():
+        return Path(assets) / binary
+    on_path = shutil.which(binary)
+    if on_path:
+        return Path(on_path)
+    cached = component_cache_dir(_component_of(binary)) / binary
+    return cached if cached.is_file() else None
+
+
+def ensure_binary(binary: str, log: TextLog | None = None) -> Path:
+    """The path of ``binary``, building its component into the cache first if it is missing."""
+    found = find_binary(binary)
+    if found is not None:
+        return found
+    component = _component_of(binary)
+    ensure_component(component, log)
+    return component_cache_dir(component) / binary
+
+
+class TextLog:
+    """Where build progress goes: a stream for people, quiet for machine output."""
+
+    def __init__(self, stream: object = None) -> None:
+        self._stream = stream if stream is not None else sys.stderr
+
+    def say(self, message: str) -> None:
+        print(message, file=self._stream, flush=True)  # type: ignore[call-overload]
+
+
+def ensure_component(component: Component, log: TextLog | None = None) -> Path:
+    """Build ``component`` into the cache unless every one of its binaries is already there."""
+    log = log or TextLog()
+    target = component_cache_dir(component)
+    with _build_lock():
+        if all((target / name).is_file() for name in component.binaries):
+            return target
+        _require_go()
+        log.say(f"building {component.name} {component.version} from Go modules (once per machine)…")
+        work = cache_root() / "build" / component.cache_dir_name
+        work.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{component.cache_dir_name}-", dir=target.parent))
+        try:
+            _BUILDERS[component.name](component, work, staging)
+            missing = [name for name in component.binaries if not (staging / name).is_file()]
+            if missing:
+                raise DevClusterError(f"building {component.name} produced no {', '.join(missing)}")
+            shutil.rmtree(target, ignore_errors=True)
+            staging.rename(target)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        log.say(f"built {component.name} {component.version} into {target}")
+        return target
+
+
+@contextlib.contextmanager
+def _build_lock() -> Iterator[None]:
+    lock_path = cache_root() / "bin" / ".build.lock"
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with lock_path.open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _require_go() -> None:
+    if shutil.which("go") is None:
+        raise DevClusterError(
+            "the control-plane binaries are missing and Go is not installed to build them: "
+            "install Go 1.24+ or point $KUBEBUILDER_ASSETS at a directory with etcd, "
+            "kube-apiserver, kube-controller-manager, kube-scheduler and kubectl"
+        )
+
+
+def _go(args: list[str], cwd: Path, extra_env: dict[str, str] | None = None) -> str:
+    env = {**os.environ, "CGO_ENABLED": "0", "GOFLAGS": "-mod=mod", **(extra_env or {})}
+    result = subprocess.run(
+        ["go", *args], cwd=cwd, env=env, capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        tail = "\n".join((result.stderr or result.stdout).strip().splitlines()[-30:])
+        raise DevClusterError(f"`go {' '.join(args)}` failed in {cwd}:\n{tail}")
+    return result.stdout
+
+
+def _write_wrapper_module(work: Path, go_mod: str) -> None:
+    (work / "go.mod").write_text(go_mod)
+    (work / "go.sum").touch()
+
+
+def _build_kubernetes(component: Component, work: Path, out: Path) -> None:
+    version = component.version
+    staging_version = "v0." + version.split(".", 1)[1]
+    _write_wrapper_module(work, "module tether.local/k8sbuild\n\ngo 1.24\n")
+    info = json.loads(_go(["mod", "download", "-json", f"k8s.io/kubernetes@{version}"], work))
+    upstream_go_mod = Path(info["GoMod"]).read_text()
+    staging_modules = sorted(set(re.findall(r"^\s*(k8s\.io/[\w.-]+) v0\.0\.0\s*$", upstream_go_mod, re.M)))
+    if not staging_modules:
+        raise DevClusterError(f"found no staging modules in k8s.io/kubernetes@{version}'s go.mod")
+    replaces = "\n".join(f"\t{m} => {m} {staging_version}" for m in staging_modules)
+    _write_wrapper_module(
+        work,
+        "module tether.local/k8sbuild\n\ngo 1.24\n\n"
+        f"require k8s.io/kubernetes {version}\n\nreplace (\n{replaces}\n)\n",
+    )
+    _go(["mod", "download", "k8s.io/kubernetes"], work)
+    packages = [f"k8s.io/kubernetes/cmd/{name}" for name in component.binaries]
+    major, minor = version.lstrip("v").split(".")[:2]
+    stamp = {
+        "gitVersion": version,
+        "gitMajor": major,
+        "gitMinor": minor,
+        "gitTreeState": "clean",
+        "buildDate": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+    ldflags = ["-s", "-w"] + [
+        f"-X {pkg}.{key}={value}"
+        for pkg in ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version")
+        for key, value in stamp.items()
+    ]
+    _go(["get", *packages], work)
+    _go(
+        ["build", "-trimpath", "-tags", "selinux,notest", "-ldflags", " ".join(ldflags),
+         "-o", str(out) + "/", *packages],
+        work,
+    )
+
+
+def _build_etcd(component: Component, work: Path, out: Path) -> None:
+    _write_wrapper_module(
+        work,
+        f"module tether.local/etcdbuild\n\ngo 1.23\n\nrequire go.etcd.io/etcd/server/v3 {component.version}\n",
+    )
+    _go(["get", f"go.etcd.io/etcd/server/v3@{component.version}"], work)
+    _go(["build", "-trimpath", "-ldflags", "-s -w", "-o", str(out / "etcd"), "go.etcd.io/etcd/server/v3"], work)
+
+
+def _go_install(package: str, component: Component, work: Path, out: Path) -> None:
+    _go(["install", "-trimpath", "-ldflags", "-s -w", f"{package}@{component.version}"], work,
+        {"GOBIN": str(out), "GOFLAGS": ""})
+
+
+def _build_kwok(component: Component, work: Path, out: Path) -> None:
+    _go_install("sigs.k8s.io/kwok/cmd/kwok", component, work, out)
+
+
+def _build_kustomize(component: Component, work: Path, out: Path) -> None:
+    _go_install("sigs.k8s.io/kustomize/kustomize/v5", component, work, out)
+
+
+_BUILDERS = {
+    "kubernetes": _build_kubernetes,
+    "etcd": _build_etcd,
+    "kwok": _build_kwok,
+    "kustomize": _build_kustomize,
+}
+
+
+def ensure_all(log: TextLog | None = None) -> None:
+    """Build every component that is not cached yet (what `.ci/run` and `dev-cluster up` call)."""
+    for component in versions.ALL_COMPONENTS:
+        ensure_component(component, log)

@@ -1,0 +1,40 @@
+"""The one place where the versions of the local control plane's components are pinned.
+
+Every binary Tether's dev cluster runs is built from its Go module at exactly these versions
+(see ``provision.py``). Bumping a version here makes the next ``tether dev-cluster up`` build the
+new binaries into a fresh cache directory; the old ones stay until removed by hand.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+KUBERNETES = "v1.33.13"
+ETCD = "v3.5.35"
+KWOK = "v0.7.0"
+KUSTOMIZE = "v5.7.1"
+
+
+@dataclass(frozen=True)
+class Component:
+    """One cached build: a name for its cache directory and the binaries it provides."""
+
+    name: str
+    version: str
+    binaries: tuple[str, ...]
+
+    @property
+    def cache_dir_name(self) -> str:
+        return f"{self.name}-{self.version}"
+
+
+KUBERNETES_COMPONENT = Component(
+    "kubernetes",
+    KUBERNETES,
+    ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl"),
+)
+ETCD_COMPONENT = Component("etcd", ETCD, ("etcd",))
+KWOK_COMPONENT = Component("kwok", KWOK, ("kwok",))
+KUSTOMIZE_COMPONENT = Component("kustomize", KUSTOMIZE, ("kustomize",))
+
+ALL_COMPONENTS = (KUBERNETES_COMPONENT, ETCD_COMPONENT, KWOK_COMPONENT, KUSTOMIZE_COMPONENT)

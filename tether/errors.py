@@ -1,0 +1,53 @@
+"""Tether's exceptions, in one small hierarchy.
+
+    TetherError                 every error Tether raises on purpose; the CLI maps it to exit 2
+    ├── DevClusterError         the local control plane could not be provisioned or started
+    ├── SourceError             git: unknown ref, unreachable remote (URL and ref named, creds masked)
+    ├── RenderError             a manifest could not be read or built (file and line named)
+    ├── ClusterError            the Kubernetes API refused or failed (object named first)
+    │   └── OwnershipConflict   an object belongs to another app
+    ├── PruneRefused            a guard stopped a prune (empty render, failed apply)
+    ├── HealthTimeout           objects did not become healthy in time
+    └── AuditError              the audit store could not be opened or written
+
+Every message names the thing it is about (file:line, object, URL@ref) and says what to do.
+Secret values and credentials never appear in messages.
+"""
+
+from __future__ import annotations
+
+
+class TetherError(Exception):
+    """Base of every error Tether raises on purpose."""
+
+
+class DevClusterError(TetherError):
+    """The local control plane could not be provisioned, started or reached."""
+
+
+class SourceError(TetherError):
+    """A Git source could not be fetched or read."""
+
+
+class RenderError(TetherError):
+    """Manifests could not be read, parsed or built."""
+
+
+class ClusterError(TetherError):
+    """The Kubernetes API refused or failed an operation."""
+
+
+class OwnershipConflict(ClusterError):
+    """An object Tether would write is managed by another app."""
+
+
+class PruneRefused(TetherError):
+    """A safety guard stopped a prune."""
+
+
+class HealthTimeout(TetherError):
+    """Objects did not become healthy before the timeout."""
+
+
+class AuditError(TetherError):
+    """The audit store could not be opened or written."""
