@@ -49,7 +49,9 @@ class Change:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Change:
-        ref = ObjectRef(data.get("group", ""), data["kind"], data.get("namespace", ""), data["name"])
+        ref = ObjectRef(
+            data.get("group", ""), data["kind"], data.get("namespace", ""), data["name"]
+        )
         return cls(ref, Action(data["action"]), data.get("reason", ""))
 
 

@@ -27,8 +27,12 @@ class ObjectRef:
         api_version = str(body.get("apiVersion", ""))
         group = api_version.rpartition("/")[0]
         metadata = body.get("metadata") or {}
-        return cls(group, str(body.get("kind", "")), str(metadata.get("namespace") or ""),
-                   str(metadata.get("name", "")))
+        return cls(
+            group,
+            str(body.get("kind", "")),
+            str(metadata.get("namespace") or ""),
+            str(metadata.get("name", "")),
+        )
 
     @property
     def group_kind(self) -> str:

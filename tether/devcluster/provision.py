@@ -25,6 +25,7 @@ import tempfile
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TextIO
 
 from tether.devcluster import versions
 from tether.devcluster.versions import Component
@@ -75,11 +76,11 @@ def ensure_binary(binary: str, log: TextLog | None = None) -> Path:
 class TextLog:
     """Where build progress goes: a stream for people, quiet for machine output."""
 
-    def __init__(self, stream: object = None) -> None:
+    def __init__(self, stream: TextIO | None = None) -> None:
         self._stream = stream if stream is not None else sys.stderr
 
     def say(self, message: str) -> None:
-        print(message, file=self._stream, flush=True)  # type: ignore[call-overload]
+        print(message, file=self._stream, flush=True)
 
 
 def ensure_component(component: Component, log: TextLog | None = None) -> Path:
@@ -90,7 +91,9 @@ def ensure_component(component: Component, log: TextLog | None = None) -> Path:
         if all((target / name).is_file() for name in component.binaries):
             return target
         _require_go()
-        log.say(f"building {component.name} {component.version} from Go modules (once per machine)…")
+        log.say(
+            f"building {component.name} {component.version} from Go modules (once per machine)…"
+        )
         work = cache_root() / "build" / component.cache_dir_name
         work.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{component.cache_dir_name}-", dir=target.parent))
@@ -150,7 +153,9 @@ def _build_kubernetes(component: Component, work: Path, out: Path) -> None:
     _write_wrapper_module(work, "module tether.local/k8sbuild\n\ngo 1.24\n")
     info = json.loads(_go(["mod", "download", "-json", f"k8s.io/kubernetes@{version}"], work))
     upstream_go_mod = Path(info["GoMod"]).read_text()
-    staging_modules = sorted(set(re.findall(r"^\s*(k8s\.io/[\w.-]+) v0\.0\.0\s*$", upstream_go_mod, re.M)))
+    staging_modules = sorted(
+        set(re.findall(r"^\s*(k8s\.io/[\w.-]+) v0\.0\.0\s*$", upstream_go_mod, re.M))
+    )
     if not staging_modules:
         raise DevClusterError(f"found no staging modules in k8s.io/kubernetes@{version}'s go.mod")
     replaces = "\n".join(f"\t{m} => {m} {staging_version}" for m in staging_modules)
@@ -174,10 +179,19 @@ def _build_kubernetes(component: Component, work: Path, out: Path) -> None:
         for pkg in ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version")
         for key, value in stamp.items()
     ]
-    _go(["get", *packages], work)
+    _go(["get", *(f"{package}@{version}" for package in packages)], work)
     _go(
-        ["build", "-trimpath", "-tags", "selinux,notest", "-ldflags", " ".join(ldflags),
-         "-o", str(out) + "/", *packages],
+        [
+            "build",
+            "-trimpath",
+            "-tags",
+            "selinux,notest",
+            "-ldflags",
+            " ".join(ldflags),
+            "-o",
+            str(out) + "/",
+            *packages,
+        ],
         work,
     )
 
@@ -188,12 +202,26 @@ def _build_etcd(component: Component, work: Path, out: Path) -> None:
         f"module tether.local/etcdbuild\n\ngo 1.23\n\nrequire go.etcd.io/etcd/server/v3 {component.version}\n",
     )
     _go(["get", f"go.etcd.io/etcd/server/v3@{component.version}"], work)
-    _go(["build", "-trimpath", "-ldflags", "-s -w", "-o", str(out / "etcd"), "go.etcd.io/etcd/server/v3"], work)
+    _go(
+        [
+            "build",
+            "-trimpath",
+            "-ldflags",
+            "-s -w",
+            "-o",
+            str(out / "etcd"),
+            "go.etcd.io/etcd/server/v3",
+        ],
+        work,
+    )
 
 
 def _go_install(package: str, component: Component, work: Path, out: Path) -> None:
-    _go(["install", "-trimpath", "-ldflags", "-s -w", f"{package}@{component.version}"], work,
-        {"GOBIN": str(out), "GOFLAGS": ""})
+    _go(
+        ["install", "-trimpath", "-ldflags", "-s -w", f"{package}@{component.version}"],
+        work,
+        {"GOBIN": str(out), "GOFLAGS": ""},
+    )
 
 
 def _build_kwok(component: Component, work: Path, out: Path) -> None:

@@ -1,0 +1,267 @@
+"""The ``tether`` command: sync, diff, status, history and the local dev cluster.
+
+Exit codes everywhere: 0 ok (or in sync), 1 differences found, 2 error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from tether.audit import AuditStore, default_actor
+from tether.cli import output
+from tether.cli.devcluster import dev_cluster_app, resolve_kustomize
+from tether.cli.parsing import parse_duration
+from tether.cluster import kubeconfig
+from tether.cluster.kubeconfig import Connection
+from tether.devcluster.controlplane import DevCluster
+from tether.errors import TetherError
+from tether.reconcile.options import SyncOptions
+from tether.reconcile.run import SourceSpec, run_diff, run_sync
+from tether.reconcile.status import app_status
+
+app = typer.Typer(
+    name="tether",
+    help="Tether: a GitOps engine for Kubernetes. Git holds the desired state; Tether renders it, "
+    "shows what would change, applies it with server-side apply, prunes what Git no longer has, "
+    "waits for health and records every sync.",
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    pretty_exceptions_enable=False,
+)
+app.add_typer(dev_cluster_app, name="dev-cluster")
+
+KubeconfigOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--kubeconfig",
+        help="Path to a kubeconfig file (default: $KUBECONFIG, ~/.kube/config, then the running dev cluster).",
+    ),
+]
+ContextOpt = Annotated[str | None, typer.Option("--context", help="kubeconfig context to use.")]
+SourceOpt = Annotated[
+    str,
+    typer.Option("--source", help="Git URL (https, ssh, file://) or local path of the repository."),
+]
+RefOpt = Annotated[
+    str | None,
+    typer.Option("--ref", help="Branch, tag or commit (default: the remote's default branch)."),
+]
+PathOpt = Annotated[str, typer.Option("--path", help="Directory inside the repository to render.")]
+AppOpt = Annotated[str, typer.Option("--app", help="Name of the app: the inventory and audit key.")]
+NamespaceOpt = Annotated[
+    str, typer.Option("-n", "--namespace", help="Namespace for namespaced objects that name none.")
+]
+OutputOpt = Annotated[str, typer.Option("-o", "--output", help="Output format: text or json.")]
+DbOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--db",
+        envvar="TETHER_DB",
+        help="Audit database: a SQLite path or postgresql://… (default: ~/.local/state/tether/audit.db).",
+    ),
+]
+
+
+def connect(kubeconfig_path: str | None, context: str | None) -> Connection:
+    """kubectl's rules, plus a fallback to the default dev cluster when nothing else is set."""
+    if kubeconfig_path is None and not os.environ.get("KUBECONFIG"):
+        default = Path.home() / ".kube" / "config"
+        dev = DevCluster().kubeconfig_path
+        if not default.is_file() and dev.is_file():
+            kubeconfig_path = str(dev)
+    return kubeconfig.load(kubeconfig_path, context)
+
+
+def fail(error: Exception, json_output: bool = False) -> typer.Exit:
+    if json_output:
+        output.print_json({"error": str(error)})
+    else:
+        output.err.print(f"[bold red]error:[/] {error}")
+    return typer.Exit(2)
+
+
+def check_output(value: str) -> bool:
+    if value not in ("text", "json"):
+        raise typer.BadParameter("use -o text or -o json")
+    return value == "json"
+
+
+@app.command(
+    epilog="Examples:\n\n  tether sync --source ./gitops --path apps/web --app web -n web --prune\n\n"
+    "  tether sync --source https://git.example.com/org/gitops.git --ref v1.4.0 --path apps/web --app web -o json"
+)
+def sync(
+    source: SourceOpt,
+    path: PathOpt = ".",
+    app_name: AppOpt = "",
+    ref: RefOpt = None,
+    namespace: NamespaceOpt = "default",
+    prune: Annotated[
+        bool,
+        typer.Option("--prune", help="Delete objects this app created that Git no longer has."),
+    ] = False,
+    allow_empty: Annotated[
+        bool,
+        typer.Option(
+            "--allow-empty",
+            help="Allow a render with no objects (with --prune: delete everything).",
+        ),
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Plan and dry-run only; write nothing.")
+    ] = False,
+    timeout: Annotated[
+        str,
+        typer.Option("--timeout", help="How long to wait for health, e.g. 90s, 5m; 0 to not wait."),
+    ] = "5m",
+    output_format: OutputOpt = "text",
+    verbose: Annotated[
+        bool, typer.Option("-v", "--verbose", help="List unchanged objects too.")
+    ] = False,
+    db: DbOpt = None,
+    kubeconfig_path: KubeconfigOpt = None,
+    context: ContextOpt = None,
+) -> None:
+    """Render a path of a Git repository and bring the cluster to it (one reconcile pass)."""
+    json_output = check_output(output_format)
+    if not app_name:
+        raise typer.BadParameter("--app is required", param_hint="--app")
+    try:
+        connection = connect(kubeconfig_path, context)
+        options = SyncOptions(
+            app=app_name,
+            namespace=namespace,
+            prune=prune,
+            allow_empty=allow_empty,
+            dry_run=dry_run,
+            timeout=parse_duration(timeout),
+        )
+        audit = AuditStore(db)
+        try:
+            report = asyncio.run(
+                run_sync(
+                    SourceSpec(source, path, ref),
+                    options,
+                    connection,
+                    audit=audit,
+                    actor=default_actor(),
+                    kustomize=resolve_kustomize(),
+                )
+            )
+        finally:
+            audit.close()
+    except TetherError as error:
+        raise fail(error, json_output) from None
+    if json_output:
+        output.print_json(output.sync_to_dict(report))
+    else:
+        output.print_sync(report, verbose)
+    raise typer.Exit(0 if report.succeeded else 2)
+
+
+@app.command(
+    epilog="Exit codes: 0 in sync, 1 differences, 2 error.\n\nExample:\n\n"
+    "  tether diff --source ./gitops --path apps/web --app web -n web --prune"
+)
+def diff(
+    source: SourceOpt,
+    path: PathOpt = ".",
+    app_name: AppOpt = "",
+    ref: RefOpt = None,
+    namespace: NamespaceOpt = "default",
+    prune: Annotated[
+        bool, typer.Option("--prune", help="Also show objects a sync with --prune would delete.")
+    ] = False,
+    output_format: OutputOpt = "text",
+    kubeconfig_path: KubeconfigOpt = None,
+    context: ContextOpt = None,
+) -> None:
+    """Show what a sync would change, as a unified diff of live vs desired (Secret values masked)."""
+    json_output = check_output(output_format)
+    if not app_name:
+        raise typer.BadParameter("--app is required", param_hint="--app")
+    try:
+        connection = connect(kubeconfig_path, context)
+        options = SyncOptions(app=app_name, namespace=namespace, prune=prune, dry_run=True)
+        report = asyncio.run(
+            run_diff(
+                SourceSpec(source, path, ref), options, connection, kustomize=resolve_kustomize()
+            )
+        )
+    except TetherError as error:
+        raise fail(error, json_output) from None
+    if json_output:
+        output.print_json(
+            {
+                "inSync": report.in_sync,
+                "revision": report.revision.to_dict() if report.revision else None,
+                "objects": [
+                    {
+                        "kind": d.ref.kind,
+                        "namespace": d.ref.namespace,
+                        "name": d.ref.name,
+                        "action": d.action,
+                        "diff": d.diff,
+                    }
+                    for d in report.diffs
+                ],
+            }
+        )
+    else:
+        output.print_diff(report)
+    raise typer.Exit(0 if report.in_sync else 1)
+
+
+@app.command(epilog="Example:\n\n  tether status web")
+def status(
+    app_name: Annotated[str, typer.Argument(help="The app's name.", metavar="APP")],
+    output_format: OutputOpt = "text",
+    kubeconfig_path: KubeconfigOpt = None,
+    context: ContextOpt = None,
+) -> None:
+    """The objects an app manages, with their health."""
+    json_output = check_output(output_format)
+    try:
+        connection = connect(kubeconfig_path, context)
+        report = asyncio.run(app_status(app_name, connection, kustomize=resolve_kustomize()))
+    except TetherError as error:
+        raise fail(error, json_output) from None
+    if json_output:
+        output.print_json({"app": app_name, **report.to_dict()})
+    else:
+        output.out.print(
+            f"[bold]{app_name}[/]: {report.health.status.value}, "
+            f"{len(report.health.objects)} objects, last revision {report.revision or '-'}"
+        )
+        output.out.print(output.health_table(report.health))
+    raise typer.Exit(0)
+
+
+@app.command(epilog="Example:\n\n  tether history web --limit 5")
+def history(
+    app_name: Annotated[str, typer.Argument(help="The app's name.", metavar="APP")],
+    limit: Annotated[int, typer.Option("--limit", help="How many records, newest first.")] = 20,
+    output_format: OutputOpt = "text",
+    db: DbOpt = None,
+) -> None:
+    """The audit trail of an app's syncs: when, which commit, what changed, who ran it."""
+    json_output = check_output(output_format)
+    try:
+        audit = AuditStore(db)
+        try:
+            records = audit.history(app_name, limit)
+        finally:
+            audit.close()
+    except TetherError as error:
+        raise fail(error, json_output) from None
+    if json_output:
+        output.print_json([output.record_to_dict(r) for r in records])
+    elif not records:
+        output.out.print(f"no syncs recorded for {app_name!r}")
+    else:
+        output.out.print(output.history_table(records))

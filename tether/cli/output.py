@@ -1,0 +1,181 @@
+"""How results look: Rich tables for people, JSON for machines. Nothing here decides anything."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from tether.audit import SyncRecord
+from tether.core import Action, ChangeSet, HealthReport, HealthStatus
+from tether.reconcile.run import DiffReport, SyncReport
+
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+_ACTION_STYLE = {
+    Action.CREATED: "green",
+    Action.CONFIGURED: "yellow",
+    Action.UNCHANGED: "dim",
+    Action.PRUNED: "red",
+    Action.SKIPPED: "cyan",
+    Action.FAILED: "bold red",
+}
+_HEALTH_STYLE = {
+    HealthStatus.HEALTHY: "green",
+    HealthStatus.PROGRESSING: "yellow",
+    HealthStatus.MISSING: "magenta",
+    HealthStatus.DEGRADED: "red",
+    HealthStatus.UNKNOWN: "dim",
+}
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+def sync_to_dict(report: SyncReport) -> dict[str, Any]:
+    return {
+        "app": report.app,
+        "source": report.source_url,
+        "revision": report.revision.to_dict() if report.revision else None,
+        "result": report.result,
+        "error": report.error,
+        "dryRun": report.dry_run,
+        "durationSeconds": round(report.duration_seconds, 3),
+        "changes": report.changes.to_list(),
+        "health": health_to_dict(report.health),
+    }
+
+
+def health_to_dict(report: HealthReport | None) -> dict[str, Any] | None:
+    if report is None:
+        return None
+    return {
+        "status": report.status.value,
+        "objects": [
+            {
+                "kind": o.ref.kind,
+                "namespace": o.ref.namespace,
+                "name": o.ref.name,
+                "status": o.status.value,
+                "message": o.message,
+            }
+            for o in report.objects
+        ],
+    }
+
+
+def changes_table(changes: ChangeSet, show_unchanged: bool = False) -> Table:
+    table = Table(show_edge=False, box=None, pad_edge=False)
+    for column in ("ACTION", "KIND", "NAMESPACE", "NAME", "REASON"):
+        table.add_column(column)
+    for change in changes.changes:
+        if change.action is Action.UNCHANGED and not show_unchanged:
+            continue
+        style = _ACTION_STYLE[change.action]
+        table.add_row(
+            f"[{style}]{change.action.value}[/]",
+            change.ref.group_kind,
+            change.ref.namespace or "-",
+            change.ref.name,
+            change.reason[:120],
+        )
+    return table
+
+
+def health_table(report: HealthReport) -> Table:
+    table = Table(show_edge=False, box=None, pad_edge=False)
+    for column in ("HEALTH", "KIND", "NAMESPACE", "NAME", "MESSAGE"):
+        table.add_column(column)
+    for item in sorted(report.objects, key=lambda o: (-o.status.severity, o.ref)):
+        style = _HEALTH_STYLE[item.status]
+        table.add_row(
+            f"[{style}]{item.status.value}[/]",
+            item.ref.group_kind,
+            item.ref.namespace or "-",
+            item.ref.name,
+            item.message,
+        )
+    return table
+
+
+def print_sync(report: SyncReport, verbose: bool) -> None:
+    revision = f" at {report.revision}" if report.revision else ""
+    if report.changes.changes:
+        out.print(changes_table(report.changes, show_unchanged=verbose))
+    summary = report.changes.summary()
+    if report.succeeded:
+        health = f", {report.health.status.value}" if report.health else ""
+        verb = "would be" if report.dry_run else "synced"
+        out.print(
+            f"[bold]{report.app}[/]{revision}: {verb} — {summary}{health} "
+            f"({report.duration_seconds:.1f}s)"
+        )
+    else:
+        err.print(
+            f"[bold red]sync of {report.app}{revision} failed[/] ({summary}):\n{report.error}"
+        )
+
+
+def print_diff(report: DiffReport) -> None:
+    for item in report.diffs:
+        out.print(f"[bold]{item.action}[/] {item.ref}")
+        if item.diff:
+            sys.stdout.write(item.diff if item.diff.endswith("\n") else item.diff + "\n")
+    if report.in_sync:
+        out.print(f"in sync at {report.revision}")
+
+
+def history_table(records: list[SyncRecord]) -> Table:
+    table = Table(show_edge=False, box=None, pad_edge=False)
+    for column in (
+        "WHEN (UTC)",
+        "RESULT",
+        "REVISION",
+        "AUTHOR",
+        "SUBJECT",
+        "CHANGES",
+        "BY",
+        "TOOK",
+    ):
+        table.add_column(column)
+    for record in records:
+        revision = record.revision
+        style = (
+            "green"
+            if record.result == "succeeded"
+            else "red"
+            if record.result == "failed"
+            else "cyan"
+        )
+        table.add_row(
+            record.started_at.strftime("%Y-%m-%d %H:%M:%S"),
+            f"[{style}]{record.result}[/]",
+            revision.short if revision else "-",
+            revision.author if revision else "-",
+            (revision.subject if revision else record.error)[:50],
+            record.changes.summary(),
+            record.actor,
+            f"{record.duration_seconds:.1f}s",
+        )
+    return table
+
+
+def record_to_dict(record: SyncRecord) -> dict[str, Any]:
+    return {
+        "id": record.id,
+        "app": record.app,
+        "source": record.source_url,
+        "revision": record.revision.to_dict() if record.revision else None,
+        "result": record.result,
+        "error": record.error,
+        "startedAt": record.started_at.isoformat(),
+        "durationSeconds": record.duration_seconds,
+        "actor": record.actor,
+        "health": record.health,
+        "changes": record.changes.to_list(),
+    }

@@ -1,0 +1,109 @@
+"""Pure comparison of desired and live objects: what the server sets is stripped, Secret values
+are masked, and a unified diff is produced for people.
+
+The desired side is always the server's *dry-run* answer for Tether's manifest, never the raw
+manifest, so defaulted fields (``spec.revisionHistoryLimit``, ``protocol: TCP``, …) appear on
+both sides and never show as a difference.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import json
+from typing import Any
+
+import yaml
+
+from tether.core.objects import ObjectRef
+
+FIELD_MANAGER = "tether"
+SERVER_SET_METADATA = (
+    "managedFields",
+    "resourceVersion",
+    "uid",
+    "generation",
+    "creationTimestamp",
+    "selfLink",
+)
+MASK = "*** (masked)"
+MASK_CHANGED = "*** (masked, changed)"
+
+
+def strip_server_fields(obj: dict[str, Any]) -> dict[str, Any]:
+    """A copy of ``obj`` without status and without metadata the server sets by itself."""
+    stripped = {k: v for k, v in obj.items() if k != "status"}
+    metadata = {
+        k: v for k, v in (obj.get("metadata") or {}).items() if k not in SERVER_SET_METADATA
+    }
+    stripped["metadata"] = metadata
+    return stripped
+
+
+def owned_fields(obj: dict[str, Any], manager: str = FIELD_MANAGER) -> Any:
+    """The field set ``manager`` holds through server-side apply (None when it holds none)."""
+    for entry in (obj.get("metadata") or {}).get("managedFields") or []:
+        if entry.get("manager") == manager and entry.get("operation") == "Apply":
+            return entry.get("fieldsV1")
+    return None
+
+
+def in_sync(dry_run: dict[str, Any], live: dict[str, Any]) -> bool:
+    """True when applying would change nothing: same content, and Tether owns the same fields."""
+    if strip_server_fields(dry_run) != strip_server_fields(live):
+        return False
+    return bool(owned_fields(dry_run) == owned_fields(live))
+
+
+def is_secret(obj: dict[str, Any]) -> bool:
+    return obj.get("kind") == "Secret" and obj.get("apiVersion") == "v1"
+
+
+def mask_secrets(before: dict[str, Any] | None, after: dict[str, Any] | None) -> tuple[Any, Any]:
+    """Both sides with Secret values replaced by a mask that still shows *which* keys changed."""
+    if not (is_secret(before or {}) or is_secret(after or {})):
+        return before, after
+    before, after = copy.deepcopy(before), copy.deepcopy(after)
+    for field in ("data", "stringData"):
+        old = (before or {}).get(field) or {}
+        new = (after or {}).get(field) or {}
+        for key in set(old) | set(new):
+            changed = key in old and key in new and old[key] != new[key]
+            mask = MASK_CHANGED if changed else MASK
+            if key in old:
+                old[key] = MASK
+            if key in new:
+                new[key] = mask
+    _drop_last_applied(before)
+    _drop_last_applied(after)
+    return before, after
+
+
+def _drop_last_applied(obj: dict[str, Any] | None) -> None:
+    """kubectl's client-side apply annotation holds a full copy of the Secret: never show it."""
+    annotations = ((obj or {}).get("metadata") or {}).get("annotations") or {}
+    if "kubectl.kubernetes.io/last-applied-configuration" in annotations:
+        annotations["kubectl.kubernetes.io/last-applied-configuration"] = MASK
+
+
+def to_yaml(obj: dict[str, Any] | None) -> str:
+    if obj is None:
+        return ""
+    return yaml.safe_dump(json.loads(json.dumps(obj)), sort_keys=True, default_flow_style=False)
+
+
+def unified_diff(
+    ref: ObjectRef, live: dict[str, Any] | None, desired: dict[str, Any] | None
+) -> str:
+    """A unified diff from live to desired (either may be None), server fields stripped and
+    Secret values masked. Empty when they are equal."""
+    live_view = strip_server_fields(live) if live is not None else None
+    desired_view = strip_server_fields(desired) if desired is not None else None
+    live_view, desired_view = mask_secrets(live_view, desired_view)
+    lines = difflib.unified_diff(
+        to_yaml(live_view).splitlines(keepends=True),
+        to_yaml(desired_view).splitlines(keepends=True),
+        fromfile=f"live/{ref}" if live is not None else "/dev/null",
+        tofile=f"desired/{ref}" if desired is not None else "/dev/null",
+    )
+    return "".join(lines)

@@ -1,0 +1,260 @@
+"""The sync engine: plan → staged apply → prune → health, against one cluster.
+
+Stage one (CRDs and Namespaces) is applied and waited for (Established / Active) before the
+rest, because the rest may need them. Within a stage, every object is dry-run first and the
+stage is written only if all of it passed. Unchanged objects are never written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from tether import health
+from tether.cluster.client import KubeClient, Resource
+from tether.core import Action, ChangeSet, HealthReport, HealthStatus, Manifest, ObjectRef
+from tether.core.inventory import PART_OF_LABEL, PRUNE_ANNOTATION, Inventory, split_group_kind
+from tether.errors import ClusterError, HealthTimeout, PruneRefused
+from tether.reconcile import plan as planning
+from tether.reconcile.options import SyncOptions
+
+_ESTABLISH_TIMEOUT = 60.0
+_POLL = 0.5
+
+
+@dataclass
+class EngineResult:
+    """What one pass did: the ChangeSet, health after it, and per-object diffs inputs."""
+
+    changes: ChangeSet
+    plan: planning.Plan
+    health: HealthReport | None = None
+    prune_candidates: list[tuple[ObjectRef, dict[str, Any]]] = field(default_factory=list)
+
+
+class SyncEngine:
+    """Applies one app's rendered manifests to the cluster ``client`` talks to."""
+
+    def __init__(self, client: KubeClient, options: SyncOptions) -> None:
+        self.client = client
+        self.options = options
+
+    async def _parent_resource(self) -> Resource:
+        return await self.client.resource("v1", "ConfigMap")
+
+    async def load_inventory(self) -> Inventory | None:
+        """The app's recorded inventory, or None on its first sync."""
+        parent = await self.client.get(
+            await self._parent_resource(), self.options.inventory_namespace, self.options.app
+        )
+        return Inventory.from_parent(parent) if parent else None
+
+    async def plan(self, manifests: list[Manifest]) -> tuple[planning.Plan, Inventory | None]:
+        """Resolve, read live state and dry-run everything that can be dry-run now."""
+        inventory = Inventory(self.options.app, self.options.inventory_namespace)
+        prepared = planning.prepare(manifests, inventory, self.options.namespace)
+        plan = planning.Plan([planning.PlannedObject(m) for m in prepared])
+        namespace_resource = await self.client.resource("v1", "Namespace")
+        new_namespaces = set()
+        for obj in plan.objects:
+            if (
+                obj.manifest.is_namespace
+                and await self.client.get(namespace_resource, "", obj.ref.name) is None
+            ):
+                new_namespaces.add(obj.ref.name)
+        await planning.resolve(self.client, plan, self.options.namespace, new_namespaces)
+        ready = [o for o in plan.objects if not o.deferred and o.resource is not None]
+        await planning.fetch_live(self.client, ready)
+        planning.raise_on_conflicts(planning.check_ownership(ready, inventory))
+        await planning.dry_run(self.client, plan, ready)
+        return plan, await self.load_inventory()
+
+    async def sync(
+        self, manifests: list[Manifest], source: dict[str, str] | None = None
+    ) -> EngineResult:
+        """One full pass. Raises on refusal; the ChangeSet says what was written before that.
+
+        ``source`` (url, path, ref, revision) is recorded in the inventory parent for ``status``.
+        """
+        if not manifests and not self.options.allow_empty:
+            raise PruneRefused(
+                f"app {self.options.app!r}: the render produced no objects; refusing to sync (and "
+                "prune everything). Pass --allow-empty if the app really should be empty"
+            )
+        plan, previous = await self.plan(manifests)
+        _raise_plan_errors(plan)
+        changes = ChangeSet(dry_run=self.options.dry_run)
+        result = EngineResult(changes, plan)
+        desired = Inventory.of(
+            self.options.app, [o.ref for o in plan.objects], self.options.inventory_namespace
+        ).with_source(source or {})
+        if self.options.dry_run:
+            self._record(plan.objects, changes)
+            result.prune_candidates = (
+                await self.prune_candidates(previous, plan) if self.options.prune else []
+            )
+            for ref, _ in result.prune_candidates:
+                changes.add(ref, Action.PRUNED, "dry run")
+            return result
+        await self._ensure_inventory_namespace()
+        await self._write_parent(desired.union(previous) if previous else desired)
+        await self._apply(plan.stage(first=True), changes)
+        await self._wait_first_stage(plan.stage(first=True))
+        second = plan.stage(first=False)
+        deferred = [o for o in second if o.deferred]
+        if deferred:
+            await planning.resolve_deferred(self.client, plan, self.options.namespace)
+            await planning.fetch_live(self.client, deferred)
+            planning.raise_on_conflicts(planning.check_ownership(deferred, desired))
+            await planning.dry_run(self.client, plan, deferred)
+            _raise_plan_errors(plan, changes)
+        await self._apply(second, changes)
+        if self.options.prune:
+            candidates = await self.prune_candidates(previous, plan)
+            await self._prune(candidates, changes)
+            await self._write_parent(desired)
+        if self.options.timeout > 0:
+            result.health = await self.wait_healthy([o for o in plan.objects if o.resource])
+        return result
+
+    # -- apply -------------------------------------------------------------------------------
+
+    def _record(self, objects: list[planning.PlannedObject], changes: ChangeSet) -> None:
+        for obj in objects:
+            reason = (
+                "waits for a CRD or Namespace created by this sync"
+                if obj.deferred and obj.dry_run is None
+                else ""
+            )
+            changes.add(obj.ref, obj.action if obj.dry_run is not None else Action.SKIPPED, reason)
+
+    async def _apply(self, objects: list[planning.PlannedObject], changes: ChangeSet) -> None:
+        async def one(obj: planning.PlannedObject) -> None:
+            assert obj.resource is not None
+            if obj.action in (Action.CREATED, Action.CONFIGURED):
+                await self.client.apply(obj.resource, obj.body, dry_run=False)
+
+        outcomes = await asyncio.gather(*(one(o) for o in objects), return_exceptions=True)
+        failures = []
+        for obj, outcome in zip(objects, outcomes, strict=True):
+            if isinstance(outcome, BaseException):
+                changes.add(obj.ref, Action.FAILED, str(outcome))
+                failures.append(f"{obj.ref} ({obj.manifest.source}): {outcome}")
+            else:
+                changes.add(obj.ref, obj.action)
+        if failures:
+            raise ClusterError("apply failed: " + "; ".join(failures))
+
+    async def _ensure_inventory_namespace(self) -> None:
+        namespace = self.options.inventory_namespace
+        resource = await self.client.resource("v1", "Namespace")
+        if await self.client.get(resource, "", namespace) is None:
+            body = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}
+            await self.client.apply(resource, body, dry_run=False)
+
+    async def _write_parent(self, inventory: Inventory) -> None:
+        await self.client.apply(await self._parent_resource(), inventory.parent(), dry_run=False)
+
+    async def _wait_first_stage(self, objects: list[planning.PlannedObject]) -> None:
+        """CRDs Established and Namespaces Active before anything uses them."""
+        pending = [o for o in objects if o.resource is not None]
+        deadline = time.monotonic() + _ESTABLISH_TIMEOUT
+        while pending:
+            live = await asyncio.gather(
+                *(self.client.get(o.resource, "", o.ref.name) for o in pending if o.resource)
+            )
+            pending = [
+                o
+                for o, obj in zip(pending, live, strict=True)
+                if health.assess(o.ref, obj).status is not HealthStatus.HEALTHY
+            ]
+            if not pending:
+                return
+            if time.monotonic() > deadline:
+                names = ", ".join(str(o.ref) for o in pending)
+                raise HealthTimeout(
+                    f"timed out after {_ESTABLISH_TIMEOUT:.0f}s waiting for {names} to be established"
+                )
+            await asyncio.sleep(0.2)
+
+    # -- prune -------------------------------------------------------------------------------
+
+    async def prune_candidates(
+        self, previous: Inventory | None, plan: planning.Plan
+    ) -> list[tuple[ObjectRef, dict[str, Any]]]:
+        """Members of the previous inventory that the new render no longer has."""
+        if previous is None:
+            return []
+        desired = {o.ref for o in plan.objects}
+        selector = f"{PART_OF_LABEL}={previous.id}"
+        found: list[tuple[ObjectRef, dict[str, Any]]] = []
+        for group_kind in sorted(previous.group_kinds):
+            group, kind = split_group_kind(group_kind)
+            try:
+                resource = await self.client.resource_for_group_kind(group, kind)
+            except ClusterError:
+                continue  # the kind is gone (its CRD was deleted), so are its objects
+            namespaces = sorted(previous.namespaces) if resource.namespaced else [""]
+            for namespace in namespaces:
+                for item in await self.client.list(resource, namespace, selector):
+                    ref = ObjectRef.of(item)
+                    if ref not in desired and not _prune_disabled(item):
+                        found.append((ref, item))
+        return found
+
+    async def _prune(
+        self, candidates: list[tuple[ObjectRef, dict[str, Any]]], changes: ChangeSet
+    ) -> None:
+        """Delete candidates: namespaced objects first, then cluster-scoped, CRDs last."""
+
+        def order(entry: tuple[ObjectRef, dict[str, Any]]) -> int:
+            ref = entry[0]
+            return (
+                2 if ref.kind == "CustomResourceDefinition" else 1 if ref.kind == "Namespace" else 0
+            )
+
+        for ref, item in sorted(candidates, key=order):
+            resource = await self.client.resource(item["apiVersion"], item["kind"])
+            await self.client.delete(resource, ref.namespace, ref.name)
+            changes.add(ref, Action.PRUNED)
+
+    # -- health ------------------------------------------------------------------------------
+
+    async def assess(self, objects: list[planning.PlannedObject]) -> HealthReport:
+        async def one(obj: planning.PlannedObject) -> tuple[ObjectRef, dict[str, Any] | None]:
+            assert obj.resource is not None
+            return obj.ref, await self.client.get(obj.resource, obj.ref.namespace, obj.ref.name)
+
+        return health.assess_all(await asyncio.gather(*(one(o) for o in objects)))
+
+    async def wait_healthy(self, objects: list[planning.PlannedObject]) -> HealthReport:
+        """Poll until every object is Healthy or the timeout passes; the last report either way."""
+        deadline = time.monotonic() + self.options.timeout
+        waiting = list(objects)
+        healthy: dict[ObjectRef, Any] = {}
+        while True:
+            report = await self.assess(waiting)
+            for item in report.objects:
+                if item.status is HealthStatus.HEALTHY:
+                    healthy[item.ref] = item
+            waiting = [o for o in waiting if o.ref not in healthy]
+            if not waiting or time.monotonic() >= deadline:
+                return HealthReport([*healthy.values(), *report.not_healthy()])
+            await asyncio.sleep(_POLL)
+
+
+def _prune_disabled(item: dict[str, Any]) -> bool:
+    annotations = (item.get("metadata") or {}).get("annotations") or {}
+    return annotations.get(PRUNE_ANNOTATION) == "disabled"
+
+
+def _raise_plan_errors(plan: planning.Plan, changes: ChangeSet | None = None) -> None:
+    if plan.errors:
+        shown = plan.errors[:20]
+        more = f"\n  … and {len(plan.errors) - 20} more" if len(plan.errors) > 20 else ""
+        raise ClusterError(
+            "nothing was applied: the server refused the dry-run of "
+            f"{len(plan.errors)} object(s):\n  " + "\n  ".join(shown) + more
+        )

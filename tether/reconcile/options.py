@@ -1,0 +1,24 @@
+"""Settings of one sync, grouped in one place instead of long parameter lists."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tether.core.inventory import DEFAULT_INVENTORY_NAMESPACE
+
+
+@dataclass(frozen=True)
+class SyncOptions:
+    """What a sync of one app may do.
+
+    ``namespace`` is given to namespaced objects that name none. ``timeout`` bounds the wait for
+    health after applying (0 means do not wait).
+    """
+
+    app: str
+    namespace: str = "default"
+    prune: bool = False
+    allow_empty: bool = False
+    dry_run: bool = False
+    timeout: float = 300.0
+    inventory_namespace: str = DEFAULT_INVENTORY_NAMESPACE

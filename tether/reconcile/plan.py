@@ -1,0 +1,178 @@
+"""Planning: every desired object resolved against discovery, compared with the live object
+through a server-side dry-run, and given an action, before anything is written.
+
+Objects whose kind is defined by a CRD in the same set, or whose namespace is created by the same
+set, cannot be dry-run before those exist; they are *deferred* and dry-run as a second stage
+once CRDs and Namespaces are applied.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from tether.cluster.client import ApiError, KubeClient, Resource
+from tether.core import Action, Manifest, ObjectRef
+from tether.core.compare import in_sync
+from tether.core.inventory import APP_LABEL, PART_OF_LABEL, Inventory
+from tether.errors import ClusterError, OwnershipConflict
+
+_LIST_THRESHOLD = 8
+
+
+@dataclass
+class PlannedObject:
+    """One desired object with what the server said about it."""
+
+    manifest: Manifest
+    resource: Resource | None = None
+    live: dict[str, Any] | None = None
+    dry_run: dict[str, Any] | None = None
+    action: Action = Action.SKIPPED
+    deferred: bool = False
+
+    @property
+    def ref(self) -> ObjectRef:
+        return self.manifest.ref
+
+    @property
+    def body(self) -> dict[str, Any]:
+        return self.manifest.body
+
+    @property
+    def first_stage(self) -> bool:
+        return self.manifest.is_crd or self.manifest.is_namespace
+
+
+@dataclass
+class Plan:
+    objects: list[PlannedObject] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    def stage(self, first: bool) -> list[PlannedObject]:
+        return [o for o in self.objects if o.first_stage == first]
+
+
+def _crd_kinds(manifests: list[Manifest]) -> set[tuple[str, str]]:
+    """(group, kind) pairs defined by CRDs in the set."""
+    kinds = set()
+    for manifest in manifests:
+        if manifest.is_crd:
+            spec = manifest.body.get("spec") or {}
+            kinds.add((str(spec.get("group", "")), str((spec.get("names") or {}).get("kind", ""))))
+    return kinds
+
+
+def prepare(manifests: list[Manifest], inventory: Inventory, namespace: str) -> list[Manifest]:
+    """Copies of the manifests carrying the inventory labels (namespaces are set later)."""
+    prepared = []
+    for manifest in manifests:
+        body = copy.deepcopy(manifest.body)
+        labels = body.setdefault("metadata", {}).setdefault("labels", {}) or {}
+        body["metadata"]["labels"] = {**labels, **inventory.member_labels()}
+        prepared.append(Manifest(body, manifest.source))
+    return prepared
+
+
+async def resolve(client: KubeClient, plan: Plan, namespace: str, new_namespaces: set[str]) -> None:
+    """Find each object's API resource and default its namespace; defer what cannot exist yet."""
+    crd_kinds = _crd_kinds([o.manifest for o in plan.objects])
+    existing = {o.ref.name for o in plan.objects if o.manifest.is_namespace}
+    for obj in plan.objects:
+        try:
+            obj.resource = await client.resource(obj.manifest.api_version, obj.manifest.kind)
+        except ClusterError as error:
+            if (obj.ref.group, obj.ref.kind) in crd_kinds:
+                obj.deferred = True
+                continue
+            plan.errors.append(f"{obj.ref} ({obj.manifest.source}): {error}")
+            continue
+        metadata = obj.body["metadata"]
+        if obj.resource.namespaced:
+            metadata.setdefault("namespace", namespace)
+            if not metadata["namespace"]:
+                metadata["namespace"] = namespace
+            if metadata["namespace"] in new_namespaces and metadata["namespace"] in existing:
+                obj.deferred = True
+        elif metadata.get("namespace"):
+            del metadata["namespace"]
+
+
+async def resolve_deferred(client: KubeClient, plan: Plan, namespace: str) -> None:
+    """Resolve objects deferred in the first pass (after CRDs and Namespaces exist)."""
+    client.forget_discovery()
+    for obj in plan.objects:
+        if obj.deferred and obj.resource is None:
+            try:
+                obj.resource = await client.resource(
+                    obj.manifest.api_version, obj.manifest.kind, refresh=True
+                )
+            except ClusterError as error:
+                plan.errors.append(f"{obj.ref} ({obj.manifest.source}): {error}")
+                continue
+            if obj.resource.namespaced and not obj.body["metadata"].get("namespace"):
+                obj.body["metadata"]["namespace"] = namespace
+
+
+async def fetch_live(client: KubeClient, objects: list[PlannedObject]) -> None:
+    """The live version of each object: one LIST per kind and namespace when many, else GETs."""
+    groups: dict[tuple[Resource, str], list[PlannedObject]] = defaultdict(list)
+    for obj in objects:
+        if obj.resource is not None:
+            groups[(obj.resource, obj.ref.namespace if obj.resource.namespaced else "")].append(obj)
+
+    async def load(resource: Resource, namespace: str, members: list[PlannedObject]) -> None:
+        if len(members) >= _LIST_THRESHOLD:
+            items = await client.list(resource, namespace)
+            by_name = {item["metadata"]["name"]: item for item in items}
+            for obj in members:
+                obj.live = by_name.get(obj.ref.name)
+        else:
+            for obj in members:
+                obj.live = await client.get(resource, namespace, obj.ref.name)
+
+    await asyncio.gather(*(load(r, ns, members) for (r, ns), members in groups.items()))
+
+
+def check_ownership(objects: list[PlannedObject], inventory: Inventory) -> list[str]:
+    """Objects that another app manages: Tether never touches them."""
+    conflicts = []
+    for obj in objects:
+        labels = ((obj.live or {}).get("metadata") or {}).get("labels") or {}
+        part_of = labels.get(PART_OF_LABEL)
+        if part_of and part_of != inventory.id:
+            owner = labels.get(APP_LABEL, part_of)
+            conflicts.append(
+                f"{obj.ref} ({obj.manifest.source}) belongs to app {owner!r}: remove it from one of "
+                f"the two apps, or delete it from {owner!r} first"
+            )
+    return conflicts
+
+
+async def dry_run(client: KubeClient, plan: Plan, objects: list[PlannedObject]) -> None:
+    """Server-side dry-run apply of each object; decide created / configured / unchanged."""
+
+    async def one(obj: PlannedObject) -> None:
+        assert obj.resource is not None
+        try:
+            obj.dry_run = await client.apply(obj.resource, obj.body, dry_run=True)
+        except ApiError as error:
+            plan.errors.append(f"{obj.ref} ({obj.manifest.source}): {error}")
+            obj.action = Action.FAILED
+            return
+        if obj.live is None:
+            obj.action = Action.CREATED
+        elif in_sync(obj.dry_run, obj.live):
+            obj.action = Action.UNCHANGED
+        else:
+            obj.action = Action.CONFIGURED
+
+    await asyncio.gather(*(one(o) for o in objects if o.resource is not None))
+
+
+def raise_on_conflicts(conflicts: list[str]) -> None:
+    if conflicts:
+        raise OwnershipConflict("refusing to sync: " + "; ".join(conflicts))

@@ -1,0 +1,178 @@
+"""A whole sync or diff of one app from its source: fetch → render → engine → record.
+
+This is the one place where errors become a result: every ``TetherError`` raised below is caught
+here once, turned into a failed ``SyncReport`` and recorded in the audit store.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from tether.audit import AuditStore, SyncRecord
+from tether.cluster.client import KubeClient
+from tether.cluster.kubeconfig import Connection
+from tether.core import ChangeSet, HealthReport, HealthStatus, Manifest, ObjectRef, Revision
+from tether.core.compare import unified_diff
+from tether.errors import TetherError
+from tether.reconcile.engine import SyncEngine
+from tether.reconcile.options import SyncOptions
+from tether.render import RenderSettings, render
+from tether.source import fetch, mask_url
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """Where an app's desired state lives: a Git URL or local path, a ref, a directory."""
+
+    url: str
+    path: str = "."
+    ref: str | None = None
+
+
+@dataclass
+class SyncReport:
+    """The outcome of one sync, as shown to people and machines and recorded in the audit."""
+
+    app: str
+    source_url: str
+    revision: Revision | None
+    changes: ChangeSet
+    health: HealthReport | None
+    error: str
+    started_at: datetime
+    duration_seconds: float
+    dry_run: bool = False
+
+    @property
+    def succeeded(self) -> bool:
+        return not self.error
+
+    @property
+    def result(self) -> str:
+        if self.error:
+            return "failed"
+        return "dry-run" if self.dry_run else "succeeded"
+
+
+@dataclass
+class ObjectDiff:
+    ref: ObjectRef
+    action: str
+    diff: str
+
+
+@dataclass
+class DiffReport:
+    revision: Revision | None
+    diffs: list[ObjectDiff] = field(default_factory=list)
+
+    @property
+    def in_sync(self) -> bool:
+        return not self.diffs
+
+
+def load_manifests(spec: SourceSpec, kustomize: Path | None) -> tuple[Revision, list[Manifest]]:
+    """Fetch the source at its ref and render its path."""
+    artifact = fetch(spec.url, spec.ref)
+    return artifact.revision, render(artifact.root, spec.path, RenderSettings(kustomize=kustomize))
+
+
+async def run_sync(
+    spec: SourceSpec,
+    options: SyncOptions,
+    connection: Connection,
+    *,
+    audit: AuditStore | None,
+    actor: str,
+    kustomize: Path | None = None,
+) -> SyncReport:
+    """One sync pass of ``spec`` into the cluster, recorded in ``audit`` whatever happens."""
+    started, clock = datetime.now(UTC), time.monotonic()
+    revision: Revision | None = None
+    changes = ChangeSet(dry_run=options.dry_run)
+    health: HealthReport | None = None
+    error = ""
+    try:
+        revision, manifests = load_manifests(spec, kustomize)
+        async with KubeClient(connection) as client:
+            recorded = {
+                "url": mask_url(spec.url),
+                "path": spec.path,
+                "ref": spec.ref or "",
+                "revision": revision.commit,
+                "namespace": options.namespace,
+            }
+            result = await SyncEngine(client, options).sync(manifests, recorded)
+        changes, health = result.changes, result.health
+        error = _health_error(health, options)
+    except TetherError as failure:
+        error = str(failure)
+        partial = getattr(failure, "changes", None)
+        if isinstance(partial, ChangeSet):
+            changes = partial
+    report = SyncReport(
+        options.app,
+        mask_url(spec.url),
+        revision,
+        changes,
+        health,
+        error,
+        started,
+        time.monotonic() - clock,
+        options.dry_run,
+    )
+    if audit is not None:
+        audit.record(_audit_record(report, actor))
+    return report
+
+
+def _health_error(health: HealthReport | None, options: SyncOptions) -> str:
+    if health is None or health.status is HealthStatus.HEALTHY:
+        return ""
+    worst = health.not_healthy()[:5]
+    listed = "; ".join(f"{o.ref} {o.status.value}: {o.message}" for o in worst)
+    return f"not healthy after {options.timeout:.0f}s: {listed}"
+
+
+def _audit_record(report: SyncReport, actor: str) -> SyncRecord:
+    return SyncRecord(
+        app=report.app,
+        source_url=report.source_url,
+        revision=report.revision,
+        changes=report.changes,
+        result=report.result,
+        error=report.error,
+        started_at=report.started_at,
+        duration_seconds=report.duration_seconds,
+        actor=actor,
+        health=report.health.status.value if report.health else "",
+    )
+
+
+async def run_diff(
+    spec: SourceSpec, options: SyncOptions, connection: Connection, *, kustomize: Path | None = None
+) -> DiffReport:
+    """What a sync would change, object by object, as unified diffs (Secret values masked)."""
+    revision, manifests = load_manifests(spec, kustomize)
+    async with KubeClient(connection) as client:
+        engine = SyncEngine(client, options)
+        plan, previous = await engine.plan(manifests)
+        report = DiffReport(revision)
+        for obj in plan.objects:
+            if obj.dry_run is None:
+                report.diffs.append(ObjectDiff(obj.ref, "create (after its CRD or Namespace)", ""))
+            elif obj.live is None or obj.action.value != "unchanged":
+                report.diffs.append(
+                    ObjectDiff(
+                        obj.ref, obj.action.value, unified_diff(obj.ref, obj.live, obj.dry_run)
+                    )
+                )
+        if plan.errors:
+            raise TetherError("the server refused the dry-run:\n  " + "\n  ".join(plan.errors[:20]))
+        if options.prune:
+            for ref, live in await engine.prune_candidates(previous, plan):
+                report.diffs.append(ObjectDiff(ref, "prune", unified_diff(ref, live, None)))
+    return report

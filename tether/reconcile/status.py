@@ -1,0 +1,117 @@
+"""``tether status APP``: every object the app manages with its health and sync state.
+
+The inventory parent records the source, path and revision of the last sync; status re-plans
+that exact commit (a dry-run, nothing written) to tell Synced from OutOfSync per object.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tether.cluster.client import KubeClient
+from tether.cluster.kubeconfig import Connection
+from tether.core import Action, HealthReport, ObjectRef
+from tether.core.inventory import DEFAULT_INVENTORY_NAMESPACE, PART_OF_LABEL, split_group_kind
+from tether.errors import ClusterError, TetherError
+from tether.health import assess_all
+from tether.reconcile.engine import SyncEngine
+from tether.reconcile.options import SyncOptions
+from tether.reconcile.run import SourceSpec, load_manifests
+
+SYNCED, OUT_OF_SYNC, UNKNOWN, PRUNE_PENDING = "Synced", "OutOfSync", "Unknown", "PrunePending"
+
+
+@dataclass
+class AppStatus:
+    health: HealthReport
+    revision: str = ""
+    source: dict[str, str] = field(default_factory=dict)
+    sync: dict[ObjectRef, str] = field(default_factory=dict)
+    sync_error: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "revision": self.revision,
+            "source": self.source,
+            "health": self.health.status.value,
+            "syncError": self.sync_error,
+            "objects": [
+                {
+                    "kind": o.ref.kind,
+                    "group": o.ref.group,
+                    "namespace": o.ref.namespace,
+                    "name": o.ref.name,
+                    "health": o.status.value,
+                    "message": o.message,
+                    "sync": self.sync.get(o.ref, UNKNOWN),
+                }
+                for o in self.health.objects
+            ],
+        }
+
+
+async def app_status(
+    app: str,
+    connection: Connection,
+    inventory_namespace: str = DEFAULT_INVENTORY_NAMESPACE,
+    kustomize: Path | None = None,
+) -> AppStatus:
+    async with KubeClient(connection) as client:
+        engine = SyncEngine(client, SyncOptions(app=app, inventory_namespace=inventory_namespace))
+        inventory = await engine.load_inventory()
+        if inventory is None:
+            raise ClusterError(
+                f"app {app!r} has no inventory (ConfigMap {inventory_namespace}/{app}): "
+                "it was never synced to this cluster"
+            )
+        members: list[tuple[ObjectRef, dict[str, Any] | None]] = []
+        for group_kind in sorted(inventory.group_kinds):
+            group, kind = split_group_kind(group_kind)
+            try:
+                resource = await client.resource_for_group_kind(group, kind)
+            except ClusterError:
+                continue
+            for namespace in sorted(inventory.namespaces) if resource.namespaced else [""]:
+                for item in await client.list(
+                    resource, namespace, f"{PART_OF_LABEL}={inventory.id}"
+                ):
+                    members.append((ObjectRef.of(item), item))
+        status = AppStatus(
+            assess_all(members), inventory.source.get("revision", ""), inventory.source
+        )
+        await _sync_states(engine, status, inventory.source, {ref for ref, _ in members}, kustomize)
+        return status
+
+
+async def _sync_states(
+    engine: SyncEngine,
+    status: AppStatus,
+    source: dict[str, str],
+    live: set[ObjectRef],
+    kustomize: Path | None,
+) -> None:
+    if not source.get("url") or not source.get("revision"):
+        status.sync_error = "the inventory records no source"
+        return
+    spec = SourceSpec(source["url"], source.get("path", "."), source["revision"])
+    try:
+        _, manifests = load_manifests(spec, kustomize)
+        engine.options = SyncOptions(
+            app=engine.options.app,
+            namespace=source.get("namespace", "default"),
+            inventory_namespace=engine.options.inventory_namespace,
+        )
+        plan, _ = await engine.plan(manifests)
+    except TetherError as error:
+        status.sync_error = f"cannot compare with {spec.url}@{spec.ref}: {error}"
+        return
+    desired = set()
+    for obj in plan.objects:
+        desired.add(obj.ref)
+        status.sync[obj.ref] = SYNCED if obj.action is Action.UNCHANGED else OUT_OF_SYNC
+        if obj.ref not in live:
+            status.health.objects.append(assess_all([(obj.ref, None)]).objects[0])
+    for ref in live - desired:
+        status.sync[ref] = PRUNE_PENDING
