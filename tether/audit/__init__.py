@@ -1,0 +1,27 @@
+"""The audit trail: an append-only record of every sync, in SQLite or PostgreSQL.
+
+    store = AuditStore()                       # SQLite under $TETHER_STATE_DIR or ~/.local/state
+    store = AuditStore("postgresql://tether:secret@db:5432/tether")   # a team's shared trail
+    saved = store.record(SyncRecord(app=..., changes=changeset, result="succeeded", ...))
+    store.history("shop", limit=10)            # newest first
+    store.last("shop")
+
+Nothing here updates or deletes a row. Failures raise ``tether.errors.AuditError`` naming the
+database with its password masked.
+"""
+
+from tether.audit.record import DRY_RUN, FAILED, RESULTS, SUCCEEDED, SyncRecord, default_actor
+from tether.audit.store import AuditStore
+from tether.audit.url import default_path, masked
+
+__all__ = [
+    "DRY_RUN",
+    "FAILED",
+    "RESULTS",
+    "SUCCEEDED",
+    "AuditStore",
+    "SyncRecord",
+    "default_actor",
+    "default_path",
+    "masked",
+]
