@@ -265,3 +265,15 @@ def history(
         output.out.print(f"no syncs recorded for {app_name!r}")
     else:
         output.out.print(output.history_table(records))
+
+
+@app.command(epilog="Example:\n\n  tether demo")
+def demo(name: Annotated[str, typer.Option("--name", help="Name of the dev cluster to use.")] = "tether") -> None:
+    """Run the whole loop on a local cluster: sync, push a change, drift, diff, correct, history."""
+    from tether.cli.demo import run_demo
+
+    try:
+        code = run_demo(name)
+    except TetherError as error:
+        raise fail(error) from None
+    raise typer.Exit(code)
