@@ -65,6 +65,7 @@ class SyncEngine:
             ):
                 new_namespaces.add(obj.ref.name)
         await planning.resolve(self.client, plan, self.options.namespace, new_namespaces)
+        planning.check_duplicates(plan)
         ready = [o for o in plan.objects if not o.deferred and o.resource is not None]
         await planning.fetch_live(self.client, ready)
         planning.raise_on_conflicts(planning.check_ownership(ready, inventory))

@@ -101,6 +101,20 @@ async def resolve(client: KubeClient, plan: Plan, namespace: str, new_namespaces
             del metadata["namespace"]
 
 
+def check_duplicates(plan: Plan) -> None:
+    """Two manifests that are one object once namespaces are defaulted (``a`` and ``default/a``)."""
+    seen: dict[ObjectRef, PlannedObject] = {}
+    for obj in plan.objects:
+        if obj.resource is None:
+            continue
+        first = seen.setdefault(obj.ref, obj)
+        if first is not obj:
+            plan.errors.append(
+                f"{obj.ref} is defined twice: {first.manifest.source} and {obj.manifest.source} "
+                "(one names the namespace, one gets it by default); keep one"
+            )
+
+
 async def resolve_deferred(client: KubeClient, plan: Plan, namespace: str) -> None:
     """Resolve objects deferred in the first pass (after CRDs and Namespaces exist)."""
     client.forget_discovery()

@@ -16,7 +16,7 @@ from tether.cluster.client import KubeClient
 from tether.cluster.kubeconfig import Connection
 from tether.core import ChangeSet, HealthReport, HealthStatus, Manifest, ObjectRef, Revision
 from tether.core.compare import unified_diff
-from tether.errors import TetherError
+from tether.errors import AuditError, TetherError
 from tether.reconcile.engine import SyncEngine
 from tether.reconcile.options import SyncOptions
 from tether.render import RenderSettings, render
@@ -45,6 +45,7 @@ class SyncReport:
     started_at: datetime
     duration_seconds: float
     dry_run: bool = False
+    audit_error: str = ""
 
     @property
     def succeeded(self) -> bool:
@@ -125,7 +126,10 @@ async def run_sync(
         options.dry_run,
     )
     if audit is not None:
-        audit.record(_audit_record(report, actor))
+        try:
+            audit.record(_audit_record(report, actor))
+        except AuditError as failure:
+            report.audit_error = str(failure)
     return report
 
 

@@ -1,0 +1,55 @@
+"""Rendering: turning a directory of a repository tree into the manifests it declares.
+
+    render(root, path, settings) -> [Manifest]      RenderError lists every problem at once
+
+A directory holding a kustomization (``kustomization.yaml``, ``kustomization.yml`` or
+``Kustomization``) is built with the kustomize binary named in ``RenderSettings``; any other
+directory is read as plain manifests: every ``*.yaml``, ``*.yml`` and ``*.json`` file under it,
+recursively, in path order, hidden files and directories skipped. A subdirectory of a plain
+directory that holds a kustomization is built with kustomize as one unit, in its place.
+
+Nothing outside ``root`` is ever read, remote kustomize bases are refused, and kustomize runs
+without plugins. Every manifest carries the file and line it came from. Namespaces are left as
+written: defaulting them is the caller's job, as is deciding whether an empty render is fine.
+
+This piece imports only ``tether.core`` and ``tether.errors``. See ``docs/rendering.md``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tether.core import Manifest
+from tether.render._kustomize import build
+from tether.render._manifests import check_unique, read_file
+from tether.render._problems import Problems
+from tether.render._settings import RenderSettings
+from tether.render._tree import Tree
+
+__all__ = ["RenderSettings", "render"]
+
+_DEFAULT_SETTINGS = RenderSettings()
+
+
+def render(
+    root: Path, path: str = ".", settings: RenderSettings = _DEFAULT_SETTINGS
+) -> list[Manifest]:
+    """The manifests of directory ``path`` of the repository tree ``root``, in a stable order
+    (file path order, then document order; kustomize's order for a kustomization).
+
+    Raises ``RenderError`` naming every problem found (file:line and what to do): malformed YAML,
+    documents that are not objects, missing ``apiVersion``/``kind``/``metadata.name``, an object
+    defined twice, a path or symlink leaving ``root``, a remote kustomize base, a failed build.
+    """
+    tree = Tree.open(root)
+    start, label = tree.locate(path)
+    problems = Problems()
+    manifests: list[Manifest] = []
+    for entry in tree.walk(start, label, problems):
+        if entry.kustomization is not None:
+            manifests += build(tree, entry, settings, problems)
+        else:
+            manifests += read_file(entry.real, entry.label, problems)
+    check_unique(manifests, problems)
+    problems.raise_if_any(repr(label))
+    return manifests
