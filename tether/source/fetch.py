@@ -1,0 +1,94 @@
+"""``fetch``: one Git source at one ref, resolved to an exact commit and its tree on disk.
+
+The steps, all under the mirror's lock and one deadline:
+
+1. parse the URL (``urls``), 2. update the bare mirror and resolve the ref (``refs``,
+``mirror``), 3. read the commit's author and subject, 4. extract its tree once into
+``artifacts/<commit>/`` (``extract``). Git failures are turned into ``SourceError`` here, once,
+with the masked URL and the ref in the message.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from tether.core import Revision
+from tether.errors import SourceError
+from tether.source.extract import materialise
+from tether.source.git import Deadline, Git, GitError
+from tether.source.mirror import Mirror
+from tether.source.refs import check_ref, resolve
+from tether.source.urls import Remote, parse_remote
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """A fetched source: the exact revision, and a read-only directory with its tree."""
+
+    revision: Revision
+    root: Path
+
+
+def default_cache_dir() -> Path:
+    """``$TETHER_CACHE_DIR/git``, else ``${XDG_CACHE_HOME:-~/.cache}/tether/git``."""
+    configured = os.environ.get("TETHER_CACHE_DIR")
+    if configured:
+        return Path(configured) / "git"
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "tether" / "git"
+
+
+def fetch(
+    url: str, ref: str | None = None, *, cache_dir: Path | None = None, timeout: float = 120.0
+) -> Artifact:
+    """Fetch ``url`` at ``ref`` (None: the remote's default branch) into the cache.
+
+    ``url`` is a local path, ``file://``, ``http(s)://``, ``ssh://`` or ``user@host:path``;
+    ``ref`` a branch, tag, ``refs/...`` name, or commit SHA (7 to 40 hex digits). Raises
+    ``SourceError`` naming the masked URL and the ref when the remote cannot be reached, the ref
+    does not exist, or ``timeout`` seconds pass.
+    """
+    remote = parse_remote(url)
+    if ref is not None:
+        check_ref(ref, remote.display)
+    cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    git = Git(remote, Deadline(timeout))
+    mirror = Mirror(cache / "repos" / remote.cache_name, git)
+    try:
+        with mirror.locked():
+            asked, want = _what_to_resolve(mirror, ref)
+            commit = resolve(mirror, want, asked)
+            author, subject = mirror.describe(commit)
+            root = materialise(git, mirror.path, commit, cache / "artifacts")
+    except GitError as error:
+        raise SourceError(_explain(error, remote, ref, mirror.path)) from None
+    return Artifact(Revision(remote.display, asked, commit, author, subject), root)
+
+
+def _what_to_resolve(mirror: Mirror, ref: str | None) -> tuple[str, str]:
+    """``(ref as shown, ref to resolve)``; the remote's HEAD branch when no ref (or HEAD) is given."""
+    if ref is not None and ref != "HEAD":
+        return ref, ref
+    head = mirror.remote_head()
+    if head.branch:
+        return ref or head.branch, f"refs/heads/{head.branch}"
+    if head.commit:
+        return "HEAD", head.commit
+    raise SourceError(
+        f"{mirror.git.remote.display} has no default branch: the repository is empty or its "
+        "HEAD names a branch that does not exist; push a commit or ask for a ref explicitly"
+    )
+
+
+def _explain(error: GitError, remote: Remote, ref: str | None, mirror: Path) -> str:
+    """The one message for a git failure: what failed, about which URL and ref, what to do."""
+    about = f"{remote.display} (ref {ref or 'HEAD'})"
+    if error.timed_out:
+        return f"timed out fetching {about}: {error.reason}; check the network or raise the timeout"
+    if error.remote:
+        return f"cannot reach {about}: {error.reason}; check the URL, network and credentials"
+    return (
+        f"cannot read {about} from the cache at {mirror}: {error.reason}; "
+        "delete that directory to start over"
+    )

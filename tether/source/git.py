@@ -1,0 +1,190 @@
+"""Running the git CLI: a safe environment, a deadline, and failures with credentials masked.
+
+Every git process ``tether.source`` starts goes through ``Git.run`` (or ``Git.start`` for the
+streaming ``cat-file --batch``). The environment never lets git prompt (no terminal, no askpass,
+ssh in batch mode), drops variables that would point git at another repository, and hands http(s)
+credentials to git through a credential helper scoped to the remote's host: the secret travels in
+an environment variable, never on a command line or in a config file on disk.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from tether.errors import SourceError
+from tether.source.urls import Remote
+
+SSH_COMMAND = "ssh -o BatchMode=yes -o ConnectTimeout=10"
+
+# Variables that make git operate on some other repository than the one we name.
+_REPOSITORY_VARIABLES = (
+    "GIT_DIR",
+    "GIT_WORK_TREE",
+    "GIT_INDEX_FILE",
+    "GIT_OBJECT_DIRECTORY",
+    "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+    "GIT_COMMON_DIR",
+    "GIT_NAMESPACE",
+    "GIT_PREFIX",
+    "GIT_IMPLICIT_WORK_TREE",
+    "GIT_GRAFT_FILE",
+    "GIT_SHALLOW_FILE",
+    "GIT_REPLACE_REF_BASE",
+    "GIT_CONFIG",
+    "GIT_CONFIG_PARAMETERS",
+    "GIT_CONFIG_COUNT",
+    "GIT_QUARANTINE_PATH",
+)
+
+# The helper answers only "get", with the credentials the URL carried.
+_CREDENTIAL_HELPER = (
+    '!f() { test "$1" = get || return 0; '
+    'printf "username=%s\\npassword=%s\\n" "$TETHER_GIT_USERNAME" "$TETHER_GIT_PASSWORD"; }; f'
+)
+
+_NOISE = ("hint:", "remote:", "From ", " ", "\t", "warning: redirecting")
+_MAX_REASON = 400
+_GRACE_SECONDS = 5.0
+
+
+class Deadline:
+    """The time left for one ``fetch``: every git process and lock wait shares it."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._end = time.monotonic() + seconds
+
+    def remaining(self) -> float:
+        return self._end - time.monotonic()
+
+    @property
+    def expired(self) -> bool:
+        return self.remaining() <= 0
+
+
+class GitError(Exception):
+    """A git command failed or ran out of time; ``reason`` is git's own words, masked."""
+
+    def __init__(self, reason: str, *, remote: bool, timed_out: bool = False) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.remote = remote
+        self.timed_out = timed_out
+
+
+@dataclass(frozen=True)
+class Git:
+    """Runs git for one remote within one deadline."""
+
+    remote: Remote
+    deadline: Deadline
+
+    def run(
+        self,
+        *args: str,
+        git_dir: Path | None = None,
+        stdin: bytes | None = None,
+        network: bool = False,
+    ) -> bytes:
+        """Run ``git args`` and return its stdout; raise ``GitError`` when it fails."""
+        proc = self.start(*args, git_dir=git_dir, stdin=stdin is not None)
+        try:
+            out, err = proc.communicate(stdin, timeout=max(self.deadline.remaining(), 0.001))
+        except subprocess.TimeoutExpired:
+            kill(proc)
+            raise GitError(
+                f"git {args[0]} did not finish within {self.deadline.seconds:g}s",
+                remote=network,
+                timed_out=True,
+            ) from None
+        if proc.returncode != 0:
+            raise GitError(self.reason(err), remote=network)
+        return out
+
+    def start(
+        self, *args: str, git_dir: Path | None = None, stdin: bool = True
+    ) -> subprocess.Popen[bytes]:
+        """Start ``git args`` with pipes for streaming commands; the caller must wait on it."""
+        command = ["git", *self._config(), *(["--git-dir", str(git_dir)] if git_dir else [])]
+        try:
+            return subprocess.Popen(
+                [*command, *args],
+                stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                cwd=git_dir or "/",
+                env=self._environment(),
+                start_new_session=True,
+            )
+        except FileNotFoundError:
+            raise SourceError(
+                f"cannot fetch {self.remote.display}: the git executable was not found; "
+                "install git and make sure it is on PATH"
+            ) from None
+
+    def reason(self, stderr: bytes) -> str:
+        """git's one-line account of a failure, credentials masked."""
+        return self.remote.scrub(summarise(stderr.decode(errors="replace")))
+
+    def _config(self) -> list[str]:
+        config = ["-c", "gc.autoDetach=false", "-c", "maintenance.autoDetach=false"]
+        if self.remote.local:
+            config += ["-c", "protocol.file.allow=always"]
+        if self.remote.username is not None:
+            helper_key = f"credential.{self.remote.host}.helper"
+            config += ["-c", "credential.helper=", "-c", f"{helper_key}={_CREDENTIAL_HELPER}"]
+        return config
+
+    def _environment(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if k not in _REPOSITORY_VARIABLES}
+        env.update(GIT_TERMINAL_PROMPT="0", GIT_ASKPASS="true", SSH_ASKPASS_REQUIRE="never")
+        env.update(LC_ALL="C", LANGUAGE="C", GIT_NO_REPLACE_OBJECTS="1")
+        if not env.get("GIT_SSH_COMMAND") and not env.get("GIT_SSH"):
+            env["GIT_SSH_COMMAND"] = SSH_COMMAND
+        if self.remote.username is not None:
+            env["TETHER_GIT_USERNAME"] = self.remote.username
+            env["TETHER_GIT_PASSWORD"] = self.remote.password or ""
+        return env
+
+
+def summarise(stderr: str) -> str:
+    """The lines of git's stderr that explain a failure, joined on one line.
+
+    Keeps what comes before (and including) the first ``fatal:``, drops hints and progress, and
+    strips the ``fatal:``/``error:`` prefixes: ``ssh: connect to host … refused; Could not read
+    from remote repository.``
+    """
+    lines = [line.rstrip() for line in stderr.splitlines() if line.strip()]
+    fatal = next((i for i, line in enumerate(lines) if line.startswith("fatal:")), len(lines) - 1)
+    kept = [line for line in lines[: fatal + 1] if not line.startswith(_NOISE)]
+    cleaned = [_strip_prefix(line).rstrip(".") for line in kept[-3:]]
+    text = "; ".join(cleaned) or "git gave no reason"
+    return text if len(text) <= _MAX_REASON else text[: _MAX_REASON - 1] + "…"
+
+
+def _strip_prefix(line: str) -> str:
+    for prefix in ("fatal: ", "error: "):
+        if line.startswith(prefix):
+            return line[len(prefix) :]
+    return line
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    """Close a git process's input and reap it; kill it if it does not exit promptly."""
+    try:
+        proc.communicate(timeout=_GRACE_SECONDS)
+    except subprocess.TimeoutExpired:
+        kill(proc)
+
+
+def kill(proc: subprocess.Popen[bytes]) -> None:
+    """Kill a git process and everything it started (ssh, remote helpers), then reap it."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.communicate()
