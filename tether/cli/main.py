@@ -161,7 +161,9 @@ def sync(
         output.print_json(output.sync_to_dict(report))
     else:
         output.print_sync(report, verbose)
-    raise typer.Exit(0 if report.succeeded else 2)
+    if report.audit_error:
+        output.err.print(f"[bold red]error:[/] the sync ran but was not recorded: {report.audit_error}")
+    raise typer.Exit(0 if report.succeeded and not report.audit_error else 2)
 
 
 @app.command(

@@ -44,6 +44,7 @@ def sync_to_dict(report: SyncReport) -> dict[str, Any]:
         "revision": report.revision.to_dict() if report.revision else None,
         "result": report.result,
         "error": report.error,
+        "auditError": report.audit_error,
         "dryRun": report.dry_run,
         "durationSeconds": round(report.duration_seconds, 3),
         "changes": report.changes.to_list(),

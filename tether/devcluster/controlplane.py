@@ -15,6 +15,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -117,12 +118,9 @@ class DevCluster:
         return f"https://127.0.0.1:{state.ports['kube-apiserver']}"
 
     def _client(self, state: ClusterState, timeout: float = 5.0) -> httpx.Client:
-        return httpx.Client(
-            base_url=self.server_url(state),
-            verify=str(self.pki.ca_cert),
-            cert=(str(self.pki.admin_cert), str(self.pki.admin_key)),
-            timeout=timeout,
-        )
+        context = ssl.create_default_context(cafile=str(self.pki.ca_cert))
+        context.load_cert_chain(str(self.pki.admin_cert), str(self.pki.admin_key))
+        return httpx.Client(base_url=self.server_url(state), verify=context, timeout=timeout)
 
     def _api_ready(self, state: ClusterState) -> bool:
         try:
@@ -267,7 +265,7 @@ class DevCluster:
             f"--service-account-private-key-file={self.pki.service_account_key}",
             "--bind-address=127.0.0.1",
             f"--secure-port={state.ports['kube-controller-manager']}",
-            "--controllers=*,-nodeipam,-nodelifecycle,-cloud-node-lifecycle,-service-lb-controller,-route",
+            "--controllers=*,-nodeipam,-cloud-node-lifecycle,-service-lb-controller,-route",
             "--profiling=false",
         ]
 
@@ -359,6 +357,7 @@ class DevCluster:
             for item in items
             for cond in item.get("status", {}).get("conditions", [])
             if cond.get("type") == "Ready" and cond.get("status") == "True"
+            and not item.get("spec", {}).get("taints")  # the not-ready taint is gone: pods schedule
         }
         return set(FAKE_NODES) <= ready
 
