@@ -35,10 +35,15 @@ class Kubectl:
     binary: Path
     kubeconfig: Path
 
-    def __call__(self, *args: str, check: bool = True, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    def __call__(
+        self, *args: str, check: bool = True, stdin: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [str(self.binary), f"--kubeconfig={self.kubeconfig}", *args],
-            capture_output=True, text=True, check=check, input=stdin,
+            capture_output=True,
+            text=True,
+            check=check,
+            input=stdin,
         )
 
     def get(self, kind: str, name: str, namespace: str = "") -> dict | None:
@@ -101,7 +106,9 @@ class Cli:
         runner = CliRunner()
         needs_cluster = args and args[0] in ("sync", "diff", "status")
         extra = [f"--kubeconfig={self.kubeconfig}"] if needs_cluster else []
-        result = runner.invoke(app, [*args, *extra], env={"TETHER_DB": str(self.db), "COLUMNS": "200"})
+        result = runner.invoke(
+            app, [*args, *extra], env={"TETHER_DB": str(self.db), "COLUMNS": "200"}
+        )
         if result.exception and not isinstance(result.exception, SystemExit):
             raise result.exception
         return result.exit_code, result.stdout, result.stderr

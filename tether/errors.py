@@ -16,9 +16,19 @@ Secret values and credentials never appear in messages.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tether.core.changes import ChangeSet
+
 
 class TetherError(Exception):
-    """Base of every error Tether raises on purpose."""
+    """Base of every error Tether raises on purpose.
+
+    ``changes`` is what had been written before the failure, when a sync failed part-way.
+    """
+
+    changes: ChangeSet | None = None
 
 
 class DevClusterError(TetherError):

@@ -32,7 +32,10 @@ NAMESPACE = "guestbook-dev"
 def examples_dir() -> Path:
     """``examples/gitops``: inside the installed package, or next to it in a source checkout."""
     here = Path(__file__).resolve()
-    for candidate in (here.parents[1] / "_examples" / "gitops", here.parents[2] / "examples" / "gitops"):
+    for candidate in (
+        here.parents[1] / "_examples" / "gitops",
+        here.parents[2] / "examples" / "gitops",
+    ):
         if candidate.is_dir():
             return candidate
     raise TetherError("the example repository examples/gitops is missing from this installation")
@@ -59,7 +62,9 @@ def run_demo(cluster_name: str = "tether") -> int:
 
     def sync(title: str) -> bool:
         _step(title, sync_cmd)
-        report = asyncio.run(run_sync(spec, options, connection, audit=audit, actor="demo", kustomize=kustomize))
+        report = asyncio.run(
+            run_sync(spec, options, connection, audit=audit, actor="demo", kustomize=kustomize)
+        )
         output.print_sync(report, verbose=True)
         return report.succeeded
 
@@ -74,7 +79,15 @@ def run_demo(cluster_name: str = "tether") -> int:
         commit_all(repo, "Turn dev logging up to trace")
         ok = sync("2. A change is pushed to Git and synced: one object configured") and ok
         kubectl = str(ensure_binary("kubectl"))
-        edit = [kubectl, f"--kubeconfig={kubeconfig_path}", "-n", NAMESPACE, "scale", "deployment/guestbook", "--replicas=5"]
+        edit = [
+            kubectl,
+            f"--kubeconfig={kubeconfig_path}",
+            "-n",
+            NAMESPACE,
+            "scale",
+            "deployment/guestbook",
+            "--replicas=5",
+        ]
         _step("3. Someone edits the cluster by hand (drift)", " ".join(["kubectl", *edit[2:]]))
         subprocess.run(edit, check=True)
         diff("4. Tether shows the drift")
@@ -84,6 +97,8 @@ def run_demo(cluster_name: str = "tether") -> int:
         output.out.print(output.history_table(audit.history(APP, 5)))
     finally:
         audit.close()
-    output.out.print(f"\nThe dev cluster keeps running: export KUBECONFIG={kubeconfig_path}\n"
-                     "Stop it with: tether dev-cluster down")
+    output.out.print(
+        f"\nThe dev cluster keeps running: export KUBECONFIG={kubeconfig_path}\n"
+        "Stop it with: tether dev-cluster down"
+    )
     return 0 if ok else 2

@@ -162,7 +162,9 @@ def sync(
     else:
         output.print_sync(report, verbose)
     if report.audit_error:
-        output.err.print(f"[bold red]error:[/] the sync ran but was not recorded: {report.audit_error}")
+        output.err.print(
+            f"[bold red]error:[/] the sync ran but was not recorded: {report.audit_error}"
+        )
     raise typer.Exit(0 if report.succeeded and not report.audit_error else 2)
 
 
@@ -270,7 +272,9 @@ def history(
 
 
 @app.command(epilog="Example:\n\n  tether demo")
-def demo(name: Annotated[str, typer.Option("--name", help="Name of the dev cluster to use.")] = "tether") -> None:
+def demo(
+    name: Annotated[str, typer.Option("--name", help="Name of the dev cluster to use.")] = "tether",
+) -> None:
     """Run the whole loop on a local cluster: sync, push a change, drift, diff, correct, history."""
     from tether.cli.demo import run_demo
 

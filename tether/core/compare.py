@@ -9,6 +9,7 @@ both sides and never show as a difference.
 from __future__ import annotations
 
 import copy
+import hashlib
 import difflib
 import json
 from typing import Any
@@ -107,3 +108,50 @@ def unified_diff(
         tofile=f"desired/{ref}" if desired is not None else "/dev/null",
     )
     return "".join(lines)
+
+
+DIGEST_ANNOTATION = "tether.dev/applied-digest"
+
+
+def digest(body: dict[str, Any]) -> str:
+    """A stable digest of a desired manifest (what Tether applies), for the no-op fast path."""
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:32]
+
+
+def contains(desired: Any, live: Any) -> bool:
+    """True when every value ``desired`` sets is present and equal in ``live``.
+
+    Maps may have extra keys in ``live`` (server defaults, other managers' fields); lists must
+    have the same length and match item by item; scalars must be equal. A ``None`` in desired
+    (a field removal) never matches, so such objects take the dry-run path.
+    """
+    if isinstance(desired, dict):
+        if not isinstance(live, dict):
+            return False
+        return all(key in live and contains(value, live[key]) for key, value in desired.items())
+    if isinstance(desired, list):
+        if not isinstance(live, list) or len(desired) != len(live):
+            return False
+        return all(contains(d, v) for d, v in zip(desired, live, strict=True))
+    if desired is None:
+        return False
+    return bool(desired == live) and type(desired) is type(live)
+
+
+def provably_unchanged(desired: dict[str, Any], live: dict[str, Any]) -> bool:
+    """True when a server-side apply of ``desired`` would certainly change nothing.
+
+    ``desired`` carries the digest of its own content; when ``live`` carries the same digest,
+    Tether's last successful apply was this exact configuration (so it owns exactly these
+    fields), and when every desired value is still in ``live``, nobody has changed them since.
+    Anything else (a new digest, drift, values the server normalises) goes through the
+    dry-run. See docs/decisions/0004-no-op-fast-path.md.
+    """
+    annotations = (live.get("metadata") or {}).get("annotations") or {}
+    wanted = ((desired.get("metadata") or {}).get("annotations") or {}).get(DIGEST_ANNOTATION)
+    if not wanted or annotations.get(DIGEST_ANNOTATION) != wanted:
+        return False
+    if owned_fields(live) is None:
+        return False
+    return contains({k: v for k, v in desired.items() if k != "status"}, live)

@@ -246,7 +246,7 @@ class DevCluster:
             f"--client-ca-file={pki.ca_cert}",
             "--authorization-mode=RBAC",
             "--allow-privileged=true",
-            "--service-cluster-ip-range=10.0.0.0/24",
+            "--service-cluster-ip-range=10.96.0.0/16",
             "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
             f"--service-account-key-file={pki.service_account_pub}",
             f"--service-account-signing-key-file={pki.service_account_key}",
@@ -356,7 +356,8 @@ class DevCluster:
             item["metadata"]["name"]
             for item in items
             for cond in item.get("status", {}).get("conditions", [])
-            if cond.get("type") == "Ready" and cond.get("status") == "True"
+            if cond.get("type") == "Ready"
+            and cond.get("status") == "True"
             and not item.get("spec", {}).get("taints")  # the not-ready taint is gone: pods schedule
         }
         return set(FAKE_NODES) <= ready

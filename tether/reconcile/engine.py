@@ -16,7 +16,7 @@ from tether import health
 from tether.cluster.client import KubeClient, Resource
 from tether.core import Action, ChangeSet, HealthReport, HealthStatus, Manifest, ObjectRef
 from tether.core.inventory import PART_OF_LABEL, PRUNE_ANNOTATION, Inventory, split_group_kind
-from tether.errors import ClusterError, HealthTimeout, PruneRefused
+from tether.errors import ClusterError, HealthTimeout, PruneRefused, TetherError
 from tether.reconcile import plan as planning
 from tether.reconcile.options import SyncOptions
 
@@ -54,7 +54,7 @@ class SyncEngine:
     async def plan(self, manifests: list[Manifest]) -> tuple[planning.Plan, Inventory | None]:
         """Resolve, read live state and dry-run everything that can be dry-run now."""
         inventory = Inventory(self.options.app, self.options.inventory_namespace)
-        prepared = planning.prepare(manifests, inventory, self.options.namespace)
+        prepared = planning.prepare(manifests, inventory)
         plan = planning.Plan([planning.PlannedObject(m) for m in prepared])
         namespace_resource = await self.client.resource("v1", "Namespace")
         new_namespaces = set()
@@ -87,10 +87,23 @@ class SyncEngine:
         plan, previous = await self.plan(manifests)
         _raise_plan_errors(plan)
         changes = ChangeSet(dry_run=self.options.dry_run)
+        try:
+            return await self._execute(plan, previous, changes, source or {})
+        except TetherError as error:
+            error.changes = changes
+            raise
+
+    async def _execute(
+        self,
+        plan: planning.Plan,
+        previous: Inventory | None,
+        changes: ChangeSet,
+        source: dict[str, str],
+    ) -> EngineResult:
         result = EngineResult(changes, plan)
         desired = Inventory.of(
             self.options.app, [o.ref for o in plan.objects], self.options.inventory_namespace
-        ).with_source(source or {})
+        ).with_source(source)
         if self.options.dry_run:
             self._record(plan.objects, changes)
             result.prune_candidates = (
@@ -110,7 +123,7 @@ class SyncEngine:
             await planning.fetch_live(self.client, deferred)
             planning.raise_on_conflicts(planning.check_ownership(deferred, desired))
             await planning.dry_run(self.client, plan, deferred)
-            _raise_plan_errors(plan, changes)
+            _raise_plan_errors(plan, after_first_stage=True)
         await self._apply(second, changes)
         if self.options.prune:
             candidates = await self.prune_candidates(previous, plan)
@@ -124,12 +137,8 @@ class SyncEngine:
 
     def _record(self, objects: list[planning.PlannedObject], changes: ChangeSet) -> None:
         for obj in objects:
-            reason = (
-                "waits for a CRD or Namespace created by this sync"
-                if obj.deferred and obj.dry_run is None
-                else ""
-            )
-            changes.add(obj.ref, obj.action if obj.dry_run is not None else Action.SKIPPED, reason)
+            reason = "" if obj.checked else "waits for a CRD or Namespace created by this sync"
+            changes.add(obj.ref, obj.action if obj.checked else Action.SKIPPED, reason)
 
     async def _apply(self, objects: list[planning.PlannedObject], changes: ChangeSet) -> None:
         async def one(obj: planning.PlannedObject) -> None:
@@ -251,11 +260,14 @@ def _prune_disabled(item: dict[str, Any]) -> bool:
     return annotations.get(PRUNE_ANNOTATION) == "disabled"
 
 
-def _raise_plan_errors(plan: planning.Plan, changes: ChangeSet | None = None) -> None:
+def _raise_plan_errors(plan: planning.Plan, after_first_stage: bool = False) -> None:
     if plan.errors:
         shown = plan.errors[:20]
         more = f"\n  … and {len(plan.errors) - 20} more" if len(plan.errors) > 20 else ""
+        written = (
+            "only CRDs and Namespaces were applied" if after_first_stage else "nothing was applied"
+        )
         raise ClusterError(
-            "nothing was applied: the server refused the dry-run of "
+            f"{written}: the server refused the dry-run of "
             f"{len(plan.errors)} object(s):\n  " + "\n  ".join(shown) + more
         )

@@ -16,7 +16,7 @@ from typing import Any
 
 from tether.cluster.client import ApiError, KubeClient, Resource
 from tether.core import Action, Manifest, ObjectRef
-from tether.core.compare import in_sync
+from tether.core.compare import DIGEST_ANNOTATION, digest, in_sync, provably_unchanged
 from tether.core.inventory import APP_LABEL, PART_OF_LABEL, Inventory
 from tether.errors import ClusterError, OwnershipConflict
 
@@ -33,6 +33,7 @@ class PlannedObject:
     dry_run: dict[str, Any] | None = None
     action: Action = Action.SKIPPED
     deferred: bool = False
+    checked: bool = False  # dry-run done, or proven unchanged without one
 
     @property
     def ref(self) -> ObjectRef:
@@ -66,7 +67,7 @@ def _crd_kinds(manifests: list[Manifest]) -> set[tuple[str, str]]:
     return kinds
 
 
-def prepare(manifests: list[Manifest], inventory: Inventory, namespace: str) -> list[Manifest]:
+def prepare(manifests: list[Manifest], inventory: Inventory) -> list[Manifest]:
     """Copies of the manifests carrying the inventory labels (namespaces are set later)."""
     prepared = []
     for manifest in manifests:
@@ -75,6 +76,15 @@ def prepare(manifests: list[Manifest], inventory: Inventory, namespace: str) -> 
         body["metadata"]["labels"] = {**labels, **inventory.member_labels()}
         prepared.append(Manifest(body, manifest.source))
     return prepared
+
+
+def seal(obj: PlannedObject) -> None:
+    """Stamp the digest of the final body (namespace set) for the no-op fast path."""
+    metadata = obj.body["metadata"]
+    annotations = {k: v for k, v in (metadata.get("annotations") or {}).items() if k != DIGEST_ANNOTATION}
+    metadata.pop("annotations", None)
+    stamp = digest(obj.body)
+    metadata["annotations"] = {**annotations, DIGEST_ANNOTATION: stamp}
 
 
 async def resolve(client: KubeClient, plan: Plan, namespace: str, new_namespaces: set[str]) -> None:
@@ -167,16 +177,27 @@ def check_ownership(objects: list[PlannedObject], inventory: Inventory) -> list[
 
 
 async def dry_run(client: KubeClient, plan: Plan, objects: list[PlannedObject]) -> None:
-    """Server-side dry-run apply of each object; decide created / configured / unchanged."""
+    """Decide created / configured / unchanged for each object.
+
+    Objects provably unchanged (see ``provably_unchanged``) are settled locally; every other
+    object is dry-run with server-side apply and compared with the live object.
+    """
 
     async def one(obj: PlannedObject) -> None:
         assert obj.resource is not None
+        seal(obj)
+        if obj.live is not None and provably_unchanged(obj.body, obj.live):
+            obj.action, obj.checked = Action.UNCHANGED, True
+            return
         try:
             obj.dry_run = await client.apply(obj.resource, obj.body, dry_run=True)
         except ApiError as error:
             plan.errors.append(f"{obj.ref} ({obj.manifest.source}): {error}")
             obj.action = Action.FAILED
             return
+        obj.checked = True
+        if obj.live is not None and _version(obj.dry_run) != _version(obj.live):
+            obj.live = await client.get(obj.resource, obj.ref.namespace, obj.ref.name)
         if obj.live is None:
             obj.action = Action.CREATED
         elif in_sync(obj.dry_run, obj.live):
@@ -185,6 +206,12 @@ async def dry_run(client: KubeClient, plan: Plan, objects: list[PlannedObject]) 
             obj.action = Action.CONFIGURED
 
     await asyncio.gather(*(one(o) for o in objects if o.resource is not None))
+
+
+def _version(obj: dict[str, Any] | None) -> str:
+    """The resourceVersion: a dry-run answers with the stored object's, so a mismatch means the
+    live copy read earlier is stale (a controller wrote in between)."""
+    return str(((obj or {}).get("metadata") or {}).get("resourceVersion", ""))
 
 
 def raise_on_conflicts(conflicts: list[str]) -> None:

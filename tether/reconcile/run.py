@@ -14,7 +14,7 @@ from pathlib import Path
 from tether.audit import AuditStore, SyncRecord
 from tether.cluster.client import KubeClient
 from tether.cluster.kubeconfig import Connection
-from tether.core import ChangeSet, HealthReport, HealthStatus, Manifest, ObjectRef, Revision
+from tether.core import Action, ChangeSet, HealthReport, HealthStatus, Manifest, ObjectRef, Revision
 from tether.core.compare import unified_diff
 from tether.errors import AuditError, TetherError
 from tether.reconcile.engine import SyncEngine
@@ -111,9 +111,7 @@ async def run_sync(
         error = _health_error(health, options)
     except TetherError as failure:
         error = str(failure)
-        partial = getattr(failure, "changes", None)
-        if isinstance(partial, ChangeSet):
-            changes = partial
+        changes = failure.changes or changes
     report = SyncReport(
         options.app,
         mask_url(spec.url),
@@ -166,9 +164,9 @@ async def run_diff(
         plan, previous = await engine.plan(manifests)
         report = DiffReport(revision)
         for obj in plan.objects:
-            if obj.dry_run is None:
+            if not obj.checked:
                 report.diffs.append(ObjectDiff(obj.ref, "create (after its CRD or Namespace)", ""))
-            elif obj.live is None or obj.action.value != "unchanged":
+            elif obj.action is not Action.UNCHANGED:
                 report.diffs.append(
                     ObjectDiff(
                         obj.ref, obj.action.value, unified_diff(obj.ref, obj.live, obj.dry_run)
