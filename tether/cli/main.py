@@ -17,6 +17,7 @@ from tether.cli import output
 from tether.cli.devcluster import dev_cluster_app, resolve_kustomize
 from tether.cli.parsing import parse_duration
 from tether.cluster import kubeconfig
+from tether.cluster.client import DEFAULT_CONCURRENCY
 from tether.cluster.kubeconfig import Connection
 from tether.devcluster.controlplane import DevCluster
 from tether.errors import TetherError
@@ -57,6 +58,15 @@ NamespaceOpt = Annotated[
     str, typer.Option("-n", "--namespace", help="Namespace for namespaced objects that name none.")
 ]
 OutputOpt = Annotated[str, typer.Option("-o", "--output", help="Output format: text or json.")]
+ConcurrencyOpt = Annotated[
+    int,
+    typer.Option(
+        "--concurrency",
+        min=1,
+        max=256,
+        help="API requests in flight at once (raise for remote clusters).",
+    ),
+]
 DbOpt = Annotated[
     str | None,
     typer.Option(
@@ -124,6 +134,7 @@ def sync(
         bool, typer.Option("-v", "--verbose", help="List unchanged objects too.")
     ] = False,
     db: DbOpt = None,
+    concurrency: ConcurrencyOpt = DEFAULT_CONCURRENCY,
     kubeconfig_path: KubeconfigOpt = None,
     context: ContextOpt = None,
 ) -> None:
@@ -140,6 +151,7 @@ def sync(
             allow_empty=allow_empty,
             dry_run=dry_run,
             timeout=parse_duration(timeout),
+            concurrency=concurrency,
         )
         audit = AuditStore(db)
         try:
@@ -182,6 +194,7 @@ def diff(
         bool, typer.Option("--prune", help="Also show objects a sync with --prune would delete.")
     ] = False,
     output_format: OutputOpt = "text",
+    concurrency: ConcurrencyOpt = DEFAULT_CONCURRENCY,
     kubeconfig_path: KubeconfigOpt = None,
     context: ContextOpt = None,
 ) -> None:
@@ -191,7 +204,9 @@ def diff(
         raise typer.BadParameter("--app is required", param_hint="--app")
     try:
         connection = connect(kubeconfig_path, context)
-        options = SyncOptions(app=app_name, namespace=namespace, prune=prune, dry_run=True)
+        options = SyncOptions(
+            app=app_name, namespace=namespace, prune=prune, dry_run=True, concurrency=concurrency
+        )
         report = asyncio.run(
             run_diff(
                 SourceSpec(source, path, ref), options, connection, kustomize=resolve_kustomize()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tether.cluster.client import DEFAULT_CONCURRENCY
 from tether.core.inventory import DEFAULT_INVENTORY_NAMESPACE
 
 
@@ -12,7 +13,7 @@ class SyncOptions:
     """What a sync of one app may do.
 
     ``namespace`` is given to namespaced objects that name none. ``timeout`` bounds the wait for
-    health after applying (0 means do not wait).
+    health after applying (0 means do not wait). ``concurrency`` bounds API requests in flight.
     """
 
     app: str
@@ -22,3 +23,4 @@ class SyncOptions:
     dry_run: bool = False
     timeout: float = 300.0
     inventory_namespace: str = DEFAULT_INVENTORY_NAMESPACE
+    concurrency: int = DEFAULT_CONCURRENCY

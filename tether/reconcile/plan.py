@@ -81,7 +81,9 @@ def prepare(manifests: list[Manifest], inventory: Inventory) -> list[Manifest]:
 def seal(obj: PlannedObject) -> None:
     """Stamp the digest of the final body (namespace set) for the no-op fast path."""
     metadata = obj.body["metadata"]
-    annotations = {k: v for k, v in (metadata.get("annotations") or {}).items() if k != DIGEST_ANNOTATION}
+    annotations = {
+        k: v for k, v in (metadata.get("annotations") or {}).items() if k != DIGEST_ANNOTATION
+    }
     metadata.pop("annotations", None)
     stamp = digest(obj.body)
     metadata["annotations"] = {**annotations, DIGEST_ANNOTATION: stamp}

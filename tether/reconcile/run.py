@@ -98,7 +98,7 @@ async def run_sync(
     error = ""
     try:
         revision, manifests = load_manifests(spec, kustomize)
-        async with KubeClient(connection) as client:
+        async with KubeClient(connection, options.concurrency) as client:
             recorded = {
                 "url": mask_url(spec.url),
                 "path": spec.path,
@@ -159,7 +159,7 @@ async def run_diff(
 ) -> DiffReport:
     """What a sync would change, object by object, as unified diffs (Secret values masked)."""
     revision, manifests = load_manifests(spec, kustomize)
-    async with KubeClient(connection) as client:
+    async with KubeClient(connection, options.concurrency) as client:
         engine = SyncEngine(client, options)
         plan, previous = await engine.plan(manifests)
         report = DiffReport(revision)
