@@ -9,8 +9,8 @@ both sides and never show as a difference.
 from __future__ import annotations
 
 import copy
-import hashlib
 import difflib
+import hashlib
 import json
 from typing import Any
 
