@@ -9,12 +9,12 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from tether.cli.main import app
-from tether.cli.parsing import parse_duration
-from tether.devcluster.controlplane import DevCluster
 from tests.conftest import Cli, GitRepo, Kubectl
 from tests.postgres import fresh_database
 from tests.sync.manifests import configmap
+from tether.cli.main import app
+from tether.cli.parsing import parse_duration
+from tether.devcluster.controlplane import DevCluster
 
 
 def test_sync_records_in_postgresql_and_history_reads_it(

@@ -232,11 +232,17 @@ def _build_kustomize(component: Component, work: Path, out: Path) -> None:
     _go_install("sigs.k8s.io/kustomize/kustomize/v5", component, work, out)
 
 
+def _build_sops(component: Component, work: Path, out: Path) -> None:
+    # sops's go.mod has no replace directives, so a plain `go install` of its cmd works.
+    _go_install("github.com/getsops/sops/v3/cmd/sops", component, work, out)
+
+
 _BUILDERS = {
     "kubernetes": _build_kubernetes,
     "etcd": _build_etcd,
     "kwok": _build_kwok,
     "kustomize": _build_kustomize,
+    "sops": _build_sops,
 }
 
 

@@ -13,6 +13,7 @@ KUBERNETES = "v1.33.13"
 ETCD = "v3.5.35"
 KWOK = "v0.7.0"
 KUSTOMIZE = "v5.7.1"
+SOPS = "v3.13.3"
 
 
 @dataclass(frozen=True)
@@ -36,5 +37,12 @@ KUBERNETES_COMPONENT = Component(
 ETCD_COMPONENT = Component("etcd", ETCD, ("etcd",))
 KWOK_COMPONENT = Component("kwok", KWOK, ("kwok",))
 KUSTOMIZE_COMPONENT = Component("kustomize", KUSTOMIZE, ("kustomize",))
+SOPS_COMPONENT = Component("sops", SOPS, ("sops",))
 
-ALL_COMPONENTS = (KUBERNETES_COMPONENT, ETCD_COMPONENT, KWOK_COMPONENT, KUSTOMIZE_COMPONENT)
+ALL_COMPONENTS = (
+    KUBERNETES_COMPONENT,
+    ETCD_COMPONENT,
+    KWOK_COMPONENT,
+    KUSTOMIZE_COMPONENT,
+    SOPS_COMPONENT,
+)
