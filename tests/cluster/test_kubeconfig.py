@@ -59,7 +59,7 @@ def test_contexts_inline_data_and_token_file(tmp_path: Path) -> None:
 
 
 def test_errors_name_the_file_and_what_to_do(tmp_path: Path) -> None:
-    with pytest.raises(ClusterError, match="not found.*--kubeconfig"):
+    with pytest.raises(ClusterError, match=r"not found.*--kubeconfig"):
         load(tmp_path / "missing")
     path = write(tmp_path / "config", [{"name": "u1", "user": {}}, {"name": "u2", "user": {}}])
     with pytest.raises(ClusterError, match="no context named 'nope'"):
