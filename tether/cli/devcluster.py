@@ -40,14 +40,14 @@ def up(name: NameOpt = "tether") -> None:
     print(path)
 
 
-@dev_cluster_app.command()
+@dev_cluster_app.command(epilog="Example:\n\n  tether dev-cluster down --name tether")
 def down(name: NameOpt = "tether") -> None:
     """Stop the dev cluster and delete its data."""
     DevCluster(name).down()
     output.err.print(f"dev cluster {name!r} stopped")
 
 
-@dev_cluster_app.command()
+@dev_cluster_app.command(epilog="Example:\n\n  tether dev-cluster status -o json")
 def status(
     name: NameOpt = "tether",
     output_format: Annotated[str, typer.Option("-o", "--output", help="text or json")] = "text",
@@ -65,7 +65,7 @@ def status(
     raise typer.Exit(0 if state["ready"] else 1)
 
 
-@dev_cluster_app.command()
+@dev_cluster_app.command(epilog="Example:\n\n  export KUBECONFIG=$(tether dev-cluster kubeconfig)")
 def kubeconfig(name: NameOpt = "tether") -> None:
     """Print the dev cluster's kubeconfig path (exit 1 when it is not running)."""
     cluster = DevCluster(name)
@@ -75,7 +75,9 @@ def kubeconfig(name: NameOpt = "tether") -> None:
     print(cluster.kubeconfig_path)
 
 
-@dev_cluster_app.command()
+@dev_cluster_app.command(
+    epilog="Example:\n\n  tether dev-cluster provision   # once per machine; CI runs it first"
+)
 def provision() -> None:
     """Build every control-plane binary that is not cached yet (what CI runs first)."""
     try:

@@ -155,16 +155,17 @@ def sync(
         )
         audit = AuditStore(db)
         try:
-            report = asyncio.run(
-                run_sync(
-                    SourceSpec(source, path, ref),
-                    options,
-                    connection,
-                    audit=audit,
-                    actor=default_actor(),
-                    kustomize=resolve_kustomize(),
+            with output.progress(f"syncing {app_name}", enabled=not json_output):
+                report = asyncio.run(
+                    run_sync(
+                        SourceSpec(source, path, ref),
+                        options,
+                        connection,
+                        audit=audit,
+                        actor=default_actor(),
+                        kustomize=resolve_kustomize(),
+                    )
                 )
-            )
         finally:
             audit.close()
     except TetherError as error:
@@ -207,11 +208,15 @@ def diff(
         options = SyncOptions(
             app=app_name, namespace=namespace, prune=prune, dry_run=True, concurrency=concurrency
         )
-        report = asyncio.run(
-            run_diff(
-                SourceSpec(source, path, ref), options, connection, kustomize=resolve_kustomize()
+        with output.progress(f"comparing {app_name} with the cluster", enabled=not json_output):
+            report = asyncio.run(
+                run_diff(
+                    SourceSpec(source, path, ref),
+                    options,
+                    connection,
+                    kustomize=resolve_kustomize(),
+                )
             )
-        )
     except TetherError as error:
         raise fail(error, json_output) from None
     if json_output:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 from rich.console import Console
@@ -180,3 +182,13 @@ def record_to_dict(record: SyncRecord) -> dict[str, Any]:
         "health": record.health,
         "changes": record.changes.to_list(),
     }
+
+
+@contextlib.contextmanager
+def progress(what: str, enabled: bool = True) -> Iterator[None]:
+    """A spinner on stderr while something slow runs, for people at a terminal only."""
+    if not enabled or not err.is_terminal:
+        yield
+        return
+    with err.status(f"{what}…"):
+        yield
