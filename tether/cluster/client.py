@@ -247,6 +247,43 @@ class KubeClient:
         )
         return result
 
+    async def create(self, resource: Resource, body: dict[str, Any]) -> dict[str, Any]:
+        """Create one object (409 conflict raises ``ApiError`` with ``conflict`` set)."""
+        metadata = body.get("metadata", {})
+        namespace = metadata.get("namespace", "")
+        result: dict[str, Any] = await self.request(
+            "POST",
+            resource.path(namespace),
+            what=_name(resource, namespace, metadata.get("name", metadata.get("generateName", ""))),
+            body=json.dumps(body).encode(),
+        )
+        return result
+
+    async def replace(self, resource: Resource, body: dict[str, Any]) -> dict[str, Any]:
+        """Replace one object; its ``metadata.resourceVersion`` makes this a compare-and-swap."""
+        metadata = body["metadata"]
+        namespace, name = metadata.get("namespace", ""), metadata["name"]
+        result: dict[str, Any] = await self.request(
+            "PUT",
+            resource.path(namespace, name),
+            what=_name(resource, namespace, name),
+            body=json.dumps(body).encode(),
+        )
+        return result
+
+    async def patch_status(
+        self, resource: Resource, namespace: str, name: str, status: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Merge-patch the ``status`` subresource of one object."""
+        result: dict[str, Any] = await self.request(
+            "PATCH",
+            resource.path(namespace, name) + "/status",
+            what=_name(resource, namespace, name) + " status",
+            body=json.dumps({"status": status}).encode(),
+            content_type="application/merge-patch+json",
+        )
+        return result
+
     async def delete(
         self, resource: Resource, namespace: str, name: str, *, dry_run: bool = False
     ) -> bool:
@@ -308,7 +345,9 @@ def _api_error(response: httpx.Response, what: str, method: str) -> ApiError:
         reason = status.get("reason", "")
     except ValueError:
         message, reason = response.text.strip()[:500], ""
-    verb = {"PATCH": "apply", "DELETE": "delete", "GET": "read"}.get(method, method.lower())
+    verb = {"PATCH": "apply", "DELETE": "delete", "GET": "read", "POST": "create", "PUT": "replace"}.get(
+        method, method.lower()
+    )
     return ApiError(
         f"{what}: {verb} refused by the API server ({response.status_code} {reason}): {message}",
         response.status_code,

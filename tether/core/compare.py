@@ -155,3 +155,30 @@ def provably_unchanged(desired: dict[str, Any], live: dict[str, Any]) -> bool:
     if owned_fields(live) is None:
         return False
     return contains({k: v for k, v in desired.items() if k != "status"}, live)
+
+
+def drifted_fields(desired: dict[str, Any], live: dict[str, Any] | None) -> list[str]:
+    """Dotted paths of the values ``desired`` sets that ``live`` no longer has (``["<missing>"]``
+    when the object is gone). Status and fields other managers added are never drift."""
+    if live is None:
+        return ["<missing>"]
+    found: list[str] = []
+
+    def walk(want: Any, have: Any, path: str) -> None:
+        if isinstance(want, dict) and isinstance(have, dict):
+            for key, value in want.items():
+                if key in ("status", DIGEST_ANNOTATION):
+                    continue
+                child = f"{path}.{key}" if path else key
+                if key not in have:
+                    found.append(child)
+                else:
+                    walk(value, have[key], child)
+        elif isinstance(want, list) and isinstance(have, list) and len(want) == len(have):
+            for index, (w, h) in enumerate(zip(want, have, strict=True)):
+                walk(w, h, f"{path}[{index}]")
+        elif not contains(want, have):
+            found.append(path)
+
+    walk({k: v for k, v in desired.items() if k != "status"}, live, "")
+    return found

@@ -69,7 +69,7 @@ class SyncEngine:
         ready = [o for o in plan.objects if not o.deferred and o.resource is not None]
         await planning.fetch_live(self.client, ready)
         planning.raise_on_conflicts(planning.check_ownership(ready, inventory))
-        await planning.dry_run(self.client, plan, ready)
+        await planning.dry_run(self.client, plan, ready, self.options.ignore)
         return plan, await self.load_inventory()
 
     async def sync(
@@ -122,7 +122,7 @@ class SyncEngine:
             await planning.resolve_deferred(self.client, plan, self.options.namespace)
             await planning.fetch_live(self.client, deferred)
             planning.raise_on_conflicts(planning.check_ownership(deferred, desired))
-            await planning.dry_run(self.client, plan, deferred)
+            await planning.dry_run(self.client, plan, deferred, self.options.ignore)
             _raise_plan_errors(plan, after_first_stage=True)
         await self._apply(second, changes)
         if self.options.prune:

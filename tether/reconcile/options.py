@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tether.cluster.client import DEFAULT_CONCURRENCY
+from tether.core.ignore import IgnoreRule
 from tether.core.inventory import DEFAULT_INVENTORY_NAMESPACE
 
 
@@ -13,7 +14,8 @@ class SyncOptions:
     """What a sync of one app may do.
 
     ``namespace`` is given to namespaced objects that name none. ``timeout`` bounds the wait for
-    health after applying (0 means do not wait). ``concurrency`` bounds API requests in flight.
+    health after applying (0 means do not wait). ``concurrency`` bounds API requests in flight;
+    ``ignore`` lists fields left to other controllers.
     """
 
     app: str
@@ -24,3 +26,4 @@ class SyncOptions:
     timeout: float = 300.0
     inventory_namespace: str = DEFAULT_INVENTORY_NAMESPACE
     concurrency: int = DEFAULT_CONCURRENCY
+    ignore: tuple[IgnoreRule, ...] = ()

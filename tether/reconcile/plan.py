@@ -17,6 +17,7 @@ from typing import Any
 from tether.cluster.client import ApiError, KubeClient, Resource
 from tether.core import Action, Manifest, ObjectRef
 from tether.core.compare import DIGEST_ANNOTATION, digest, in_sync, provably_unchanged
+from tether.core.ignore import IgnoreRule, without_ignored
 from tether.core.inventory import APP_LABEL, PART_OF_LABEL, Inventory
 from tether.errors import ClusterError, OwnershipConflict
 
@@ -178,7 +179,9 @@ def check_ownership(objects: list[PlannedObject], inventory: Inventory) -> list[
     return conflicts
 
 
-async def dry_run(client: KubeClient, plan: Plan, objects: list[PlannedObject]) -> None:
+async def dry_run(
+    client: KubeClient, plan: Plan, objects: list[PlannedObject], ignore: tuple[IgnoreRule, ...] = ()
+) -> None:
     """Decide created / configured / unchanged for each object.
 
     Objects provably unchanged (see ``provably_unchanged``) are settled locally; every other
@@ -187,6 +190,7 @@ async def dry_run(client: KubeClient, plan: Plan, objects: list[PlannedObject]) 
 
     async def one(obj: PlannedObject) -> None:
         assert obj.resource is not None
+        obj.manifest = Manifest(without_ignored(obj.body, obj.live, ignore), obj.manifest.source)
         seal(obj)
         if obj.live is not None and provably_unchanged(obj.body, obj.live):
             obj.action, obj.checked = Action.UNCHANGED, True

@@ -6,6 +6,8 @@ here once, turned into a failed ``SyncReport`` and recorded in the audit store.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -18,6 +20,7 @@ from tether.core import Action, ChangeSet, HealthReport, HealthStatus, Manifest,
 from tether.core.compare import unified_diff
 from tether.errors import AuditError, TetherError
 from tether.reconcile.engine import SyncEngine
+from tether.reconcile.plan import PlannedObject
 from tether.reconcile.options import SyncOptions
 from tether.render import RenderSettings, render
 from tether.source import fetch, mask_url
@@ -46,6 +49,7 @@ class SyncReport:
     duration_seconds: float
     dry_run: bool = False
     audit_error: str = ""
+    objects: list[PlannedObject] = field(default_factory=list)
 
     @property
     def succeeded(self) -> bool:
@@ -89,25 +93,33 @@ async def run_sync(
     audit: AuditStore | None,
     actor: str,
     kustomize: Path | None = None,
+    client: KubeClient | None = None,
 ) -> SyncReport:
-    """One sync pass of ``spec`` into the cluster, recorded in ``audit`` whatever happens."""
+    """One sync pass of ``spec`` into the cluster, recorded in ``audit`` whatever happens.
+
+    ``client`` lets a long-running caller (the agent) share one connection pool.
+    """
     started, clock = datetime.now(UTC), time.monotonic()
     revision: Revision | None = None
     changes = ChangeSet(dry_run=options.dry_run)
     health: HealthReport | None = None
     error = ""
+    objects: list[PlannedObject] = []
     try:
-        revision, manifests = load_manifests(spec, kustomize)
-        async with KubeClient(connection, options.concurrency) as client:
-            recorded = {
-                "url": mask_url(spec.url),
-                "path": spec.path,
-                "ref": spec.ref or "",
-                "revision": revision.commit,
-                "namespace": options.namespace,
-            }
+        fetched, manifests = await asyncio.to_thread(load_manifests, spec, kustomize)
+        revision = fetched
+        recorded = {
+            "url": mask_url(spec.url),
+            "path": spec.path,
+            "ref": spec.ref or "",
+            "revision": fetched.commit,
+            "namespace": options.namespace,
+        }
+        async with contextlib.AsyncExitStack() as stack:
+            if client is None:
+                client = await stack.enter_async_context(KubeClient(connection, options.concurrency))
             result = await SyncEngine(client, options).sync(manifests, recorded)
-        changes, health = result.changes, result.health
+        changes, health, objects = result.changes, result.health, result.plan.objects
         error = _health_error(health, options)
     except TetherError as failure:
         error = str(failure)
@@ -122,10 +134,11 @@ async def run_sync(
         started,
         time.monotonic() - clock,
         options.dry_run,
+        objects=objects,
     )
     if audit is not None:
         try:
-            audit.record(_audit_record(report, actor))
+            await asyncio.to_thread(audit.record, _audit_record(report, actor))
         except AuditError as failure:
             report.audit_error = str(failure)
     return report

@@ -1,0 +1,178 @@
+"""The agent's API, ``tether.dev/v1alpha1``: GitSource, App and AlertProvider, as
+CustomResourceDefinitions with OpenAPI validation so the API server refuses bad input (an
+interval like ``5 minutes``, an unknown ref kind) before the agent ever sees it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+GROUP = "tether.dev"
+VERSION = "v1alpha1"
+API_VERSION = f"{GROUP}/{VERSION}"
+DURATION_PATTERN = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"
+
+_DURATION = {"type": "string", "pattern": DURATION_PATTERN}
+_NAME = {"type": "string", "pattern": r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$", "maxLength": 253}
+_SECRET_REF = {"type": "object", "required": ["name"], "properties": {"name": _NAME}}
+_CONDITIONS = {
+    "type": "array",
+    "items": {
+        "type": "object",
+        "required": ["type", "status"],
+        "properties": {
+            "type": {"type": "string"},
+            "status": {"type": "string", "enum": ["True", "False", "Unknown"]},
+            "reason": {"type": "string"},
+            "message": {"type": "string"},
+            "lastTransitionTime": {"type": "string", "format": "date-time"},
+            "observedGeneration": {"type": "integer"},
+        },
+    },
+}
+
+
+def _crd(kind: str, plural: str, spec: dict[str, Any], status: dict[str, Any],
+         columns: list[dict[str, Any]], short: list[str]) -> dict[str, Any]:
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"{plural}.{GROUP}", "labels": {"app.kubernetes.io/part-of": "tether"}},
+        "spec": {
+            "group": GROUP,
+            "scope": "Namespaced",
+            "names": {"kind": kind, "plural": plural, "singular": kind.lower(), "listKind": f"{kind}List",
+                      "shortNames": short, "categories": ["tether"]},
+            "versions": [{
+                "name": VERSION,
+                "served": True,
+                "storage": True,
+                "subresources": {"status": {}},
+                "additionalPrinterColumns": columns,
+                "schema": {"openAPIV3Schema": {
+                    "type": "object",
+                    "required": ["spec"],
+                    "properties": {
+                        "apiVersion": {"type": "string"},
+                        "kind": {"type": "string"},
+                        "metadata": {"type": "object"},
+                        "spec": spec,
+                        "status": {"type": "object", "x-kubernetes-preserve-unknown-fields": True, **status},
+                    },
+                }},
+            }],
+        },
+    }
+
+
+GIT_SOURCE = _crd(
+    "GitSource",
+    "gitsources",
+    {
+        "type": "object",
+        "required": ["url"],
+        "properties": {
+            "url": {"type": "string", "minLength": 1},
+            "ref": {
+                "type": "object",
+                "maxProperties": 1,
+                "properties": {
+                    "branch": {"type": "string"},
+                    "tag": {"type": "string"},
+                    "semver": {"type": "string"},
+                    "commit": {"type": "string", "pattern": "^[0-9a-f]{7,64}$"},
+                },
+            },
+            "interval": {**_DURATION, "default": "1m"},
+            "secretRef": _SECRET_REF,
+            "suspend": {"type": "boolean"},
+        },
+    },
+    {"properties": {"conditions": _CONDITIONS, "artifact": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}}},
+    [
+        {"name": "URL", "type": "string", "jsonPath": ".spec.url"},
+        {"name": "Revision", "type": "string", "jsonPath": ".status.artifact.revision"},
+        {"name": "Ready", "type": "string", "jsonPath": '.status.conditions[?(@.type=="Ready")].status'},
+    ],
+    ["gs"],
+)
+
+APP = _crd(
+    "App",
+    "apps",
+    {
+        "type": "object",
+        "required": ["sourceRef", "path"],
+        "properties": {
+            "sourceRef": {"type": "object", "required": ["name"], "properties": {"name": _NAME}},
+            "path": {"type": "string", "minLength": 1},
+            "destination": {"type": "object", "properties": {"namespace": _NAME}},
+            "suspend": {"type": "boolean"},
+            "healthTimeout": {**_DURATION, "default": "5m"},
+            "dependsOn": {"type": "array", "items": {"type": "object", "required": ["name"], "properties": {"name": _NAME}}},
+            "syncPolicy": {
+                "type": "object",
+                "properties": {
+                    "automated": {"type": "boolean", "default": True},
+                    "prune": {"type": "boolean", "default": False},
+                    "selfHeal": {"type": "boolean", "default": True},
+                    "interval": {**_DURATION, "default": "5m"},
+                    "retry": {
+                        "type": "object",
+                        "properties": {
+                            "limit": {"type": "integer", "minimum": 0},
+                            "backoff": {"type": "object", "properties": {
+                                "duration": _DURATION,
+                                "factor": {"type": "integer", "minimum": 1},
+                                "maxDuration": _DURATION,
+                            }},
+                        },
+                    },
+                },
+            },
+            "ignoreDifferences": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["kind"],
+                    "properties": {
+                        "group": {"type": "string"},
+                        "kind": {"type": "string"},
+                        "name": {"type": "string"},
+                        "namespace": {"type": "string"},
+                        "jsonPointers": {"type": "array", "items": {"type": "string", "pattern": "^/"}},
+                        "managedFieldsManagers": {"type": "array", "items": {"type": "string"}},
+                    },
+                },
+            },
+        },
+    },
+    {"properties": {"conditions": _CONDITIONS}},
+    [
+        {"name": "Ready", "type": "string", "jsonPath": '.status.conditions[?(@.type=="Ready")].status'},
+        {"name": "Health", "type": "string", "jsonPath": ".status.health"},
+        {"name": "Revision", "type": "string", "jsonPath": ".status.lastAppliedRevision"},
+        {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+    ],
+    ["tapp"],
+)
+
+ALERT_PROVIDER = _crd(
+    "AlertProvider",
+    "alertproviders",
+    {
+        "type": "object",
+        "required": ["type"],
+        "properties": {
+            "type": {"type": "string", "enum": ["webhook", "slack", "alertmanager"]},
+            "url": {"type": "string"},
+            "secretRef": _SECRET_REF,
+            "events": {"type": "array", "items": {"type": "string", "enum": [
+                "SyncSucceeded", "SyncFailed", "DriftDetected", "DriftCorrected", "HealthDegraded", "SourceUnreachable"]}},
+        },
+    },
+    {},
+    [{"name": "Type", "type": "string", "jsonPath": ".spec.type"}],
+    [],
+)
+
+ALL = (GIT_SOURCE, APP, ALERT_PROVIDER)

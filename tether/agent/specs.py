@@ -1,0 +1,120 @@
+"""Typed, defaulted views of App and GitSource objects (the API server already validated
+their shape against the CRD schema; this only reads them)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from tether.core.ignore import IgnoreRule
+
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def seconds(duration: str, default: float) -> float:
+    """``1m30s`` → 90.0 (the CRD pattern guarantees the shape)."""
+    parts = re.findall(r"(\d+(?:\.\d+)?)(ms|s|m|h)", duration or "")
+    return sum(float(n) * _UNITS[u] for n, u in parts) if parts else default
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    namespace: str
+    name: str
+    url: str
+    ref: str | None
+    interval: float
+    suspend: bool
+    secret_name: str
+
+    @classmethod
+    def of(cls, obj: dict[str, Any]) -> SourceSpec:
+        spec, meta = obj.get("spec") or {}, obj["metadata"]
+        ref = spec.get("ref") or {}
+        chosen = ref.get("commit") or ref.get("tag") or ref.get("branch") or ref.get("semver")
+        return cls(
+            namespace=meta["namespace"],
+            name=meta["name"],
+            url=spec["url"],
+            ref=chosen,
+            interval=seconds(spec.get("interval", ""), 60.0),
+            suspend=bool(spec.get("suspend", False)),
+            secret_name=(spec.get("secretRef") or {}).get("name", ""),
+        )
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+
+@dataclass(frozen=True)
+class AppSpec:
+    namespace: str
+    name: str
+    generation: int
+    source: str  # namespace/name of the GitSource
+    path: str
+    destination: str
+    suspend: bool
+    automated: bool
+    prune: bool
+    self_heal: bool
+    interval: float
+    health_timeout: float
+    retry_limit: int
+    backoff: float
+    backoff_factor: int
+    backoff_max: float
+    depends_on: tuple[str, ...] = ()
+    ignore: tuple[IgnoreRule, ...] = field(default_factory=tuple)
+
+    @classmethod
+    def of(cls, obj: dict[str, Any]) -> AppSpec:
+        spec, meta = obj.get("spec") or {}, obj["metadata"]
+        policy = spec.get("syncPolicy") or {}
+        retry = policy.get("retry") or {}
+        backoff = retry.get("backoff") or {}
+        namespace = meta["namespace"]
+        return cls(
+            namespace=namespace,
+            name=meta["name"],
+            generation=int(meta.get("generation", 0)),
+            source=f"{namespace}/{spec['sourceRef']['name']}",
+            path=spec["path"],
+            destination=(spec.get("destination") or {}).get("namespace") or namespace,
+            suspend=bool(spec.get("suspend", False)),
+            automated=bool(policy.get("automated", True)),
+            prune=bool(policy.get("prune", False)),
+            self_heal=bool(policy.get("selfHeal", True)),
+            interval=seconds(policy.get("interval", ""), 300.0),
+            health_timeout=seconds(spec.get("healthTimeout", ""), 300.0),
+            retry_limit=int(retry.get("limit", 5)),
+            backoff=seconds(backoff.get("duration", ""), 2.0),
+            backoff_factor=int(backoff.get("factor", 2)),
+            backoff_max=seconds(backoff.get("maxDuration", ""), 300.0),
+            depends_on=tuple(f"{namespace}/{d['name']}" for d in spec.get("dependsOn") or []),
+            ignore=tuple(
+                IgnoreRule(
+                    kind=r["kind"],
+                    group=r.get("group", ""),
+                    name=r.get("name", ""),
+                    namespace=r.get("namespace", ""),
+                    json_pointers=tuple(r.get("jsonPointers") or ()),
+                    managers=tuple(r.get("managedFieldsManagers") or ()),
+                )
+                for r in spec.get("ignoreDifferences") or []
+            ),
+        )
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+    @property
+    def inventory_name(self) -> str:
+        """The app's name in the inventory and audit: unique across namespaces."""
+        return f"{self.namespace}.{self.name}"
+
+    def next_backoff(self, failures: int) -> float:
+        return float(min(self.backoff * self.backoff_factor ** max(failures - 1, 0), self.backoff_max))
