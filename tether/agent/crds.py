@@ -12,7 +12,11 @@ API_VERSION = f"{GROUP}/{VERSION}"
 DURATION_PATTERN = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"
 
 _DURATION = {"type": "string", "pattern": DURATION_PATTERN}
-_NAME = {"type": "string", "pattern": r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$", "maxLength": 253}
+_NAME = {
+    "type": "string",
+    "pattern": r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$",
+    "maxLength": 253,
+}
 _SECRET_REF = {"type": "object", "required": ["name"], "properties": {"name": _NAME}}
 _CONDITIONS = {
     "type": "array",
@@ -31,35 +35,58 @@ _CONDITIONS = {
 }
 
 
-def _crd(kind: str, plural: str, spec: dict[str, Any], status: dict[str, Any],
-         columns: list[dict[str, Any]], short: list[str]) -> dict[str, Any]:
+def _crd(
+    kind: str,
+    plural: str,
+    spec: dict[str, Any],
+    status: dict[str, Any],
+    columns: list[dict[str, Any]],
+    short: list[str],
+) -> dict[str, Any]:
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
-        "metadata": {"name": f"{plural}.{GROUP}", "labels": {"app.kubernetes.io/part-of": "tether"}},
+        "metadata": {
+            "name": f"{plural}.{GROUP}",
+            "labels": {"app.kubernetes.io/part-of": "tether"},
+        },
         "spec": {
             "group": GROUP,
             "scope": "Namespaced",
-            "names": {"kind": kind, "plural": plural, "singular": kind.lower(), "listKind": f"{kind}List",
-                      "shortNames": short, "categories": ["tether"]},
-            "versions": [{
-                "name": VERSION,
-                "served": True,
-                "storage": True,
-                "subresources": {"status": {}},
-                "additionalPrinterColumns": columns,
-                "schema": {"openAPIV3Schema": {
-                    "type": "object",
-                    "required": ["spec"],
-                    "properties": {
-                        "apiVersion": {"type": "string"},
-                        "kind": {"type": "string"},
-                        "metadata": {"type": "object"},
-                        "spec": spec,
-                        "status": {"type": "object", "x-kubernetes-preserve-unknown-fields": True, **status},
+            "names": {
+                "kind": kind,
+                "plural": plural,
+                "singular": kind.lower(),
+                "listKind": f"{kind}List",
+                "shortNames": short,
+                "categories": ["tether"],
+            },
+            "versions": [
+                {
+                    "name": VERSION,
+                    "served": True,
+                    "storage": True,
+                    "subresources": {"status": {}},
+                    "additionalPrinterColumns": columns,
+                    "schema": {
+                        "openAPIV3Schema": {
+                            "type": "object",
+                            "required": ["spec"],
+                            "properties": {
+                                "apiVersion": {"type": "string"},
+                                "kind": {"type": "string"},
+                                "metadata": {"type": "object"},
+                                "spec": spec,
+                                "status": {
+                                    "type": "object",
+                                    "x-kubernetes-preserve-unknown-fields": True,
+                                    **status,
+                                },
+                            },
+                        }
                     },
-                }},
-            }],
+                }
+            ],
         },
     }
 
@@ -87,11 +114,20 @@ GIT_SOURCE = _crd(
             "suspend": {"type": "boolean"},
         },
     },
-    {"properties": {"conditions": _CONDITIONS, "artifact": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}}},
+    {
+        "properties": {
+            "conditions": _CONDITIONS,
+            "artifact": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
+        }
+    },
     [
         {"name": "URL", "type": "string", "jsonPath": ".spec.url"},
         {"name": "Revision", "type": "string", "jsonPath": ".status.artifact.revision"},
-        {"name": "Ready", "type": "string", "jsonPath": '.status.conditions[?(@.type=="Ready")].status'},
+        {
+            "name": "Ready",
+            "type": "string",
+            "jsonPath": '.status.conditions[?(@.type=="Ready")].status',
+        },
     ],
     ["gs"],
 )
@@ -108,7 +144,10 @@ APP = _crd(
             "destination": {"type": "object", "properties": {"namespace": _NAME}},
             "suspend": {"type": "boolean"},
             "healthTimeout": {**_DURATION, "default": "5m"},
-            "dependsOn": {"type": "array", "items": {"type": "object", "required": ["name"], "properties": {"name": _NAME}}},
+            "dependsOn": {
+                "type": "array",
+                "items": {"type": "object", "required": ["name"], "properties": {"name": _NAME}},
+            },
             "syncPolicy": {
                 "type": "object",
                 "properties": {
@@ -120,11 +159,14 @@ APP = _crd(
                         "type": "object",
                         "properties": {
                             "limit": {"type": "integer", "minimum": 0},
-                            "backoff": {"type": "object", "properties": {
-                                "duration": _DURATION,
-                                "factor": {"type": "integer", "minimum": 1},
-                                "maxDuration": _DURATION,
-                            }},
+                            "backoff": {
+                                "type": "object",
+                                "properties": {
+                                    "duration": _DURATION,
+                                    "factor": {"type": "integer", "minimum": 1},
+                                    "maxDuration": _DURATION,
+                                },
+                            },
                         },
                     },
                 },
@@ -139,7 +181,10 @@ APP = _crd(
                         "kind": {"type": "string"},
                         "name": {"type": "string"},
                         "namespace": {"type": "string"},
-                        "jsonPointers": {"type": "array", "items": {"type": "string", "pattern": "^/"}},
+                        "jsonPointers": {
+                            "type": "array",
+                            "items": {"type": "string", "pattern": "^/"},
+                        },
                         "managedFieldsManagers": {"type": "array", "items": {"type": "string"}},
                     },
                 },
@@ -148,7 +193,11 @@ APP = _crd(
     },
     {"properties": {"conditions": _CONDITIONS}},
     [
-        {"name": "Ready", "type": "string", "jsonPath": '.status.conditions[?(@.type=="Ready")].status'},
+        {
+            "name": "Ready",
+            "type": "string",
+            "jsonPath": '.status.conditions[?(@.type=="Ready")].status',
+        },
         {"name": "Health", "type": "string", "jsonPath": ".status.health"},
         {"name": "Revision", "type": "string", "jsonPath": ".status.lastAppliedRevision"},
         {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
@@ -166,8 +215,20 @@ ALERT_PROVIDER = _crd(
             "type": {"type": "string", "enum": ["webhook", "slack", "alertmanager"]},
             "url": {"type": "string"},
             "secretRef": _SECRET_REF,
-            "events": {"type": "array", "items": {"type": "string", "enum": [
-                "SyncSucceeded", "SyncFailed", "DriftDetected", "DriftCorrected", "HealthDegraded", "SourceUnreachable"]}},
+            "events": {
+                "type": "array",
+                "items": {
+                    "type": "string",
+                    "enum": [
+                        "SyncSucceeded",
+                        "SyncFailed",
+                        "DriftDetected",
+                        "DriftCorrected",
+                        "HealthDegraded",
+                        "SourceUnreachable",
+                    ],
+                },
+            },
         },
     },
     {},

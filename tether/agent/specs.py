@@ -9,6 +9,7 @@ from typing import Any
 
 from tether.core.ignore import IgnoreRule
 
+REQUESTED_ANNOTATION = "tether.dev/reconcile-requested-at"
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
@@ -27,6 +28,7 @@ class SourceSpec:
     interval: float
     suspend: bool
     secret_name: str
+    requested: str = ""  # tether.dev/reconcile-requested-at: a change means "fetch now"
 
     @classmethod
     def of(cls, obj: dict[str, Any]) -> SourceSpec:
@@ -41,6 +43,7 @@ class SourceSpec:
             interval=seconds(spec.get("interval", ""), 60.0),
             suspend=bool(spec.get("suspend", False)),
             secret_name=(spec.get("secretRef") or {}).get("name", ""),
+            requested=(meta.get("annotations") or {}).get(REQUESTED_ANNOTATION, ""),
         )
 
     @property
@@ -117,4 +120,6 @@ class AppSpec:
         return f"{self.namespace}.{self.name}"
 
     def next_backoff(self, failures: int) -> float:
-        return float(min(self.backoff * self.backoff_factor ** max(failures - 1, 0), self.backoff_max))
+        return float(
+            min(self.backoff * self.backoff_factor ** max(failures - 1, 0), self.backoff_max)
+        )

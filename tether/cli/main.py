@@ -14,6 +14,7 @@ import typer
 
 from tether.audit import AuditStore, default_actor
 from tether.cli import output
+from tether.cli.agent import register as register_agent_commands
 from tether.cli.devcluster import dev_cluster_app, resolve_kustomize
 from tether.cli.parsing import parse_duration
 from tether.cluster import kubeconfig
@@ -303,3 +304,6 @@ def demo(
     except TetherError as error:
         raise fail(error) from None
     raise typer.Exit(code)
+
+
+register_agent_commands(app, connect)

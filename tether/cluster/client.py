@@ -271,6 +271,19 @@ class KubeClient:
         )
         return result
 
+    async def merge_patch(
+        self, resource: Resource, namespace: str, name: str, patch: dict[str, Any]
+    ) -> dict[str, Any]:
+        """JSON merge-patch one object (small edits such as an annotation or ``spec.suspend``)."""
+        result: dict[str, Any] = await self.request(
+            "PATCH",
+            resource.path(namespace, name),
+            what=_name(resource, namespace, name),
+            body=json.dumps(patch).encode(),
+            content_type="application/merge-patch+json",
+        )
+        return result
+
     async def patch_status(
         self, resource: Resource, namespace: str, name: str, status: dict[str, Any]
     ) -> dict[str, Any]:

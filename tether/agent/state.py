@@ -1,0 +1,40 @@
+"""What the agent remembers between passes, per GitSource and per App (rebuilt from the cluster
+after a restart: nothing here must be durable)."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
+
+from tether.agent.specs import AppSpec, SourceSpec
+from tether.cluster.client import Resource
+from tether.core import ObjectRef, Revision
+
+
+@dataclass
+class SourceState:
+    spec: SourceSpec
+    revision: Revision | None = None
+    error: str = ""
+    trigger: asyncio.Event = field(default_factory=asyncio.Event)
+    task: asyncio.Task[None] | None = None
+
+
+@dataclass
+class AppState:
+    spec: AppSpec
+    trigger: asyncio.Event = field(default_factory=asyncio.Event)
+    task: asyncio.Task[None] | None = None
+    syncing: bool = False
+    failures: int = 0
+    ready: bool = False
+    healthy: bool = False
+    applied_revision: str = ""
+    desired: dict[ObjectRef, tuple[Resource, dict[str, Any]]] = field(default_factory=dict)
+    drifted: dict[ObjectRef, list[str]] = field(default_factory=dict)
+    history: list[dict[str, Any]] = field(default_factory=list)
+    reason: str = ""
+
+    def poke(self) -> None:
+        self.trigger.set()
