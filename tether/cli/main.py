@@ -16,6 +16,7 @@ from tether.audit import AuditStore, default_actor
 from tether.cli import output
 from tether.cli.agent import register as register_agent_commands
 from tether.cli.devcluster import dev_cluster_app, resolve_kustomize
+from tether.cli.governance import register as register_governance
 from tether.cli.parsing import parse_duration
 from tether.cluster import kubeconfig
 from tether.cluster.client import DEFAULT_CONCURRENCY
@@ -36,6 +37,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(dev_cluster_app, name="dev-cluster")
+register_governance(app)
 
 KubeconfigOpt = Annotated[
     str | None,
@@ -307,3 +309,7 @@ def demo(
 
 
 register_agent_commands(app, connect)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,153 @@
+"""Agent fixtures: the CRDs installed once, and the agent run as a real process against the
+shared control plane, scoped to the test's namespace (its Apps, GitSources and Lease)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+
+from tether.agent import crds
+from tether.devcluster.controlplane import DevCluster
+from tests.conftest import Kubectl
+
+WEBHOOK_SECRET = b"test-webhook-secret"
+
+
+@pytest.fixture(scope="session")
+def tether_crds(kubectl: Kubectl) -> None:
+    kubectl("apply", "--server-side", "-f", "-", stdin=yaml.safe_dump_all(crds.ALL))
+    kubectl(
+        "wait",
+        "--for=condition=Established",
+        "crd/apps.tether.dev",
+        "crd/gitsources.tether.dev",
+        "crd/alertproviders.tether.dev",
+        "--timeout=60s",
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for(check: Callable[[], Any], timeout: float = 60.0, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+class AgentProcess:
+    """One ``tether agent`` process; kill() is a crash, stop() a clean shutdown."""
+
+    def __init__(self, kubeconfig: Path, namespace: str, tmp: Path, identity: str) -> None:
+        self.port = free_port()
+        self.identity = identity
+        secret = tmp / "webhook-secret"
+        secret.write_bytes(WEBHOOK_SECRET)
+        self.log = tmp / f"{identity}.log"
+        argv = [
+            sys.executable,
+            "-m",
+            "tether.cli.main",
+            "agent",
+            f"--kubeconfig={kubeconfig}",
+            f"--namespace={namespace}",
+            f"--lease-namespace={namespace}",
+            f"--identity={identity}",
+            f"--listen=127.0.0.1:{self.port}",
+            f"--webhook-secret-file={secret}",
+            "--lease-duration=3",
+        ]
+        env = {**os.environ, "TETHER_DB": str(tmp / "audit.db")}
+        self.process = subprocess.Popen(
+            argv, stdout=self.log.open("ab"), stderr=subprocess.STDOUT, env=env
+        )
+        wait_for(self.healthy, 30, f"agent {identity} to serve /healthz")
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def healthy(self) -> bool:
+        if self.process.poll() is not None:
+            raise AssertionError(f"agent exited:\n{self.log.read_text()[-3000:]}")
+        try:
+            return httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def kill(self) -> None:
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(10)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+@pytest.fixture
+def start_agent(
+    dev_cluster: DevCluster, tether_crds: None, namespace: str, tmp_path: Path
+) -> Iterator[Callable[[str], AgentProcess]]:
+    started: list[AgentProcess] = []
+
+    def start(identity: str = "agent-a") -> AgentProcess:
+        agent = AgentProcess(dev_cluster.kubeconfig_path, namespace, tmp_path, identity)
+        started.append(agent)
+        return agent
+
+    yield start
+    for agent in started:
+        agent.stop()
+
+
+def apply_yaml(kubectl: Kubectl, text: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return kubectl("apply", "-f", "-", stdin=text, check=check)
+
+
+def app_condition(kubectl: Kubectl, namespace: str, name: str, kind: str) -> dict[str, Any] | None:
+    app = kubectl.get("apps.tether.dev", name, namespace) or {}
+    return next(
+        (c for c in (app.get("status") or {}).get("conditions") or [] if c["type"] == kind), None
+    )
+
+
+def source_and_app(
+    namespace: str, url: str, path: str = ".", self_heal: bool = True, extra: str = ""
+) -> str:
+    return f"""apiVersion: tether.dev/v1alpha1
+kind: GitSource
+metadata: {{name: repo, namespace: {namespace}}}
+spec: {{url: {json.dumps(url)}, interval: 1h}}
+---
+apiVersion: tether.dev/v1alpha1
+kind: App
+metadata: {{name: web, namespace: {namespace}}}
+spec:
+  sourceRef: {{name: repo}}
+  path: {path}
+  syncPolicy: {{prune: true, selfHeal: {str(self_heal).lower()}, interval: 1h}}
+  healthTimeout: 30s
+{extra}"""
