@@ -141,7 +141,7 @@ class Agent:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(
                     state.trigger.wait(), state.spec.interval * random.uniform(0.9, 1.1)
-                )  # noqa: S311
+                )
             state.trigger.clear()
 
     async def _source_url(self, spec: SourceSpec) -> str:
@@ -554,7 +554,6 @@ class Agent:
             event=event,
             app=state.spec.name,
             namespace=state.spec.namespace,
-            severity=_SEVERITY.get(event, "info"),
             summary=summary,
             revision=state.applied_revision,
             details=details or {},
@@ -599,12 +598,6 @@ class Agent:
         self.audit.close()
 
 
-_SEVERITY = {
-    AlertEvent.SYNC_FAILED: "error",
-    AlertEvent.DRIFT_DETECTED: "warning",
-    AlertEvent.HEALTH_DEGRADED: "error",
-    AlertEvent.SOURCE_UNREACHABLE: "error",
-}
 
 
 def _b64(value: str) -> str:

@@ -21,9 +21,9 @@ from tether.agent.logs import configure as configure_logs
 from tether.agent.run import run_agent
 from tether.agent.specs import REQUESTED_ANNOTATION
 from tether.cli import output
+from tether.cli.connection import connect
 from tether.cli.devcluster import resolve_kustomize
 from tether.cluster.client import KubeClient
-from tether.cluster.kubeconfig import Connection
 from tether.core import Manifest
 from tether.errors import TetherError
 from tether.reconcile.engine import SyncEngine
@@ -38,335 +38,337 @@ ContextOpt = Annotated[str | None, typer.Option("--context", help="kubeconfig co
 NamespaceOpt = Annotated[
     str, typer.Option("-n", "--namespace", help="Namespace of the App objects.")
 ]
+commands = typer.Typer()
 get_app = typer.Typer(help="Show Apps the agent manages.", no_args_is_help=True)
 
 
-def register(app: typer.Typer, connect: Callable[[str | None, str | None], Connection]) -> None:
-    """Add the agent commands to the main ``tether`` app."""
+def _run(
+    kubeconfig: str | None, context: str | None, work: Callable[[KubeClient], Awaitable[T]]
+) -> T:
+    """Run ``work`` with a client for the chosen cluster; TetherErrors become exit code 2."""
 
-    def run(
-        kubeconfig: str | None, context: str | None, work: Callable[[KubeClient], Awaitable[T]]
-    ) -> T:
-        async def go() -> T:
-            async with KubeClient(connect(kubeconfig, context)) as client:
-                return await work(client)
+    async def go() -> T:
+        async with KubeClient(connect(kubeconfig, context)) as client:
+            return await work(client)
 
-        try:
-            return asyncio.run(go())
-        except TetherError as error:
-            output.err.print(f"[bold red]error:[/] {error}")
-            raise typer.Exit(2) from None
+    try:
+        return asyncio.run(go())
+    except TetherError as error:
+        output.err.print(f"[bold red]error:[/] {error}")
+        raise typer.Exit(2) from None
 
-    @app.command(
-        epilog="Example:\n\n  tether agent --namespace team-a --webhook-secret-file /etc/tether/webhook"
+
+@commands.command(
+    epilog="Example:\n\n  tether agent --namespace team-a --webhook-secret-file /etc/tether/webhook"
+)
+def agent(
+    namespace: Annotated[
+        str,
+        typer.Option(
+            "--namespace",
+            help="Watch Apps and GitSources in this namespace only (default: all).",
+        ),
+    ] = "",
+    lease_namespace: Annotated[
+        str, typer.Option("--lease-namespace", help="Namespace of the leader-election Lease.")
+    ] = install.NAMESPACE,
+    identity: Annotated[
+        str,
+        typer.Option("--identity", help="This replica's name in the Lease (default: host-pid)."),
+    ] = "",
+    listen: Annotated[
+        str,
+        typer.Option("--listen", help="Address for /metrics, /healthz, /readyz and /hooks/*."),
+    ] = "127.0.0.1:9440",
+    webhook_secret_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--webhook-secret-file",
+            help="File with the shared secret push webhooks are signed with.",
+        ),
+    ] = None,
+    shard: Annotated[
+        str,
+        typer.Option("--shard", help="I/N: handle the I-th of N shards of the apps (0-based)."),
+    ] = "0/1",
+    max_concurrent: Annotated[
+        int, typer.Option("--max-concurrent", min=1, help="Apps reconciled at once.")
+    ] = 4,
+    lease_duration: Annotated[
+        float,
+        typer.Option("--lease-duration", help="Seconds a leader holds the Lease without renewing."),
+    ] = 15.0,
+    db: Annotated[
+        str | None,
+        typer.Option(
+            "--db", envvar="TETHER_DB", help="Audit database (SQLite path or postgresql://…)."
+        ),
+    ] = None,
+    log_level: Annotated[str, typer.Option("--log-level")] = "info",
+    kubeconfig: KubeconfigOpt = None,
+    context: ContextOpt = None,
+) -> None:
+    """Run the agent: keep every App equal to Git, correct drift, alert, record."""
+    configure_logs(log_level)
+    index, _, count = shard.partition("/")
+    host, _, port = listen.rpartition(":")
+    settings = AgentSettings(
+        identity=identity or f"{socket.gethostname()}-{os.getpid()}",
+        namespace=namespace,
+        lease_namespace=lease_namespace,
+        shard=int(index),
+        shards=int(count or 1),
+        max_concurrent=max_concurrent,
+        kustomize=resolve_kustomize(),
+        audit_url=db,
     )
-    def agent(
-        namespace: Annotated[
-            str,
-            typer.Option(
-                "--namespace",
-                help="Watch Apps and GitSources in this namespace only (default: all).",
-            ),
-        ] = "",
-        lease_namespace: Annotated[
-            str, typer.Option("--lease-namespace", help="Namespace of the leader-election Lease.")
-        ] = install.NAMESPACE,
-        identity: Annotated[
-            str,
-            typer.Option(
-                "--identity", help="This replica's name in the Lease (default: host-pid)."
-            ),
-        ] = "",
-        listen: Annotated[
-            str,
-            typer.Option("--listen", help="Address for /metrics, /healthz, /readyz and /hooks/*."),
-        ] = "127.0.0.1:9440",
-        webhook_secret_file: Annotated[
-            Path | None,
-            typer.Option(
-                "--webhook-secret-file",
-                help="File with the shared secret push webhooks are signed with.",
-            ),
-        ] = None,
-        shard: Annotated[
-            str,
-            typer.Option("--shard", help="I/N: handle the I-th of N shards of the apps (0-based)."),
-        ] = "0/1",
-        max_concurrent: Annotated[
-            int, typer.Option("--max-concurrent", min=1, help="Apps reconciled at once.")
-        ] = 4,
-        lease_duration: Annotated[
-            float,
-            typer.Option(
-                "--lease-duration", help="Seconds a leader holds the Lease without renewing."
-            ),
-        ] = 15.0,
-        db: Annotated[
-            str | None,
-            typer.Option(
-                "--db", envvar="TETHER_DB", help="Audit database (SQLite path or postgresql://…)."
-            ),
-        ] = None,
-        log_level: Annotated[str, typer.Option("--log-level")] = "info",
-        kubeconfig: KubeconfigOpt = None,
-        context: ContextOpt = None,
-    ) -> None:
-        """Run the agent: keep every App equal to Git, correct drift, alert, record."""
-        configure_logs(log_level)
-        index, _, count = shard.partition("/")
-        host, _, port = listen.rpartition(":")
-        settings = AgentSettings(
-            identity=identity or f"{socket.gethostname()}-{os.getpid()}",
-            namespace=namespace,
-            lease_namespace=lease_namespace,
-            shard=int(index),
-            shards=int(count or 1),
-            max_concurrent=max_concurrent,
-            kustomize=resolve_kustomize(),
-            audit_url=db,
+    secret = webhook_secret_file.read_bytes().strip() if webhook_secret_file else None
+    try:
+        asyncio.run(
+            run_agent(
+                connect(kubeconfig, context),
+                settings,
+                (host or "127.0.0.1", int(port)),
+                secret,
+                lease_duration,
+            )
         )
-        secret = webhook_secret_file.read_bytes().strip() if webhook_secret_file else None
-        try:
-            asyncio.run(
-                run_agent(
-                    connect(kubeconfig, context),
-                    settings,
-                    (host or "127.0.0.1", int(port)),
-                    secret,
-                    lease_duration,
-                )
-            )
-        except TetherError as error:
-            output.err.print(f"[bold red]error:[/] {error}")
-            raise typer.Exit(2) from None
+    except TetherError as error:
+        output.err.print(f"[bold red]error:[/] {error}")
+        raise typer.Exit(2) from None
 
-    @app.command(
-        name="install",
-        epilog="Examples:\n\n  tether install --export > tether.yaml\n\n  tether install",
-    )
-    def install_cmd(
-        export: Annotated[
-            bool, typer.Option("--export", help="Print the manifests instead of applying them.")
-        ] = False,
-        image: Annotated[str, typer.Option("--image", help="Agent image.")] = install.IMAGE,
-        kubeconfig: KubeconfigOpt = None,
-        context: ContextOpt = None,
-    ) -> None:
-        """The agent's CRDs, namespace, ServiceAccount, RBAC and Deployment."""
-        objects = install.manifests(image=image)
-        if export:
-            print(yaml.safe_dump_all(objects, sort_keys=False), end="")
-            return
-        changes = run(kubeconfig, context, lambda client: _apply(client, objects, "tether-install"))
-        output.out.print(f"installed: {changes}")
 
-    @app.command(
-        epilog="Example:\n\n  tether bootstrap --source https://git.example.com/org/platform.git --path clusters/prod-eu"
-    )
-    def bootstrap(
-        source: Annotated[
-            str, typer.Option("--source", help="Git URL of the platform repository.")
-        ],
-        path: Annotated[
-            str, typer.Option("--path", help="This cluster's directory, e.g. clusters/NAME.")
-        ],
-        ref: Annotated[str | None, typer.Option("--ref", help="Branch to follow.")] = None,
-        image: Annotated[str, typer.Option("--image", help="Agent image.")] = install.IMAGE,
-        kubeconfig: KubeconfigOpt = None,
-        context: ContextOpt = None,
-    ) -> None:
-        """Install the agent and create the root App for PATH: from then on its config lives in Git."""
-        objects = install.manifests(image=image)
+@commands.command(
+    name="install",
+    epilog="Examples:\n\n  tether install --export > tether.yaml\n\n  tether install",
+)
+def install_cmd(
+    export: Annotated[
+        bool, typer.Option("--export", help="Print the manifests instead of applying them.")
+    ] = False,
+    image: Annotated[str, typer.Option("--image", help="Agent image.")] = install.IMAGE,
+    kubeconfig: KubeconfigOpt = None,
+    context: ContextOpt = None,
+) -> None:
+    """The agent's CRDs, namespace, ServiceAccount, RBAC and Deployment."""
+    objects = install.manifests(image=image)
+    if export:
+        print(yaml.safe_dump_all(objects, sort_keys=False), end="")
+        return
+    changes = _run(kubeconfig, context, lambda client: _apply(client, objects, "tether-install"))
+    output.out.print(f"installed: {changes}")
 
-        async def go(client: KubeClient) -> str:
-            installed = await _apply(client, objects, "tether-install")
-            client.forget_discovery()
-            rooted = await _apply(
-                client,
-                install.root_objects(install.NAMESPACE, source, path, ref),
-                "tether-bootstrap",
-            )
-            return f"{installed}; root App: {rooted}"
 
-        output.out.print(f"bootstrapped: {run(kubeconfig, context, go)}")
+@commands.command(
+    epilog="Example:\n\n  tether bootstrap --source https://git.example.com/org/platform.git --path clusters/prod-eu"
+)
+def bootstrap(
+    source: Annotated[str, typer.Option("--source", help="Git URL of the platform repository.")],
+    path: Annotated[
+        str, typer.Option("--path", help="This cluster's directory, e.g. clusters/NAME.")
+    ],
+    ref: Annotated[str | None, typer.Option("--ref", help="Branch to follow.")] = None,
+    image: Annotated[str, typer.Option("--image", help="Agent image.")] = install.IMAGE,
+    kubeconfig: KubeconfigOpt = None,
+    context: ContextOpt = None,
+) -> None:
+    """Install the agent and create the root App for PATH: from then on its config lives in Git."""
+    objects = install.manifests(image=image)
 
-    @get_app.command(name="apps", epilog="Example:\n\n  tether get apps -A")
-    def get_apps(
-        namespace: NamespaceOpt = "default",
-        all_namespaces: Annotated[bool, typer.Option("-A", "--all-namespaces")] = False,
-        output_format: Annotated[str, typer.Option("-o", "--output")] = "text",
-        kubeconfig: KubeconfigOpt = None,
-        context: ContextOpt = None,
-    ) -> None:
-        """Every App with sync, health, revision and last sync."""
-
-        async def go(client: KubeClient) -> list[dict[str, Any]]:
-            resource = await client.resource(crds.API_VERSION, "App")
-            return await client.list(resource, "" if all_namespaces else namespace)
-
-        items = run(kubeconfig, context, go)
-        rows = [_app_row(item) for item in items]
-        if output_format == "json":
-            output.print_json(rows)
-            return
-        table = Table(show_edge=False, box=None, pad_edge=False)
-        for column in (
-            "NAMESPACE",
-            "NAME",
-            "READY",
-            "REASON",
-            "HEALTH",
-            "REVISION",
-            "LAST SYNC",
-            "SUSPENDED",
-        ):
-            table.add_column(column)
-        for row in rows:
-            table.add_row(
-                row["namespace"],
-                row["name"],
-                row["ready"],
-                row["reason"],
-                row["health"],
-                row["revision"][:12],
-                row["lastSync"],
-                str(row["suspended"]).lower(),
-            )
-        output.out.print(table)
-
-    @get_app.command(name="app", epilog="Example:\n\n  tether get app web -n team-a")
-    def get_one(
-        name: Annotated[str, typer.Argument(help="The App's name.")],
-        namespace: NamespaceOpt = "default",
-        output_format: Annotated[str, typer.Option("-o", "--output")] = "text",
-        kubeconfig: KubeconfigOpt = None,
-        context: ContextOpt = None,
-    ) -> None:
-        """One App: its conditions and its objects with health and sync state."""
-        connection = connect(kubeconfig, context)
-        try:
-            report = asyncio.run(
-                app_status(f"{namespace}.{name}", connection, kustomize=resolve_kustomize())
-            )
-        except TetherError as error:
-            output.err.print(f"[bold red]error:[/] {error}")
-            raise typer.Exit(2) from None
-        if output_format == "json":
-            output.print_json({"namespace": namespace, "name": name, **report.to_dict()})
-            return
-        output.out.print(
-            f"[bold]{namespace}/{name}[/]: {report.health.status.value} at {report.revision[:12] or '-'}"
+    async def go(client: KubeClient) -> str:
+        installed = await _apply(client, objects, "tether-install")
+        client.forget_discovery()
+        rooted = await _apply(
+            client,
+            install.root_objects(install.NAMESPACE, source, path, ref),
+            "tether-bootstrap",
         )
-        output.out.print(output.health_table(report.health))
+        return f"{installed}; root App: {rooted}"
 
-    @app.command(
-        name="reconcile", epilog="Example:\n\n  tether reconcile app web -n team-a --with-source"
+    output.out.print(f"bootstrapped: {_run(kubeconfig, context, go)}")
+
+
+@get_app.command(name="apps", epilog="Example:\n\n  tether get apps -A")
+def get_apps(
+    namespace: NamespaceOpt = "default",
+    all_namespaces: Annotated[bool, typer.Option("-A", "--all-namespaces")] = False,
+    output_format: Annotated[str, typer.Option("-o", "--output")] = "text",
+    kubeconfig: KubeconfigOpt = None,
+    context: ContextOpt = None,
+) -> None:
+    """Every App with sync, health, revision and last sync."""
+
+    async def go(client: KubeClient) -> list[dict[str, Any]]:
+        resource = await client.resource(crds.API_VERSION, "App")
+        return await client.list(resource, "" if all_namespaces else namespace)
+
+    items = _run(kubeconfig, context, go)
+    rows = [_app_row(item) for item in items]
+    if output_format == "json":
+        output.print_json(rows)
+        return
+    table = Table(show_edge=False, box=None, pad_edge=False)
+    for column in (
+        "NAMESPACE",
+        "NAME",
+        "READY",
+        "REASON",
+        "HEALTH",
+        "REVISION",
+        "LAST SYNC",
+        "SUSPENDED",
+    ):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(
+            row["namespace"],
+            row["name"],
+            row["ready"],
+            row["reason"],
+            row["health"],
+            row["revision"][:12],
+            row["lastSync"],
+            str(row["suspended"]).lower(),
+        )
+    output.out.print(table)
+
+
+@get_app.command(name="app", epilog="Example:\n\n  tether get app web -n team-a")
+def get_one(
+    name: Annotated[str, typer.Argument(help="The App's name.")],
+    namespace: NamespaceOpt = "default",
+    output_format: Annotated[str, typer.Option("-o", "--output")] = "text",
+    kubeconfig: KubeconfigOpt = None,
+    context: ContextOpt = None,
+) -> None:
+    """One App: its conditions and its objects with health and sync state."""
+    connection = connect(kubeconfig, context)
+    try:
+        report = asyncio.run(
+            app_status(f"{namespace}.{name}", connection, kustomize=resolve_kustomize())
+        )
+    except TetherError as error:
+        output.err.print(f"[bold red]error:[/] {error}")
+        raise typer.Exit(2) from None
+    if output_format == "json":
+        output.print_json({"namespace": namespace, "name": name, **report.to_dict()})
+        return
+    output.out.print(
+        f"[bold]{namespace}/{name}[/]: {report.health.status.value} at {report.revision[:12] or '-'}"
     )
-    def reconcile_cmd(
+    output.out.print(output.health_table(report.health))
+
+
+@commands.command(
+    name="reconcile", epilog="Example:\n\n  tether reconcile app web -n team-a --with-source"
+)
+def reconcile_cmd(
+    what: Annotated[str, typer.Argument(help="Always 'app'.")],
+    name: Annotated[str, typer.Argument(help="The App's name.")],
+    namespace: NamespaceOpt = "default",
+    with_source: Annotated[
+        bool, typer.Option("--with-source", help="Fetch its GitSource first.")
+    ] = False,
+    kubeconfig: KubeconfigOpt = None,
+    context: ContextOpt = None,
+) -> None:
+    """Ask the agent to reconcile an App now."""
+    _only_app(what)
+
+    async def go(client: KubeClient) -> None:
+        stamp = {"metadata": {"annotations": {REQUESTED_ANNOTATION: now()}}}
+        apps = await client.resource(crds.API_VERSION, "App")
+        app_obj = await client.merge_patch(apps, namespace, name, stamp)
+        if with_source:
+            sources = await client.resource(crds.API_VERSION, "GitSource")
+            await client.merge_patch(
+                sources, namespace, app_obj["spec"]["sourceRef"]["name"], stamp
+            )
+
+    _run(kubeconfig, context, go)
+    output.out.print(f"reconcile of {namespace}/{name} requested")
+
+
+def suspend_or_resume(suspend: bool) -> Callable[..., None]:
+    def command(
         what: Annotated[str, typer.Argument(help="Always 'app'.")],
         name: Annotated[str, typer.Argument(help="The App's name.")],
         namespace: NamespaceOpt = "default",
-        with_source: Annotated[
-            bool, typer.Option("--with-source", help="Fetch its GitSource first.")
-        ] = False,
         kubeconfig: KubeconfigOpt = None,
         context: ContextOpt = None,
     ) -> None:
-        """Ask the agent to reconcile an App now."""
         _only_app(what)
 
         async def go(client: KubeClient) -> None:
-            stamp = {"metadata": {"annotations": {REQUESTED_ANNOTATION: now()}}}
             apps = await client.resource(crds.API_VERSION, "App")
-            app_obj = await client.merge_patch(apps, namespace, name, stamp)
-            if with_source:
-                sources = await client.resource(crds.API_VERSION, "GitSource")
-                await client.merge_patch(
-                    sources, namespace, app_obj["spec"]["sourceRef"]["name"], stamp
-                )
+            await client.merge_patch(apps, namespace, name, {"spec": {"suspend": suspend}})
 
-        run(kubeconfig, context, go)
-        output.out.print(f"reconcile of {namespace}/{name} requested")
+        _run(kubeconfig, context, go)
+        output.out.print(f"{namespace}/{name} {'suspended' if suspend else 'resumed'}")
 
-    def suspend_or_resume(suspend: bool) -> Callable[..., None]:
-        def command(
-            what: Annotated[str, typer.Argument(help="Always 'app'.")],
-            name: Annotated[str, typer.Argument(help="The App's name.")],
-            namespace: NamespaceOpt = "default",
-            kubeconfig: KubeconfigOpt = None,
-            context: ContextOpt = None,
-        ) -> None:
-            _only_app(what)
+    command.__doc__ = (
+        "Stop reconciling an App (drift is still reported)."
+        if suspend
+        else "Reconcile a suspended App again."
+    )
+    return command
 
-            async def go(client: KubeClient) -> None:
-                apps = await client.resource(crds.API_VERSION, "App")
-                await client.merge_patch(apps, namespace, name, {"spec": {"suspend": suspend}})
 
-            run(kubeconfig, context, go)
-            output.out.print(f"{namespace}/{name} {'suspended' if suspend else 'resumed'}")
+commands.command(name="suspend", epilog="Example:\n\n  tether suspend app web -n team-a")(
+    suspend_or_resume(True)
+)
+commands.command(name="resume", epilog="Example:\n\n  tether resume app web -n team-a")(
+    suspend_or_resume(False)
+)
 
-        command.__doc__ = (
-            "Stop reconciling an App (drift is still reported)."
-            if suspend
-            else "Reconcile a suspended App again."
+
+@commands.command(epilog="Example:\n\n  tether events --for app/web -n team-a")
+def events(
+    for_object: Annotated[str, typer.Option("--for", help="Only events of app/NAME.")] = "",
+    namespace: NamespaceOpt = "default",
+    output_format: Annotated[str, typer.Option("-o", "--output")] = "text",
+    kubeconfig: KubeconfigOpt = None,
+    context: ContextOpt = None,
+) -> None:
+    """Kubernetes Events the agent recorded on Apps (syncs, drift, failures)."""
+    selector = "involvedObject.kind=App"
+    if for_object:
+        _only_app(for_object.partition("/")[0])
+        selector += f",involvedObject.name={for_object.partition('/')[2]}"
+
+    async def go(client: KubeClient) -> list[dict[str, Any]]:
+        resource = await client.resource("v1", "Event")
+        data = await client.request(
+            "GET",
+            resource.path(namespace),
+            what="Event list",
+            params={"fieldSelector": selector},
         )
-        return command
+        return list(data.get("items", []))
 
-    app.command(name="suspend", epilog="Example:\n\n  tether suspend app web -n team-a")(
-        suspend_or_resume(True)
-    )
-    app.command(name="resume", epilog="Example:\n\n  tether resume app web -n team-a")(
-        suspend_or_resume(False)
-    )
+    items = sorted(_run(kubeconfig, context, go), key=lambda e: e.get("lastTimestamp") or "")
+    rows = [
+        {
+            "time": e.get("lastTimestamp"),
+            "type": e.get("type"),
+            "reason": e.get("reason"),
+            "object": f"app/{e['involvedObject']['name']}",
+            "message": e.get("message"),
+        }
+        for e in items
+    ]
+    if output_format == "json":
+        output.print_json(rows)
+        return
+    table = Table(show_edge=False, box=None, pad_edge=False)
+    for column in ("TIME", "TYPE", "REASON", "OBJECT", "MESSAGE"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*(str(row[k] or "") for k in ("time", "type", "reason", "object", "message")))
+    output.out.print(table)
 
-    @app.command(epilog="Example:\n\n  tether events --for app/web -n team-a")
-    def events(
-        for_object: Annotated[str, typer.Option("--for", help="Only events of app/NAME.")] = "",
-        namespace: NamespaceOpt = "default",
-        output_format: Annotated[str, typer.Option("-o", "--output")] = "text",
-        kubeconfig: KubeconfigOpt = None,
-        context: ContextOpt = None,
-    ) -> None:
-        """Kubernetes Events the agent recorded on Apps (syncs, drift, failures)."""
-        selector = "involvedObject.kind=App"
-        if for_object:
-            _only_app(for_object.partition("/")[0])
-            selector += f",involvedObject.name={for_object.partition('/')[2]}"
 
-        async def go(client: KubeClient) -> list[dict[str, Any]]:
-            resource = await client.resource("v1", "Event")
-            data = await client.request(
-                "GET",
-                resource.path(namespace),
-                what="Event list",
-                params={"fieldSelector": selector},
-            )
-            return list(data.get("items", []))
-
-        items = sorted(run(kubeconfig, context, go), key=lambda e: e.get("lastTimestamp") or "")
-        rows = [
-            {
-                "time": e.get("lastTimestamp"),
-                "type": e.get("type"),
-                "reason": e.get("reason"),
-                "object": f"app/{e['involvedObject']['name']}",
-                "message": e.get("message"),
-            }
-            for e in items
-        ]
-        if output_format == "json":
-            output.print_json(rows)
-            return
-        table = Table(show_edge=False, box=None, pad_edge=False)
-        for column in ("TIME", "TYPE", "REASON", "OBJECT", "MESSAGE"):
-            table.add_column(column)
-        for row in rows:
-            table.add_row(
-                *(str(row[k] or "") for k in ("time", "type", "reason", "object", "message"))
-            )
-        output.out.print(table)
-
-    app.add_typer(get_app, name="get")
+commands.add_typer(get_app, name="get")
 
 
 def _only_app(what: str) -> None:
@@ -376,7 +378,9 @@ def _only_app(what: str) -> None:
 
 def _app_row(item: dict[str, Any]) -> dict[str, Any]:
     status = item.get("status") or {}
-    ready: dict[str, Any] = next((c for c in status.get("conditions") or [] if c.get("type") == "Ready"), {})
+    ready: dict[str, Any] = next(
+        (c for c in status.get("conditions") or [] if c.get("type") == "Ready"), {}
+    )
     history = status.get("history") or [{}]
     return {
         "namespace": item["metadata"]["namespace"],

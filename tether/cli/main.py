@@ -6,22 +6,18 @@ Exit codes everywhere: 0 ok (or in sync), 1 differences found, 2 error.
 from __future__ import annotations
 
 import asyncio
-import os
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from tether.audit import AuditStore, default_actor
 from tether.cli import output
-from tether.cli.agent import register as register_agent_commands
+from tether.cli.agent import commands as agent_commands
+from tether.cli.connection import connect
 from tether.cli.devcluster import dev_cluster_app, resolve_kustomize
 from tether.cli.governance import register as register_governance
 from tether.cli.parsing import parse_duration
-from tether.cluster import kubeconfig
 from tether.cluster.client import DEFAULT_CONCURRENCY
-from tether.cluster.kubeconfig import Connection
-from tether.devcluster.controlplane import DevCluster
 from tether.errors import TetherError
 from tether.reconcile.options import SyncOptions
 from tether.reconcile.run import SourceSpec, run_diff, run_sync
@@ -37,6 +33,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(dev_cluster_app, name="dev-cluster")
+app.add_typer(agent_commands)
 register_governance(app)
 
 KubeconfigOpt = Annotated[
@@ -78,16 +75,6 @@ DbOpt = Annotated[
         help="Audit database: a SQLite path or postgresql://… (default: ~/.local/state/tether/audit.db).",
     ),
 ]
-
-
-def connect(kubeconfig_path: str | None, context: str | None) -> Connection:
-    """kubectl's rules, plus a fallback to the default dev cluster when nothing else is set."""
-    if kubeconfig_path is None and not os.environ.get("KUBECONFIG"):
-        default = Path.home() / ".kube" / "config"
-        dev = DevCluster().kubeconfig_path
-        if not default.is_file() and dev.is_file():
-            kubeconfig_path = str(dev)
-    return kubeconfig.load(kubeconfig_path, context)
 
 
 def fail(error: Exception, json_output: bool = False) -> typer.Exit:
@@ -306,9 +293,6 @@ def demo(
     except TetherError as error:
         raise fail(error) from None
     raise typer.Exit(code)
-
-
-register_agent_commands(app, connect)
 
 
 if __name__ == "__main__":
