@@ -18,9 +18,9 @@ import httpx
 import pytest
 import yaml
 
+from tests.conftest import Kubectl
 from tether.agent import crds
 from tether.devcluster.controlplane import DevCluster
-from tests.conftest import Kubectl
 
 WEBHOOK_SECRET = b"test-webhook-secret"
 

@@ -275,7 +275,7 @@ def test_killed_mid_sync_converges_on_restart(
         out = kubectl(
             "get", "configmaps", "-n", namespace, "-l", "tether.dev/app", "-o", "name"
         ).stdout.split()
-        return 0 < len(out)
+        return len(out) > 0
 
     wait_for(some_created, 60, "the sync to start writing")
     agent.kill()
