@@ -1,0 +1,166 @@
+"""More of the agent: ignore rules for fields other controllers own, dependsOn ordering, the
+install manifests, bootstrap, and the read/steer commands (get, events, reconcile)."""
+
+from __future__ import annotations
+
+import json
+
+import yaml
+
+from tests.agent.conftest import app_condition, apply_yaml, source_and_app, wait_for
+from tests.conftest import Cli, GitRepo, Kubectl
+from tests.sync.manifests import configmap, deployment
+from tether.agent import install
+
+
+def test_ignored_fields_are_left_to_their_controller(
+    start_agent, repo: GitRepo, namespace: str, kubectl: Kubectl
+) -> None:
+    repo.write("d.yaml", deployment("api", replicas=1)).commit()
+    extra = "  ignoreDifferences:\n    - {group: apps, kind: Deployment, jsonPointers: [/spec/replicas]}\n"
+    apply_yaml(kubectl, source_and_app(namespace, str(repo.root), extra=extra))
+    start_agent()
+    wait_for(
+        lambda: (app_condition(kubectl, namespace, "web", "Ready") or {}).get("status") == "True",
+        60,
+        "Ready",
+    )
+    kubectl("scale", "-n", namespace, "deployment/api", "--replicas=3")  # as an HPA would
+    kubectl(
+        "patch",
+        "-n",
+        namespace,
+        "deployment/api",
+        "-p",
+        '{"spec":{"template":{"spec":{"containers":[{"name":"main","image":"registry.example.com/app:hacked"}]}}}}',
+    )
+
+    def image() -> str:
+        return kubectl.get("deployment", "api", namespace)["spec"]["template"]["spec"][
+            "containers"
+        ][0]["image"]
+
+    wait_for(lambda: image() == "registry.example.com/app:1.0", 30, "image restored")
+    assert kubectl.get("deployment", "api", namespace)["spec"]["replicas"] == 3
+
+
+def test_depends_on_orders_apps(
+    start_agent, repo: GitRepo, namespace: str, kubectl: Kubectl
+) -> None:
+    repo.write("db/cm.yaml", configmap("db")).write("web/cm.yaml", configmap("web")).commit()
+    apply_yaml(
+        kubectl,
+        f"""apiVersion: tether.dev/v1alpha1
+kind: GitSource
+metadata: {{name: repo, namespace: {namespace}}}
+spec: {{url: "{repo.root}", interval: 1h}}
+---
+apiVersion: tether.dev/v1alpha1
+kind: App
+metadata: {{name: web, namespace: {namespace}}}
+spec: {{sourceRef: {{name: repo}}, path: web, dependsOn: [{{name: db}}]}}
+""",
+    )
+    start_agent()
+    condition = wait_for(lambda: app_condition(kubectl, namespace, "web", "Ready"), 30, "web waits")
+    assert condition["reason"] == "DependencyNotReady" and "db" in condition["message"]
+    assert kubectl.get("configmap", "web", namespace) is None
+    apply_yaml(
+        kubectl,
+        f"""apiVersion: tether.dev/v1alpha1
+kind: App
+metadata: {{name: db, namespace: {namespace}}}
+spec: {{sourceRef: {{name: repo}}, path: db}}
+""",
+    )
+    wait_for(lambda: kubectl.get("configmap", "web", namespace), 60, "web synced after db")
+    db = kubectl.get("configmap", "db", namespace)
+    web = kubectl.get("configmap", "web", namespace)
+    assert db["metadata"]["creationTimestamp"] <= web["metadata"]["creationTimestamp"]
+
+
+def test_get_events_and_reconcile_commands(
+    start_agent, cli: Cli, repo: GitRepo, namespace: str, kubectl: Kubectl
+) -> None:
+    repo.write("cm.yaml", configmap("settings", level="info")).commit("first")
+    apply_yaml(kubectl, source_and_app(namespace, str(repo.root)))
+    agent = start_agent()
+    wait_for(
+        lambda: (app_condition(kubectl, namespace, "web", "Ready") or {}).get("status") == "True",
+        60,
+        "Ready",
+    )
+    kube = f"--kubeconfig={kubectl.kubeconfig}"
+    code, out, _ = cli("get", "apps", "-n", namespace, "-o", "json", kube)
+    rows = json.loads(out)
+    assert (
+        code == 0
+        and rows[0]["name"] == "web"
+        and rows[0]["ready"] == "True"
+        and rows[0]["health"] == "Healthy"
+    )
+    code, out, _ = cli("get", "app", "web", "-n", namespace, "-o", "json", kube)
+    detail = json.loads(out)
+    assert (
+        code == 0
+        and detail["objects"][0]["name"] == "settings"
+        and detail["objects"][0]["sync"] == "Synced"
+    )
+    code, out, _ = cli("events", "--for", "app/web", "-n", namespace, "-o", "json", kube)
+    assert code == 0 and "Synced" in {e["reason"] for e in json.loads(out)}
+    repo.write("cm.yaml", configmap("settings", level="debug")).commit("second")
+    code, _, err = cli("reconcile", "app", "web", "-n", namespace, "--with-source", kube)
+    assert code == 0, err
+    wait_for(
+        lambda: (
+            (kubectl.get("configmap", "settings", namespace) or {}).get("data")
+            == {"level": "debug"}
+        ),
+        30,
+        "reconciled on request",
+    )
+    logs = [json.loads(line) for line in agent.log.read_text().splitlines() if line.startswith("{")]
+    assert any(entry["msg"] == "became leader" for entry in logs) and all(
+        "level" in e and "time" in e for e in logs
+    )
+
+
+def test_install_export_is_valid_and_least_privilege(kubectl: Kubectl, namespace: str) -> None:
+    objects = install.manifests(namespace=namespace)
+    kinds = [o["kind"] for o in objects]
+    assert (
+        kinds.count("CustomResourceDefinition") == 3
+        and "Deployment" in kinds
+        and "ServiceAccount" in kinds
+    )
+    controller = next(
+        o for o in objects if o["kind"] == "ClusterRole" and o["metadata"]["name"] == "tether-agent"
+    )
+    assert all("*" not in rule["verbs"] for rule in controller["rules"])
+    docs = [o for o in objects if o["kind"] not in ("Namespace", "CustomResourceDefinition")]
+    result = kubectl(
+        "apply", "--dry-run=server", "-f", "-", stdin=yaml.safe_dump_all(docs), check=False
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_bootstrap_installs_and_creates_the_root_app(
+    cli: Cli, kubectl: Kubectl, tether_crds
+) -> None:
+    code, out, err = cli(
+        "bootstrap",
+        "--source",
+        "https://git.example.com/org/platform.git",
+        "--path",
+        "clusters/dev",
+        f"--kubeconfig={kubectl.kubeconfig}",
+    )
+    assert code == 0, err
+    root = kubectl.get("apps.tether.dev", "root", "tether-system")
+    assert root["spec"]["path"] == "clusters/dev" and root["spec"]["syncPolicy"]["prune"] is True
+    assert kubectl.get("gitsources.tether.dev", "platform", "tether-system")["spec"][
+        "url"
+    ].endswith("platform.git")
+    assert kubectl.get("deployment", "tether-agent", "tether-system") is not None
+    code, out, _ = cli("install", "--export")
+    assert code == 0 and "kind: CustomResourceDefinition" in out and "tether-agent-apply" in out
