@@ -117,7 +117,7 @@ spec: {{sourceRef: {{name: repo}}, path: ".", syncPolicy: {{selfHeal: true, inte
                 peer_latencies = await measure_restores(client, namespace, max(10, args.edits // 5))
             finally:
                 peer.kill()
-                subprocess.run(["pkill", "-f", f"--app {namespace}.web"], check=False)
+                subprocess.run(["pkill", "-f", f"app {namespace}.web"], check=False)
             return agent_latencies, peer_latencies, []
 
     agent_latencies, peer_latencies, _ = asyncio.run(run())

@@ -287,7 +287,7 @@ class Agent:
             return
         await self._app_status(state, reconciling=True)
         started = time.monotonic()
-        state.syncing = True
+        state.syncing, state.dirty = True, False
         try:
             url = await self._source_url(source.spec)
             report = await run_sync(
@@ -304,6 +304,8 @@ class Agent:
             failure = str(error)
         finally:
             state.syncing = False
+            if state.dirty and spec.self_heal:
+                state.poke()  # an edit raced the sync: one more pass settles it
         metrics.RECONCILE_DURATION.labels(spec.key).observe(time.monotonic() - started)
         if report is None or not report.succeeded:
             await self._failed(state, report.error if report else failure, report)
@@ -408,7 +410,12 @@ class Agent:
         state = next(
             (a for a in self.apps.values() if a.spec.inventory_name == inventory_name), None
         )
-        if state is None or state.syncing or ref not in state.desired:
+        if state is None:
+            return
+        if state.syncing:
+            state.dirty = True  # the desired state is being replaced; judge after the sync
+            return
+        if ref not in state.desired:
             return
         _, desired = state.desired[ref]
         fields = drifted_fields(without_ignored(desired, live, state.spec.ignore), live)

@@ -27,6 +27,7 @@ class AppState:
     trigger: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task[None] | None = None
     syncing: bool = False
+    dirty: bool = False  # a managed object changed while a sync ran: check again right after
     failures: int = 0
     ready: bool = False
     healthy: bool = False
