@@ -4,8 +4,10 @@
     ├── DevClusterError         the local control plane could not be provisioned or started
     ├── SourceError             git: unknown ref, unreachable remote (URL and ref named, creds masked)
     ├── RenderError             a manifest could not be read or built (file and line named)
+    ├── SecretsError            a SOPS file could not be encrypted or decrypted (file and key path named)
     ├── ClusterError            the Kubernetes API refused or failed (object named first)
     │   └── OwnershipConflict   an object belongs to another app
+    ├── TenancyViolation        an app breaks its team's limits (paths, namespaces, kinds)
     ├── PruneRefused            a guard stopped a prune (empty render, failed apply)
     ├── HealthTimeout           objects did not become healthy in time
     └── AuditError              the audit store could not be opened or written
@@ -43,12 +45,24 @@ class RenderError(TetherError):
     """Manifests could not be read, parsed or built."""
 
 
+class SecretsError(TetherError):
+    """A SOPS document could not be encrypted, decrypted or re-keyed.
+
+    Messages name the file and the key path (``data.password``) and what failed; they never hold
+    a plaintext value or a private key.
+    """
+
+
 class ClusterError(TetherError):
     """The Kubernetes API refused or failed an operation."""
 
 
 class OwnershipConflict(ClusterError):
     """An object Tether would write is managed by another app."""
+
+
+class TenancyViolation(TetherError):
+    """An app would create something its team (or Project) may not: nothing of it is applied."""
 
 
 class PruneRefused(TetherError):

@@ -53,6 +53,11 @@ class AgentSettings:
     audit_url: str | None = None
 
 
+def _jittered(seconds: float) -> float:
+    """±10% so that many apps with one interval do not all wake at once (not security-relevant)."""
+    return seconds * random.uniform(0.9, 1.1)  # noqa: S311
+
+
 def in_shard(key: str, shard: int, shards: int) -> bool:
     """Stable assignment of an app (``namespace/name``) to one of ``shards`` replicas."""
     return int(hashlib.sha256(key.encode()).hexdigest(), 16) % shards == shard
@@ -139,9 +144,7 @@ class Agent:
             if not state.spec.suspend:
                 await self.fetch_source(state)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(
-                    state.trigger.wait(), state.spec.interval * random.uniform(0.9, 1.1)
-                )
+                await asyncio.wait_for(state.trigger.wait(), _jittered(state.spec.interval))
             state.trigger.clear()
 
     async def _source_url(self, spec: SourceSpec) -> str:
@@ -239,7 +242,7 @@ class Agent:
                 else state.spec.next_backoff(state.failures)
             )
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(state.trigger.wait(), wait * random.uniform(0.9, 1.1))  # noqa: S311
+                await asyncio.wait_for(state.trigger.wait(), _jittered(wait))
             state.trigger.clear()
             async with self.slots:
                 try:
@@ -603,8 +606,6 @@ class Agent:
     async def close(self) -> None:
         await self.client.close()
         self.audit.close()
-
-
 
 
 def _b64(value: str) -> str:

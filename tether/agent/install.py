@@ -143,7 +143,7 @@ def _deployment(namespace: str, image: str) -> dict[str, Any]:
                             },
                             "volumeMounts": [
                                 {"name": "cache", "mountPath": "/cache"},
-                                {"name": "tmp", "mountPath": "/tmp"},
+                                {"name": "tmp", "mountPath": "/tmp"},  # noqa: S108 - an emptyDir, not a shared /tmp,
                             ],
                         }
                     ],

@@ -58,6 +58,14 @@ NamespaceOpt = Annotated[
     str, typer.Option("-n", "--namespace", help="Namespace for namespaced objects that name none.")
 ]
 OutputOpt = Annotated[str, typer.Option("-o", "--output", help="Output format: text or json.")]
+TeamOpt = Annotated[
+    str,
+    typer.Option("--team", help="Enforce this team's limits from the repository's tether.yaml (paths, namespaces, kinds)."),
+]
+ImpersonateOpt = Annotated[
+    str,
+    typer.Option("--as-service-account", help="NAMESPACE/NAME: apply as this ServiceAccount so the API server's RBAC decides."),
+]
 ConcurrencyOpt = Annotated[
     int,
     typer.Option(
@@ -125,6 +133,8 @@ def sync(
     ] = False,
     db: DbOpt = None,
     concurrency: ConcurrencyOpt = DEFAULT_CONCURRENCY,
+    team: TeamOpt = "",
+    as_service_account: ImpersonateOpt = "",
     kubeconfig_path: KubeconfigOpt = None,
     context: ContextOpt = None,
 ) -> None:
@@ -142,6 +152,8 @@ def sync(
             dry_run=dry_run,
             timeout=parse_duration(timeout),
             concurrency=concurrency,
+            team=team,
+            impersonate=as_service_account,
         )
         audit = AuditStore(db)
         try:
@@ -186,6 +198,8 @@ def diff(
     ] = False,
     output_format: OutputOpt = "text",
     concurrency: ConcurrencyOpt = DEFAULT_CONCURRENCY,
+    team: TeamOpt = "",
+    as_service_account: ImpersonateOpt = "",
     kubeconfig_path: KubeconfigOpt = None,
     context: ContextOpt = None,
 ) -> None:
@@ -196,7 +210,13 @@ def diff(
     try:
         connection = connect(kubeconfig_path, context)
         options = SyncOptions(
-            app=app_name, namespace=namespace, prune=prune, dry_run=True, concurrency=concurrency
+            app=app_name,
+            namespace=namespace,
+            prune=prune,
+            dry_run=True,
+            concurrency=concurrency,
+            team=team,
+            impersonate=as_service_account,
         )
         with output.progress(f"comparing {app_name} with the cluster", enabled=not json_output):
             report = asyncio.run(

@@ -86,16 +86,26 @@ class KubeClient:
     """One connection pool to one API server, with a discovery cache."""
 
     def __init__(
-        self, connection: Connection, concurrency: int = 24, timeout: float = 30.0
+        self,
+        connection: Connection,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        timeout: float = 30.0,
+        impersonate: str = "",
     ) -> None:
+        """``impersonate`` (``namespace/serviceaccount``) sends every request as that
+        ServiceAccount, so the API server's RBAC decides what it may do."""
         self.connection = connection
+        headers = {"User-Agent": "tether/0.1", "Accept": "application/json"}
+        if impersonate:
+            namespace, _, name = impersonate.partition("/")
+            headers["Impersonate-User"] = f"system:serviceaccount:{namespace}:{name}"
         self._http = httpx.AsyncClient(
             base_url=connection.server,
             verify=connection.ssl_context(),
             auth=_BearerAuth(connection),
             timeout=timeout,
             limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
-            headers={"User-Agent": "tether/0.1", "Accept": "application/json"},
+            headers=headers,
         )
         self._limit = asyncio.Semaphore(concurrency)
         self._group_versions: dict[str, dict[str, Resource]] = {}

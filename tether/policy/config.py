@@ -25,6 +25,7 @@ import yaml
 from yaml.nodes import MappingNode, Node, SequenceNode
 
 from tether.errors import TetherError
+from tether.policy.access import Tenancy
 from tether.policy.globs import matches
 from tether.policy.patterns import PatternError, compile_pattern
 
@@ -60,6 +61,13 @@ class Team:
     owners: tuple[str, ...] = ()
     paths: tuple[str, ...] = ()
     namespaces: tuple[str, ...] = ()
+    allow_kinds: tuple[str, ...] = ()
+    deny_kinds: tuple[str, ...] = ()
+    cluster_scoped: bool = False
+
+    def tenancy(self) -> Tenancy:
+        """What this team may deploy at sync time (see ``access.py``)."""
+        return Tenancy(self.name, self.paths, self.namespaces, self.allow_kinds, self.deny_kinds, self.cluster_scoped)
 
     @property
     def handles(self) -> tuple[str, ...]:
@@ -364,7 +372,10 @@ class _Reader:
                     )
             paths = self.strings((*path, "paths"))
             namespaces = self.strings((*path, "namespaces"))
-            teams.append(Team(name, owners, paths, namespaces))
+            allow = self.strings((*path, "kinds", "allow"))
+            deny = self.strings((*path, "kinds", "deny"))
+            scoped = self.flag((*path, "clusterScoped"), False)
+            teams.append(Team(name, owners, paths, namespaces, allow, deny, scoped))
         return tuple(teams)
 
     def apps(self, teams: set[str]) -> tuple[App, ...]:

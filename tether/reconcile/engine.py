@@ -16,7 +16,13 @@ from tether import health
 from tether.cluster.client import KubeClient, Resource
 from tether.core import Action, ChangeSet, HealthReport, HealthStatus, Manifest, ObjectRef
 from tether.core.inventory import PART_OF_LABEL, PRUNE_ANNOTATION, Inventory, split_group_kind
-from tether.errors import ClusterError, HealthTimeout, PruneRefused, TetherError
+from tether.errors import (
+    ClusterError,
+    HealthTimeout,
+    PruneRefused,
+    TenancyViolation,
+    TetherError,
+)
 from tether.reconcile import plan as planning
 from tether.reconcile.options import SyncOptions
 
@@ -37,16 +43,21 @@ class EngineResult:
 class SyncEngine:
     """Applies one app's rendered manifests to the cluster ``client`` talks to."""
 
-    def __init__(self, client: KubeClient, options: SyncOptions) -> None:
+    def __init__(
+        self, client: KubeClient, options: SyncOptions, inventory_client: KubeClient | None = None
+    ) -> None:
+        """``client`` writes the app's objects (it may impersonate a tenant's ServiceAccount);
+        ``inventory_client`` keeps the inventory with Tether's own identity (default: ``client``)."""
         self.client = client
         self.options = options
+        self.inventory_client = inventory_client or client
 
     async def _parent_resource(self) -> Resource:
-        return await self.client.resource("v1", "ConfigMap")
+        return await self.inventory_client.resource("v1", "ConfigMap")
 
     async def load_inventory(self) -> Inventory | None:
         """The app's recorded inventory, or None on its first sync."""
-        parent = await self.client.get(
+        parent = await self.inventory_client.get(
             await self._parent_resource(), self.options.inventory_namespace, self.options.app
         )
         return Inventory.from_parent(parent) if parent else None
@@ -66,6 +77,13 @@ class SyncEngine:
                 new_namespaces.add(obj.ref.name)
         await planning.resolve(self.client, plan, self.options.namespace, new_namespaces)
         planning.check_duplicates(plan)
+        if self.options.tenancy is not None:
+            plan.errors.extend(planning.check_tenancy(plan, self.options.tenancy))
+            if plan.errors:
+                raise TenancyViolation(
+                    f"app {self.options.app!r}: nothing was applied, refused by tenancy rules:\n  "
+                    + "\n  ".join(plan.errors[:20])
+                )
         ready = [o for o in plan.objects if not o.deferred and o.resource is not None]
         await planning.fetch_live(self.client, ready)
         planning.raise_on_conflicts(planning.check_ownership(ready, inventory))
@@ -159,13 +177,13 @@ class SyncEngine:
 
     async def _ensure_inventory_namespace(self) -> None:
         namespace = self.options.inventory_namespace
-        resource = await self.client.resource("v1", "Namespace")
-        if await self.client.get(resource, "", namespace) is None:
+        resource = await self.inventory_client.resource("v1", "Namespace")
+        if await self.inventory_client.get(resource, "", namespace) is None:
             body = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}
-            await self.client.apply(resource, body, dry_run=False)
+            await self.inventory_client.apply(resource, body, dry_run=False)
 
     async def _write_parent(self, inventory: Inventory) -> None:
-        await self.client.apply(await self._parent_resource(), inventory.parent(), dry_run=False)
+        await self.inventory_client.apply(await self._parent_resource(), inventory.parent(), dry_run=False)
 
     async def _wait_first_stage(self, objects: list[planning.PlannedObject]) -> None:
         """CRDs Established and Namespaces Active before anything uses them."""

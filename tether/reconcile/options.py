@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from tether.cluster.client import DEFAULT_CONCURRENCY
 from tether.core.ignore import IgnoreRule
 from tether.core.inventory import DEFAULT_INVENTORY_NAMESPACE
+from tether.policy.access import Tenancy
 
 
 @dataclass(frozen=True)
@@ -15,7 +16,9 @@ class SyncOptions:
 
     ``namespace`` is given to namespaced objects that name none. ``timeout`` bounds the wait for
     health after applying (0 means do not wait). ``concurrency`` bounds API requests in flight;
-    ``ignore`` lists fields left to other controllers.
+    ``ignore`` lists fields left to other controllers. ``tenancy`` limits what the app may
+    create (checked before any dry-run); ``impersonate`` (``namespace/serviceaccount``) makes the
+    API server enforce that ServiceAccount's RBAC on every request of the sync.
     """
 
     app: str
@@ -27,3 +30,6 @@ class SyncOptions:
     inventory_namespace: str = DEFAULT_INVENTORY_NAMESPACE
     concurrency: int = DEFAULT_CONCURRENCY
     ignore: tuple[IgnoreRule, ...] = ()
+    team: str = ""  # take ``tenancy`` from this team in the repository's tether.yaml
+    tenancy: Tenancy | None = None
+    impersonate: str = ""

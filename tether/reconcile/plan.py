@@ -20,6 +20,7 @@ from tether.core.compare import DIGEST_ANNOTATION, digest, in_sync, provably_unc
 from tether.core.ignore import IgnoreRule, without_ignored
 from tether.core.inventory import APP_LABEL, PART_OF_LABEL, Inventory
 from tether.errors import ClusterError, OwnershipConflict
+from tether.policy.access import PlacedObject, Tenancy, object_violations
 
 _LIST_THRESHOLD = 8
 
@@ -126,6 +127,15 @@ def check_duplicates(plan: Plan) -> None:
                 f"{obj.ref} is defined twice: {first.manifest.source} and {obj.manifest.source} "
                 "(one names the namespace, one gets it by default); keep one"
             )
+
+
+def check_tenancy(plan: Plan, tenancy: Tenancy) -> list[str]:
+    """Objects the app's team may not create (deferred custom resources count as namespaced)."""
+    placed = [
+        PlacedObject(o.ref, o.resource.namespaced if o.resource else bool(o.ref.namespace), o.manifest.source)
+        for o in plan.objects
+    ]
+    return object_violations(tenancy, placed)
 
 
 async def resolve_deferred(client: KubeClient, plan: Plan, namespace: str) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -18,10 +18,12 @@ from tether.cluster.client import KubeClient
 from tether.cluster.kubeconfig import Connection
 from tether.core import Action, ChangeSet, HealthReport, HealthStatus, Manifest, ObjectRef, Revision
 from tether.core.compare import unified_diff
-from tether.errors import AuditError, TetherError
+from tether.errors import AuditError, TenancyViolation, TetherError
+from tether.policy.access import Tenancy, path_violations
+from tether.policy.config import CONFIG_FILE, parse
 from tether.reconcile.engine import SyncEngine
-from tether.reconcile.plan import PlannedObject
 from tether.reconcile.options import SyncOptions
+from tether.reconcile.plan import PlannedObject
 from tether.render import RenderSettings, render
 from tether.source import fetch, mask_url
 
@@ -79,10 +81,34 @@ class DiffReport:
         return not self.diffs
 
 
-def load_manifests(spec: SourceSpec, kustomize: Path | None) -> tuple[Revision, list[Manifest]]:
-    """Fetch the source at its ref and render its path."""
+def load_manifests(
+    spec: SourceSpec, kustomize: Path | None, options: SyncOptions | None = None
+) -> tuple[Revision, list[Manifest], SyncOptions | None]:
+    """Fetch the source at its ref and render its path; with ``options.team`` set, read that
+    team's limits from the repository's tether.yaml at the same revision and check the path."""
     artifact = fetch(spec.url, spec.ref)
-    return artifact.revision, render(artifact.root, spec.path, RenderSettings(kustomize=kustomize))
+    manifests = render(artifact.root, spec.path, RenderSettings(kustomize=kustomize))
+    if options is not None and (options.team or options.tenancy):
+        tenancy = team_tenancy(artifact.root, options.team) if options.team else options.tenancy
+        assert tenancy is not None
+        refused = path_violations(tenancy, spec.path)
+        if refused:
+            raise TenancyViolation(f"app {options.app!r}: nothing was applied: {refused[0]}")
+        options = replace(options, tenancy=tenancy)
+    return artifact.revision, manifests, options
+
+
+def team_tenancy(root: Path, team: str) -> Tenancy:
+    """``team``'s limits from ``tether.yaml`` at the root of the repository."""
+    config_file = root / CONFIG_FILE
+    if not config_file.is_file():
+        raise TenancyViolation(f"--team {team}: the repository has no {CONFIG_FILE} declaring teams")
+    config = parse(config_file.read_text(), CONFIG_FILE)
+    found = config.team(team)
+    if found is None:
+        names = ", ".join(t.name for t in config.teams) or "none"
+        raise TenancyViolation(f"--team {team}: {CONFIG_FILE} declares no such team (teams: {names})")
+    return found.tenancy()
 
 
 async def run_sync(
@@ -106,7 +132,8 @@ async def run_sync(
     error = ""
     objects: list[PlannedObject] = []
     try:
-        fetched, manifests = await asyncio.to_thread(load_manifests, spec, kustomize)
+        fetched, manifests, checked = await asyncio.to_thread(load_manifests, spec, kustomize, options)
+        options = checked or options
         revision = fetched
         recorded = {
             "url": mask_url(spec.url),
@@ -116,9 +143,15 @@ async def run_sync(
             "namespace": options.namespace,
         }
         async with contextlib.AsyncExitStack() as stack:
-            if client is None:
-                client = await stack.enter_async_context(KubeClient(connection, options.concurrency))
-            result = await SyncEngine(client, options).sync(manifests, recorded)
+            own = client
+            if own is None:
+                own = await stack.enter_async_context(KubeClient(connection, options.concurrency))
+            writer = own
+            if options.impersonate:
+                writer = await stack.enter_async_context(
+                    KubeClient(connection, options.concurrency, impersonate=options.impersonate)
+                )
+            result = await SyncEngine(writer, options, inventory_client=own).sync(manifests, recorded)
         changes, health, objects = result.changes, result.health, result.plan.objects
         error = _health_error(health, options)
     except TetherError as failure:
@@ -171,9 +204,13 @@ async def run_diff(
     spec: SourceSpec, options: SyncOptions, connection: Connection, *, kustomize: Path | None = None
 ) -> DiffReport:
     """What a sync would change, object by object, as unified diffs (Secret values masked)."""
-    revision, manifests = load_manifests(spec, kustomize)
-    async with KubeClient(connection, options.concurrency) as client:
-        engine = SyncEngine(client, options)
+    revision, manifests, checked = load_manifests(spec, kustomize, options)
+    options = checked or options
+    async with (
+        KubeClient(connection, options.concurrency) as own,
+        KubeClient(connection, options.concurrency, impersonate=options.impersonate) as client,
+    ):
+        engine = SyncEngine(client, options, inventory_client=own)
         plan, previous = await engine.plan(manifests)
         report = DiffReport(revision)
         for obj in plan.objects:

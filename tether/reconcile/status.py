@@ -97,7 +97,7 @@ async def _sync_states(
         return
     spec = SourceSpec(source["url"], source.get("path", "."), source["revision"])
     try:
-        _, manifests = load_manifests(spec, kustomize)
+        _, manifests, _ = load_manifests(spec, kustomize)
         engine.options = SyncOptions(
             app=engine.options.app,
             namespace=source.get("namespace", "default"),
