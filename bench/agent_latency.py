@@ -39,12 +39,14 @@ SECRET = b"bench-secret"
 
 
 def configmap(level: str) -> str:
-    return f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  level: {level}\n"
+    return (
+        f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  level: {level}\n"
+    )
 
 
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
 async def measure_restores(client: KubeClient, namespace: str, edits: int) -> list[float]:
@@ -52,12 +54,17 @@ async def measure_restores(client: KubeClient, namespace: str, edits: int) -> li
     resource = await client.resource("v1", "ConfigMap")
     latencies = []
     for i in range(edits):
-        edited = await client.merge_patch(resource, namespace, "settings", {"data": {"level": f"hand-{i}"}})
+        edited = await client.merge_patch(
+            resource, namespace, "settings", {"data": {"level": f"hand-{i}"}}
+        )
         started = time.perf_counter()
         version = edited["metadata"]["resourceVersion"]
         async for event in client.watch(resource, namespace, version, timeout_seconds=60):
             obj = event.get("object") or {}
-            if obj.get("metadata", {}).get("name") == "settings" and (obj.get("data") or {}).get("level") == "info":
+            if (
+                obj.get("metadata", {}).get("name") == "settings"
+                and (obj.get("data") or {}).get("level") == "info"
+            ):
                 latencies.append(time.perf_counter() - started)
                 break
         await asyncio.sleep(0.05)
@@ -71,13 +78,33 @@ def main() -> None:
     cluster = DevCluster("bench")
     kubeconfig = cluster.up()
     kubectl = str(ensure_binary("kubectl"))
-    subprocess.run([kubectl, f"--kubeconfig={kubeconfig}", "apply", "--server-side", "-f", "-"],
-                   input=yaml.safe_dump_all(crds.ALL), text=True, check=True, capture_output=True)
-    subprocess.run([kubectl, f"--kubeconfig={kubeconfig}", "wait", "--for=condition=Established", "crd/apps.tether.dev",
-                    "crd/gitsources.tether.dev", "crd/alertproviders.tether.dev"], check=True, capture_output=True)
+    subprocess.run(
+        [kubectl, f"--kubeconfig={kubeconfig}", "apply", "--server-side", "-f", "-"],
+        input=yaml.safe_dump_all(crds.ALL),
+        text=True,
+        check=True,
+        capture_output=True,
+    )
+    subprocess.run(
+        [
+            kubectl,
+            f"--kubeconfig={kubeconfig}",
+            "wait",
+            "--for=condition=Established",
+            "crd/apps.tether.dev",
+            "crd/gitsources.tether.dev",
+            "crd/alertproviders.tether.dev",
+        ],
+        check=True,
+        capture_output=True,
+    )
     tmp = Path(tempfile.mkdtemp())
     namespace = f"bench-agent-{uuid.uuid4().hex[:6]}"
-    subprocess.run([kubectl, f"--kubeconfig={kubeconfig}", "create", "namespace", namespace], check=True, capture_output=True)
+    subprocess.run(
+        [kubectl, f"--kubeconfig={kubeconfig}", "create", "namespace", namespace],
+        check=True,
+        capture_output=True,
+    )
     repo = tmp / "repo"
     init_repository(repo)
     (repo / "cm.yaml").write_text(configmap("info"))
@@ -92,14 +119,33 @@ kind: App
 metadata: {{name: web, namespace: {namespace}}}
 spec: {{sourceRef: {{name: repo}}, path: ".", syncPolicy: {{selfHeal: true, interval: 1h}}}}
 """
-    subprocess.run([kubectl, f"--kubeconfig={kubeconfig}", "apply", "-f", "-"], input=objects, text=True, check=True, capture_output=True)
+    subprocess.run(
+        [kubectl, f"--kubeconfig={kubeconfig}", "apply", "-f", "-"],
+        input=objects,
+        text=True,
+        check=True,
+        capture_output=True,
+    )
     (tmp / "secret").write_bytes(SECRET)
     port = 19440
     env = {**os.environ, "TETHER_DB": str(tmp / "audit.db")}
-    agent = subprocess.Popen([sys.executable, "-m", "tether.cli.main", "agent", f"--kubeconfig={kubeconfig}",
-                              f"--namespace={namespace}", f"--lease-namespace={namespace}", f"--listen=127.0.0.1:{port}",
-                              f"--webhook-secret-file={tmp / 'secret'}", "--log-level=warning"], env=env,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    agent = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tether.cli.main",
+            "agent",
+            f"--kubeconfig={kubeconfig}",
+            f"--namespace={namespace}",
+            f"--lease-namespace={namespace}",
+            f"--listen=127.0.0.1:{port}",
+            f"--webhook-secret-file={tmp / 'secret'}",
+            "--log-level=warning",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     connection = kubeconfig_module.load(kubeconfig)
 
     async def run() -> tuple[list[float], list[float], list[float]]:
@@ -111,8 +157,14 @@ spec: {{sourceRef: {{name: repo}}, path: ".", syncPolicy: {{selfHeal: true, inte
             agent.send_signal(signal.SIGTERM)
             agent.wait(20)
             peer = subprocess.Popen(
-                ["bash", "-c", f"while true; do {sys.executable} -m tether.cli.main sync --source {repo} --app {namespace}.web "
-                 f"-n {namespace} --timeout 0 --kubeconfig={kubeconfig} >/dev/null 2>&1; done"], env=env)
+                [
+                    "bash",
+                    "-c",
+                    f"while true; do {sys.executable} -m tether.cli.main sync --source {repo} --app {namespace}.web "
+                    f"-n {namespace} --timeout 0 --kubeconfig={kubeconfig} >/dev/null 2>&1; done",
+                ],
+                env=env,
+            )
             try:
                 peer_latencies = await measure_restores(client, namespace, max(10, args.edits // 5))
             finally:
@@ -124,21 +176,42 @@ spec: {{sourceRef: {{name: repo}}, path: ".", syncPolicy: {{selfHeal: true, inte
     push = push_to_applied(kubectl, kubeconfig, namespace, repo, env, port)
     a50, a99 = percentile(agent_latencies, 0.5), percentile(agent_latencies, 0.99)
     p50, p99 = percentile(peer_latencies, 0.5), percentile(peer_latencies, 0.99)
-    print(f"drift edit→restore, {len(agent_latencies)} edits: agent p50 {a50 * 1000:.0f} ms, p99 {a99 * 1000:.0f} ms"
-          f"   (target p50 < 1 s)")
-    print(f"  peer `tether sync` in a tight loop, {len(peer_latencies)} edits: p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms"
-          f"   ratio agent/peer p50 = {a50 / p50:.2f}")
-    print(f"push→applied with a webhook: median {statistics.median(push) * 1000:.0f} ms over {len(push)} pushes")
+    print(
+        f"drift edit→restore, {len(agent_latencies)} edits: agent p50 {a50 * 1000:.0f} ms, p99 {a99 * 1000:.0f} ms"
+        f"   (target p50 < 1 s)"
+    )
+    print(
+        f"  peer `tether sync` in a tight loop, {len(peer_latencies)} edits: p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms"
+        f"   ratio agent/peer p50 = {a50 / p50:.2f}"
+    )
+    print(
+        f"push→applied with a webhook: median {statistics.median(push) * 1000:.0f} ms over {len(push)} pushes"
+    )
     if os.environ.get("BENCH_KEEP_CLUSTER") != "1":
         cluster.down()
 
 
-def push_to_applied(kubectl: str, kubeconfig: Path, namespace: str, repo: Path, env: dict[str, str], port: int) -> list[float]:
+def push_to_applied(
+    kubectl: str, kubeconfig: Path, namespace: str, repo: Path, env: dict[str, str], port: int
+) -> list[float]:
     """Restart the agent, then commit + signed webhook, timed until the value is applied."""
-    agent = subprocess.Popen([sys.executable, "-m", "tether.cli.main", "agent", f"--kubeconfig={kubeconfig}",
-                              f"--namespace={namespace}", f"--lease-namespace={namespace}", f"--listen=127.0.0.1:{port}",
-                              f"--webhook-secret-file={repo.parent / 'secret'}", "--log-level=warning"], env=env,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    agent = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tether.cli.main",
+            "agent",
+            f"--kubeconfig={kubeconfig}",
+            f"--namespace={namespace}",
+            f"--lease-namespace={namespace}",
+            f"--listen=127.0.0.1:{port}",
+            f"--webhook-secret-file={repo.parent / 'secret'}",
+            "--log-level=warning",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     times = []
     try:
         for _ in range(100):
@@ -155,10 +228,28 @@ def push_to_applied(kubectl: str, kubeconfig: Path, namespace: str, repo: Path, 
             body = json.dumps({"url": str(repo)}).encode()
             signature = "sha256=" + hmac.new(SECRET, body, hashlib.sha256).hexdigest()
             started = time.perf_counter()
-            httpx.post(f"http://127.0.0.1:{port}/hooks/generic", content=body, headers={"X-Tether-Signature": signature})
+            httpx.post(
+                f"http://127.0.0.1:{port}/hooks/generic",
+                content=body,
+                headers={"X-Tether-Signature": signature},
+            )
             while True:
-                out = subprocess.run([kubectl, f"--kubeconfig={kubeconfig}", "-n", namespace, "get", "configmap", "settings",
-                                      "-o", "jsonpath={.data.level}"], capture_output=True, text=True, check=False).stdout
+                out = subprocess.run(
+                    [
+                        kubectl,
+                        f"--kubeconfig={kubeconfig}",
+                        "-n",
+                        namespace,
+                        "get",
+                        "configmap",
+                        "settings",
+                        "-o",
+                        "jsonpath={.data.level}",
+                    ],
+                    capture_output=True,
+                    text=True,
+                    check=False,
+                ).stdout
                 if out == level:
                     times.append(time.perf_counter() - started)
                     break

@@ -60,11 +60,17 @@ NamespaceOpt = Annotated[
 OutputOpt = Annotated[str, typer.Option("-o", "--output", help="Output format: text or json.")]
 TeamOpt = Annotated[
     str,
-    typer.Option("--team", help="Enforce this team's limits from the repository's tether.yaml (paths, namespaces, kinds)."),
+    typer.Option(
+        "--team",
+        help="Enforce this team's limits from the repository's tether.yaml (paths, namespaces, kinds).",
+    ),
 ]
 ImpersonateOpt = Annotated[
     str,
-    typer.Option("--as-service-account", help="NAMESPACE/NAME: apply as this ServiceAccount so the API server's RBAC decides."),
+    typer.Option(
+        "--as-service-account",
+        help="NAMESPACE/NAME: apply as this ServiceAccount so the API server's RBAC decides.",
+    ),
 ]
 ConcurrencyOpt = Annotated[
     int,

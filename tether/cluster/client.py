@@ -368,9 +368,13 @@ def _api_error(response: httpx.Response, what: str, method: str) -> ApiError:
         reason = status.get("reason", "")
     except ValueError:
         message, reason = response.text.strip()[:500], ""
-    verb = {"PATCH": "apply", "DELETE": "delete", "GET": "read", "POST": "create", "PUT": "replace"}.get(
-        method, method.lower()
-    )
+    verb = {
+        "PATCH": "apply",
+        "DELETE": "delete",
+        "GET": "read",
+        "POST": "create",
+        "PUT": "replace",
+    }.get(method, method.lower())
     return ApiError(
         f"{what}: {verb} refused by the API server ({response.status_code} {reason}): {message}",
         response.status_code,

@@ -46,7 +46,8 @@ def _matches(value: str, patterns: Iterable[str]) -> bool:
 def _path_allowed(path: str, patterns: tuple[str, ...]) -> bool:
     clean = path.strip("/") or "."
     return not patterns or any(
-        fnmatch.fnmatchcase(clean, p.strip("/")) or clean.startswith(p.strip("/").rstrip("*").rstrip("/") + "/")
+        fnmatch.fnmatchcase(clean, p.strip("/"))
+        or clean.startswith(p.strip("/").rstrip("*").rstrip("/") + "/")
         for p in patterns
     )
 
@@ -56,7 +57,9 @@ def path_violations(tenancy: Tenancy, source_path: str) -> list[str]:
     if _path_allowed(source_path, tenancy.source_paths):
         return []
     allowed = ", ".join(tenancy.source_paths)
-    return [f"path {source_path!r} is outside what team {tenancy.name!r} may deploy from ({allowed})"]
+    return [
+        f"path {source_path!r} is outside what team {tenancy.name!r} may deploy from ({allowed})"
+    ]
 
 
 def object_violations(tenancy: Tenancy, objects: Iterable[PlacedObject]) -> list[str]:
@@ -65,11 +68,15 @@ def object_violations(tenancy: Tenancy, objects: Iterable[PlacedObject]) -> list
     for obj in objects:
         where = f"{obj.ref} ({obj.source})"
         kind = obj.ref.group_kind
-        if _matches(kind, tenancy.deny_kinds) or (tenancy.allow_kinds and not _matches(kind, tenancy.allow_kinds)):
+        if _matches(kind, tenancy.deny_kinds) or (
+            tenancy.allow_kinds and not _matches(kind, tenancy.allow_kinds)
+        ):
             found.append(f"{where}: team {tenancy.name!r} may not create {kind} objects")
         elif not obj.namespaced and not tenancy.cluster_scoped:
             found.append(f"{where}: team {tenancy.name!r} may not create cluster-scoped objects")
         elif obj.namespaced and not _matches(obj.ref.namespace, tenancy.namespaces):
             allowed = ", ".join(tenancy.namespaces) or "none"
-            found.append(f"{where}: namespace {obj.ref.namespace!r} is not one of team {tenancy.name!r}'s ({allowed})")
+            found.append(
+                f"{where}: namespace {obj.ref.namespace!r} is not one of team {tenancy.name!r}'s ({allowed})"
+            )
     return found

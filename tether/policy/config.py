@@ -67,7 +67,14 @@ class Team:
 
     def tenancy(self) -> Tenancy:
         """What this team may deploy at sync time (see ``access.py``)."""
-        return Tenancy(self.name, self.paths, self.namespaces, self.allow_kinds, self.deny_kinds, self.cluster_scoped)
+        return Tenancy(
+            self.name,
+            self.paths,
+            self.namespaces,
+            self.allow_kinds,
+            self.deny_kinds,
+            self.cluster_scoped,
+        )
 
     @property
     def handles(self) -> tuple[str, ...]:

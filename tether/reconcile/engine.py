@@ -183,7 +183,9 @@ class SyncEngine:
             await self.inventory_client.apply(resource, body, dry_run=False)
 
     async def _write_parent(self, inventory: Inventory) -> None:
-        await self.inventory_client.apply(await self._parent_resource(), inventory.parent(), dry_run=False)
+        await self.inventory_client.apply(
+            await self._parent_resource(), inventory.parent(), dry_run=False
+        )
 
     async def _wait_first_stage(self, objects: list[planning.PlannedObject]) -> None:
         """CRDs Established and Namespaces Active before anything uses them."""

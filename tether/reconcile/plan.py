@@ -132,7 +132,9 @@ def check_duplicates(plan: Plan) -> None:
 def check_tenancy(plan: Plan, tenancy: Tenancy) -> list[str]:
     """Objects the app's team may not create (deferred custom resources count as namespaced)."""
     placed = [
-        PlacedObject(o.ref, o.resource.namespaced if o.resource else bool(o.ref.namespace), o.manifest.source)
+        PlacedObject(
+            o.ref, o.resource.namespaced if o.resource else bool(o.ref.namespace), o.manifest.source
+        )
         for o in plan.objects
     ]
     return object_violations(tenancy, placed)
@@ -190,7 +192,10 @@ def check_ownership(objects: list[PlannedObject], inventory: Inventory) -> list[
 
 
 async def dry_run(
-    client: KubeClient, plan: Plan, objects: list[PlannedObject], ignore: tuple[IgnoreRule, ...] = ()
+    client: KubeClient,
+    plan: Plan,
+    objects: list[PlannedObject],
+    ignore: tuple[IgnoreRule, ...] = (),
 ) -> None:
     """Decide created / configured / unchanged for each object.
 

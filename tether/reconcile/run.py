@@ -102,12 +102,16 @@ def team_tenancy(root: Path, team: str) -> Tenancy:
     """``team``'s limits from ``tether.yaml`` at the root of the repository."""
     config_file = root / CONFIG_FILE
     if not config_file.is_file():
-        raise TenancyViolation(f"--team {team}: the repository has no {CONFIG_FILE} declaring teams")
+        raise TenancyViolation(
+            f"--team {team}: the repository has no {CONFIG_FILE} declaring teams"
+        )
     config = parse(config_file.read_text(), CONFIG_FILE)
     found = config.team(team)
     if found is None:
         names = ", ".join(t.name for t in config.teams) or "none"
-        raise TenancyViolation(f"--team {team}: {CONFIG_FILE} declares no such team (teams: {names})")
+        raise TenancyViolation(
+            f"--team {team}: {CONFIG_FILE} declares no such team (teams: {names})"
+        )
     return found.tenancy()
 
 
@@ -132,7 +136,9 @@ async def run_sync(
     error = ""
     objects: list[PlannedObject] = []
     try:
-        fetched, manifests, checked = await asyncio.to_thread(load_manifests, spec, kustomize, options)
+        fetched, manifests, checked = await asyncio.to_thread(
+            load_manifests, spec, kustomize, options
+        )
         options = checked or options
         revision = fetched
         recorded = {
@@ -151,7 +157,9 @@ async def run_sync(
                 writer = await stack.enter_async_context(
                     KubeClient(connection, options.concurrency, impersonate=options.impersonate)
                 )
-            result = await SyncEngine(writer, options, inventory_client=own).sync(manifests, recorded)
+            result = await SyncEngine(writer, options, inventory_client=own).sync(
+                manifests, recorded
+            )
         changes, health, objects = result.changes, result.health, result.plan.objects
         error = _health_error(health, options)
     except TetherError as failure:
