@@ -17,6 +17,7 @@ from tether.cli.connection import connect
 from tether.cli.devcluster import dev_cluster_app, resolve_kustomize
 from tether.cli.governance import register as register_governance
 from tether.cli.parsing import parse_duration
+from tether.cli.secrets import secrets_app
 from tether.cluster.client import DEFAULT_CONCURRENCY
 from tether.errors import TetherError
 from tether.reconcile.options import SyncOptions
@@ -33,6 +34,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(dev_cluster_app, name="dev-cluster")
+app.add_typer(secrets_app, name="secrets")
 app.add_typer(agent_commands)
 register_governance(app)
 
