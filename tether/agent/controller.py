@@ -29,6 +29,7 @@ from tether.core.compare import drifted_fields
 from tether.core.ignore import without_ignored
 from tether.errors import ClusterError, SourceError, TetherError
 from tether.notify import Alert, AlertEvent, Notifier, ProviderSpec
+from tether.reconcile.decrypt import KeySources
 from tether.reconcile.engine import SyncEngine
 from tether.reconcile.options import SyncOptions
 from tether.reconcile.run import SourceSpec as SyncSource
@@ -260,6 +261,7 @@ class Agent:
             prune=spec.prune,
             timeout=timeout,
             ignore=spec.ignore,
+            keys=KeySources(secret=spec.decryption_secret, environment=False),
         )
 
     async def reconcile(self, state: AppState) -> None:

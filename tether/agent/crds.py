@@ -143,6 +143,7 @@ APP = _crd(
             "path": {"type": "string", "minLength": 1},
             "destination": {"type": "object", "properties": {"namespace": _NAME}},
             "suspend": {"type": "boolean"},
+            "decryption": {"type": "object", "properties": {"secretRef": _SECRET_REF}},
             "healthTimeout": {**_DURATION, "default": "5m"},
             "dependsOn": {
                 "type": "array",

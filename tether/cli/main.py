@@ -20,6 +20,7 @@ from tether.cli.parsing import parse_duration
 from tether.cli.secrets import secrets_app
 from tether.cluster.client import DEFAULT_CONCURRENCY
 from tether.errors import TetherError
+from tether.reconcile.decrypt import KeySources
 from tether.reconcile.options import SyncOptions
 from tether.reconcile.run import SourceSpec, run_diff, run_sync
 from tether.reconcile.status import app_status
@@ -72,6 +73,20 @@ ImpersonateOpt = Annotated[
     typer.Option(
         "--as-service-account",
         help="NAMESPACE/NAME: apply as this ServiceAccount so the API server's RBAC decides.",
+    ),
+]
+DecryptionSecretOpt = Annotated[
+    str,
+    typer.Option(
+        "--decryption-secret",
+        help="NAMESPACE/NAME of a Secret holding age identities for SOPS-encrypted files.",
+    ),
+]
+AgeKeyFileOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--age-key-file",
+        help="File with age identities (repeatable); $SOPS_AGE_KEY(_FILE) also work.",
     ),
 ]
 ConcurrencyOpt = Annotated[
@@ -143,6 +158,8 @@ def sync(
     concurrency: ConcurrencyOpt = DEFAULT_CONCURRENCY,
     team: TeamOpt = "",
     as_service_account: ImpersonateOpt = "",
+    decryption_secret: DecryptionSecretOpt = "",
+    age_key_file: AgeKeyFileOpt = None,
     kubeconfig_path: KubeconfigOpt = None,
     context: ContextOpt = None,
 ) -> None:
@@ -162,6 +179,7 @@ def sync(
             concurrency=concurrency,
             team=team,
             impersonate=as_service_account,
+            keys=KeySources(decryption_secret, tuple(age_key_file or ())),
         )
         audit = AuditStore(db)
         try:
@@ -208,6 +226,8 @@ def diff(
     concurrency: ConcurrencyOpt = DEFAULT_CONCURRENCY,
     team: TeamOpt = "",
     as_service_account: ImpersonateOpt = "",
+    decryption_secret: DecryptionSecretOpt = "",
+    age_key_file: AgeKeyFileOpt = None,
     kubeconfig_path: KubeconfigOpt = None,
     context: ContextOpt = None,
 ) -> None:
@@ -225,6 +245,7 @@ def diff(
             concurrency=concurrency,
             team=team,
             impersonate=as_service_account,
+            keys=KeySources(decryption_secret, tuple(age_key_file or ())),
         )
         with output.progress(f"comparing {app_name} with the cluster", enabled=not json_output):
             report = asyncio.run(

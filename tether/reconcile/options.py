@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from tether.cluster.client import DEFAULT_CONCURRENCY
 from tether.core.ignore import IgnoreRule
 from tether.core.inventory import DEFAULT_INVENTORY_NAMESPACE
 from tether.policy.access import Tenancy
+from tether.reconcile.decrypt import KeySources
 
 
 @dataclass(frozen=True)
@@ -33,3 +34,4 @@ class SyncOptions:
     team: str = ""  # take ``tenancy`` from this team in the repository's tether.yaml
     tenancy: Tenancy | None = None
     impersonate: str = ""
+    keys: KeySources = field(default_factory=KeySources)

@@ -21,6 +21,7 @@ from tether.core.compare import unified_diff
 from tether.errors import AuditError, TenancyViolation, TetherError
 from tether.policy.access import Tenancy, path_violations
 from tether.policy.config import CONFIG_FILE, parse
+from tether.reconcile.decrypt import Redactor, decrypt_manifests
 from tether.reconcile.engine import SyncEngine
 from tether.reconcile.options import SyncOptions
 from tether.reconcile.plan import PlannedObject
@@ -135,6 +136,7 @@ async def run_sync(
     health: HealthReport | None = None
     error = ""
     objects: list[PlannedObject] = []
+    redactor = Redactor()
     try:
         fetched, manifests, checked = await asyncio.to_thread(
             load_manifests, spec, kustomize, options
@@ -157,6 +159,7 @@ async def run_sync(
                 writer = await stack.enter_async_context(
                     KubeClient(connection, options.concurrency, impersonate=options.impersonate)
                 )
+            manifests = await decrypt_manifests(own, manifests, options.keys, redactor)
             result = await SyncEngine(writer, options, inventory_client=own).sync(
                 manifests, recorded
             )
@@ -169,9 +172,9 @@ async def run_sync(
         options.app,
         mask_url(spec.url),
         revision,
-        changes,
+        _scrubbed(changes, redactor),
         health,
-        error,
+        redactor.scrub(error),
         started,
         time.monotonic() - clock,
         options.dry_run,
@@ -183,6 +186,16 @@ async def run_sync(
         except AuditError as failure:
             report.audit_error = str(failure)
     return report
+
+
+def _scrubbed(changes: ChangeSet, redactor: Redactor) -> ChangeSet:
+    """The ChangeSet with decrypted values removed from every reason (server errors echo input)."""
+    if not redactor.values:
+        return changes
+    cleaned = ChangeSet(dry_run=changes.dry_run)
+    for change in changes.changes:
+        cleaned.add(change.ref, change.action, redactor.scrub(change.reason))
+    return cleaned
 
 
 def _health_error(health: HealthReport | None, options: SyncOptions) -> str:
@@ -214,10 +227,12 @@ async def run_diff(
     """What a sync would change, object by object, as unified diffs (Secret values masked)."""
     revision, manifests, checked = load_manifests(spec, kustomize, options)
     options = checked or options
+    redactor = Redactor()
     async with (
         KubeClient(connection, options.concurrency) as own,
         KubeClient(connection, options.concurrency, impersonate=options.impersonate) as client,
     ):
+        manifests = await decrypt_manifests(own, manifests, options.keys, redactor)
         engine = SyncEngine(client, options, inventory_client=own)
         plan, previous = await engine.plan(manifests)
         report = DiffReport(revision)
@@ -225,14 +240,14 @@ async def run_diff(
             if not obj.checked:
                 report.diffs.append(ObjectDiff(obj.ref, "create (after its CRD or Namespace)", ""))
             elif obj.action is not Action.UNCHANGED:
-                report.diffs.append(
-                    ObjectDiff(
-                        obj.ref, obj.action.value, unified_diff(obj.ref, obj.live, obj.dry_run)
-                    )
-                )
+                text = unified_diff(obj.ref, obj.live, obj.dry_run)
+                report.diffs.append(ObjectDiff(obj.ref, obj.action.value, redactor.scrub(text)))
         if plan.errors:
-            raise TetherError("the server refused the dry-run:\n  " + "\n  ".join(plan.errors[:20]))
+            errors = "\n  ".join(plan.errors[:20])
+            raise TetherError(redactor.scrub(f"the server refused the dry-run:\n  {errors}"))
         if options.prune:
             for ref, live in await engine.prune_candidates(previous, plan):
-                report.diffs.append(ObjectDiff(ref, "prune", unified_diff(ref, live, None)))
+                report.diffs.append(
+                    ObjectDiff(ref, "prune", redactor.scrub(unified_diff(ref, live, None)))
+                )
     return report

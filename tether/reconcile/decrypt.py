@@ -1,0 +1,114 @@
+"""Decrypting SOPS-encrypted manifests at sync time, in memory only.
+
+Rendered manifests that carry SOPS metadata are grouped by the file they came from (one MAC
+covers every document of a file), decrypted with age identities from a Kubernetes Secret, key
+files or the environment, and stripped of their ``sops`` block. Every decrypted value is
+remembered in a ``Redactor`` so that no output channel (errors, diffs, audit rows, alerts) can
+show it, whatever kind of object it sits in.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tether.cluster.client import KubeClient
+from tether.core import Manifest
+from tether.errors import SecretsError
+from tether.secrets import decrypt_trees, is_encrypted, load_identities
+
+_ENCRYPTED = re.compile(r"^ENC\[AES256_GCM,")
+REDACTED = "*** (decrypted value)"
+_SHORTEST_REDACTED = 3
+
+
+@dataclass
+class Redactor:
+    """The plaintexts decrypted during one sync, and a scrubber for any text Tether emits."""
+
+    values: set[str] = field(default_factory=set)
+
+    def add_from(self, encrypted: Any, decrypted: Any) -> None:
+        """Remember every value that was ``ENC[…]`` in ``encrypted``."""
+        if isinstance(encrypted, dict) and isinstance(decrypted, dict):
+            for key, value in encrypted.items():
+                if key in decrypted:
+                    self.add_from(value, decrypted[key])
+        elif isinstance(encrypted, list) and isinstance(decrypted, list):
+            for old, new in zip(encrypted, decrypted, strict=False):
+                self.add_from(old, new)
+        elif isinstance(encrypted, str) and _ENCRYPTED.match(encrypted) and decrypted is not None:
+            text = str(decrypted)
+            if len(text) >= _SHORTEST_REDACTED:
+                self.values.add(text)
+                self.values.add(base64.b64encode(text.encode()).decode())
+
+    def scrub(self, text: str) -> str:
+        for value in sorted(self.values, key=len, reverse=True):
+            text = text.replace(value, REDACTED)
+        return text
+
+
+@dataclass(frozen=True)
+class KeySources:
+    """Where age identities come from: a Kubernetes Secret (``namespace/name``, every value is
+    read as key text), key files, and — like sops — the environment."""
+
+    secret: str = ""
+    files: tuple[str, ...] = ()
+    environment: bool = True
+
+
+def needs_decryption(manifests: Iterable[Manifest]) -> bool:
+    return any(is_encrypted(m.body) for m in manifests)
+
+
+async def _key_texts(client: KubeClient, keys: KeySources) -> list[tuple[str, str]]:
+    texts = []
+    for path in keys.files:
+        try:
+            texts.append((Path(path).read_text(), f"key file {path}"))
+        except OSError as error:
+            raise SecretsError(f"cannot read age key file {path}: {error.strerror}") from None
+    if keys.secret:
+        namespace, _, name = keys.secret.partition("/")
+        secret = await client.get(await client.resource("v1", "Secret"), namespace, name)
+        if secret is None:
+            raise SecretsError(
+                f"decryption keys: Secret {keys.secret} not found; create it with the age identity"
+            )
+        for key, value in (secret.get("data") or {}).items():
+            texts.append((base64.b64decode(value).decode(), f"Secret {keys.secret} key {key}"))
+    return texts
+
+
+async def decrypt_manifests(
+    client: KubeClient, manifests: list[Manifest], keys: KeySources, redactor: Redactor
+) -> list[Manifest]:
+    """The manifests with every encrypted file decrypted (raises ``SecretsError`` naming the
+    file when no identity fits or the file was tampered with)."""
+    if not needs_decryption(manifests):
+        return manifests
+    texts = await _key_texts(client, keys)
+    identities = load_identities(
+        [t for t, _ in texts],
+        environment=keys.environment,
+        source=texts[0][1] if texts else "caller-supplied keys",
+    )
+    by_file: dict[str, list[int]] = defaultdict(list)
+    for index, manifest in enumerate(manifests):
+        if is_encrypted(manifest.body):
+            by_file[manifest.source.path].append(index)
+    result = list(manifests)
+    for path, indexes in by_file.items():
+        originals = [manifests[i].body for i in indexes]
+        clear = decrypt_trees(originals, identities, source=path)
+        for index, original, body in zip(indexes, originals, clear, strict=True):
+            redactor.add_from(original, body)
+            result[index] = Manifest(body, manifests[index].source)
+    return result
