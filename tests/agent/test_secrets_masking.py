@@ -7,10 +7,10 @@ from __future__ import annotations
 import base64
 import json
 
-from tether.secrets import EncryptionRules, encrypt_document, generate_identity
 from tests.agent.conftest import apply_yaml, source_and_app, wait_for
 from tests.agent.test_agent import Receiver
 from tests.conftest import Cli, GitRepo, Kubectl
+from tether.secrets import EncryptionRules, encrypt_document, generate_identity
 
 PASSWORD = "correct-horse-battery-staple-42"
 TOKEN = "tok_9f8e7d6c5b4a39281706"
