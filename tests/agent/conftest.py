@@ -34,6 +34,7 @@ def tether_crds(kubectl: Kubectl) -> None:
         "crd/apps.tether.dev",
         "crd/gitsources.tether.dev",
         "crd/alertproviders.tether.dev",
+        "crd/projects.tether.dev",
         "--timeout=60s",
     )
 

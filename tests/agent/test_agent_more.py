@@ -10,6 +10,7 @@ import yaml
 from tests.agent.conftest import app_condition, apply_yaml, source_and_app, wait_for
 from tests.conftest import Cli, GitRepo, Kubectl
 from tests.sync.manifests import configmap, deployment
+from tests.sync.manifests import secret as secret_manifest
 from tether.agent import install
 
 
@@ -164,3 +165,69 @@ def test_bootstrap_installs_and_creates_the_root_app(
     assert kubectl.get("deployment", "tether-agent", "tether-system") is not None
     code, out, _ = cli("install", "--export")
     assert code == 0 and "kind: CustomResourceDefinition" in out and "tether-agent-apply" in out
+
+
+def test_a_project_limits_what_an_app_may_create(
+    start_agent, repo: GitRepo, namespace: str, kubectl: Kubectl
+) -> None:
+    repo.write("cm.yaml", configmap("allowed")).write(
+        "secret.yaml", secret_manifest("forbidden")
+    ).commit()
+    kubectl("create", "serviceaccount", "deployer", "-n", namespace)
+    kubectl(
+        "create", "role", "configmaps-only", "-n", namespace, "--verb=*", "--resource=configmaps"
+    )
+    kubectl(
+        "create",
+        "rolebinding",
+        "deployer",
+        "-n",
+        namespace,
+        "--role=configmaps-only",
+        f"--serviceaccount={namespace}:deployer",
+    )
+    apply_yaml(
+        kubectl,
+        source_and_app(namespace, str(repo.root), extra="  project: team-a\n")
+        + f"""---
+apiVersion: tether.dev/v1alpha1
+kind: Project
+metadata: {{name: team-a, namespace: {namespace}}}
+spec: {{destinations: ["{namespace}"], kinds: {{deny: [Secret]}}}}
+""",
+    )
+    start_agent()
+
+    def refused(text: str) -> dict | None:
+        ready = app_condition(kubectl, namespace, "web", "Ready") or {}
+        return (
+            ready if ready.get("status") == "False" and text in ready.get("message", "") else None
+        )
+
+    ready = wait_for(lambda: refused("refused by tenancy rules"), 60, "tenancy refusal")
+    assert "may not create Secret objects" in ready["message"]
+    assert kubectl.get("configmap", "allowed", namespace) is None
+
+    # Tether's own check off (no kind limits), the Project's ServiceAccount on: the API server refuses.
+    kubectl(
+        "patch",
+        "projects.tether.dev",
+        "team-a",
+        "-n",
+        namespace,
+        "--type=merge",
+        "-p",
+        '{"spec":{"kinds":null,"serviceAccountName":"deployer"}}',
+    )
+    kubectl(
+        "annotate",
+        "apps.tether.dev",
+        "web",
+        "-n",
+        namespace,
+        "tether.dev/reconcile-requested-at=now",
+        "--overwrite",
+    )
+    ready = wait_for(lambda: refused("forbidden"), 60, "RBAC refusal")
+    assert f"system:serviceaccount:{namespace}:deployer" in ready["message"]
+    assert kubectl.get("configmap", "allowed", namespace) is None

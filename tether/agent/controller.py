@@ -12,7 +12,7 @@ import hashlib
 import logging
 import random
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +27,9 @@ from tether.cluster.kubeconfig import Connection
 from tether.core import HealthStatus, ObjectRef
 from tether.core.compare import drifted_fields
 from tether.core.ignore import without_ignored
-from tether.errors import ClusterError, SourceError, TetherError
+from tether.errors import ClusterError, SourceError, TenancyViolation, TetherError
 from tether.notify import Alert, AlertEvent, Notifier, ProviderSpec
+from tether.policy.access import Tenancy
 from tether.reconcile.decrypt import KeySources
 from tether.reconcile.engine import SyncEngine
 from tether.reconcile.options import SyncOptions
@@ -264,6 +265,34 @@ class Agent:
             keys=KeySources(secret=spec.decryption_secret, environment=False),
         )
 
+    async def _limited(self, spec: AppSpec, options: SyncOptions) -> SyncOptions:
+        """The options with the App's Project applied: tenancy rules, and impersonation of the
+        Project's ServiceAccount so the API server enforces RBAC as well."""
+        if not spec.project:
+            return options
+        namespace, _, name = spec.project.partition("/")
+        project = await self.client.get(
+            await self.client.resource(crds.API_VERSION, "Project"), namespace, name
+        )
+        if project is None:
+            raise TenancyViolation(
+                f"App {spec.key}: Project {spec.project} not found; nothing was applied"
+            )
+        body = project.get("spec") or {}
+        kinds = body.get("kinds") or {}
+        tenancy = Tenancy(
+            name=f"project {name}",
+            source_paths=tuple(body.get("sourcePaths") or ()),
+            namespaces=tuple(body.get("destinations") or ()),
+            allow_kinds=tuple(kinds.get("allow") or ()),
+            deny_kinds=tuple(kinds.get("deny") or ()),
+            cluster_scoped=bool(body.get("clusterScoped", False)),
+        )
+        account = body.get("serviceAccountName")
+        return replace(
+            options, tenancy=tenancy, impersonate=f"{namespace}/{account}" if account else ""
+        )
+
     async def reconcile(self, state: AppState) -> None:
         """One pass for one app: checks, sync, health, status, audit, events, alerts."""
         spec = state.spec
@@ -297,7 +326,7 @@ class Agent:
             url = await self._source_url(source.spec)
             report = await run_sync(
                 SyncSource(url, spec.path, source.revision.commit),
-                self._options(spec),
+                await self._limited(spec, self._options(spec)),
                 self.connection,
                 audit=self.audit,
                 actor=f"agent/{self.settings.identity}",

@@ -143,6 +143,7 @@ APP = _crd(
             "path": {"type": "string", "minLength": 1},
             "destination": {"type": "object", "properties": {"namespace": _NAME}},
             "suspend": {"type": "boolean"},
+            "project": _NAME,
             "decryption": {"type": "object", "properties": {"secretRef": _SECRET_REF}},
             "healthTimeout": {**_DURATION, "default": "5m"},
             "dependsOn": {
@@ -237,4 +238,28 @@ ALERT_PROVIDER = _crd(
     [],
 )
 
-ALL = (GIT_SOURCE, APP, ALERT_PROVIDER)
+PROJECT = _crd(
+    "Project",
+    "projects",
+    {
+        "type": "object",
+        "properties": {
+            "sourcePaths": {"type": "array", "items": {"type": "string"}},
+            "destinations": {"type": "array", "items": {"type": "string"}},
+            "kinds": {
+                "type": "object",
+                "properties": {
+                    "allow": {"type": "array", "items": {"type": "string"}},
+                    "deny": {"type": "array", "items": {"type": "string"}},
+                },
+            },
+            "clusterScoped": {"type": "boolean", "default": False},
+            "serviceAccountName": _NAME,
+        },
+    },
+    {},
+    [{"name": "ServiceAccount", "type": "string", "jsonPath": ".spec.serviceAccountName"}],
+    ["proj"],
+)
+
+ALL = (GIT_SOURCE, APP, ALERT_PROVIDER, PROJECT)

@@ -43,7 +43,7 @@ def manifests(namespace: str = NAMESPACE, image: str = IMAGE) -> list[dict[str, 
     controller_rules = [
         {
             "apiGroups": [crds.GROUP],
-            "resources": ["gitsources", "apps", "alertproviders"],
+            "resources": ["gitsources", "apps", "alertproviders", "projects"],
             "verbs": ["get", "list", "watch"],
         },
         {
@@ -53,6 +53,7 @@ def manifests(namespace: str = NAMESPACE, image: str = IMAGE) -> list[dict[str, 
         },
         {"apiGroups": [""], "resources": ["events"], "verbs": ["create", "patch"]},
         {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]},
+        {"apiGroups": [""], "resources": ["serviceaccounts"], "verbs": ["impersonate"]},
     ]
     lease_rules = [
         {

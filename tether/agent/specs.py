@@ -69,6 +69,7 @@ class AppSpec:
     backoff: float
     backoff_factor: int
     backoff_max: float
+    project: str = ""  # namespace/name of the Project that limits this app
     decryption_secret: str = ""  # namespace/name of the Secret with age identities
     depends_on: tuple[str, ...] = ()
     ignore: tuple[IgnoreRule, ...] = field(default_factory=tuple)
@@ -97,6 +98,7 @@ class AppSpec:
             backoff=seconds(backoff.get("duration", ""), 2.0),
             backoff_factor=int(backoff.get("factor", 2)),
             backoff_max=seconds(backoff.get("maxDuration", ""), 300.0),
+            project=f"{namespace}/{spec['project']}" if spec.get("project") else "",
             decryption_secret=(
                 f"{namespace}/{name}"
                 if (name := ((spec.get("decryption") or {}).get("secretRef") or {}).get("name"))
