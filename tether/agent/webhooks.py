@@ -55,7 +55,7 @@ def normalise(url: str) -> str:
     scp = re.match(r"^[\w.-]+@([\w.-]+):(.+)$", text)
     if scp and "://" not in text:
         text = f"{scp.group(1)}/{scp.group(2)}"
-    text = re.sub(r"^[a-z+]+://", "", text)
+    text = re.sub(r"^[a-z+]+://", "", text, flags=re.IGNORECASE)
     text = re.sub(r"^[^@/]*@", "", text)
     text = re.sub(r"^([^/:]+):\d+/", r"\1/", text)
     text = text.rstrip("/")
