@@ -56,6 +56,26 @@ class Kubectl:
         return json.loads(result.stdout)
 
 
+def configmaps_only_service_account(
+    kubectl: Kubectl, namespace: str, name: str = "deployer"
+) -> str:
+    """A ServiceAccount that may touch ConfigMaps in ``namespace`` and nothing else."""
+    kubectl("create", "serviceaccount", name, "-n", namespace)
+    kubectl(
+        "create", "role", "configmaps-only", "-n", namespace, "--verb=*", "--resource=configmaps"
+    )
+    kubectl(
+        "create",
+        "rolebinding",
+        name,
+        "-n",
+        namespace,
+        "--role=configmaps-only",
+        f"--serviceaccount={namespace}:{name}",
+    )
+    return f"{namespace}/{name}"
+
+
 @pytest.fixture(scope="session")
 def kubectl(dev_cluster: DevCluster) -> Kubectl:
     return Kubectl(ensure_binary("kubectl"), dev_cluster.kubeconfig_path)

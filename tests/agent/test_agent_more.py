@@ -8,7 +8,7 @@ import json
 import yaml
 
 from tests.agent.conftest import app_condition, apply_yaml, source_and_app, wait_for
-from tests.conftest import Cli, GitRepo, Kubectl
+from tests.conftest import Cli, GitRepo, Kubectl, configmaps_only_service_account
 from tests.sync.manifests import configmap, deployment
 from tests.sync.manifests import secret as secret_manifest
 from tether.agent import install
@@ -173,19 +173,7 @@ def test_a_project_limits_what_an_app_may_create(
     repo.write("cm.yaml", configmap("allowed")).write(
         "secret.yaml", secret_manifest("forbidden")
     ).commit()
-    kubectl("create", "serviceaccount", "deployer", "-n", namespace)
-    kubectl(
-        "create", "role", "configmaps-only", "-n", namespace, "--verb=*", "--resource=configmaps"
-    )
-    kubectl(
-        "create",
-        "rolebinding",
-        "deployer",
-        "-n",
-        namespace,
-        "--role=configmaps-only",
-        f"--serviceaccount={namespace}:deployer",
-    )
+    configmaps_only_service_account(kubectl, namespace)
     apply_yaml(
         kubectl,
         source_and_app(namespace, str(repo.root), extra="  project: team-a\n")

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import uuid
 
-from tests.conftest import Cli, GitRepo, Kubectl
+from tests.conftest import Cli, GitRepo, Kubectl, configmaps_only_service_account
 from tests.sync.manifests import configmap, secret
 
 CLUSTER_ROLE = """apiVersion: rbac.authorization.k8s.io/v1
@@ -94,19 +94,7 @@ def test_team_limits_refuse_before_anything_is_applied(
 def test_impersonation_lets_the_api_server_refuse(
     cli: Cli, repo: GitRepo, namespace: str, kubectl: Kubectl
 ) -> None:
-    kubectl("create", "serviceaccount", "deployer", "-n", namespace)
-    kubectl(
-        "create", "role", "configmaps-only", "-n", namespace, "--verb=*", "--resource=configmaps"
-    )
-    kubectl(
-        "create",
-        "rolebinding",
-        "deployer",
-        "-n",
-        namespace,
-        "--role=configmaps-only",
-        f"--serviceaccount={namespace}:deployer",
-    )
+    configmaps_only_service_account(kubectl, namespace)
     repo.write("cm.yaml", configmap("allowed")).write(
         "secret.yaml", secret("forbidden", k="v")
     ).commit()

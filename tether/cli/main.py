@@ -6,7 +6,7 @@ Exit codes everywhere: 0 ok (or in sync), 1 differences found, 2 error.
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -116,6 +116,28 @@ def fail(error: Exception, json_output: bool = False) -> typer.Exit:
     return typer.Exit(2)
 
 
+def require_app(app_name: str) -> None:
+    if not app_name:
+        raise typer.BadParameter("--app is required", param_hint="--app")
+
+
+def access_settings(
+    concurrency: int,
+    team: str,
+    service_account: str,
+    decryption_secret: str,
+    key_files: list[str] | None,
+) -> dict[str, Any]:
+    """What ``sync`` and ``diff`` share: how hard to press the API server, as whom, with which
+    limits and keys."""
+    return {
+        "concurrency": concurrency,
+        "team": team,
+        "impersonate": service_account,
+        "keys": KeySources(decryption_secret, tuple(key_files or ())),
+    }
+
+
 def check_output(value: str) -> bool:
     if value not in ("text", "json"):
         raise typer.BadParameter("use -o text or -o json")
@@ -165,8 +187,7 @@ def sync(
 ) -> None:
     """Render a path of a Git repository and bring the cluster to it (one reconcile pass)."""
     json_output = check_output(output_format)
-    if not app_name:
-        raise typer.BadParameter("--app is required", param_hint="--app")
+    require_app(app_name)
     try:
         connection = connect(kubeconfig_path, context)
         options = SyncOptions(
@@ -176,10 +197,9 @@ def sync(
             allow_empty=allow_empty,
             dry_run=dry_run,
             timeout=parse_duration(timeout),
-            concurrency=concurrency,
-            team=team,
-            impersonate=as_service_account,
-            keys=KeySources(decryption_secret, tuple(age_key_file or ())),
+            **access_settings(
+                concurrency, team, as_service_account, decryption_secret, age_key_file
+            ),
         )
         audit = AuditStore(db)
         try:
@@ -233,8 +253,7 @@ def diff(
 ) -> None:
     """Show what a sync would change, as a unified diff of live vs desired (Secret values masked)."""
     json_output = check_output(output_format)
-    if not app_name:
-        raise typer.BadParameter("--app is required", param_hint="--app")
+    require_app(app_name)
     try:
         connection = connect(kubeconfig_path, context)
         options = SyncOptions(
@@ -242,10 +261,9 @@ def diff(
             namespace=namespace,
             prune=prune,
             dry_run=True,
-            concurrency=concurrency,
-            team=team,
-            impersonate=as_service_account,
-            keys=KeySources(decryption_secret, tuple(age_key_file or ())),
+            **access_settings(
+                concurrency, team, as_service_account, decryption_secret, age_key_file
+            ),
         )
         with output.progress(f"comparing {app_name} with the cluster", enabled=not json_output):
             report = asyncio.run(
