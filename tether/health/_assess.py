@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tether.core import HealthReport, HealthStatus, ObjectHealth, ObjectRef
-from tether.health import _builtin, _generic, _workloads
+from tether.health import _builtin, _external, _generic, _workloads
 from tether.health._fields import Fields, Unparseable
 from tether.health._verdict import Check, Verdict
 
@@ -49,6 +49,7 @@ RULES: Mapping[tuple[str, str], Rule] = {
         _builtin.pod_disruption_budget, reports_generation=True
     ),
     ("networking.k8s.io", "Ingress"): Rule(_builtin.ingress),
+    ("bitnami.com", "SealedSecret"): Rule(_external.sealed_secret),
     ("", "ConfigMap"): _CONFIGURATION,
     ("", "Secret"): _CONFIGURATION,
     ("", "ServiceAccount"): _CONFIGURATION,
