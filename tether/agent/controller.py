@@ -39,6 +39,10 @@ from tether.source import fetch, mask_url
 
 log = logging.getLogger("tether.agent")
 _HISTORY = 5
+# Watches report drift as it happens, so a timer tick with nothing new (same revision, spec and
+# request, no drift) does no API work; every FULL_PASS_EVERY-th tick still re-plans everything
+# as a safety net against a missed watch event. See docs/decisions/0005-quiet-timer-ticks.md.
+FULL_PASS_EVERY = 10
 
 
 @dataclass(frozen=True)
@@ -319,6 +323,9 @@ class Agent:
                 state, reconciling=True, ready=(False, "SourceNotReady", message)
             )
             return
+        settled = f"{source.revision.commit}:{spec.generation}:{state.reason}"
+        if self._quiet(state, settled):
+            return
         await self._app_status(state, reconciling=True)
         started = time.monotonic()
         state.syncing, state.dirty = True, False
@@ -345,6 +352,19 @@ class Agent:
             await self._failed(state, report.error if report else failure, report)
             return
         await self._succeeded(state, report)
+        state.settled = settled
+
+    @staticmethod
+    def _quiet(state: AppState, settled: str) -> bool:
+        """True when this tick may be skipped: nothing changed since the last good pass."""
+        unchanged = (
+            state.ready and state.settled == settled and not state.drifted and not state.dirty
+        )
+        if unchanged and state.quiet_passes < FULL_PASS_EVERY - 1:
+            state.quiet_passes += 1
+            return True
+        state.quiet_passes = 0
+        return False
 
     def _not_ready_dependencies(self, spec: AppSpec) -> list[str]:
         return [
