@@ -1,6 +1,9 @@
 """Fetching Git sources: the only piece of Tether that runs git.
 
     fetch(url, ref) -> Artifact(revision, root)
+    fetch(url, ref, credentials=TokenFile(path) | GitHubApp(...))   short-lived http(s) tokens
+    fetch(url, "semver:^1.4")                   the highest tag in a semver range
+    fetch(url, ref, verify=SignaturePolicy(...))  only a commit signed by a trusted key
 
 ``revision`` is the exact commit (``tether.core.Revision``, credentials masked from its URL) and
 ``root`` a read-only directory holding that commit's tree. Each remote has a bare mirror in the
@@ -9,10 +12,24 @@ cache, updated on every fetch; each commit's tree is extracted once and reused. 
 
 Modules: ``urls`` (parsing, masking, cache names), ``git`` (running git safely), ``mirror`` (the
 cached bare repository and its lock), ``refs`` (ref to commit), ``extract`` (commit to directory),
-``fetch`` (the steps in order, and the one place git failures become ``SourceError``).
+``fetch`` (the steps in order, and the one place git failures become ``SourceError``),
+``credentials`` (tokens that rotate: a token file, a GitHub App), ``semver`` (versions, ranges,
+the highest matching tag), ``verify`` (commit signatures against trusted SSH/OpenPGP keys).
 """
 
+from tether.source.credentials import CredentialProvider, GitHubApp, TokenFile
 from tether.source.fetch import Artifact, default_cache_dir, fetch
 from tether.source.urls import mask_url
+from tether.source.verify import Signature, SignaturePolicy
 
-__all__ = ["Artifact", "default_cache_dir", "fetch", "mask_url"]
+__all__ = [
+    "Artifact",
+    "CredentialProvider",
+    "GitHubApp",
+    "Signature",
+    "SignaturePolicy",
+    "TokenFile",
+    "default_cache_dir",
+    "fetch",
+    "mask_url",
+]

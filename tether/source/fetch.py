@@ -2,7 +2,8 @@
 
 The steps, all under the mirror's lock and one deadline:
 
-1. parse the URL (``urls``), 2. update the bare mirror and resolve the ref (``refs``,
+1. parse the URL (``urls``) and, when a credential provider is given, take its current token
+(``credentials``), 2. update the bare mirror and resolve the ref (``refs``,
 ``mirror``), 3. read the commit's author and subject, 4. extract its tree once into
 ``artifacts/<commit>/`` (``extract``). Git failures are turned into ``SourceError`` here, once,
 with the masked URL and the ref in the message.
@@ -16,19 +17,26 @@ from pathlib import Path
 
 from tether.core import Revision
 from tether.errors import SourceError
+from tether.source.credentials import CredentialProvider, with_credentials
 from tether.source.extract import materialise
 from tether.source.git import Deadline, Git, GitError
 from tether.source.mirror import Mirror
 from tether.source.refs import check_ref, resolve
+from tether.source.semver import is_range_ref, latest_tag, parse_range_ref
 from tether.source.urls import Remote, parse_remote
+from tether.source.verify import Signature, SignaturePolicy, verify_commit
 
 
 @dataclass(frozen=True)
 class Artifact:
-    """A fetched source: the exact revision, and a read-only directory with its tree."""
+    """A fetched source: the exact revision, and a read-only directory with its tree.
+
+    ``signature`` is the trusted signature that was checked, when ``fetch`` was given ``verify``.
+    """
 
     revision: Revision
     root: Path
+    signature: Signature | None = None
 
 
 def default_cache_dir() -> Path:
@@ -40,7 +48,13 @@ def default_cache_dir() -> Path:
 
 
 def fetch(
-    url: str, ref: str | None = None, *, cache_dir: Path | None = None, timeout: float = 120.0
+    url: str,
+    ref: str | None = None,
+    *,
+    cache_dir: Path | None = None,
+    timeout: float = 120.0,
+    credentials: CredentialProvider | None = None,
+    verify: SignaturePolicy | None = None,
 ) -> Artifact:
     """Fetch ``url`` at ``ref`` (None: the remote's default branch) into the cache.
 
@@ -48,10 +62,26 @@ def fetch(
     ``ref`` a branch, tag, ``refs/...`` name, or commit SHA (7 to 40 hex digits). Raises
     ``SourceError`` naming the masked URL and the ref when the remote cannot be reached, the ref
     does not exist, or ``timeout`` seconds pass.
+
+    ``credentials`` (http(s) URLs only) is asked once per call for ``(username, token)``, used
+    instead of any credentials in the URL; see ``tether.source.credentials``.
+
+    ``ref`` may also be ``semver:<range>`` (``semver:^1.4``): the highest tag in that range, which
+    becomes the revision's ``ref``; see ``tether.source.semver``. With ``verify``, the commit must
+    be signed by one of the policy's keys or nothing is extracted; see ``tether.source.verify``.
     """
     remote = parse_remote(url)
-    if ref is not None:
+    if is_range_ref(ref):
+        parse_range_ref(ref, remote.display)  # a malformed range fails before any network
+    elif ref is not None:
         check_ref(ref, remote.display)
+    if credentials is not None:
+        try:
+            remote = with_credentials(remote, credentials)
+        except SourceError as error:
+            raise SourceError(
+                f"cannot fetch {remote.display} (ref {ref or 'HEAD'}): {error}"
+            ) from None
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     git = Git(remote, Deadline(timeout))
     mirror = Mirror(cache / "repos" / remote.cache_name, git)
@@ -59,15 +89,18 @@ def fetch(
         with mirror.locked():
             asked, want = _what_to_resolve(mirror, ref)
             commit = resolve(mirror, want, asked)
+            signature = verify_commit(mirror, commit, verify, asked) if verify is not None else None
             author, subject = mirror.describe(commit)
             root = materialise(git, mirror.path, commit, cache / "artifacts")
     except GitError as error:
         raise SourceError(_explain(error, remote, ref, mirror.path)) from None
-    return Artifact(Revision(remote.display, asked, commit, author, subject), root)
+    return Artifact(Revision(remote.display, asked, commit, author, subject), root, signature)
 
 
 def _what_to_resolve(mirror: Mirror, ref: str | None) -> tuple[str, str]:
     """``(ref as shown, ref to resolve)``; the remote's HEAD branch when no ref (or HEAD) is given."""
+    if is_range_ref(ref):
+        return latest_tag(mirror, ref)
     if ref is not None and ref != "HEAD":
         return ref, ref
     head = mirror.remote_head()

@@ -14,6 +14,7 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -91,9 +92,15 @@ class Git:
         git_dir: Path | None = None,
         stdin: bytes | None = None,
         network: bool = False,
+        config: tuple[str, ...] = (),
+        env: Mapping[str, str] | None = None,
     ) -> bytes:
-        """Run ``git args`` and return its stdout; raise ``GitError`` when it fails."""
-        proc = self.start(*args, git_dir=git_dir, stdin=stdin is not None)
+        """Run ``git args`` and return its stdout; raise ``GitError`` when it fails.
+
+        ``config`` holds extra ``key=value`` settings (given as ``-c``, so they override the
+        user's), ``env`` extra environment variables, both for this one command.
+        """
+        proc = self.start(*args, git_dir=git_dir, stdin=stdin is not None, config=config, env=env)
         try:
             out, err = proc.communicate(stdin, timeout=max(self.deadline.remaining(), 0.001))
         except subprocess.TimeoutExpired:
@@ -108,10 +115,16 @@ class Git:
         return out
 
     def start(
-        self, *args: str, git_dir: Path | None = None, stdin: bool = True
+        self,
+        *args: str,
+        git_dir: Path | None = None,
+        stdin: bool = True,
+        config: tuple[str, ...] = (),
+        env: Mapping[str, str] | None = None,
     ) -> subprocess.Popen[bytes]:
         """Start ``git args`` with pipes for streaming commands; the caller must wait on it."""
         command = ["git", *self._config(), *(["--git-dir", str(git_dir)] if git_dir else [])]
+        command += [option for setting in config for option in ("-c", setting)]
         try:
             return subprocess.Popen(
                 [*command, *args],
@@ -119,7 +132,7 @@ class Git:
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 cwd=git_dir or "/",
-                env=self._environment(),
+                env={**self._environment(), **(env or {})},
                 start_new_session=True,
             )
         except FileNotFoundError:
