@@ -4,10 +4,13 @@ install manifests, bootstrap, and the read/steer commands (get, events, reconcil
 from __future__ import annotations
 
 import json
+import subprocess
 
+import httpx
 import yaml
 
 from tests.agent.conftest import app_condition, apply_yaml, source_and_app, wait_for
+from tests.agent.test_agent import signed as signed_webhook
 from tests.conftest import Cli, GitRepo, Kubectl, configmaps_only_service_account
 from tests.sync.manifests import configmap, deployment
 from tests.sync.manifests import secret as secret_manifest
@@ -225,3 +228,79 @@ spec: {{destinations: ["{namespace}"], kinds: {{deny: [Secret]}}}}
     ready = wait_for(lambda: refused("forbidden"), 60, "RBAC refusal")
     assert f"system:serviceaccount:{namespace}:deployer" in ready["message"]
     assert kubectl.get("configmap", "allowed", namespace) is None
+
+
+def test_only_signed_commits_are_deployed(
+    start_agent, repo: GitRepo, namespace: str, kubectl: Kubectl, tmp_path
+) -> None:
+    key = tmp_path / "signer"
+    subprocess.run(
+        [
+            "ssh-keygen",
+            "-q",
+            "-t",
+            "ed25519",
+            "-N",
+            "",
+            "-C",
+            "release@example.com",
+            "-f",
+            str(key),
+        ],
+        check=True,
+    )
+    public = key.with_suffix(".pub").read_text().strip()
+    kubectl(
+        "create",
+        "secret",
+        "generic",
+        "trusted-keys",
+        "-n",
+        namespace,
+        f"--from-literal=release.pub={public}",
+    )
+    repo.write("cm.yaml", configmap("settings", level="signed"))
+    sign = [
+        "-c",
+        "gpg.format=ssh",
+        "-c",
+        f"user.signingkey={key}",
+        "-c",
+        "user.name=Rel",
+        "-c",
+        "user.email=r@example.com",
+    ]
+    subprocess.run(["git", *sign, "add", "-A"], cwd=repo.root, check=True)
+    subprocess.run(
+        ["git", *sign, "commit", "-q", "-S", "-m", "signed release"], cwd=repo.root, check=True
+    )
+    apply_yaml(
+        kubectl,
+        source_and_app(namespace, str(repo.root)).replace(
+            "interval: 1h}", "interval: 1h, verify: {secretRef: {name: trusted-keys}}}", 1
+        ),
+    )
+    agent = start_agent()
+    wait_for(
+        lambda: (
+            (kubectl.get("configmap", "settings", namespace) or {}).get("data")
+            == {"level": "signed"}
+        ),
+        60,
+        "signed commit applied",
+    )
+    source = kubectl.get("gitsources.tether.dev", "repo", namespace)
+    assert "verified ssh signature" in source["status"]["artifact"]["signature"]
+
+    repo.write("cm.yaml", configmap("settings", level="unsigned")).commit("sneaky unsigned change")
+    body = json.dumps({"url": str(repo.root)}).encode()
+    httpx.post(f"{agent.url}/hooks/generic", content=body, headers=signed_webhook(body))
+
+    def refused() -> dict | None:
+        status = (kubectl.get("gitsources.tether.dev", "repo", namespace) or {}).get("status") or {}
+        ready = next((c for c in status.get("conditions") or [] if c["type"] == "Ready"), {})
+        return ready if ready.get("status") == "False" else None
+
+    ready = wait_for(refused, 30, "unsigned commit refused")
+    assert "unsigned" in ready["message"]
+    assert kubectl.get("configmap", "settings", namespace)["data"] == {"level": "signed"}

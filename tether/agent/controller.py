@@ -35,7 +35,14 @@ from tether.reconcile.engine import SyncEngine
 from tether.reconcile.options import SyncOptions
 from tether.reconcile.run import SourceSpec as SyncSource
 from tether.reconcile.run import SyncReport, run_sync
-from tether.source import fetch, mask_url
+from tether.source import (
+    CredentialProvider,
+    GitHubApp,
+    SignaturePolicy,
+    TokenFile,
+    fetch,
+    mask_url,
+)
 
 log = logging.getLogger("tether.agent")
 _HISTORY = 5
@@ -168,11 +175,57 @@ class Agent:
         scheme, rest = spec.url.split("://", 1)
         return f"{scheme}://{user}:{password}@{rest.split('@', 1)[-1]}"
 
+    async def _credentials(self, state: SourceState) -> CredentialProvider | None:
+        """A token file, or a GitHub App from the GitSource's Secret (rebuilt when it changes)."""
+        spec = state.spec
+        if spec.token_file:
+            return TokenFile(Path(spec.token_file))
+        if not spec.secret_name:
+            return None
+        secret = await self.client.get(
+            await self.client.resource("v1", "Secret"), spec.namespace, spec.secret_name
+        )
+        data = {k: _b64(v) for k, v in ((secret or {}).get("data") or {}).items()}
+        if "githubAppID" not in data:
+            return None
+        version = str((secret or {}).get("metadata", {}).get("resourceVersion", ""))
+        if state.github_app is None or state.github_app_version != version:
+            state.github_app = GitHubApp(
+                data["githubAppID"],
+                data.get("githubAppInstallationID", ""),
+                data.get("githubAppPrivateKey", "").encode(),
+                data.get("githubAppAPIURL", "https://api.github.com"),
+            )
+            state.github_app_version = version
+        return state.github_app
+
+    async def _signature_policy(self, spec: SourceSpec) -> SignaturePolicy | None:
+        """Trusted keys from the Secret named in ``spec.verify``: SSH keys and OpenPGP blocks."""
+        if not spec.verify_secret:
+            return None
+        data = await self._secret_data(spec.namespace, spec.verify_secret)
+        if not data:
+            raise SourceError(
+                f"GitSource {spec.key}: verify Secret {spec.verify_secret!r} is missing or empty"
+            )
+        ssh = [
+            line
+            for value in data.values()
+            for line in value.splitlines()
+            if line.startswith(("ssh-", "ecdsa-", "sk-"))
+        ]
+        pgp = [value for value in data.values() if "BEGIN PGP PUBLIC KEY BLOCK" in value]
+        return SignaturePolicy(ssh_allowed_signers=ssh, openpgp_public_keys=pgp)
+
     async def fetch_source(self, state: SourceState) -> None:
         spec, started = state.spec, time.monotonic()
         try:
             url = await self._source_url(spec)
-            artifact = await asyncio.to_thread(fetch, url, spec.ref)
+            credentials = await self._credentials(state)
+            policy = await self._signature_policy(spec)
+            artifact = await asyncio.to_thread(
+                fetch, url, spec.ref, credentials=credentials, verify=policy
+            )
         except TetherError as error:
             metrics.GIT_FETCH_FAILURES.labels(spec.key).inc()
             first = not state.error
@@ -191,6 +244,9 @@ class Agent:
         recovered, state.error = bool(state.error), ""
         moved = state.revision is None or state.revision.commit != artifact.revision.commit
         state.revision = artifact.revision
+        if artifact.signature:
+            signer = artifact.signature.signer or artifact.signature.key
+            state.signature = f"verified {artifact.signature.kind} signature by {signer}"
         if moved or recovered:
             await self._source_status(
                 spec, True, "Succeeded", f"fetched {artifact.revision}", state
@@ -210,6 +266,7 @@ class Agent:
         status: dict[str, Any] = {"conditions": set_condition([], "Ready", ok, reason, message, 0)}
         if state.revision:
             status["artifact"] = {
+                **({"signature": state.signature} if state.signature else {}),
                 "revision": str(state.revision),
                 "commit": state.revision.commit,
                 "url": mask_url(spec.url),

@@ -111,6 +111,12 @@ GIT_SOURCE = _crd(
             },
             "interval": {**_DURATION, "default": "1m"},
             "secretRef": _SECRET_REF,
+            "tokenFile": {"type": "string"},
+            "verify": {
+                "type": "object",
+                "required": ["secretRef"],
+                "properties": {"secretRef": _SECRET_REF},
+            },
             "suspend": {"type": "boolean"},
         },
     },

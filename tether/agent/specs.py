@@ -28,13 +28,16 @@ class SourceSpec:
     interval: float
     suspend: bool
     secret_name: str
-    requested: str = ""  # tether.dev/reconcile-requested-at: a change means "fetch now"
+    requested: str = ""
+    verify_secret: str = ""  # Secret with trusted SSH / OpenPGP public keys
+    token_file: str = ""  # a token file on the agent's filesystem, re-read on every fetch  # tether.dev/reconcile-requested-at: a change means "fetch now"
 
     @classmethod
     def of(cls, obj: dict[str, Any]) -> SourceSpec:
         spec, meta = obj.get("spec") or {}, obj["metadata"]
         ref = spec.get("ref") or {}
-        chosen = ref.get("commit") or ref.get("tag") or ref.get("branch") or ref.get("semver")
+        semver = f"semver:{ref['semver']}" if ref.get("semver") else None
+        chosen = ref.get("commit") or ref.get("tag") or ref.get("branch") or semver
         return cls(
             namespace=meta["namespace"],
             name=meta["name"],
@@ -44,6 +47,8 @@ class SourceSpec:
             suspend=bool(spec.get("suspend", False)),
             secret_name=(spec.get("secretRef") or {}).get("name", ""),
             requested=(meta.get("annotations") or {}).get(REQUESTED_ANNOTATION, ""),
+            verify_secret=((spec.get("verify") or {}).get("secretRef") or {}).get("name", ""),
+            token_file=spec.get("tokenFile", ""),
         )
 
     @property

@@ -10,6 +10,7 @@ from typing import Any
 from tether.agent.specs import AppSpec, SourceSpec
 from tether.cluster.client import Resource
 from tether.core import ObjectRef, Revision
+from tether.source import GitHubApp
 
 
 @dataclass
@@ -19,6 +20,9 @@ class SourceState:
     error: str = ""
     trigger: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task[None] | None = None
+    signature: str = ""  # who signed the fetched commit, when the source verifies signatures
+    github_app: GitHubApp | None = None  # kept so its token is reused until near expiry
+    github_app_version: str = ""  # resourceVersion of the Secret it was built from
 
 
 @dataclass

@@ -51,6 +51,12 @@ SourceOpt = Annotated[
     str,
     typer.Option("--source", help="Git URL (https, ssh, file://) or local path of the repository."),
 ]
+TokenFileOpt = Annotated[
+    str,
+    typer.Option(
+        "--git-token-file", help="File with an https token for the repository, read on every fetch."
+    ),
+]
 RefOpt = Annotated[
     str | None,
     typer.Option("--ref", help="Branch, tag or commit (default: the remote's default branch)."),
@@ -153,6 +159,7 @@ def sync(
     path: PathOpt = ".",
     app_name: AppOpt = "",
     ref: RefOpt = None,
+    git_token_file: TokenFileOpt = "",
     namespace: NamespaceOpt = "default",
     prune: Annotated[
         bool,
@@ -206,7 +213,7 @@ def sync(
             with output.progress(f"syncing {app_name}", enabled=not json_output):
                 report = asyncio.run(
                     run_sync(
-                        SourceSpec(source, path, ref),
+                        SourceSpec(source, path, ref, git_token_file),
                         options,
                         connection,
                         audit=audit,
@@ -238,6 +245,7 @@ def diff(
     path: PathOpt = ".",
     app_name: AppOpt = "",
     ref: RefOpt = None,
+    git_token_file: TokenFileOpt = "",
     namespace: NamespaceOpt = "default",
     prune: Annotated[
         bool, typer.Option("--prune", help="Also show objects a sync with --prune would delete.")
@@ -268,7 +276,7 @@ def diff(
         with output.progress(f"comparing {app_name} with the cluster", enabled=not json_output):
             report = asyncio.run(
                 run_diff(
-                    SourceSpec(source, path, ref),
+                    SourceSpec(source, path, ref, git_token_file),
                     options,
                     connection,
                     kustomize=resolve_kustomize(),

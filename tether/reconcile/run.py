@@ -26,7 +26,7 @@ from tether.reconcile.engine import SyncEngine
 from tether.reconcile.options import SyncOptions
 from tether.reconcile.plan import PlannedObject
 from tether.render import RenderSettings, render
-from tether.source import fetch, mask_url
+from tether.source import TokenFile, fetch, mask_url
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,7 @@ class SourceSpec:
     url: str
     path: str = "."
     ref: str | None = None
+    token_file: str = ""  # https token, re-read on every fetch (rotation without restart)
 
 
 @dataclass
@@ -87,7 +88,8 @@ def load_manifests(
 ) -> tuple[Revision, list[Manifest], SyncOptions | None]:
     """Fetch the source at its ref and render its path; with ``options.team`` set, read that
     team's limits from the repository's tether.yaml at the same revision and check the path."""
-    artifact = fetch(spec.url, spec.ref)
+    credentials = TokenFile(Path(spec.token_file)) if spec.token_file else None
+    artifact = fetch(spec.url, spec.ref, credentials=credentials)
     manifests = render(artifact.root, spec.path, RenderSettings(kustomize=kustomize))
     if options is not None and (options.team or options.tenancy):
         tenancy = team_tenancy(artifact.root, options.team) if options.team else options.tenancy
