@@ -15,6 +15,7 @@ from tests.conftest import Cli, GitRepo, Kubectl, configmaps_only_service_accoun
 from tests.sync.manifests import configmap, deployment
 from tests.sync.manifests import secret as secret_manifest
 from tether.agent import install
+from tether.agent.controller import in_shard
 
 
 def test_ignored_fields_are_left_to_their_controller(
@@ -304,3 +305,44 @@ def test_only_signed_commits_are_deployed(
     ready = wait_for(refused, 30, "unsigned commit refused")
     assert "unsigned" in ready["message"]
     assert kubectl.get("configmap", "settings", namespace)["data"] == {"level": "signed"}
+
+
+def test_manual_apps_sync_only_on_request(
+    start_agent, cli: Cli, repo: GitRepo, namespace: str, kubectl: Kubectl
+) -> None:
+    repo.write("cm.yaml", configmap("settings", level="one")).commit()
+    apply_yaml(
+        kubectl,
+        source_and_app(namespace, str(repo.root)).replace(
+            "{prune: true,", "{automated: false, prune: true,"
+        ),
+    )
+    start_agent()
+    ready = wait_for(lambda: app_condition(kubectl, namespace, "web", "Ready"), 30, "manual status")
+    assert (
+        ready["reason"] == "ManualSync" and kubectl.get("configmap", "settings", namespace) is None
+    )
+    code, _, err = cli(
+        "reconcile", "app", "web", "-n", namespace, f"--kubeconfig={kubectl.kubeconfig}"
+    )
+    assert code == 0, err
+    wait_for(lambda: kubectl.get("configmap", "settings", namespace), 30, "synced on request")
+    kubectl("patch", "-n", namespace, "configmap/settings", "-p", '{"data":{"level":"hand"}}')
+    wait_for(
+        lambda: (app_condition(kubectl, namespace, "web", "Drifted") or {}).get("status") == "True",
+        30,
+        "drift reported",
+    )
+    assert kubectl.get("configmap", "settings", namespace)["data"] == {
+        "level": "hand"
+    }  # not healed
+
+
+def test_sharding_splits_apps_stably() -> None:
+    keys = [f"team-{t}/app-{a}" for t in range(10) for a in range(50)]
+    shards = [[k for k in keys if in_shard(k, i, 3)] for i in range(3)]
+    assert sorted(k for shard in shards for k in shard) == sorted(keys)  # each app in exactly one shard
+    assert all(len(s) > 100 for s in shards)  # and spread out
+    assert shards == [
+        [k for k in keys if in_shard(k, i, 3)] for i in range(3)
+    ]  # the same every time

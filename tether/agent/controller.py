@@ -364,6 +364,18 @@ class Agent:
                 ready=(state.ready, "Suspended", "reconciliation is suspended"),
             )
             return
+        if not spec.automated and state.reason == state.handled_request:
+            await self._app_status(
+                state,
+                reconciling=False,
+                ready=(
+                    state.ready,
+                    "ManualSync",
+                    "automated sync is off: run `tether reconcile app` to sync",
+                ),
+            )
+            return
+        state.handled_request = state.reason
         waiting = self._not_ready_dependencies(spec)
         if waiting:
             await self._app_status(
@@ -549,7 +561,7 @@ class Agent:
                 {"object": str(ref), "fields": ", ".join(fields[:10])},
             )
             await self._app_status(state, drifted=True)
-        if state.spec.self_heal and not state.spec.suspend:
+        if state.spec.self_heal and state.spec.automated and not state.spec.suspend:
             state.poke()
 
     # -- status, events, alerts --------------------------------------------------------------

@@ -32,6 +32,7 @@ class AppState:
     task: asyncio.Task[None] | None = None
     syncing: bool = False
     dirty: bool = False  # a managed object changed while a sync ran: check again right after
+    handled_request: str = ""  # the last `tether reconcile app` request a pass was run for
     settled: str = ""  # revision:generation:request of the last successful pass
     quiet_passes: int = 0  # timer ticks skipped since the last full pass
     failures: int = 0
