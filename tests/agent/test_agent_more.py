@@ -341,7 +341,9 @@ def test_manual_apps_sync_only_on_request(
 def test_sharding_splits_apps_stably() -> None:
     keys = [f"team-{t}/app-{a}" for t in range(10) for a in range(50)]
     shards = [[k for k in keys if in_shard(k, i, 3)] for i in range(3)]
-    assert sorted(k for shard in shards for k in shard) == sorted(keys)  # each app in exactly one shard
+    assert sorted(k for shard in shards for k in shard) == sorted(
+        keys
+    )  # each app in exactly one shard
     assert all(len(s) > 100 for s in shards)  # and spread out
     assert shards == [
         [k for k in keys if in_shard(k, i, 3)] for i in range(3)
