@@ -11,30 +11,17 @@ with the old path). Failures raise ``SourceError`` naming the repository and the
 
 from __future__ import annotations
 
-import os
 import subprocess
 from pathlib import Path
 
 from tether.errors import SourceError
-from tether.source.git import summarise
+from tether.source.git import isolated_environment, summarise
 
 _TIMEOUT = 60.0
-# Variables that would make git look at another repository than the one named.
-_REPOSITORY_VARIABLES = (
-    "GIT_DIR",
-    "GIT_WORK_TREE",
-    "GIT_INDEX_FILE",
-    "GIT_OBJECT_DIRECTORY",
-    "GIT_ALTERNATE_OBJECT_DIRECTORIES",
-    "GIT_COMMON_DIR",
-    "GIT_NAMESPACE",
-    "GIT_PREFIX",
-)
 
 
 def _git(repo: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
-    env = {k: v for k, v in os.environ.items() if k not in _REPOSITORY_VARIABLES}
-    env.update(GIT_TERMINAL_PROMPT="0", LC_ALL="C", LANGUAGE="C", GIT_OPTIONAL_LOCKS="0")
+    env = {**isolated_environment(), "GIT_OPTIONAL_LOCKS": "0"}
     try:
         return subprocess.run(
             ["git", "-c", "core.quotepath=off", *args],

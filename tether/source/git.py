@@ -155,15 +155,22 @@ class Git:
         return config
 
     def _environment(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if k not in _REPOSITORY_VARIABLES}
-        env.update(GIT_TERMINAL_PROMPT="0", GIT_ASKPASS="true", SSH_ASKPASS_REQUIRE="never")
-        env.update(LC_ALL="C", LANGUAGE="C", GIT_NO_REPLACE_OBJECTS="1")
+        env = isolated_environment()
+        env.update(GIT_ASKPASS="true", SSH_ASKPASS_REQUIRE="never", GIT_NO_REPLACE_OBJECTS="1")
         if not env.get("GIT_SSH_COMMAND") and not env.get("GIT_SSH"):
             env["GIT_SSH_COMMAND"] = SSH_COMMAND
         if self.remote.username is not None:
             env["TETHER_GIT_USERNAME"] = self.remote.username
             env["TETHER_GIT_PASSWORD"] = self.remote.password or ""
         return env
+
+
+def isolated_environment() -> dict[str, str]:
+    """The process environment for git: without variables that would point it at another
+    repository, never prompting, with messages in the C locale (they are parsed)."""
+    env = {k: v for k, v in os.environ.items() if k not in _REPOSITORY_VARIABLES}
+    env.update(GIT_TERMINAL_PROMPT="0", LC_ALL="C", LANGUAGE="C")
+    return env
 
 
 def summarise(stderr: str) -> str:
