@@ -16,9 +16,6 @@ from rich.table import Table
 
 from tether.agent import crds, install
 from tether.agent.conditions import now
-from tether.agent.controller import AgentSettings
-from tether.agent.logs import configure as configure_logs
-from tether.agent.run import run_agent
 from tether.agent.specs import REQUESTED_ANNOTATION
 from tether.cli import output
 from tether.cli.connection import connect
@@ -109,6 +106,12 @@ def agent(
     context: ContextOpt = None,
 ) -> None:
     """Run the agent: keep every App equal to Git, correct drift, alert, record."""
+    # The agent's stack (aiohttp, prometheus) is imported only when the agent runs, so that
+    # one-shot commands such as `tether sync` start fast.
+    from tether.agent.controller import AgentSettings
+    from tether.agent.logs import configure as configure_logs
+    from tether.agent.run import run_agent
+
     configure_logs(log_level)
     index, _, count = shard.partition("/")
     host, _, port = listen.rpartition(":")
