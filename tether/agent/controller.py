@@ -467,7 +467,10 @@ class Agent:
         state.desired = {
             o.ref: (o.resource, o.body) for o in report.objects if o.resource is not None
         }
-        await self.drift.ensure({resource for resource, _ in state.desired.values()})
+        if await self.drift.ensure({resource for resource, _ in state.desired.values()}):
+            # Objects were written before their kind's watch began: one more pass closes the gap.
+            state.dirty = True
+            state.poke()
         corrected = [ref for ref in state.drifted if ref in state.desired]
         state.drifted.clear()
         revision = report.revision.commit if report.revision else ""
