@@ -20,7 +20,6 @@ from typing import Any
 from tether.cluster.client import KubeClient
 from tether.core import Manifest
 from tether.errors import SecretsError
-from tether.secrets import decrypt_trees, is_encrypted, load_identities
 
 _ENCRYPTED = re.compile(r"^ENC\[AES256_GCM,")
 REDACTED = "*** (decrypted value)"
@@ -65,7 +64,13 @@ class KeySources:
 
 
 def needs_decryption(manifests: Iterable[Manifest]) -> bool:
-    return any(is_encrypted(m.body) for m in manifests)
+    # tether.secrets (age, AES) is imported only when some manifest carries a ``sops`` block.
+    candidates = [m for m in manifests if "sops" in m.body]
+    if not candidates:
+        return False
+    from tether.secrets import is_encrypted
+
+    return any(is_encrypted(m.body) for m in candidates)
 
 
 async def _key_texts(client: KubeClient, keys: KeySources) -> list[tuple[str, str]]:
@@ -94,6 +99,8 @@ async def decrypt_manifests(
     file when no identity fits or the file was tampered with)."""
     if not needs_decryption(manifests):
         return manifests
+    from tether.secrets import decrypt_trees, is_encrypted, load_identities
+
     texts = await _key_texts(client, keys)
     identities = load_identities(
         [t for t, _ in texts],

@@ -9,7 +9,6 @@ once CRDs and Namespaces are applied.
 from __future__ import annotations
 
 import asyncio
-import copy
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
@@ -70,13 +69,18 @@ def _crd_kinds(manifests: list[Manifest]) -> set[tuple[str, str]]:
 
 
 def prepare(manifests: list[Manifest], inventory: Inventory) -> list[Manifest]:
-    """Copies of the manifests carrying the inventory labels (namespaces are set later)."""
+    """Copies of the manifests carrying the inventory labels (namespaces are set later).
+
+    Planning changes only ``metadata`` (labels, namespace, annotations) and replaces rather than
+    edits anything below it, so the body and its metadata are copied one level deep; the rest is
+    shared with the rendered manifest (a deep copy of 1000 objects cost 0.15 s).
+    """
+    member_labels = inventory.member_labels()
     prepared = []
     for manifest in manifests:
-        body = copy.deepcopy(manifest.body)
-        labels = body.setdefault("metadata", {}).setdefault("labels", {}) or {}
-        body["metadata"]["labels"] = {**labels, **inventory.member_labels()}
-        prepared.append(Manifest(body, manifest.source))
+        metadata = dict(manifest.body.get("metadata") or {})
+        metadata["labels"] = {**(metadata.get("labels") or {}), **member_labels}
+        prepared.append(Manifest({**manifest.body, "metadata": metadata}, manifest.source))
     return prepared
 
 
