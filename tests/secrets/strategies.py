@@ -9,7 +9,11 @@ from hypothesis import strategies as st
 
 INT64 = st.integers(min_value=-(2**63), max_value=2**63 - 1)
 TEXT = st.text(alphabet=st.characters(exclude_categories=("Cs",)), max_size=30)
-KEYS = st.text(alphabet=st.characters(exclude_categories=("Cs",)), max_size=12)
+# Keys that start with a line break are left out: go yaml.v3 (sops) writes them as complex block
+# keys (`? |4-` followed by an empty line) that PyYAML cannot read back. docs/secrets.md lists it.
+KEYS = st.text(alphabet=st.characters(exclude_categories=("Cs",)), max_size=12).filter(
+    lambda key: not key.startswith(("\n", "\r"))
+)
 
 
 def scalars(json: bool = False) -> st.SearchStrategy[Any]:
