@@ -467,10 +467,7 @@ class Agent:
         state.desired = {
             o.ref: (o.resource, o.body) for o in report.objects if o.resource is not None
         }
-        if await self.drift.ensure({resource for resource, _ in state.desired.values()}):
-            # Objects were written before their kind's watch began: one more pass closes the gap.
-            state.dirty = True
-            state.poke()
+        new_kinds = await self.drift.ensure({resource for resource, _ in state.desired.values()})
         corrected = [ref for ref in state.drifted if ref in state.desired]
         state.drifted.clear()
         revision = report.revision.commit if report.revision else ""
@@ -503,11 +500,32 @@ class Agent:
                 f"{spec.key}: restored {names}",
                 {"objects": names},
             )
+        await self._catch_up(state, new_kinds)
         await self._wait_health(state, report)
 
+    async def _catch_up(self, state: AppState, new_kinds: set[Resource]) -> None:
+        """Objects written before their kind's watch began: read them once, as a watch would
+        have shown them, so an edit or deletion in that gap is still drift."""
+        for ref, (resource, _) in list(state.desired.items()):
+            if resource in new_kinds:
+                live = await self.client.get(resource, ref.namespace, ref.name)
+                await self.on_object_change(state.spec.inventory_name, ref, live)
+
     async def _wait_health(self, state: AppState, report: SyncReport) -> None:
+        """Wait for health, unless something new (drift, a new revision, a request) pokes the
+        app first: a deleted object never becomes healthy by waiting, the next pass decides."""
         engine = SyncEngine(self.client, self._options(state.spec, state.spec.health_timeout))
-        health = await engine.wait_healthy([o for o in report.objects if o.resource is not None])
+        waiting = asyncio.create_task(
+            engine.wait_healthy([o for o in report.objects if o.resource])
+        )
+        poked = asyncio.create_task(state.trigger.wait())
+        await asyncio.wait({waiting, poked}, return_when=asyncio.FIRST_COMPLETED)
+        poked.cancel()
+        if not waiting.done():
+            waiting.cancel()
+            await asyncio.gather(waiting, poked, return_exceptions=True)
+            return
+        health = waiting.result()
         state.healthy = health.status is HealthStatus.HEALTHY
         metrics.set_health(state.spec.key, health.status.value)
         await self._app_status(state, health=health.status.value)

@@ -32,15 +32,15 @@ class DriftWatcher:
     def kinds(self) -> set[Resource]:
         return set(self._watches)
 
-    async def ensure(self, resources: set[Resource]) -> bool:
+    async def ensure(self, resources: set[Resource]) -> set[Resource]:
         """Start watches for kinds not watched yet and wait until each has its initial list;
-        True when any watch is new (changes made before it started were not seen)."""
+        the kinds whose watch is new (changes made before it began were not seen)."""
         new = resources - set(self._watches)
         for resource in new:
             self.ready[resource] = asyncio.Event()
             self._watches[resource] = asyncio.create_task(self._watch(resource))
         await asyncio.gather(*(self.ready[r].wait() for r in resources))
-        return bool(new)
+        return new
 
     async def stop(self) -> None:
         for task in self._watches.values():
