@@ -751,7 +751,3 @@ class Agent:
 
 def _b64(value: str) -> str:
     return base64.b64decode(value).decode()
-
-
-def resource_set(state: AppState) -> set[Resource]:
-    return {resource for resource, _ in state.desired.values()}

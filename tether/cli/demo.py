@@ -17,8 +17,9 @@ from rich.rule import Rule
 from tether.audit import AuditStore
 from tether.cli import output
 from tether.cluster import kubeconfig
+from tether.core.paths import cache_root
 from tether.devcluster.controlplane import DevCluster
-from tether.devcluster.provision import TextLog, cache_root, ensure_binary
+from tether.devcluster.provision import TextLog, ensure_binary
 from tether.errors import TetherError
 from tether.reconcile.options import SyncOptions
 from tether.reconcile.run import SourceSpec, run_diff, run_sync

@@ -168,7 +168,7 @@ def lint(
         raise typer.BadParameter("use -o text, json, sarif or junit", param_hint="-o")
     json_output = output_format == "json"
     from tether.cli.devcluster import resolve_kustomize
-    from tether.devcluster.provision import cache_root
+    from tether.core.paths import cache_root
     from tether.devcluster.versions import KUBERNETES
     from tether.governance import LintSettings
     from tether.governance import lint as run_lint

@@ -26,8 +26,9 @@ from typing import Any
 import httpx
 import yaml
 
+from tether.core.paths import cache_root
 from tether.devcluster import pki as pki_module
-from tether.devcluster.provision import TextLog, cache_root, ensure_binary
+from tether.devcluster.provision import TextLog, ensure_binary
 from tether.errors import DevClusterError
 
 COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")

@@ -27,17 +27,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
+from tether.core.paths import cache_root
 from tether.devcluster import versions
 from tether.devcluster.versions import Component
 from tether.errors import DevClusterError
-
-
-def cache_root() -> Path:
-    """Where Tether keeps built binaries and dev clusters."""
-    configured = os.environ.get("TETHER_CACHE_DIR")
-    if configured:
-        return Path(configured)
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "tether"
 
 
 def component_cache_dir(component: Component) -> Path:

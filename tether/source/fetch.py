@@ -11,11 +11,11 @@ with the masked URL and the ref in the message.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from tether.core import Revision
+from tether.core.paths import cache_root
 from tether.errors import SourceError
 from tether.source.credentials import CredentialProvider, with_credentials
 from tether.source.extract import materialise
@@ -40,11 +40,8 @@ class Artifact:
 
 
 def default_cache_dir() -> Path:
-    """``$TETHER_CACHE_DIR/git``, else ``${XDG_CACHE_HOME:-~/.cache}/tether/git``."""
-    configured = os.environ.get("TETHER_CACHE_DIR")
-    if configured:
-        return Path(configured) / "git"
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "tether" / "git"
+    """``git/`` under Tether's cache (see ``tether.core.paths``)."""
+    return cache_root() / "git"
 
 
 def fetch(
