@@ -26,9 +26,8 @@ import uuid
 from pathlib import Path
 
 import httpx
-import yaml
 
-from tether.agent import crds
+from bench.common import install_crds, start_agent
 from tether.cluster import kubeconfig as kubeconfig_module
 from tether.cluster.client import KubeClient
 from tether.devcluster.controlplane import DevCluster
@@ -78,26 +77,7 @@ def main() -> None:
     cluster = DevCluster("bench")
     kubeconfig = cluster.up()
     kubectl = str(ensure_binary("kubectl"))
-    subprocess.run(
-        [kubectl, f"--kubeconfig={kubeconfig}", "apply", "--server-side", "-f", "-"],
-        input=yaml.safe_dump_all(crds.ALL),
-        text=True,
-        check=True,
-        capture_output=True,
-    )
-    subprocess.run(
-        [
-            kubectl,
-            f"--kubeconfig={kubeconfig}",
-            "wait",
-            "--for=condition=Established",
-            "crd/apps.tether.dev",
-            "crd/gitsources.tether.dev",
-            "crd/alertproviders.tether.dev",
-        ],
-        check=True,
-        capture_output=True,
-    )
+    install_crds(kubectl, kubeconfig)
     tmp = Path(tempfile.mkdtemp())
     namespace = f"bench-agent-{uuid.uuid4().hex[:6]}"
     subprocess.run(
@@ -129,23 +109,7 @@ spec: {{sourceRef: {{name: repo}}, path: ".", syncPolicy: {{selfHeal: true, inte
     (tmp / "secret").write_bytes(SECRET)
     port = 19440
     env = {**os.environ, "TETHER_DB": str(tmp / "audit.db")}
-    agent = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "tether.cli.main",
-            "agent",
-            f"--kubeconfig={kubeconfig}",
-            f"--namespace={namespace}",
-            f"--lease-namespace={namespace}",
-            f"--listen=127.0.0.1:{port}",
-            f"--webhook-secret-file={tmp / 'secret'}",
-            "--log-level=warning",
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    agent = start_agent(kubeconfig, namespace, port, env, tmp / "secret")
     connection = kubeconfig_module.load(kubeconfig)
 
     async def run() -> tuple[list[float], list[float], list[float]]:
@@ -195,23 +159,7 @@ def push_to_applied(
     kubectl: str, kubeconfig: Path, namespace: str, repo: Path, env: dict[str, str], port: int
 ) -> list[float]:
     """Restart the agent, then commit + signed webhook, timed until the value is applied."""
-    agent = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "tether.cli.main",
-            "agent",
-            f"--kubeconfig={kubeconfig}",
-            f"--namespace={namespace}",
-            f"--lease-namespace={namespace}",
-            f"--listen=127.0.0.1:{port}",
-            f"--webhook-secret-file={repo.parent / 'secret'}",
-            "--log-level=warning",
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    agent = start_agent(kubeconfig, namespace, port, env, repo.parent / "secret")
     times = []
     try:
         for _ in range(100):

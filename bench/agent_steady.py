@@ -18,7 +18,6 @@ import re
 import signal
 import ssl
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -27,6 +26,7 @@ from pathlib import Path
 import httpx
 import yaml
 
+from bench.common import install_crds, start_agent
 from tether.agent import crds
 from tether.cluster import kubeconfig as kubeconfig_module
 from tether.cluster.client import KubeClient
@@ -139,8 +139,7 @@ def main() -> None:
             **extra,
         )  # type: ignore[call-overload]
 
-    run("apply", "--server-side", "-f", "-", input=yaml.safe_dump_all(crds.ALL))
-    run("wait", "--for=condition=Established", "crd/apps.tether.dev", "crd/gitsources.tether.dev")
+    install_crds(kubectl, kubeconfig)
     namespace = f"bench-steady-{uuid.uuid4().hex[:6]}"
     run("create", "namespace", namespace)
     tmp = Path(tempfile.mkdtemp())
@@ -151,21 +150,8 @@ def main() -> None:
     baseline = api_requests(cluster) - baseline_start
 
     run("apply", "-f", "-", input=app_objects(namespace, tmp / "repo", args.apps))
-    agent = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "tether.cli.main",
-            "agent",
-            f"--kubeconfig={kubeconfig}",
-            f"--namespace={namespace}",
-            f"--lease-namespace={namespace}",
-            "--listen=127.0.0.1:19441",
-            "--log-level=warning",
-        ],
-        env={**os.environ, "TETHER_DB": str(tmp / "audit.db")},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    agent = start_agent(
+        kubeconfig, namespace, 19441, {**os.environ, "TETHER_DB": str(tmp / "audit.db")}
     )
     started = time.monotonic()
     expected = args.apps * OBJECTS_PER_APP

@@ -1,0 +1,51 @@
+"""What the agent benchmarks share: installing the CRDs and starting an agent process."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from tether.agent import crds
+
+
+def install_crds(kubectl: str, kubeconfig: Path) -> None:
+    """Apply Tether's CRDs and wait until the API server serves them."""
+    base = [kubectl, f"--kubeconfig={kubeconfig}"]
+    subprocess.run(
+        [*base, "apply", "--server-side", "-f", "-"],
+        input=yaml.safe_dump_all(crds.ALL),
+        text=True,
+        check=True,
+        capture_output=True,
+    )
+    names = [f"crd/{c['metadata']['name']}" for c in crds.ALL]
+    subprocess.run(
+        [*base, "wait", "--for=condition=Established", *names], check=True, capture_output=True
+    )
+
+
+def start_agent(
+    kubeconfig: Path,
+    namespace: str,
+    port: int,
+    env: dict[str, str],
+    webhook_secret: Path | None = None,
+) -> subprocess.Popen[bytes]:
+    """``tether agent`` scoped to ``namespace`` (its Apps and its Lease), quiet."""
+    argv = [
+        sys.executable,
+        "-m",
+        "tether.cli.main",
+        "agent",
+        f"--kubeconfig={kubeconfig}",
+        f"--namespace={namespace}",
+        f"--lease-namespace={namespace}",
+        f"--listen=127.0.0.1:{port}",
+        "--log-level=warning",
+    ]
+    if webhook_secret is not None:
+        argv.append(f"--webhook-secret-file={webhook_secret}")
+    return subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
