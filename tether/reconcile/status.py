@@ -6,7 +6,7 @@ that exact commit (a dry-run, nothing written) to tell Synced from OutOfSync per
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -98,12 +98,8 @@ async def _sync_states(
     spec = SourceSpec(source["url"], source.get("path", "."), source["revision"])
     try:
         _, manifests, _ = load_manifests(spec, kustomize)
-        engine.options = SyncOptions(
-            app=engine.options.app,
-            namespace=source.get("namespace", "default"),
-            inventory_namespace=engine.options.inventory_namespace,
-        )
-        plan, _ = await engine.plan(manifests)
+        recorded = replace(engine.options, namespace=source.get("namespace", "default"))
+        plan, _ = await SyncEngine(engine.client, recorded).plan(manifests)
     except TetherError as error:
         status.sync_error = f"cannot compare with {spec.url}@{spec.ref}: {error}"
         return
