@@ -1,7 +1,7 @@
-"""Drift detection through shared watches: one watch per kind for every managed object of every
-app (selected by the ApplySet ``part-of`` label), never one per object. Each change or deletion
-is handed to a callback with the owning app's inventory name; the controller decides whether it
-is drift (see ``tether.core.compare.drifted_fields``)."""
+"""Drift detection through shared watches: one informer per kind for every managed object of
+every app (selected by the ApplySet ``part-of`` label), never one per object or per app. Each
+change or deletion is handed to a callback with the owning app's inventory name; the callback
+decides whether it is drift (see ``tether.agent.healing``)."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from tether.cluster.client import ApiError, KubeClient, Resource
+from tether.agent.informer import Informer
+from tether.cluster.client import KubeClient, Resource
 from tether.core import ObjectRef
 from tether.core.inventory import APP_LABEL, PART_OF_LABEL
-from tether.errors import ClusterError
 
 log = logging.getLogger("tether.agent.drift")
 
@@ -21,79 +21,47 @@ DriftCallback = Callable[[str, ObjectRef, dict[str, Any] | None], Awaitable[None
 
 
 class DriftWatcher:
-    """Keeps one watch running per resource kind that any app manages."""
+    """Keeps one informer running per resource kind that any app manages."""
 
     def __init__(self, client: KubeClient, on_change: DriftCallback) -> None:
         self.client = client
         self.on_change = on_change
-        self._watches: dict[Resource, asyncio.Task[None]] = {}
-        self.ready: dict[Resource, asyncio.Event] = {}
+        self._informers: dict[Resource, Informer] = {}
+        self._tasks: dict[Resource, asyncio.Task[None]] = {}
 
     def kinds(self) -> set[Resource]:
-        return set(self._watches)
+        return set(self._informers)
 
     async def ensure(self, resources: set[Resource]) -> set[Resource]:
-        """Start watches for kinds not watched yet and wait until each has its initial list;
-        the kinds whose watch is new (changes made before it began were not seen)."""
-        new = resources - set(self._watches)
+        """Start informers for kinds not watched yet and wait until each has handled its first
+        list; the kinds whose informer is new (their objects were judged by that list)."""
+        new = resources - set(self._informers)
         for resource in new:
-            self.ready[resource] = asyncio.Event()
-            self._watches[resource] = asyncio.create_task(self._watch(resource))
-        await asyncio.gather(*(self.ready[r].wait() for r in resources))
+            informer = Informer(
+                self.client, resource, self._handler(resource), selector=PART_OF_LABEL
+            )
+            self._informers[resource] = informer
+            self._tasks[resource] = asyncio.create_task(informer.run())
+        await asyncio.gather(*(self._informers[r].synced.wait() for r in resources))
         return new
 
+    def exists(self, resource: Resource, ref: ObjectRef) -> bool:
+        """Whether the informer of ``resource`` last saw ``ref`` present."""
+        informer = self._informers.get(resource)
+        return informer is not None and (ref.namespace, ref.name) in informer.known
+
     async def stop(self) -> None:
-        for task in self._watches.values():
+        for task in self._tasks.values():
             task.cancel()
-        await asyncio.gather(*self._watches.values(), return_exceptions=True)
-        self._watches.clear()
+        await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+        self._tasks.clear()
+        self._informers.clear()
 
-    async def _watch(self, resource: Resource) -> None:
-        version = ""
-        while True:
-            try:
-                if not version:
-                    version = await self._list_version(resource)
-                    self.ready[resource].set()
-                async for event in self.client.watch(resource, "", version, PART_OF_LABEL, 290):
-                    version = await self._handle(resource, event) or version
-            except asyncio.CancelledError:
-                raise
-            except ApiError as error:
-                if error.status == 410:
-                    version = ""  # too old: list again
-                    continue
-                log.warning("watch of %s failed: %s", resource.kind, error)
-                await asyncio.sleep(1)
-            except (ClusterError, OSError, ValueError) as error:
-                log.warning("watch of %s broke: %s", resource.kind, error)
-                await asyncio.sleep(1)
-
-    async def _list_version(self, resource: Resource) -> str:
-        data = await self.client.request(
-            "GET",
-            resource.path(),
-            what=f"{resource.kind} list",
-            params={"labelSelector": PART_OF_LABEL, "limit": "1"},
-        )
-        return str((data.get("metadata") or {}).get("resourceVersion", ""))
-
-    async def _handle(self, resource: Resource, event: dict[str, Any]) -> str:
-        kind, obj = event.get("type"), event.get("object") or {}
-        version = str((obj.get("metadata") or {}).get("resourceVersion", ""))
-        if kind == "ERROR":
-            status = int(obj.get("code", 0))
-            raise ApiError(
-                f"{resource.kind} watch: {obj.get('message', '')}", status, obj.get("reason", "")
-            )
-        if kind not in ("MODIFIED", "DELETED"):
-            return version
-        obj.setdefault("apiVersion", resource.api_version)
-        obj.setdefault("kind", resource.kind)
-        app = ((obj.get("metadata") or {}).get("labels") or {}).get(APP_LABEL)
-        if app:
-            try:
+    def _handler(self, resource: Resource) -> Callable[[str, dict[str, Any]], Awaitable[None]]:
+        async def handle(kind: str, obj: dict[str, Any]) -> None:
+            labels = (obj.get("metadata") or {}).get("labels") or {}
+            app = labels.get(APP_LABEL)
+            if app:
                 await self.on_change(app, ObjectRef.of(obj), None if kind == "DELETED" else obj)
-            except Exception:  # a bug in one handler must not stop the watch of a whole kind
-                log.exception("drift handler failed for %s", ObjectRef.of(obj))
-        return version
+
+        return handle

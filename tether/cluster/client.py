@@ -9,6 +9,7 @@ request, so a rotated token file is picked up without a restart.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import json
 from collections.abc import AsyncIterator, Generator
 from dataclasses import dataclass
@@ -26,6 +27,8 @@ FIELD_MANAGER = "tether"
 # --concurrency for a remote cluster where latency dominates. See docs/decisions/0001.
 DEFAULT_CONCURRENCY = 4
 _RETRY_STATUSES = (429, 503)
+# How long past its server-side timeout a silent watch is given before it is declared dead.
+_WATCH_READ_MARGIN = 30.0
 _RETRIES = 4
 
 
@@ -107,6 +110,15 @@ class KubeClient:
             limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
             headers=headers,
         )
+        # Watches hold a connection each for minutes: they get their own pool, unbounded, so no
+        # number of watched kinds can starve the requests above (see docs/decisions/0009).
+        self._watch_http = httpx.AsyncClient(
+            base_url=connection.server,
+            verify=connection.ssl_context(),
+            auth=_BearerAuth(connection),
+            limits=httpx.Limits(max_connections=None, max_keepalive_connections=0),
+            headers=headers,
+        )
         self._limit = asyncio.Semaphore(concurrency)
         self._group_versions: dict[str, dict[str, Resource]] = {}
         self._preferred: dict[str, str] | None = None
@@ -119,6 +131,7 @@ class KubeClient:
 
     async def close(self) -> None:
         await self._http.aclose()
+        await self._watch_http.aclose()
 
     # -- transport ---------------------------------------------------------------------------
 
@@ -221,6 +234,13 @@ class KubeClient:
         self, resource: Resource, namespace: str = "", label_selector: str = ""
     ) -> list[dict[str, Any]]:
         """Every object of ``resource`` (in ``namespace``, or all), following pagination."""
+        items, _ = await self.list_with_version(resource, namespace, label_selector)
+        return items
+
+    async def list_with_version(
+        self, resource: Resource, namespace: str = "", label_selector: str = ""
+    ) -> tuple[builtins.list[dict[str, Any]], str]:
+        """Every object, and the list's resourceVersion (where a watch of it should start)."""
         params = {"limit": "500"}
         if label_selector:
             params["labelSelector"] = label_selector
@@ -233,10 +253,10 @@ class KubeClient:
                 item.setdefault("apiVersion", resource.api_version)
                 item.setdefault("kind", resource.kind)
                 items.append(item)
-            token = (data.get("metadata") or {}).get("continue")
-            if not token:
-                return items
-            params["continue"] = token
+            metadata = data.get("metadata") or {}
+            if not metadata.get("continue"):
+                return items, str(metadata.get("resourceVersion", ""))
+            params["continue"] = metadata["continue"]
 
     async def apply(
         self, resource: Resource, body: dict[str, Any], *, dry_run: bool, force: bool = True
@@ -335,7 +355,11 @@ class KubeClient:
         label_selector: str = "",
         timeout_seconds: int = 300,
     ) -> AsyncIterator[dict[str, Any]]:
-        """Watch events (``{"type": ..., "object": ...}``) until the server ends the stream."""
+        """Watch events (``{"type": ..., "object": ...}``) until the server ends the stream.
+
+        The server ends it after ``timeout_seconds``; bookmarks arrive at least once a minute,
+        so a stream silent for ``timeout_seconds`` plus a margin is dead (a paused or partitioned
+        API server) and raises ``ClusterError`` instead of hanging forever."""
         params = {
             "watch": "true",
             "timeoutSeconds": str(timeout_seconds),
@@ -345,15 +369,22 @@ class KubeClient:
             params["resourceVersion"] = resource_version
         if label_selector:
             params["labelSelector"] = label_selector
-        async with self._http.stream(
-            "GET", resource.path(namespace), params=params, timeout=None
-        ) as response:
-            if response.status_code >= 400:
-                await response.aread()
-                raise _api_error(response, f"{resource.kind} watch", "GET")
-            async for line in response.aiter_lines():
-                if line:
-                    yield json.loads(line)
+        silence = httpx.Timeout(10.0, read=timeout_seconds + _WATCH_READ_MARGIN)
+        try:
+            async with self._watch_http.stream(
+                "GET", resource.path(namespace), params=params, timeout=silence
+            ) as response:
+                if response.status_code >= 400:
+                    await response.aread()
+                    raise _api_error(response, f"{resource.kind} watch", "GET")
+                async for line in response.aiter_lines():
+                    if line:
+                        yield json.loads(line)
+        except httpx.HTTPError as error:
+            raise ClusterError(
+                f"{resource.kind} watch: connection to {self.connection.server} broke "
+                f"({type(error).__name__}: {error})"
+            ) from error
 
 
 def _name(resource: Resource, namespace: str, name: str) -> str:
