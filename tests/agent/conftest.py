@@ -3,6 +3,7 @@ shared control plane, scoped to the test's namespace (its Apps, GitSources and L
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -58,7 +59,9 @@ def wait_for(check: Callable[[], Any], timeout: float = 60.0, what: str = "condi
 class AgentProcess:
     """One ``tether agent`` process; kill() is a crash, stop() a clean shutdown."""
 
-    def __init__(self, kubeconfig: Path, namespace: str, tmp: Path, identity: str) -> None:
+    def __init__(
+        self, kubeconfig: Path, namespace: str, tmp: Path, identity: str, *extra: str
+    ) -> None:
         self.port = free_port()
         self.identity = identity
         secret = tmp / "webhook-secret"
@@ -76,6 +79,7 @@ class AgentProcess:
             f"--listen=127.0.0.1:{self.port}",
             f"--webhook-secret-file={secret}",
             "--lease-duration=3",
+            *extra,
         ]
         env = {**os.environ, "TETHER_DB": str(tmp / "audit.db")}
         self.process = subprocess.Popen(
@@ -114,8 +118,8 @@ def start_agent(
 ) -> Iterator[Callable[[str], AgentProcess]]:
     started: list[AgentProcess] = []
 
-    def start(identity: str = "agent-a") -> AgentProcess:
-        agent = AgentProcess(dev_cluster.kubeconfig_path, namespace, tmp_path, identity)
+    def start(identity: str = "agent-a", *extra: str) -> AgentProcess:
+        agent = AgentProcess(dev_cluster.kubeconfig_path, namespace, tmp_path, identity, *extra)
         started.append(agent)
         return agent
 
@@ -152,3 +156,21 @@ spec:
   syncPolicy: {{prune: true, selfHeal: {str(self_heal).lower()}, interval: 1h}}
   healthTimeout: 30s
 {extra}"""
+
+
+def log_entries(agent: AgentProcess) -> list[dict[str, Any]]:
+    """The agent's JSON log lines (anything else it printed is skipped)."""
+    entries = []
+    for line in agent.log.read_text(errors="replace").splitlines():
+        if line.startswith("{"):
+            with contextlib.suppress(ValueError):
+                entries.append(json.loads(line))
+    return entries
+
+
+def app_ready(kubectl: Kubectl, namespace: str, name: str = "web", revision: str = "") -> bool:
+    app = kubectl.get("apps.tether.dev", name, namespace) or {}
+    status = app.get("status") or {}
+    ready = next((c for c in status.get("conditions") or [] if c["type"] == "Ready"), {})
+    applied = status.get("lastAppliedRevision", "")
+    return ready.get("status") == "True" and (not revision or applied == revision)

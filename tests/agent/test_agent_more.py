@@ -15,7 +15,7 @@ from tests.conftest import Cli, GitRepo, Kubectl, configmaps_only_service_accoun
 from tests.sync.manifests import configmap, deployment
 from tests.sync.manifests import secret as secret_manifest
 from tether.agent import install
-from tether.agent.controller import in_shard
+from tether.agent.settings import in_shard
 
 
 def test_ignored_fields_are_left_to_their_controller(

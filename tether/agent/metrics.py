@@ -60,3 +60,21 @@ HEALTH_STATES = ("Healthy", "Progressing", "Missing", "Degraded", "Unknown")
 def set_health(app: str, status: str) -> None:
     for state in HEALTH_STATES:
         APP_HEALTH.labels(app, state).set(1.0 if state == status else 0.0)
+
+
+ALERTS_DROPPED = Counter(
+    "tether_alerts_dropped_total",
+    "Alerts dropped because the delivery queue was full (receivers down or slow).",
+    registry=REGISTRY,
+)
+ALERTS_FAILED = Counter(
+    "tether_alerts_failed_total",
+    "Alert deliveries that failed after their retries.",
+    registry=REGISTRY,
+)
+HEALS = Counter(
+    "tether_drift_heals_total",
+    "Drifted objects put back without a full pass (only what drifted was applied again).",
+    ["app"],
+    registry=REGISTRY,
+)

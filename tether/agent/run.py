@@ -9,9 +9,11 @@ import signal
 
 from aiohttp import web
 
-from tether.agent.controller import Agent, AgentSettings
+from tether.agent.controller import Agent
 from tether.agent.leader import LeaderElector
 from tether.agent.server import build_app
+from tether.agent.settings import AgentSettings
+from tether.cluster.client import KubeClient
 from tether.cluster.kubeconfig import Connection
 
 log = logging.getLogger("tether.agent")
@@ -25,13 +27,15 @@ async def run_agent(
     lease_duration: float = 15.0,
 ) -> None:
     agent = Agent(connection, settings)
-    runner = web.AppRunner(build_app(agent, webhook_secret), access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, listen[0], listen[1]).start()
+    # The Lease has a client of its own, so renewal never waits behind sync traffic.
+    lease_client = KubeClient(connection, concurrency=2, timeout=lease_duration)
     lease = "tether-agent" if settings.shards == 1 else f"tether-agent-shard-{settings.shard}"
     elector = LeaderElector(
-        agent.client, settings.lease_namespace, lease, settings.identity, lease_duration
+        lease_client, settings.lease_namespace, lease, settings.identity, lease_duration
     )
+    runner = web.AppRunner(build_app(agent, elector, webhook_secret), access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, listen[0], listen[1]).start()
     log.info(
         "agent started",
         extra={
@@ -50,6 +54,7 @@ async def run_agent(
     with contextlib.suppress(asyncio.CancelledError):
         await electing
     await elector.release()
+    await lease_client.close()
     await agent.close()
     await runner.cleanup()
     log.info("agent stopped", extra={"identity": settings.identity})

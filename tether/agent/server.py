@@ -10,16 +10,23 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from tether.agent import metrics, webhooks
 from tether.agent.controller import Agent
+from tether.agent.leader import LeaderElector
+from tether.agent.wakeup import request_fetch, wake_local
+from tether.errors import ClusterError
 
 log = logging.getLogger("tether.agent.server")
 
 
-def build_app(agent: Agent, webhook_secret: bytes | None) -> web.Application:
+def build_app(
+    agent: Agent, elector: LeaderElector, webhook_secret: bytes | None
+) -> web.Application:
+    """Readiness does not depend on leadership: a standby is ready (and takes webhooks) too."""
+
     async def healthz(_: web.Request) -> web.Response:
         return web.Response(text="ok")
 
     async def readyz(_: web.Request) -> web.Response:
-        if not agent.api_reachable:
+        if not elector.api_reachable:
             return web.Response(status=503, text="the Kubernetes API has not been reached yet")
         return web.Response(text="ok")
 
@@ -44,14 +51,18 @@ def build_app(agent: Agent, webhook_secret: bytes | None) -> web.Application:
             urls = {webhooks.normalise(u) for u in webhooks.repository_urls(provider, body)}
         except ValueError:
             return web.json_response({"error": "body is not JSON"}, status=400)
-        matched = [
-            key
-            for key, state in agent.sources.items()
-            if webhooks.normalise(state.spec.url) in urls
-        ]
-        for key in matched:
-            agent.sources[key].trigger.set()
-        log.info("webhook", extra={"provider": provider, "sources": matched})
+        if elector.is_leader:
+            matched = wake_local(agent.fleet, urls)
+        else:
+            try:
+                matched = await request_fetch(agent.client, agent.settings.namespace, urls)
+            except ClusterError as error:
+                log.warning("webhook could not be passed on to the leader: %s", error)
+                return web.json_response({"error": "the Kubernetes API is unreachable"}, status=503)
+        log.info(
+            "webhook",
+            extra={"provider": provider, "sources": matched, "leader": elector.is_leader},
+        )
         return web.json_response({"sources": matched}, status=202)
 
     app = web.Application(client_max_size=4 * 1024 * 1024)

@@ -8,8 +8,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tether.core.ignore import IgnoreRule
+from tether.core.inventory import app_identity
 
 REQUESTED_ANNOTATION = "tether.dev/reconcile-requested-at"
+# Held on every App the agent manages, so that deleting the App first deletes what it applied.
+FINALIZER = "tether.dev/cleanup"
+# ``orphan`` on an App keeps its objects when the App is deleted (only the inventory goes).
+DELETION_POLICY_ANNOTATION = "tether.dev/deletion-policy"
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
@@ -78,10 +83,20 @@ class AppSpec:
     decryption_secret: str = ""  # namespace/name of the Secret with age identities
     depends_on: tuple[str, ...] = ()
     ignore: tuple[IgnoreRule, ...] = field(default_factory=tuple)
+    deleting: bool = False  # metadata.deletionTimestamp is set
+    finalized: bool = False  # our finalizer is on the App
+    orphan_on_delete: bool = False  # the deletion-policy annotation says "orphan"
+    resource_version: str = field(default="", compare=False)
+
+    @property
+    def deletes_objects(self) -> bool:
+        """Whether deleting the App deletes what it applied (Flux's rule: when it prunes)."""
+        return self.prune and not self.orphan_on_delete
 
     @classmethod
     def of(cls, obj: dict[str, Any]) -> AppSpec:
         spec, meta = obj.get("spec") or {}, obj["metadata"]
+        annotations = meta.get("annotations") or {}
         policy = spec.get("syncPolicy") or {}
         retry = policy.get("retry") or {}
         backoff = retry.get("backoff") or {}
@@ -121,6 +136,10 @@ class AppSpec:
                 )
                 for r in spec.get("ignoreDifferences") or []
             ),
+            deleting=bool(meta.get("deletionTimestamp")),
+            finalized=FINALIZER in (meta.get("finalizers") or []),
+            orphan_on_delete=annotations.get(DELETION_POLICY_ANNOTATION) == "orphan",
+            resource_version=str(meta.get("resourceVersion", "")),
         )
 
     @property
@@ -129,8 +148,14 @@ class AppSpec:
 
     @property
     def inventory_name(self) -> str:
-        """The app's name in the inventory and audit: unique across namespaces."""
-        return f"{self.namespace}.{self.name}"
+        """The app's identity in the inventory and audit: unique across namespaces."""
+        return app_identity(self.name, self.namespace)
+
+    @staticmethod
+    def key_of_inventory(inventory_name: str) -> str:
+        """The inverse of ``inventory_name`` (namespaces never contain a dot)."""
+        namespace, _, name = inventory_name.partition(".")
+        return f"{namespace}/{name}"
 
     def next_backoff(self, failures: int) -> float:
         return float(

@@ -46,3 +46,22 @@ class AppState:
 
     def poke(self) -> None:
         self.trigger.set()
+
+
+@dataclass
+class Fleet:
+    """Every GitSource and App this replica works on, by ``namespace/name``."""
+
+    apps: dict[str, AppState] = field(default_factory=dict)
+    sources: dict[str, SourceState] = field(default_factory=dict)
+
+    def apps_of(self, source_key: str) -> list[AppState]:
+        return [a for a in self.apps.values() if a.spec.source == source_key]
+
+    def app_by_inventory(self, inventory_name: str) -> AppState | None:
+        """The app whose objects carry ``inventory_name`` in their app label."""
+        return self.apps.get(AppSpec.key_of_inventory(inventory_name))
+
+    def clear(self) -> None:
+        self.apps.clear()
+        self.sources.clear()

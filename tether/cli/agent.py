@@ -93,8 +93,21 @@ def agent(
     ] = 4,
     lease_duration: Annotated[
         float,
-        typer.Option("--lease-duration", help="Seconds a leader holds the Lease without renewing."),
+        typer.Option(
+            "--lease-duration",
+            min=1.0,
+            help="Seconds a standby waits, without seeing the Lease renewed, before taking over. "
+            "The leader steps down after two thirds of it without a renewal.",
+        ),
     ] = 15.0,
+    alert_queue_size: Annotated[
+        int,
+        typer.Option(
+            "--alert-queue-size",
+            min=1,
+            help="Alerts waiting for delivery; more are dropped and counted while receivers lag.",
+        ),
+    ] = 1000,
     db: Annotated[
         str | None,
         typer.Option(
@@ -108,9 +121,9 @@ def agent(
     """Run the agent: keep every App equal to Git, correct drift, alert, record."""
     # The agent's stack (aiohttp, prometheus) is imported only when the agent runs, so that
     # one-shot commands such as `tether sync` start fast.
-    from tether.agent.controller import AgentSettings
     from tether.agent.logs import configure as configure_logs
     from tether.agent.run import run_agent
+    from tether.agent.settings import AgentSettings
 
     configure_logs(log_level)
     index, _, count = shard.partition("/")
@@ -124,6 +137,7 @@ def agent(
         max_concurrent=max_concurrent,
         kustomize=resolve_kustomize(),
         audit_url=db,
+        alert_queue=alert_queue_size,
     )
     secret = webhook_secret_file.read_bytes().strip() if webhook_secret_file else None
     try:

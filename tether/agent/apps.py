@@ -1,0 +1,348 @@
+"""Apps: one serial worker per App reconciles it on a timer, when its source moves, when its
+spec changes, on request, or when drift is seen; a global limit bounds how many apps reconcile
+at once. A pass: checks (suspend, manual, dependencies, source), sync, status, events, alerts,
+then a health wait that gives way as soon as something new pokes the app."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import Any
+
+from tether.agent import metrics
+from tether.agent.alerts import AlertQueue
+from tether.agent.conditions import now
+from tether.agent.drift import DriftWatcher
+from tether.agent.events import EventRecorder
+from tether.agent.lifecycle import AppLifecycle
+from tether.agent.settings import AgentSettings
+from tether.agent.sources import SourceWorkers, alert_for, jittered
+from tether.agent.specs import REQUESTED_ANNOTATION, AppSpec
+from tether.agent.state import AppState, Fleet, SourceState
+from tether.agent.status import AppStatusChange, StatusWriter
+from tether.agent.tenancy import limited_by_project
+from tether.audit import AuditStore
+from tether.cluster.client import KubeClient
+from tether.cluster.kubeconfig import Connection
+from tether.core import HealthStatus
+from tether.errors import TetherError
+from tether.notify import AlertEvent
+from tether.reconcile.decrypt import KeySources
+from tether.reconcile.engine import SyncEngine
+from tether.reconcile.options import SyncOptions
+from tether.reconcile.run import SourceSpec as SyncSource
+from tether.reconcile.run import SyncReport, run_heal, run_sync
+from tether.source import mask_url
+
+log = logging.getLogger("tether.agent")
+_HISTORY = 5
+# Watches report drift as it happens, so a timer tick with nothing new (same revision, spec and
+# request, no drift) does no API work; every FULL_PASS_EVERY-th tick still re-plans everything
+# as a safety net against a missed watch event. See docs/decisions/0005-quiet-timer-ticks.md.
+FULL_PASS_EVERY = 10
+
+
+def sync_options(spec: AppSpec, timeout: float = 0) -> SyncOptions:
+    return SyncOptions(
+        app=spec.inventory_name,
+        namespace=spec.destination,
+        prune=spec.prune,
+        timeout=timeout,
+        ignore=spec.ignore,
+        keys=KeySources(secret=spec.decryption_secret, environment=False),
+    )
+
+
+class AppWorkers:
+    """Starts, updates and stops the worker of each App seen by the informer, in this shard."""
+
+    def __init__(
+        self,
+        *,
+        connection: Connection,
+        client: KubeClient,
+        settings: AgentSettings,
+        fleet: Fleet,
+        sources: SourceWorkers,
+        drift: DriftWatcher,
+        status: StatusWriter,
+        events: EventRecorder,
+        alerts: AlertQueue,
+        audit: AuditStore,
+    ) -> None:
+        self.connection = connection
+        self.client = client
+        self.settings = settings
+        self.fleet = fleet
+        self.sources = sources
+        self.drift = drift
+        self.status = status
+        self.events = events
+        self.alerts = alerts
+        self.audit = audit
+        self.slots = asyncio.Semaphore(settings.max_concurrent)
+        self.lifecycle = AppLifecycle(
+            connection, client, status, events, audit, f"agent/{settings.identity}"
+        )
+
+    async def on_event(self, event: str, obj: dict[str, Any]) -> None:
+        spec = AppSpec.of(obj)
+        if not self.settings.owns(spec.key):
+            return
+        current = self.fleet.apps.get(spec.key)
+        if event == "DELETED":
+            if current and current.task:
+                current.task.cancel()
+            self.fleet.apps.pop(spec.key, None)
+            return
+        requested = (obj["metadata"].get("annotations") or {}).get(REQUESTED_ANNOTATION, "")
+        if current is None:
+            state = AppState(spec, reason=requested)
+            self.fleet.apps[spec.key] = state
+            state.task = asyncio.create_task(self._worker(state))
+            state.poke()
+        elif current.spec != spec or requested != current.reason:
+            current.spec, current.reason = spec, requested
+            current.poke()
+
+    async def _worker(self, state: AppState) -> None:
+        while True:
+            failing = state.failures > 0
+            wait = state.spec.next_backoff(state.failures) if failing else state.spec.interval
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(state.trigger.wait(), jittered(wait))
+            state.trigger.clear()
+            async with self.slots:
+                try:
+                    await self.reconcile(state)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:  # a bug must not kill the app's worker; log it and retry later
+                    log.exception("reconcile of %s crashed", state.spec.key)
+                    state.failures += 1
+
+    async def _hold(self, state: AppState, ready: tuple[bool, str, str], busy: bool) -> None:
+        await self.status.app(state, AppStatusChange(reconciling=busy, ready=ready))
+
+    async def reconcile(self, state: AppState) -> None:
+        """One pass for one app: checks, sync, health, status, audit, events, alerts."""
+        spec = state.spec
+        if spec.deleting:
+            return await self.lifecycle.finalize(state, sync_options(spec))
+        await self.lifecycle.adopt(spec)
+        if spec.suspend:
+            return await self._hold(
+                state, (state.ready, "Suspended", "reconciliation is suspended"), False
+            )
+        if not spec.automated and state.reason == state.handled_request:
+            message = "automated sync is off: run `tether reconcile app` to sync"
+            return await self._hold(state, (state.ready, "ManualSync", message), False)
+        state.handled_request = state.reason
+        waiting = self._not_ready_dependencies(spec)
+        if waiting:
+            asyncio.get_running_loop().call_later(5, state.poke)
+            message = f"waiting for {', '.join(waiting)}"
+            return await self._hold(state, (False, "DependencyNotReady", message), True)
+        source = self.fleet.sources.get(spec.source)
+        if source is None or source.revision is None:
+            message = source.error if source else f"GitSource {spec.source} not found"
+            return await self._hold(state, (False, "SourceNotReady", message), True)
+        settled = f"{source.revision.commit}:{spec.generation}:{state.reason}"
+        if self._only_drift(state, settled) and await self._heal(state, source):
+            return None
+        if self._quiet(state, settled):
+            return None
+        await self.status.app(state, AppStatusChange(reconciling=True))
+        report, failure = await self._sync(
+            state,
+            SyncSource(await self.sources.url(source.spec), spec.path, source.revision.commit),
+        )
+        if report is None or not report.succeeded:
+            await self._failed(state, report.error if report else failure, report)
+            return None
+        await self._succeeded(state, report)
+        state.settled = settled
+        return None
+
+    async def _sync(self, state: AppState, source: SyncSource) -> tuple[SyncReport | None, str]:
+        spec, started = state.spec, time.monotonic()
+        state.syncing, state.dirty = True, False
+        try:
+            report = await run_sync(
+                source,
+                await limited_by_project(self.client, spec, sync_options(spec)),
+                self.connection,
+                audit=self.audit,
+                actor=f"agent/{self.settings.identity}",
+                kustomize=self.settings.kustomize,
+                client=self.client,
+            )
+        except TetherError as error:
+            return None, str(error)
+        finally:
+            state.syncing = False
+            if state.dirty and spec.self_heal:
+                state.poke()  # an edit raced the sync: one more pass settles it
+            metrics.RECONCILE_DURATION.labels(spec.key).observe(time.monotonic() - started)
+        return report, ""
+
+    @staticmethod
+    def _only_drift(state: AppState, settled: str) -> bool:
+        """True when the only news since the last good pass is drift: the revision, spec and
+        request are those that pass applied, so putting back what drifted is enough."""
+        return state.ready and state.settled == settled and bool(state.drifted) and not state.dirty
+
+    async def _heal(self, state: AppState, source: SourceState) -> bool:
+        """Apply again what drifted, exactly as the last pass applied it; False (a full pass
+        follows) when that is not possible."""
+        spec = state.spec
+        refs = [ref for ref in state.drifted if ref in state.desired]
+        assert source.revision is not None
+        try:
+            options = await limited_by_project(self.client, spec, sync_options(spec))
+        except TetherError:
+            return False
+        report = await run_heal(
+            [state.desired[ref] for ref in refs],
+            options,
+            self.connection,
+            audit=self.audit,
+            actor=f"agent/{self.settings.identity}",
+            client=self.client,
+            revision=source.revision,
+            source_url=mask_url(source.spec.url),
+        )
+        if not report.succeeded:
+            log.info("putting drift back failed; a full pass follows", extra={"app": spec.key})
+            return False
+        for ref in refs:
+            state.drifted.pop(ref, None)
+        names = ", ".join(str(r) for r in refs)
+        metrics.HEALS.labels(spec.key).inc()
+        await self.events.record(spec, "Normal", "DriftCorrected", f"restored {names}")
+        summary = f"{spec.key}: restored {names}"
+        self.alerts.put(alert_for(state, AlertEvent.DRIFT_CORRECTED, summary, objects=names))
+        await self.status.app(state, AppStatusChange(drifted=bool(state.drifted)))
+        return True
+
+    @staticmethod
+    def _quiet(state: AppState, settled: str) -> bool:
+        """True when this tick may be skipped: nothing changed since the last good pass."""
+        unchanged = (
+            state.ready and state.settled == settled and not state.drifted and not state.dirty
+        )
+        if unchanged and state.quiet_passes < FULL_PASS_EVERY - 1:
+            state.quiet_passes += 1
+            return True
+        state.quiet_passes = 0
+        return False
+
+    def _not_ready_dependencies(self, spec: AppSpec) -> list[str]:
+        apps = self.fleet.apps
+        return [d for d in spec.depends_on if not (d in apps and apps[d].ready and apps[d].healthy)]
+
+    async def _failed(self, state: AppState, error: str, report: SyncReport | None) -> None:
+        state.failures += 1
+        state.ready = False
+        metrics.SYNCS.labels(state.spec.key, "failed").inc()
+        metrics.APP_READY.labels(state.spec.key).set(0)
+        self._remember(state, report, "failed", error)
+        await self.status.app(
+            state,
+            AppStatusChange(
+                reconciling=False,
+                ready=(False, "SyncFailed", error),
+                stalled=state.failures > state.spec.retry_limit,
+                attempted=report.revision.commit if report and report.revision else "",
+            ),
+        )
+        await self.events.record(state.spec, "Warning", "SyncFailed", error)
+        summary = f"sync of {state.spec.key} failed: {error}"
+        self.alerts.put(alert_for(state, AlertEvent.SYNC_FAILED, summary))
+
+    async def _succeeded(self, state: AppState, report: SyncReport) -> None:
+        spec = state.spec
+        state.failures = 0
+        state.desired = {
+            o.ref: (o.resource, o.body) for o in report.objects if o.resource is not None
+        }
+        corrected = [ref for ref in state.drifted if ref in state.desired]
+        state.drifted.clear()
+        revision = report.revision.commit if report.revision else ""
+        state.applied_revision = revision
+        state.ready = True
+        metrics.SYNCS.labels(spec.key, "succeeded").inc()
+        metrics.MANAGED_OBJECTS.labels(spec.key).set(len(state.desired))
+        metrics.APP_READY.labels(spec.key).set(1)
+        summary = report.changes.summary()
+        self._remember(state, report, "succeeded", summary)
+        await self.status.app(
+            state,
+            AppStatusChange(
+                reconciling=False,
+                ready=(True, "Succeeded", f"applied {report.revision}: {summary}"),
+                attempted=revision,
+                applied=revision,
+                drifted=False,
+            ),
+        )
+        if report.changes.wrote_anything:
+            message = f"applied {report.revision}: {summary}"
+            await self.events.record(spec, "Normal", "Synced", message)
+            summary = f"{spec.key} synced {report.revision}: {summary}"
+            self.alerts.put(alert_for(state, AlertEvent.SYNC_SUCCEEDED, summary))
+        if corrected:
+            names = ", ".join(str(r) for r in corrected)
+            await self.events.record(spec, "Normal", "DriftCorrected", f"restored {names}")
+            summary = f"{spec.key}: restored {names}"
+            self.alerts.put(alert_for(state, AlertEvent.DRIFT_CORRECTED, summary, objects=names))
+        await self._watch_what_was_applied(state)
+        await self._wait_health(state, report)
+
+    async def _watch_what_was_applied(self, state: AppState) -> None:
+        """Make sure every kind the app manages is watched. A kind whose informer is new was
+        listed after the apply, and that list judged every object present; an object desired but
+        absent from it was deleted in the gap, which is drift too."""
+        new_kinds = await self.drift.ensure({resource for resource, _ in state.desired.values()})
+        gone = [
+            ref
+            for ref, (resource, _) in state.desired.items()
+            if resource in new_kinds and not self.drift.exists(resource, ref)
+        ]
+        for ref in gone:
+            await self.drift.on_change(state.spec.inventory_name, ref, None)
+
+    async def _wait_health(self, state: AppState, report: SyncReport) -> None:
+        """Wait for health, unless something new (drift, a new revision, a request) pokes the
+        app first: a deleted object never becomes healthy by waiting, the next pass decides."""
+        engine = SyncEngine(self.client, sync_options(state.spec, state.spec.health_timeout))
+        waiting = asyncio.create_task(
+            engine.wait_healthy([o for o in report.objects if o.resource])
+        )
+        poked = asyncio.create_task(state.trigger.wait())
+        await asyncio.wait({waiting, poked}, return_when=asyncio.FIRST_COMPLETED)
+        poked.cancel()
+        if not waiting.done():
+            waiting.cancel()
+            await asyncio.gather(waiting, poked, return_exceptions=True)
+            return
+        health = waiting.result()
+        state.healthy = health.status is HealthStatus.HEALTHY
+        metrics.set_health(state.spec.key, health.status.value)
+        await self.status.app(state, AppStatusChange(health=health.status.value))
+        if health.status is HealthStatus.DEGRADED:
+            bad = "; ".join(f"{o.ref}: {o.message}" for o in health.not_healthy()[:5])
+            summary = f"{state.spec.key} is degraded: {bad}"
+            self.alerts.put(alert_for(state, AlertEvent.HEALTH_DEGRADED, summary))
+
+    @staticmethod
+    def _remember(state: AppState, report: SyncReport | None, result: str, message: str) -> None:
+        entry = {
+            "revision": report.revision.commit if report and report.revision else "",
+            "result": result,
+            "message": message[:300],
+            "finishedAt": now(),
+        }
+        state.history = [entry, *state.history][:_HISTORY]

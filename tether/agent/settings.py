@@ -1,0 +1,31 @@
+"""How one agent replica runs (one dataclass of settings), and which apps belong to its shard."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class AgentSettings:
+    """How one agent replica runs."""
+
+    identity: str
+    namespace: str = ""  # watch Apps and GitSources here only; "" means every namespace
+    lease_namespace: str = "tether-system"
+    shard: int = 0
+    shards: int = 1
+    max_concurrent: int = 4
+    kustomize: Path | None = None
+    audit_url: str | None = None
+    alert_queue: int = 1000  # alerts waiting for delivery; more are dropped and counted
+
+    def owns(self, app_key: str) -> bool:
+        """True when the app ``namespace/name`` belongs to this replica's shard."""
+        return in_shard(app_key, self.shard, self.shards)
+
+
+def in_shard(key: str, shard: int, shards: int) -> bool:
+    """Stable assignment of an app (``namespace/name``) to one of ``shards`` replicas."""
+    return int(hashlib.sha256(key.encode()).hexdigest(), 16) % shards == shard

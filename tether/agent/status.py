@@ -1,0 +1,100 @@
+"""Writing the ``status`` of Apps and GitSources: conditions, revisions, inventory, history."""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from typing import Any
+
+from tether.agent import crds
+from tether.agent.conditions import now, set_condition
+from tether.agent.specs import SourceSpec
+from tether.agent.state import AppState, SourceState
+from tether.cluster.client import ApiError, KubeClient
+from tether.source import mask_url
+
+
+@dataclass(frozen=True)
+class AppStatusChange:
+    """What one status write changes; ``None`` leaves a condition as it is."""
+
+    reconciling: bool | None = None
+    ready: tuple[bool, str, str] | None = None
+    stalled: bool | None = None
+    drifted: bool | None = None
+    attempted: str = ""
+    applied: str = ""
+    health: str = ""
+    source_error: str | None = None
+
+
+def _app_conditions(
+    conditions: list[dict[str, Any]], change: AppStatusChange, state: AppState
+) -> list[dict[str, Any]]:
+    generation = state.spec.generation
+    if change.reconciling is not None:
+        reason = "Progressing" if change.reconciling else "Idle"
+        conditions = set_condition(
+            conditions, "Reconciling", change.reconciling, reason, "", generation
+        )
+    if change.ready is not None:
+        ok, reason, message = change.ready
+        conditions = set_condition(conditions, "Ready", ok, reason, message, generation)
+    if change.stalled is not None:
+        reason = "RetriesExhausted" if change.stalled else ""
+        conditions = set_condition(conditions, "Stalled", change.stalled, reason, "", generation)
+    if change.drifted is not None:
+        detail = "; ".join(f"{r}: {', '.join(f[:5])}" for r, f in state.drifted.items())
+        reason = "DriftDetected" if change.drifted else "InSync"
+        conditions = set_condition(
+            conditions, "Drifted", change.drifted, reason, detail, generation
+        )
+    if change.source_error is not None:
+        error = change.source_error
+        reason = "FetchFailed" if error else "Succeeded"
+        conditions = set_condition(conditions, "SourceReady", not error, reason, error, generation)
+    return conditions
+
+
+class StatusWriter:
+    """Merge-patches the status subresource; a refused write is ignored (the next pass retries)."""
+
+    def __init__(self, client: KubeClient) -> None:
+        self.client = client
+
+    async def app(self, state: AppState, change: AppStatusChange) -> None:
+        resource = await self.client.resource(crds.API_VERSION, "App")
+        spec = state.spec
+        current = await self.client.get(resource, spec.namespace, spec.name)
+        if current is None:
+            return
+        status = dict(current.get("status") or {})
+        status["conditions"] = _app_conditions(list(status.get("conditions") or []), change, state)
+        status["observedGeneration"] = spec.generation
+        status["history"] = state.history
+        if change.attempted:
+            status["lastAttemptedRevision"] = change.attempted
+        if change.applied:
+            status["lastAppliedRevision"] = change.applied
+            kinds = sorted({r.group_kind for r in state.desired})
+            status["inventory"] = {"count": len(state.desired), "groupKinds": kinds}
+        if change.health:
+            status["health"] = change.health
+        with contextlib.suppress(ApiError):
+            await self.client.patch_status(resource, spec.namespace, spec.name, status)
+
+    async def source(
+        self, spec: SourceSpec, ok: bool, reason: str, message: str, state: SourceState
+    ) -> None:
+        resource = await self.client.resource(crds.API_VERSION, "GitSource")
+        status: dict[str, Any] = {"conditions": set_condition([], "Ready", ok, reason, message, 0)}
+        if state.revision:
+            status["artifact"] = {
+                **({"signature": state.signature} if state.signature else {}),
+                "revision": str(state.revision),
+                "commit": state.revision.commit,
+                "url": mask_url(spec.url),
+                "fetchedAt": now(),
+            }
+        with contextlib.suppress(ApiError):
+            await self.client.patch_status(resource, spec.namespace, spec.name, status)
