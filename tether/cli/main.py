@@ -19,6 +19,7 @@ from tether.cli.governance import register as register_governance
 from tether.cli.parsing import parse_duration
 from tether.cli.secrets import secrets_app
 from tether.cluster.client import DEFAULT_CONCURRENCY
+from tether.core.inventory import app_identity
 from tether.errors import TetherError
 from tether.reconcile.decrypt import KeySources
 from tether.reconcile.options import SyncOptions
@@ -65,6 +66,12 @@ PathOpt = Annotated[str, typer.Option("--path", help="Directory inside the repos
 AppOpt = Annotated[str, typer.Option("--app", help="Name of the app: the inventory and audit key.")]
 NamespaceOpt = Annotated[
     str, typer.Option("-n", "--namespace", help="Namespace for namespaced objects that name none.")
+]
+AppNamespaceOpt = Annotated[
+    str,
+    typer.Option(
+        "-n", "--namespace", help="The app's namespace (the -n it was synced with, or its App's)."
+    ),
 ]
 OutputOpt = Annotated[str, typer.Option("-o", "--output", help="Output format: text or json.")]
 TeamOpt = Annotated[
@@ -198,7 +205,7 @@ def sync(
     try:
         connection = connect(kubeconfig_path, context)
         options = SyncOptions(
-            app=app_name,
+            app=app_identity(app_name, namespace),
             namespace=namespace,
             prune=prune,
             allow_empty=allow_empty,
@@ -265,7 +272,7 @@ def diff(
     try:
         connection = connect(kubeconfig_path, context)
         options = SyncOptions(
-            app=app_name,
+            app=app_identity(app_name, namespace),
             namespace=namespace,
             prune=prune,
             dry_run=True,
@@ -306,9 +313,10 @@ def diff(
     raise typer.Exit(0 if report.in_sync else 1)
 
 
-@app.command(epilog="Example:\n\n  tether status web")
+@app.command(epilog="Example:\n\n  tether status web -n team-a")
 def status(
     app_name: Annotated[str, typer.Argument(help="The app's name.", metavar="APP")],
+    namespace: AppNamespaceOpt = "default",
     output_format: OutputOpt = "text",
     kubeconfig_path: KubeconfigOpt = None,
     context: ContextOpt = None,
@@ -317,7 +325,8 @@ def status(
     json_output = check_output(output_format)
     try:
         connection = connect(kubeconfig_path, context)
-        report = asyncio.run(app_status(app_name, connection, kustomize=resolve_kustomize()))
+        identity = app_identity(app_name, namespace)
+        report = asyncio.run(app_status(identity, connection, kustomize=resolve_kustomize()))
     except TetherError as error:
         raise fail(error, json_output) from None
     if json_output:
@@ -331,9 +340,10 @@ def status(
     raise typer.Exit(0)
 
 
-@app.command(epilog="Example:\n\n  tether history web --limit 5")
+@app.command(epilog="Example:\n\n  tether history web -n team-a --limit 5")
 def history(
     app_name: Annotated[str, typer.Argument(help="The app's name.", metavar="APP")],
+    namespace: AppNamespaceOpt = "default",
     limit: Annotated[int, typer.Option("--limit", help="How many records, newest first.")] = 20,
     output_format: OutputOpt = "text",
     db: DbOpt = None,
@@ -343,7 +353,7 @@ def history(
     try:
         audit = AuditStore(db)
         try:
-            records = audit.history(app_name, limit)
+            records = audit.history(app_identity(app_name, namespace), limit)
         finally:
             audit.close()
     except TetherError as error:

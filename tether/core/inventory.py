@@ -27,6 +27,16 @@ PARENT_KIND = "ConfigMap"
 DEFAULT_INVENTORY_NAMESPACE = "tether-system"
 
 
+def app_identity(name: str, namespace: str) -> str:
+    """The one identity of an app, shared by ``tether sync --app NAME -n NAMESPACE`` and by the
+    agent's App ``NAME`` in ``NAMESPACE``, so that either can take over from the other.
+
+    It names the inventory and the audit records and is the value of ``tether.dev/app``.
+    Namespaces never contain a dot, so the identity splits back at its first dot.
+    """
+    return f"{namespace}.{name}"
+
+
 def applyset_id(name: str, namespace: str, kind: str = PARENT_KIND, group: str = "") -> str:
     """The ApplySet id of a parent object, as the convention defines it."""
     digest = hashlib.sha256(f"{name}.{namespace}.{kind}.{group}".encode()).digest()

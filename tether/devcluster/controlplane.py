@@ -369,6 +369,33 @@ class DevCluster:
                 client.get("/api/v1/namespaces/default/serviceaccounts/default").status_code == 200
             )
 
+    # -- faults (for tests and game days) ----------------------------------------------------
+
+    def pause_apiserver(self) -> None:
+        """Freeze the API server (SIGSTOP): connections stay open and nothing answers, like a
+        server stalled by load or a long garbage-collection pause."""
+        self._signal_apiserver(signal.SIGSTOP)
+
+    def resume_apiserver(self) -> None:
+        self._signal_apiserver(signal.SIGCONT)
+
+    def restart_apiserver(self) -> None:
+        """Stop the API server (connections drop) and start it again on the same port."""
+        state = self._running_state()
+        _stop(state.pids["kube-apiserver"])
+        binary = ensure_binary("kube-apiserver")
+        self._start(state, "kube-apiserver", [str(binary), *self._apiserver_args(state)])
+        self._wait(lambda: self._api_ready(state), "kube-apiserver to be ready again", state)
+
+    def _signal_apiserver(self, signum: signal.Signals) -> None:
+        os.killpg(self._running_state().pids["kube-apiserver"], signum)
+
+    def _running_state(self) -> ClusterState:
+        state = self.state()
+        if state is None or "kube-apiserver" not in state.pids:
+            raise DevClusterError(f"dev cluster {self.name!r} is not running")
+        return state
+
     # -- down --------------------------------------------------------------------------------
 
     def down(self, remove: bool = True) -> None:

@@ -250,6 +250,24 @@ class SyncEngine:
             await self.client.delete(resource, ref.namespace, ref.name)
             changes.add(ref, Action.PRUNED)
 
+    async def delete_app(self) -> ChangeSet:
+        """Delete everything the app's inventory holds (except objects marked
+        ``tether.dev/prune: disabled``), then the inventory itself: what deleting an App does."""
+        changes = ChangeSet(dry_run=self.options.dry_run)
+        previous = await self.load_inventory()
+        if previous is None:
+            return changes
+        candidates = await self.prune_candidates(previous, planning.Plan([]))
+        try:
+            await self._prune(candidates, changes)
+        except TetherError as error:
+            error.changes = changes
+            raise
+        await self.inventory_client.delete(
+            await self._parent_resource(), self.options.inventory_namespace, self.options.app
+        )
+        return changes
+
     # -- health ------------------------------------------------------------------------------
 
     async def assess(self, objects: list[planning.PlannedObject]) -> HealthReport:

@@ -12,9 +12,10 @@ import time
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from tether.audit import AuditStore, SyncRecord
-from tether.cluster.client import KubeClient
+from tether.cluster.client import KubeClient, Resource
 from tether.cluster.kubeconfig import Connection
 from tether.core import Action, ChangeSet, HealthReport, HealthStatus, Manifest, ObjectRef, Revision
 from tether.core.compare import unified_diff
@@ -156,11 +157,7 @@ async def run_sync(
             own = client
             if own is None:
                 own = await stack.enter_async_context(KubeClient(connection, options.concurrency))
-            writer = own
-            if options.impersonate:
-                writer = await stack.enter_async_context(
-                    KubeClient(connection, options.concurrency, impersonate=options.impersonate)
-                )
+            writer = await _writer(stack, own, connection, options)
             manifests = await decrypt_manifests(own, manifests, options.keys, redactor)
             result = await SyncEngine(writer, options, inventory_client=own).sync(
                 manifests, recorded
@@ -188,6 +185,91 @@ async def run_sync(
         except AuditError as failure:
             report.audit_error = str(failure)
     return report
+
+
+async def run_delete(
+    options: SyncOptions,
+    connection: Connection,
+    *,
+    audit: AuditStore | None,
+    actor: str,
+    client: KubeClient,
+) -> SyncReport:
+    """Delete everything app ``options.app`` applied, as its (possibly impersonated) identity,
+    recorded in ``audit`` like a sync whose result is the deletion."""
+    started, clock = datetime.now(UTC), time.monotonic()
+    changes, error = ChangeSet(), ""
+    try:
+        async with contextlib.AsyncExitStack() as stack:
+            writer = await _writer(stack, client, connection, options)
+            changes = await SyncEngine(writer, options, inventory_client=client).delete_app()
+    except TetherError as failure:
+        error = f"app {options.app!r}: deleting its objects failed: {failure}"
+        changes = failure.changes or changes
+    report = SyncReport(
+        options.app, "", None, changes, None, error, started, time.monotonic() - clock
+    )
+    if audit is not None:
+        try:
+            await asyncio.to_thread(audit.record, _audit_record(report, actor))
+        except AuditError as failure:
+            report.audit_error = str(failure)
+    return report
+
+
+async def run_heal(
+    objects: list[tuple[Resource, dict[str, Any]]],
+    options: SyncOptions,
+    connection: Connection,
+    *,
+    audit: AuditStore | None,
+    actor: str,
+    client: KubeClient,
+    revision: Revision,
+    source_url: str,
+) -> SyncReport:
+    """Put back drifted objects by applying again exactly what the last successful sync of
+    ``revision`` applied (and dry-ran), without fetching, rendering or planning the whole app.
+    Recorded in ``audit`` like a sync. The caller falls back to a full pass on any error, so
+    the error text (which may echo a decrypted value) is not shown, only recorded as failed."""
+    started, clock = datetime.now(UTC), time.monotonic()
+    changes, error = ChangeSet(), ""
+    try:
+        async with contextlib.AsyncExitStack() as stack:
+            writer = await _writer(stack, client, connection, options)
+            await asyncio.gather(
+                *(writer.apply(resource, body, dry_run=False) for resource, body in objects)
+            )
+        for _, body in objects:
+            changes.add(ObjectRef.of(body), Action.CONFIGURED, "drift corrected")
+    except TetherError as failure:
+        error = (
+            f"app {options.app!r}: putting drifted objects back failed ({type(failure).__name__})"
+        )
+    report = SyncReport(
+        options.app, source_url, revision, changes, None, error, started, time.monotonic() - clock
+    )
+    if audit is not None:
+        try:
+            await asyncio.to_thread(audit.record, _audit_record(report, actor))
+        except AuditError as failure:
+            report.audit_error = str(failure)
+    return report
+
+
+async def _writer(
+    stack: contextlib.AsyncExitStack,
+    client: KubeClient,
+    connection: Connection,
+    options: SyncOptions,
+) -> KubeClient:
+    """The client that writes the app's objects: ``client``, or one impersonating the
+    ServiceAccount the app's Project or team names, so the API server's RBAC applies too."""
+    if not options.impersonate:
+        return client
+    return await stack.enter_async_context(
+        KubeClient(connection, options.concurrency, impersonate=options.impersonate)
+    )
 
 
 def _scrubbed(changes: ChangeSet, redactor: Redactor) -> ChangeSet:
