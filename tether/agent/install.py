@@ -51,6 +51,12 @@ def manifests(namespace: str = NAMESPACE, image: str = IMAGE) -> list[dict[str, 
             "resources": ["gitsources/status", "apps/status"],
             "verbs": ["get", "patch", "update"],
         },
+        # the finalizer on Apps, and a standby's "fetch now" annotation on GitSources
+        {
+            "apiGroups": [crds.GROUP],
+            "resources": ["apps", "apps/finalizers", "gitsources"],
+            "verbs": ["update", "patch"],
+        },
         {"apiGroups": [""], "resources": ["events"], "verbs": ["create", "patch"]},
         {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]},
         {"apiGroups": [""], "resources": ["serviceaccounts"], "verbs": ["impersonate"]},
