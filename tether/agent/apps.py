@@ -168,7 +168,7 @@ class AppWorkers:
 
     async def _sync(self, state: AppState, source: SyncSource) -> tuple[SyncReport | None, str]:
         spec, started = state.spec, time.monotonic()
-        state.syncing, state.dirty = True, False
+        state.syncing = True
         try:
             report = await run_sync(
                 source,
@@ -183,8 +183,6 @@ class AppWorkers:
             return None, str(error)
         finally:
             state.syncing = False
-            if state.dirty and spec.self_heal:
-                state.poke()  # an edit raced the sync: one more pass settles it
             metrics.RECONCILE_DURATION.labels(spec.key).observe(time.monotonic() - started)
         return report, ""
 
@@ -192,7 +190,7 @@ class AppWorkers:
     def _only_drift(state: AppState, settled: str) -> bool:
         """True when the only news since the last good pass is drift: the revision, spec and
         request are those that pass applied, so putting back what drifted is enough."""
-        return state.ready and state.settled == settled and bool(state.drifted) and not state.dirty
+        return state.ready and state.settled == settled and bool(state.drifted)
 
     async def _heal(self, state: AppState, source: SourceState) -> bool:
         """Apply again what drifted, exactly as the last pass applied it; False (a full pass
@@ -230,9 +228,7 @@ class AppWorkers:
     @staticmethod
     def _quiet(state: AppState, settled: str) -> bool:
         """True when this tick may be skipped: nothing changed since the last good pass."""
-        unchanged = (
-            state.ready and state.settled == settled and not state.drifted and not state.dirty
-        )
+        unchanged = state.ready and state.settled == settled and not state.drifted
         if unchanged and state.quiet_passes < FULL_PASS_EVERY - 1:
             state.quiet_passes += 1
             return True
@@ -261,6 +257,7 @@ class AppWorkers:
         await self.events.record(state.spec, "Warning", "SyncFailed", error)
         summary = f"sync of {state.spec.key} failed: {error}"
         self.alerts.put(alert_for(state, AlertEvent.SYNC_FAILED, summary))
+        await self._judge_raced(state)
 
     async def _succeeded(self, state: AppState, report: SyncReport) -> None:
         spec = state.spec
@@ -299,6 +296,7 @@ class AppWorkers:
             summary = f"{spec.key}: restored {names}"
             self.alerts.put(alert_for(state, AlertEvent.DRIFT_CORRECTED, summary, objects=names))
         await self._watch_what_was_applied(state)
+        await self._judge_raced(state)
         await self._wait_health(state, report)
 
     async def _watch_what_was_applied(self, state: AppState) -> None:
@@ -313,6 +311,13 @@ class AppWorkers:
         ]
         for ref in gone:
             await self.drift.on_change(state.spec.inventory_name, ref, None)
+
+    async def _judge_raced(self, state: AppState) -> None:
+        """Changes seen while the sync ran, judged against what it left as desired: an edit that
+        raced the sync is still reported as drift (and put back) if the sync did not undo it."""
+        raced, state.raced = state.raced, {}
+        for ref, live in raced.items():
+            await self.drift.on_change(state.spec.inventory_name, ref, live)
 
     async def _wait_health(self, state: AppState, report: SyncReport) -> None:
         """Wait for health, unless something new (drift, a new revision, a request) pokes the

@@ -39,7 +39,7 @@ class DriftJudge:
         if state is None:
             return
         if state.syncing:
-            state.dirty = True  # the desired state is being replaced; judge after the sync
+            state.raced[ref] = live  # the desired state is being replaced: judge it after
             return
         if ref not in state.desired:
             return

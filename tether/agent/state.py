@@ -31,7 +31,8 @@ class AppState:
     trigger: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task[None] | None = None
     syncing: bool = False
-    dirty: bool = False  # a managed object changed while a sync ran: check again right after
+    # managed objects that changed while a sync ran, as last seen: judged once it has ended
+    raced: dict[ObjectRef, dict[str, Any] | None] = field(default_factory=dict)
     handled_request: str = ""  # the last `tether reconcile app` request a pass was run for
     settled: str = ""  # revision:generation:request of the last successful pass
     quiet_passes: int = 0  # timer ticks skipped since the last full pass
