@@ -47,6 +47,8 @@ AGENT_EVENTS = ("Synced", "DriftDetected", "DriftCorrected")
 FIRST_SYNC_TIMEOUT = 180.0
 PUSH_TIMEOUT = 60.0
 HAND_EDIT_TIMEOUT = 30.0
+IDLE_TIMEOUT = 60.0
+IDLE_QUIET = 1.5
 EVENTS_TIMEOUT = 30.0
 KUBECTL_TIMEOUT = "30s"
 
@@ -68,13 +70,8 @@ def default_workdir() -> Path:
 
 
 def app_manifest(repository: Path) -> str:
-    """The objects that hand the repository to the agent: a namespace, a GitSource, an App."""
-    return f"""apiVersion: v1
-kind: Namespace
-metadata:
-  name: {APPS_NAMESPACE}
----
-apiVersion: tether.dev/v1alpha1
+    """The objects that hand the repository to the agent: a GitSource and an App."""
+    return f"""apiVersion: tether.dev/v1alpha1
 kind: GitSource
 metadata:
   name: {SOURCE}
@@ -181,8 +178,14 @@ class Demo:
     def _start_agent(self) -> None:
         shown = " ".join(a for a in self.agent.argv if not a.startswith("--kubeconfig"))
         _step(
-            "3. Start the agent in the background", f"tether {shown} > {self.agent.log_path} 2>&1 &"
+            "3. Start the agent in the background, watching one namespace",
+            f"kubectl create namespace {APPS_NAMESPACE}",
         )
+        # The namespace exists first so that the agent's Lease in it can be taken at once.
+        exists = self._kubectl("get", "namespace", APPS_NAMESPACE, "--ignore-not-found", "-o=name")
+        created = exists or self._kubectl("create", "namespace", APPS_NAMESPACE)
+        output.out.print(f"{created} already exists" if exists else created)
+        output.out.print(f"[dim]$ tether {shown} > {self.agent.log_path} 2>&1 &[/]")
         self.agent.start()
         self.outcome.agent_pid = self.agent.pid
         _done(f"agent running (pid {self.agent.pid}) on {self.agent.url}")
@@ -204,8 +207,12 @@ class Demo:
             f"the agent applied {commit[:12]} {_duration(seconds)} after the App was created "
             "(fetch, render, apply, wait for health)"
         )
+        self._wait_until_idle()
         output.out.print(f"[dim]$ tether get apps -n {APPS_NAMESPACE}[/]")
         get_apps(namespace=APPS_NAMESPACE, kubeconfig=str(self.kubeconfig_path))
+
+    def _wait_until_idle(self) -> None:
+        self.view.wait_until_idle(APPS_NAMESPACE, APP, IDLE_QUIET, IDLE_TIMEOUT)
 
     def _push(self) -> None:
         message = "Turn dev logging up to trace"
@@ -247,6 +254,7 @@ class Demo:
             f"deployment/{DEPLOYMENT}",
             f"--replicas={HAND_EDIT_REPLICAS}",
         ]
+        self._wait_until_idle()  # an edit racing a pass is settled quietly, not shown as drift
         _step("6. Someone edits the cluster by hand", f"kubectl {' '.join(scale)}")
         printed, edit = self.view.hand_edit(
             self._kubectl_argv(*scale), NAMESPACE, DEPLOYMENT, HAND_EDIT_REPLICAS, HAND_EDIT_TIMEOUT

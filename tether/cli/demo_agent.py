@@ -221,6 +221,35 @@ class ClusterView:
 
         return asyncio.run(self._with_client(applied))
 
+    def wait_until_idle(self, namespace: str, name: str, quiet: float, timeout: float) -> None:
+        """Until no pass of the agent is running on the App: Reconciling is False and the App
+        has not changed for ``quiet`` seconds. (An edit made during a pass is settled by the
+        next pass without being reported as drift.)"""
+
+        async def idle(client: KubeClient) -> None:
+            apps = await client.resource(crds.API_VERSION, "App")
+            last: tuple[str, float] = ("", 0.0)
+
+            async def check() -> bool | None:
+                nonlocal last
+                app = await client.get(apps, namespace, name) or {}
+                version = str(app.get("metadata", {}).get("resourceVersion", ""))
+                if _condition(app, "Reconciling").get("status") != "False":
+                    version = ""
+                if version != last[0]:
+                    last = (version, time.monotonic())
+                return True if version and time.monotonic() - last[1] >= quiet else None
+
+            async def explain() -> str:
+                return _app_summary(await client.get(apps, namespace, name) or {})
+
+            what = (
+                f"App {namespace}/{name} to be idle (Reconciling=False, unchanged for {quiet:g}s)"
+            )
+            await poll(check, timeout, what, self.guard, explain)
+
+        asyncio.run(self._with_client(idle))
+
     def hand_edit(
         self, edit: list[str], namespace: str, deployment: str, replicas: int, timeout: float
     ) -> tuple[str, HandEdit]:
@@ -332,12 +361,17 @@ def _created(event: dict[str, Any]) -> datetime:
     return datetime.fromisoformat(str(stamp).replace("Z", "+00:00"))
 
 
+def _condition(app: dict[str, Any], kind: str) -> dict[str, Any]:
+    conditions = (app.get("status") or {}).get("conditions") or []
+    return next((c for c in conditions if c.get("type") == kind), {})
+
+
 def _app_summary(app: dict[str, Any]) -> str:
     """The App's status in a line: revisions and its Ready condition's reason and message."""
     if not app:
         return "the App does not exist"
     status = app.get("status") or {}
-    ready = next((c for c in status.get("conditions") or [] if c.get("type") == "Ready"), None)
+    ready = _condition(app, "Ready")
     condition = (
         f"Ready={ready.get('status')} ({ready.get('reason')}: {ready.get('message', '')[:300]})"
         if ready
