@@ -42,6 +42,7 @@ PATH = "apps/guestbook/overlays/dev"
 NAMESPACE = "guestbook-dev"
 DEPLOYMENT = "guestbook"
 BRANCH = "main"
+AGENT_IDENTITY = "tether-demo"
 HAND_EDIT_REPLICAS = 5
 AGENT_EVENTS = ("Synced", "DriftDetected", "DriftCorrected")
 FIRST_SYNC_TIMEOUT = 180.0
@@ -110,6 +111,11 @@ def _done(message: str) -> None:
     output.out.print(f"[green]✓[/] {message}")
 
 
+def _show(text: str) -> None:
+    """What a command printed, as it printed it (no Rich markup)."""
+    output.out.print(text, markup=False, highlight=False)
+
+
 @dataclass
 class Outcome:
     """What the demo measured, for the summary."""
@@ -131,7 +137,7 @@ class Demo:
         self.workdir = workdir
         self.repository = workdir / SOURCE
         self.kubectl_binary = str(ensure_binary("kubectl"))
-        self.agent = BackgroundAgent(kubeconfig_path, APPS_NAMESPACE, workdir, "tether-demo")
+        self.agent = BackgroundAgent(kubeconfig_path, APPS_NAMESPACE, workdir, AGENT_IDENTITY)
         self.view = ClusterView(kubeconfigs.load(kubeconfig_path), self.agent.check)
         self.started_at = datetime.now(UTC)
         self.outcome = Outcome()
@@ -140,8 +146,8 @@ class Demo:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self._install()
         first = self._make_repository()
-        self._start_agent()
         try:
+            self._start_agent()
             self._hand_over(first)
             self._push()
             self._hand_edit()
@@ -184,7 +190,7 @@ class Demo:
         # The namespace exists first so that the agent's Lease in it can be taken at once.
         exists = self._kubectl("get", "namespace", APPS_NAMESPACE, "--ignore-not-found", "-o=name")
         created = exists or self._kubectl("create", "namespace", APPS_NAMESPACE)
-        output.out.print(f"{created} already exists" if exists else created)
+        _show(f"{created} already exists" if exists else created)
         output.out.print(f"[dim]$ tether {shown} > {self.agent.log_path} 2>&1 &[/]")
         self.agent.start()
         self.outcome.agent_pid = self.agent.pid
@@ -198,14 +204,14 @@ class Demo:
         output.out.print(Syntax(manifest.read_text(), "yaml", theme="ansi_dark"))
         output.out.print(f"[dim]$ kubectl apply -f {manifest}[/]")
         started = time.monotonic()
-        output.out.print(self._kubectl("apply", "-f", str(manifest)))
+        _show(self._kubectl("apply", "-f", str(manifest)))
         seconds = self.view.wait_for_revision(
             APPS_NAMESPACE, APP, commit, FIRST_SYNC_TIMEOUT, started
         )
         self.outcome.first_commit, self.outcome.first_seconds = commit, seconds
         _done(
             f"the agent applied {commit[:12]} {_duration(seconds)} after the App was created "
-            "(fetch, render, apply, wait for health)"
+            "(fetch, render, apply)"
         )
         self._wait_until_idle()
         output.out.print(f"[dim]$ tether get apps -n {APPS_NAMESPACE}[/]")
@@ -242,9 +248,7 @@ class Demo:
         output.out.print(
             f"[dim]$ kubectl -n {NAMESPACE} get configmap guestbook-settings '{jsonpath}'[/]"
         )
-        output.out.print(
-            self._kubectl("-n", NAMESPACE, "get", "configmap", "guestbook-settings", jsonpath)
-        )
+        _show(self._kubectl("-n", NAMESPACE, "get", "configmap", "guestbook-settings", jsonpath))
 
     def _hand_edit(self) -> None:
         scale = [
@@ -260,14 +264,14 @@ class Demo:
             self._kubectl_argv(*scale), NAMESPACE, DEPLOYMENT, HAND_EDIT_REPLICAS, HAND_EDIT_TIMEOUT
         )
         self.outcome.hand_edit = edit
-        output.out.print(printed)
+        _show(printed)
         output.out.print(
             f"a watch on the Deployment saw replicas {edit.edited_to} (the hand edit), "
             f"then {edit.restored_to} again (the agent, from Git)"
         )
         _done(f"hand edit undone in {_duration(edit.seconds)}")
         output.out.print(f"[dim]$ kubectl -n {NAMESPACE} get deployment {DEPLOYMENT}[/]")
-        output.out.print(self._kubectl("-n", NAMESPACE, "get", "deployment", DEPLOYMENT))
+        _show(self._kubectl("-n", NAMESPACE, "get", "deployment", DEPLOYMENT))
 
     def _show_events(self) -> None:
         for_app = f"app/{APP}"
@@ -292,7 +296,7 @@ class Demo:
                 f"the agent exited with code {code} on SIGTERM instead of 0; "
                 f"its log: {self.agent.log_path}"
             )
-        _done("agent stopped cleanly (exit 0): it released its Lease")
+        _done("agent stopped cleanly (exit 0)")
 
     def _stop_after_failure(self) -> None:
         try:
