@@ -6,6 +6,7 @@ Exit codes everywhere: 0 ok (or in sync), 1 differences found, 2 error.
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -369,12 +370,28 @@ def history(
 @app.command(epilog="Example:\n\n  tether demo")
 def demo(
     name: Annotated[str, typer.Option("--name", help="Name of the dev cluster to use.")] = "tether",
+    kubeconfig: Annotated[
+        str | None,
+        typer.Option(
+            "--kubeconfig",
+            help="Use this (kwok) cluster instead of starting the dev cluster; nothing else may "
+            "run an agent on it.",
+        ),
+    ] = None,
+    workdir: Annotated[
+        Path | None,
+        typer.Option(
+            "--workdir",
+            help="Where the demo keeps its Git repository, agent log and audit DB "
+            "(default: ~/.cache/tether/demo).",
+        ),
+    ] = None,
 ) -> None:
-    """Run the whole loop on a local cluster: sync, push a change, drift, diff, correct, history."""
+    """Run the agent's loop on a local cluster: a push applied, a hand edit undone, its events."""
     from tether.cli.demo import run_demo
 
     try:
-        code = run_demo(name)
+        code = run_demo(name, kubeconfig, workdir)
     except TetherError as error:
         raise fail(error) from None
     raise typer.Exit(code)
