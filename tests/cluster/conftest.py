@@ -44,7 +44,12 @@ if plan.get("wait_for_ticks"):
         time.sleep(0.05)
     else:
         sys.exit("the test's ticker never advanced: the event loop is blocked")
+def ticks_seen():
+    ticks = here / "ticks"
+    return len(ticks.read_text().splitlines()) if ticks.exists() else 0
+ticks_before_sleep = ticks_seen()
 time.sleep(plan.get("sleep", 0))
+ticks_after_sleep = ticks_seen()
 status = {{}}
 tokens = plan.get("tokens") or []
 if tokens:
@@ -62,6 +67,7 @@ with runs.open("a") as log:
         "env": {{k: v for k, v in os.environ.items() if k.startswith("PLUGIN_")}},
         "exec_info": json.loads(os.environ.get("KUBERNETES_EXEC_INFO", "null")),
         "expires": expires.timestamp() if expires else None,
+        "ticks_during_sleep": ticks_after_sleep - ticks_before_sleep,
     }}) + "\\n")
 if plan.get("stderr"):
     sys.stderr.write(plan["stderr"])

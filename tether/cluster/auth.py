@@ -272,7 +272,7 @@ class Credentials:
     token: str | None = field(default=None, repr=False)
     token_file: Path | None = None
     basic: tuple[str, str] | None = field(default=None, repr=False)
-    exec_plugin: ExecPlugin | None = field(default=None, compare=False)
+    exec_plugin: ExecPlugin | None = None
 
     def bearer_token(self) -> str | None:
         """The current bearer token (blocking: the exec plugin may run)."""
