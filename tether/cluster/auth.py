@@ -54,7 +54,7 @@ class ExecSpec:
     command: str
     api_version: str
     args: tuple[str, ...] = ()
-    env: tuple[tuple[str, str], ...] = ()
+    env: tuple[tuple[str, str], ...] = field(default=(), repr=False)  # may hold secrets
     install_hint: str = ""
     interactive_mode: str = "IfAvailable"
     # What ``provideClusterInfo: true`` hands to the plugin (``spec.cluster``); None otherwise.
