@@ -361,6 +361,18 @@ def test_garbage_output_is_named_without_echoing_it(
     assert expected in message and "secret-garbage-value" not in message
 
 
+def test_unloadable_client_certificate_is_named(tmp_path: Path, plugin: Plugin) -> None:
+    plugin.plan(cert="not a certificate", key="secret-key-material")
+    connection = exec_connection(tmp_path, {"server": "https://127.0.0.1:9"}, plugin)
+    client = httpx.Client(base_url=connection.server, verify=connection.ssl_context())
+    with client, pytest.raises(ClusterError) as raised:
+        client.get("/version", auth=KubeAuth(connection.credentials))
+    message = str(raised.value)
+    assert "kubeconfig user 'plugin-user'" in message
+    assert "returned a client certificate and key that do not load" in message
+    assert "secret-key-material" not in message
+
+
 def test_interactive_mode_always_needs_a_terminal(tmp_path: Path, plugin: Plugin) -> None:
     message = failing(tmp_path, plugin, interactiveMode="Always")
     assert "needs a terminal (interactiveMode: Always)" in message

@@ -116,7 +116,7 @@ class ExecPlugin:
             self._tls_contexts.add(context)
             credential = self._credential
         if credential is not None:
-            _load_client_certificate(context, credential)
+            _load_client_certificate(context, credential, self.spec)
 
     def _replace(self, seen: ExecCredential | None) -> ExecCredential:
         """Run the plugin, unless another caller replaced ``seen`` while this one waited."""
@@ -127,13 +127,15 @@ class ExecPlugin:
             credential = run_plugin(self.spec)
             with self._tls_lock:
                 contexts = list(self._tls_contexts)
-                self._credential = credential
             for context in contexts:
-                _load_client_certificate(context, credential)
+                _load_client_certificate(context, credential, self.spec)
+            self._credential = credential  # only once its certificate loaded
             return credential
 
 
-def _load_client_certificate(context: ssl.SSLContext, credential: ExecCredential) -> None:
+def _load_client_certificate(
+    context: ssl.SSLContext, credential: ExecCredential, spec: ExecSpec
+) -> None:
     """New TLS connections present the plugin's certificate (the ssl module reads files only,
     so the PEM pair lives in a private directory just long enough to be loaded)."""
     if not (credential.client_cert and credential.client_key):
@@ -143,7 +145,13 @@ def _load_client_certificate(context: ssl.SSLContext, credential: ExecCredential
         cert.write_bytes(credential.client_cert)
         key.touch(mode=0o600)
         key.write_bytes(credential.client_key)
-        context.load_cert_chain(str(cert), str(key))
+        try:
+            context.load_cert_chain(str(cert), str(key))
+        except ssl.SSLError as error:
+            raise ClusterError(
+                f"{spec.who}: returned a client certificate and key that do not load as a PEM "
+                f"pair ({error.reason or 'invalid'})"
+            ) from error
 
 
 # -- running a plugin -----------------------------------------------------------------------
