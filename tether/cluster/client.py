@@ -11,13 +11,14 @@ from __future__ import annotations
 import asyncio
 import builtins
 import json
-from collections.abc import AsyncIterator, Generator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 
+from tether.cluster.auth import KubeAuth
 from tether.cluster.kubeconfig import Connection
 from tether.errors import ClusterError
 
@@ -71,20 +72,6 @@ class Resource:
         return f"{path}/{quote(name, safe='')}" if name else path
 
 
-class _BearerAuth(httpx.Auth):
-    def __init__(self, connection: Connection) -> None:
-        self._credentials = connection.credentials
-
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        token = self._credentials.bearer_token()
-        if token:
-            request.headers["Authorization"] = f"Bearer {token}"
-        elif self._credentials.basic:
-            user, password = self._credentials.basic
-            request.headers["Authorization"] = httpx.BasicAuth(user, password)._auth_header
-        yield request
-
-
 class KubeClient:
     """One connection pool to one API server, with a discovery cache."""
 
@@ -105,7 +92,7 @@ class KubeClient:
         self._http = httpx.AsyncClient(
             base_url=connection.server,
             verify=connection.ssl_context(),
-            auth=_BearerAuth(connection),
+            auth=KubeAuth(connection.credentials),
             timeout=timeout,
             limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
             headers=headers,
