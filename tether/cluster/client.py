@@ -89,10 +89,12 @@ class KubeClient:
         if impersonate:
             namespace, _, name = impersonate.partition("/")
             headers["Impersonate-User"] = f"system:serviceaccount:{namespace}:{name}"
+        auth = KubeAuth(connection.credentials)  # one credential cache for both pools
+        tls = connection.ssl_context()
         self._http = httpx.AsyncClient(
             base_url=connection.server,
-            verify=connection.ssl_context(),
-            auth=KubeAuth(connection.credentials),
+            verify=tls,
+            auth=auth,
             timeout=timeout,
             limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
             headers=headers,
@@ -101,8 +103,8 @@ class KubeClient:
         # number of watched kinds can starve the requests above (see docs/decisions/0009).
         self._watch_http = httpx.AsyncClient(
             base_url=connection.server,
-            verify=connection.ssl_context(),
-            auth=_BearerAuth(connection),
+            verify=tls,
+            auth=auth,
             limits=httpx.Limits(max_connections=None, max_keepalive_connections=0),
             headers=headers,
         )
