@@ -24,9 +24,10 @@ from tether.agent.state import AppState, Fleet, SourceState
 from tether.agent.status import AppStatusChange, StatusWriter
 from tether.agent.tenancy import limited_by_project
 from tether.audit import AuditStore
-from tether.cluster.client import KubeClient
+from tether.cluster.client import KubeClient, Resource
 from tether.cluster.kubeconfig import Connection
-from tether.core import HealthStatus
+from tether.core import HealthStatus, ObjectRef
+from tether.core.ignore import without_ignored
 from tether.errors import TetherError
 from tether.notify import AlertEvent
 from tether.reconcile.decrypt import KeySources
@@ -203,7 +204,7 @@ class AppWorkers:
         except TetherError:
             return False
         report = await run_heal(
-            [state.desired[ref] for ref in refs],
+            [self._healing_body(state, ref) for ref in refs],
             options,
             self.connection,
             audit=self.audit,
@@ -217,6 +218,7 @@ class AppWorkers:
             return False
         for ref in refs:
             state.drifted.pop(ref, None)
+            state.drifted_live.pop(ref, None)
         names = ", ".join(str(r) for r in refs)
         metrics.HEALS.labels(spec.key).inc()
         await self.events.record(spec, "Normal", "DriftCorrected", f"restored {names}")
@@ -224,6 +226,13 @@ class AppWorkers:
         self.alerts.put(alert_for(state, AlertEvent.DRIFT_CORRECTED, summary, objects=names))
         await self.status.app(state, AppStatusChange(drifted=bool(state.drifted)))
         return True
+
+    @staticmethod
+    def _healing_body(state: AppState, ref: ObjectRef) -> tuple[Resource, dict[str, Any]]:
+        """What the last pass applied, less the fields the App leaves to other controllers
+        (judged against the object as last seen, as a full pass would)."""
+        resource, body = state.desired[ref]
+        return resource, without_ignored(body, state.drifted_live.get(ref), state.spec.ignore)
 
     @staticmethod
     def _quiet(state: AppState, settled: str) -> bool:
@@ -267,6 +276,7 @@ class AppWorkers:
         }
         corrected = [ref for ref in state.drifted if ref in state.desired]
         state.drifted.clear()
+        state.drifted_live.clear()
         revision = report.revision.commit if report.revision else ""
         state.applied_revision = revision
         state.ready = True

@@ -50,7 +50,7 @@ class DriftJudge:
         if ref not in state.drifted:
             state.drifted[ref] = fields
             await self._report(state, ref, live, fields)
-        state.drifted[ref] = fields
+        state.drifted[ref], state.drifted_live[ref] = fields, live
         spec = state.spec
         if spec.self_heal and spec.automated and not spec.suspend:
             state.poke()

@@ -70,6 +70,7 @@ class AppLifecycle:
         spec = state.spec
         state.desired.clear()  # what happens to its objects from now on is not drift
         state.drifted.clear()
+        state.drifted_live.clear()
         if not spec.finalized:
             return
         if spec.deletes_objects and not spec.suspend:

@@ -42,6 +42,7 @@ class AppState:
     applied_revision: str = ""
     desired: dict[ObjectRef, tuple[Resource, dict[str, Any]]] = field(default_factory=dict)
     drifted: dict[ObjectRef, list[str]] = field(default_factory=dict)
+    drifted_live: dict[ObjectRef, dict[str, Any] | None] = field(default_factory=dict)
     history: list[dict[str, Any]] = field(default_factory=list)
     reason: str = ""
 
