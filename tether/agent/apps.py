@@ -107,6 +107,8 @@ class AppWorkers:
         elif current.spec != spec or requested != current.reason:
             current.spec, current.reason = spec, requested
             current.poke()
+        else:
+            current.spec = spec  # news in metadata only (our finalizer): no new pass
 
     async def _worker(self, state: AppState) -> None:
         while True:
@@ -151,7 +153,8 @@ class AppWorkers:
             message = source.error if source else f"GitSource {spec.source} not found"
             return await self._hold(state, (False, "SourceNotReady", message), True)
         settled = f"{source.revision.commit}:{spec.generation}:{state.reason}"
-        if self._only_drift(state, settled) and await self._heal(state, source):
+        healed = self._only_drift(state, settled) and await self._heal(state, source)
+        if healed and state.health_checked:
             return None
         if self._quiet(state, settled):
             return None
@@ -237,7 +240,9 @@ class AppWorkers:
     @staticmethod
     def _quiet(state: AppState, settled: str) -> bool:
         """True when this tick may be skipped: nothing changed since the last good pass."""
-        unchanged = state.ready and state.settled == settled and not state.drifted
+        unchanged = (
+            state.ready and state.health_checked and state.settled == settled and not state.drifted
+        )
         if unchanged and state.quiet_passes < FULL_PASS_EVERY - 1:
             state.quiet_passes += 1
             return True
@@ -271,6 +276,7 @@ class AppWorkers:
     async def _succeeded(self, state: AppState, report: SyncReport) -> None:
         spec = state.spec
         state.failures = 0
+        state.health_checked = False
         state.desired = {
             o.ref: (o.resource, o.body) for o in report.objects if o.resource is not None
         }
@@ -345,6 +351,7 @@ class AppWorkers:
             return
         health = waiting.result()
         state.healthy = health.status is HealthStatus.HEALTHY
+        state.health_checked = True
         metrics.set_health(state.spec.key, health.status.value)
         await self.status.app(state, AppStatusChange(health=health.status.value))
         if health.status is HealthStatus.DEGRADED:

@@ -84,7 +84,7 @@ class AppSpec:
     depends_on: tuple[str, ...] = ()
     ignore: tuple[IgnoreRule, ...] = field(default_factory=tuple)
     deleting: bool = False  # metadata.deletionTimestamp is set
-    finalized: bool = False  # our finalizer is on the App
+    finalized: bool = field(default=False, compare=False)  # our finalizer is on the App
     orphan_on_delete: bool = False  # the deletion-policy annotation says "orphan"
     resource_version: str = field(default="", compare=False)
 

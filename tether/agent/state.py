@@ -39,6 +39,7 @@ class AppState:
     failures: int = 0
     ready: bool = False
     healthy: bool = False
+    health_checked: bool = False  # a health wait finished since the last successful sync
     applied_revision: str = ""
     desired: dict[ObjectRef, tuple[Resource, dict[str, Any]]] = field(default_factory=dict)
     drifted: dict[ObjectRef, list[str]] = field(default_factory=dict)
