@@ -58,9 +58,7 @@ def test_encrypted_manifests_sync_and_no_channel_shows_a_plaintext(
     keys = ("--decryption-secret", f"{namespace}/age-keys")
     outputs: list[str] = []
 
-    code, out, err = cli(
-        "diff", "--source", str(repo.root), "--app", f"{namespace}.web", "-n", namespace, *keys
-    )
+    code, out, err = cli("diff", "--source", str(repo.root), "--app", "web", "-n", namespace, *keys)
     outputs += [out, err]
     assert code == 1 and "ConfigMap" in out
 
@@ -69,7 +67,7 @@ def test_encrypted_manifests_sync_and_no_channel_shows_a_plaintext(
         "--source",
         str(repo.root),
         "--app",
-        f"{namespace}.web",
+        "web",
         "-n",
         namespace,
         "-v",
@@ -85,9 +83,7 @@ def test_encrypted_manifests_sync_and_no_channel_shows_a_plaintext(
 
     encrypted_files(repo, recipient, NEW_PASSWORD)
     repo.commit("rotate the password")
-    code, out, err = cli(
-        "diff", "--source", str(repo.root), "--app", f"{namespace}.web", "-n", namespace, *keys
-    )
+    code, out, err = cli("diff", "--source", str(repo.root), "--app", "web", "-n", namespace, *keys)
     outputs += [out, err]
     assert code == 1 and "masked, changed" in out
     code, out, err = cli(
@@ -95,7 +91,7 @@ def test_encrypted_manifests_sync_and_no_channel_shows_a_plaintext(
         "--source",
         str(repo.root),
         "--app",
-        f"{namespace}.web",
+        "web",
         "-n",
         namespace,
         "-o",
@@ -106,15 +102,11 @@ def test_encrypted_manifests_sync_and_no_channel_shows_a_plaintext(
     assert code == 0 and json.loads(out)["result"] == "succeeded"
 
     kubectl("patch", "-n", namespace, "configmap/api", "-p", '{"data":{"token":"hand-edited"}}')
-    code, out, err = cli(
-        "diff", "--source", str(repo.root), "--app", f"{namespace}.web", "-n", namespace, *keys
-    )
+    code, out, err = cli("diff", "--source", str(repo.root), "--app", "web", "-n", namespace, *keys)
     outputs += [out, err]
     assert code == 1 and "*** (decrypted value)" in out and "hand-edited" in out
 
-    code, _, err = cli(
-        "sync", "--source", str(repo.root), "--app", f"{namespace}.web", "-n", namespace
-    )
+    code, _, err = cli("sync", "--source", str(repo.root), "--app", "web", "-n", namespace)
     outputs.append(err)
     assert code == 2 and ("secret.yaml" in err or "config.yaml" in err)
     assert "no identity" in err.lower() or "identit" in err.lower()

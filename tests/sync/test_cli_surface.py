@@ -26,7 +26,7 @@ def test_sync_records_in_postgresql_and_history_reads_it(
             "sync", "--source", str(repo.root), "--app", "pg", "-n", namespace, "--db", url
         )
         assert code == 0, err
-        code, out, _ = cli("history", "pg", "--db", url, "-o", "json")
+        code, out, _ = cli("history", "pg", "-n", namespace, "--db", url, "-o", "json")
     records = json.loads(out)
     assert code == 0 and len(records) == 1
     assert records[0]["revision"]["subject"] == "audited in postgres"

@@ -249,7 +249,7 @@ def test_object_of_another_app_is_never_touched(
     repo.write("shared.yaml", configmap("shared", owner="second")).commit()
     code, report = sync(cli, repo, "second", namespace)
     assert code == 2
-    assert "belongs to app 'first'" in report["error"]
+    assert f"belongs to app '{namespace}.first'" in report["error"]
     assert kubectl.get("configmap", "shared", namespace)["data"] == {"owner": "first"}
 
 
@@ -258,7 +258,7 @@ def test_inventory_is_an_applyset_kubectl_can_read(
 ) -> None:
     repo.write("a.yaml", configmap("a")).write("d.yaml", deployment("d")).commit()
     assert sync(cli, repo, "inv", namespace)[0] == 0
-    parent = kubectl.get("configmap", "inv", "tether-system")
+    parent = kubectl.get("configmap", f"{namespace}.inv", "tether-system")
     applyset_id = parent["metadata"]["labels"]["applyset.kubernetes.io/id"]
     assert (
         parent["metadata"]["annotations"]["applyset.kubernetes.io/contains-group-kinds"]
@@ -291,7 +291,7 @@ def test_status_and_history(cli: Cli, repo: GitRepo, namespace: str, kubectl: Ku
         '[{"op":"remove","path":"/data"}]',
         check=False,
     )
-    code, out, _ = cli("status", "st", "-o", "json")
+    code, out, _ = cli("status", "st", "-n", namespace, "-o", "json")
     assert code == 0
     status = json.loads(out)
     by_name = {o["kind"]: o for o in status["objects"]}
@@ -300,7 +300,7 @@ def test_status_and_history(cli: Cli, repo: GitRepo, namespace: str, kubectl: Ku
     )
     assert by_name["ConfigMap"]["sync"] == "OutOfSync"
 
-    code, out, _ = cli("history", "st", "-o", "json")
+    code, out, _ = cli("history", "st", "-n", namespace, "-o", "json")
     records = json.loads(out)
     assert code == 0 and len(records) == 1
     assert records[0]["revision"]["subject"] == "first version"
