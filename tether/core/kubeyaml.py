@@ -514,10 +514,14 @@ class _Walk:
                         and decoded > 1000
                         and aliased / decoded > _alias_ratio(decoded)
                     ):
-                        raise _problem(
-                            "this document contains excessive aliasing: kubectl (go-yaml) refuses "
-                            "it; write the repeated parts out instead of using aliases",
-                            mark,
+                        raise YamlLimitExceeded(
+                            f"aliases make up more than {_alias_ratio(decoded):.0%} of the "
+                            f"{decoded} nodes of this document once expanded: an alias bomb? "
+                            "kubectl (go-yaml) refuses such excessive aliasing, and so does "
+                            "Tether; write the repeated parts out instead of using aliases",
+                            "alias_ratio",
+                            mark.line + 1,
+                            mark.column + 1,
                         )
                     value = target.value
                     if mode == "load" and isinstance(value, dict | list):
