@@ -61,6 +61,7 @@ def value_of(text: str) -> Any:
         ("1e-7", 1e-7),
         ("1e21", 1e21),
         ("1e400", "1e400"),  # out of float64 range: a string
+        ("9" * 5000, "9" * 5000),  # likewise, and never handed to int()
         ("-0", 0),
         ("2024-01-01", "2024-01-01"),
         ("2024-01-01T10:00:00Z", "2024-01-01T10:00:00Z"),

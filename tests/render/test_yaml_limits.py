@@ -77,6 +77,16 @@ def test_hostile_manifest_is_refused_with_file_line_and_limit(
     assert limit in message
 
 
+def test_deep_or_large_json_is_refused_too(repo: Path, memory: None) -> None:
+    write(repo, "deep.json", '{"a": ' * 5000 + "1" + "}" * 5000)
+    write(
+        repo, "floats.json", '{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "f"}}'
+    )
+    message = render_error(repo)
+    assert "deep.json: JSON nested deeper than 128 levels (YamlLimits.max_depth)" in message
+    assert "floats.json" not in message
+
+
 def test_limits_come_from_the_render_settings(repo: Path) -> None:
     write(repo, "a.yaml", configmap("a"))
     settings = RenderSettings(yaml_limits=YamlLimits(max_depth=1))

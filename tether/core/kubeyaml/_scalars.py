@@ -97,7 +97,9 @@ def resolve_untyped(tag: str, value: str) -> tuple[str, Any]:
 
 
 def _number(plain: str, value: str) -> tuple[str, Any]:
-    if _GO_INT.fullmatch(plain):
+    # 0b + 64 binary digits is the longest 64-bit integer; longer text must not reach int()
+    # (Python refuses to convert very long digit strings).
+    if len(plain) <= 67 and _GO_INT.fullmatch(plain):
         number = _go_int(plain)
         if _INT64[0] <= number <= _INT64[1]:
             return INT, number
