@@ -124,6 +124,7 @@ def test_keys_become_json_strings() -> None:
         ("{yes: 1, true: 2}", "the same key as 'yes'"),
         ("a: &a [*a]", "contains an alias to itself"),
         ("--- {a: 1}", "document separator (---) followed by content"),
+        ("a:\n  " + "k" * 1100 + ": x", "if a key is longer than 1024 characters"),
     ],
 )
 def test_documents_refused(text: str, problem: str) -> None:

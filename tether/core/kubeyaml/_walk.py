@@ -41,6 +41,9 @@ try:
 except ImportError:  # pragma: no cover - PyYAML built without libyaml
     from yaml import SafeLoader as _Parser  # type: ignore[assignment]
 
+_SIMPLE_KEY_LENGTH = 1024
+"""YAML's limit on an implicit key, which libyaml and go-yaml both enforce."""
+
 GoScalar = tuple[str, Any]
 """A scalar as go-yaml decodes it: its resolved tag and Go value."""
 
@@ -473,6 +476,11 @@ def syntax_problem(exc: yaml.YAMLError, text: str) -> YamlProblem:
             problem += f" ({exc.context} at line {exc.context_mark.line + 1})"
         if mark is None:
             return YamlProblem(f"invalid YAML: {problem}")
+        if mark.column > _SIMPLE_KEY_LENGTH:
+            problem += (
+                f" (if a key is longer than {_SIMPLE_KEY_LENGTH} characters: YAML does not "
+                "allow that, kubectl refuses it too; shorten the key)"
+            )
         return YamlProblem(f"invalid YAML: {problem}", mark.line + 1, mark.column + 1)
     if isinstance(exc, yaml.reader.ReaderError):
         before = text[: exc.position]
