@@ -127,14 +127,16 @@ def test_duplicate_key_in_a_mapping(repo: Path) -> None:
     assert "dup.yaml:7:1: invalid YAML: found duplicate key 'data'" in message
 
 
-def test_tags_kubernetes_cannot_take(repo: Path) -> None:
+def test_tags_read_as_kubectl_reads_them(repo: Path) -> None:
+    # kubectl decodes !!binary and drops a tag it does not know; a tag a value does not fit is
+    # refused by both (see tests/render/test_yaml_kubectl.py for the whole corpus).
     write(repo, "bin.yaml", configmap("x").replace("key: value", "key: !!binary aGVsbG8="))
-    write(repo, "custom.yaml", configmap("y").replace("key: value", "key: !vault secret"))
+    write(repo, "custom.yaml", configmap("c").replace("key: value", "key: !vault secret"))
+    write(repo, "bad.yaml", configmap("b").replace("key: value", "key: !!int abc"))
     message = render_error(repo)
-    assert (
-        "bin.yaml:6:8: invalid YAML: the tag:yaml.org,2002:binary tag is not supported" in message
-    )
-    assert "custom.yaml:6:8: invalid YAML: could not determine a constructor" in message
+    assert "bad.yaml:6:8: cannot decode !!str `abc` as a !!int" in message
+    assert "bin.yaml" not in message
+    assert "custom.yaml" not in message
 
 
 def test_invalid_json(repo: Path) -> None:

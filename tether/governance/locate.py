@@ -13,10 +13,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from tether.core import Manifest, SourceLocation
+from tether.core import Manifest, SourceLocation, kubeyaml
 from tether.governance.repository import Repository, under
 from tether.policy.findings import Finding, field_parts
 from tether.policy.layout import APPS, KUSTOMIZATION_FILES, MANIFEST_SUFFIXES, PLATFORM, place_of
@@ -80,8 +79,8 @@ def _documents(repository: Repository, path: str) -> list[Node]:
     if not text:
         return []
     try:
-        return [node for node in yaml.compose_all(text, Loader=yaml.SafeLoader) if node is not None]
-    except yaml.YAMLError:
+        return [node for node in kubeyaml.compose_all(text) if node is not None]
+    except kubeyaml.YamlProblem:  # the render reports it, limits included
         return []
 
 

@@ -11,10 +11,9 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode
 
-from tether.core import SourceLocation
+from tether.core import SourceLocation, kubeyaml
 from tether.errors import TetherError
 from tether.policy import config as config_module
 from tether.policy.config import CONFIG_FILE, RepoConfig
@@ -114,8 +113,8 @@ def _index_objects(repository: Repository, path: str) -> None:
     if not text:
         return
     try:
-        documents = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
-    except yaml.YAMLError:
+        documents = kubeyaml.compose_all(text)
+    except kubeyaml.YamlProblem:  # the render reports it, limits included
         return
     for document in documents:
         if not isinstance(document, MappingNode):

@@ -21,9 +21,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
 from yaml.nodes import MappingNode, Node, SequenceNode
 
+from tether.core import kubeyaml
 from tether.errors import TetherError
 from tether.policy.access import Tenancy
 from tether.policy.globs import matches
@@ -171,12 +171,14 @@ class RepoConfig:
 def parse(text: str, where: str = CONFIG_FILE) -> RepoConfig:
     """The configuration in ``text``; ``ConfigError`` names ``where:line`` and the field."""
     try:
-        data = yaml.safe_load(text)
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f":{mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{where}{line}: not valid YAML: {exc}") from None
+        data = kubeyaml.load(text)
+        node = kubeyaml.compose(text)
+    except kubeyaml.YamlProblem as exc:
+        line = f":{exc.line}" if exc.line else ""
+        problem = exc.problem.removeprefix("invalid YAML: ")
+        if not isinstance(exc, kubeyaml.YamlLimitExceeded):
+            problem = f"not valid YAML: {problem}"
+        raise ConfigError(f"{where}{line}: {problem}") from None
     reader = _Reader(data if data is not None else {}, _lines(node), where)
     return reader.config()
 

@@ -31,9 +31,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
-import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from tether.core import kubeyaml
 from tether.policy.findings import Finding, fingerprint
 from tether.policy.rules import RULES
 
@@ -311,8 +311,8 @@ def _unquote(value: str) -> str:
 def _yaml_values(text: str, state: _Scan) -> list[_Value] | None:
     """The scalar values of a YAML/JSON file, or None when it does not parse."""
     try:
-        documents = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
-    except yaml.YAMLError:
+        documents = kubeyaml.compose_all(text)
+    except kubeyaml.YamlProblem:  # unreadable or beyond the limits: scanned line by line
         return None
     lines = text.splitlines()
     values: list[_Value] = []

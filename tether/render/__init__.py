@@ -49,7 +49,7 @@ def render(
         if entry.kustomization is not None:
             manifests += build(tree, entry, settings, problems)
         else:
-            manifests += read_file(entry.real, entry.label, problems)
+            manifests += read_file(entry.real, entry.label, problems, settings.yaml_limits)
     check_unique(manifests, problems)
     problems.raise_if_any(repr(label))
     return manifests

@@ -12,7 +12,10 @@ path it names (resources, bases, components, patches, generator files, …) is c
 
 kustomize then runs with plugins off (no ``--enable-exec``, ``--enable-alpha-plugins`` or
 ``--enable-helm``), ``--load-restrictor LoadRestrictionsRootOnly``, an empty scratch directory
-as working directory and home, a minimal environment, and a timeout.
+as working directory and home, a minimal environment, a timeout and a memory limit (its address
+space, ``RLIMIT_AS``, set by ``/bin/sh``'s ``ulimit -v`` just before kustomize is executed:
+kustomize expands YAML aliases, so one alias bomb among the resources would otherwise take all
+the memory of the machine). Its output is read with the same ``YamlLimits`` as any manifest.
 """
 
 from __future__ import annotations
@@ -26,10 +29,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from tether.core import Manifest
+from tether.core.kubeyaml import YamlLimits
 from tether.render._manifests import from_documents
 from tether.render._problems import Problems
 from tether.render._settings import RenderSettings
@@ -61,6 +64,7 @@ _REMOTE = re.compile(
 _HOST_LIKE = re.compile(r"^[a-z0-9-]+(?:\.[a-z0-9-]+)+/", re.IGNORECASE)
 
 _STDERR_LIMIT = 2000
+_OUT_OF_MEMORY = re.compile(r"out of memory|cannot allocate memory", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -79,7 +83,7 @@ def build(tree: Tree, entry: Entry, settings: RenderSettings, problems: Problems
     assert entry.kustomization is not None
     label = join(entry.label, entry.kustomization.name)
     before = len(problems)
-    _check_kustomizations(tree, entry.real, problems)
+    _check_kustomizations(tree, entry.real, problems, settings.yaml_limits)
     if len(problems) > before:
         return []
     if settings.kustomize is None:
@@ -89,20 +93,20 @@ def build(tree: Tree, entry: Entry, settings: RenderSettings, problems: Problems
         )
         return []
     try:
-        output = _run(settings.kustomize, entry.real, settings.timeout, tree.root)
+        output = _run(settings.kustomize, entry.real, settings, tree.root)
     except _BuildFailed as exc:
         problems.add(f"{label}: {exc}")
         return []
     output_label = f"{label} (kustomize output)"
     try:
-        documents = load_yaml(output)
+        documents = load_yaml(output, settings.yaml_limits)
     except SyntaxProblem as exc:
         problems.add(exc.at(output_label))
         return []
     return from_documents(documents, output_label, problems)
 
 
-def _check_kustomizations(tree: Tree, start: Path, problems: Problems) -> None:
+def _check_kustomizations(tree: Tree, start: Path, problems: Problems, limits: YamlLimits) -> None:
     pending = [start]
     visited: set[Path] = set()
     while pending:
@@ -120,7 +124,7 @@ def _check_kustomizations(tree: Tree, start: Path, problems: Problems) -> None:
             problems.add(f"{label}: symlink points outside the repository (to {exc})")
             continue
         try:
-            node = compose(real.read_text(encoding="utf-8-sig"))
+            node = compose(real.read_text(encoding="utf-8-sig"), limits)
         except SyntaxProblem as exc:
             problems.add(exc.at(label))
             continue
@@ -199,8 +203,8 @@ def _is_inline(value: str) -> bool:
     if "\n" in value:
         return True
     try:
-        return isinstance(yaml.safe_load(value), dict | list)
-    except yaml.YAMLError:
+        return isinstance(compose(value), MappingNode | SequenceNode)
+    except SyntaxProblem:
         return False
 
 
@@ -224,8 +228,9 @@ def _scalars(field: str, node: Node | None) -> Iterator[_Reference]:
             yield _Reference(field, item.value, item.start_mark.line + 1)
 
 
-def _run(binary: Path, directory: Path, timeout: float, root: Path) -> str:
+def _run(binary: Path, directory: Path, settings: RenderSettings, root: Path) -> str:
     """``kustomize build directory``'s standard output; ``_BuildFailed`` with its error."""
+    timeout = settings.timeout
     with tempfile.TemporaryDirectory(prefix="tether-kustomize-") as scratch:
         environment = {
             "HOME": scratch,
@@ -237,6 +242,11 @@ def _run(binary: Path, directory: Path, timeout: float, root: Path) -> str:
             "LANG": "C",
         }
         command = [
+            "/bin/sh",
+            "-c",
+            'ulimit -v "$1" && shift && exec "$@"',
+            "kustomize",
+            str(max(settings.kustomize_memory // 1024, 1)),
             str(binary),
             "build",
             "--load-restrictor",
@@ -254,13 +264,28 @@ def _run(binary: Path, directory: Path, timeout: float, root: Path) -> str:
                 check=False,
             )
         except subprocess.TimeoutExpired as exc:
-            raise _BuildFailed(f"kustomize build did not finish within {timeout:g}s") from exc
+            raise _BuildFailed(
+                f"kustomize build did not finish within {timeout:g}s (RenderSettings.timeout); "
+                "nothing was applied: look for a YAML alias bomb or a runaway generator"
+            ) from exc
         except OSError as exc:
             raise _BuildFailed(
                 f"kustomize binary {binary} cannot be run ({exc.strerror or exc}); "
                 "check RenderSettings.kustomize"
             ) from exc
         stderr = _tidy(completed.stderr.decode("utf-8", "replace"), root, scratch)
+    if completed.returncode != 0 and _OUT_OF_MEMORY.search(stderr):
+        raise _BuildFailed(
+            f"kustomize build ran out of its memory limit of "
+            f"{settings.kustomize_memory // 1024**2} MiB (RenderSettings.kustomize_memory); "
+            "nothing was applied: look for a YAML alias bomb among the resources (kustomize "
+            "expands aliases), or raise the limit for a very large kustomization"
+        )
+    if completed.returncode in (126, 127) and "exec:" in stderr:  # from /bin/sh's exec
+        reason = stderr.rpartition(": ")[2] or "cannot execute"
+        raise _BuildFailed(
+            f"kustomize binary {binary} cannot be run ({reason}); check RenderSettings.kustomize"
+        )
     if completed.returncode != 0:
         return_code = completed.returncode
         raise _BuildFailed(f"kustomize build failed (exit {return_code}): {stderr or 'no output'}")

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from tether.core import Manifest, ObjectRef, SourceLocation
+from tether.core.kubeyaml import DEFAULT_LIMITS, YamlLimits
 from tether.render._problems import Problems
 from tether.render._yaml import Document, SyntaxProblem, load_json, load_yaml
 
@@ -19,7 +20,9 @@ JSON_SUFFIXES = (".json",)
 YAML_SUFFIXES = (".yaml", ".yml")
 
 
-def read_file(real: Path, label: str, problems: Problems) -> list[Manifest]:
+def read_file(
+    real: Path, label: str, problems: Problems, limits: YamlLimits = DEFAULT_LIMITS
+) -> list[Manifest]:
     """The manifests of one YAML or JSON file; ``label`` is its path relative to the root."""
     try:
         text = real.read_bytes().decode("utf-8-sig")
@@ -31,7 +34,7 @@ def read_file(real: Path, label: str, problems: Problems) -> list[Manifest]:
         return []
     try:
         is_json = label.lower().endswith(JSON_SUFFIXES)
-        documents = [load_json(text)] if is_json else load_yaml(text)
+        documents = [load_json(text, limits)] if is_json else load_yaml(text, limits)
     except SyntaxProblem as exc:
         problems.add(exc.at(label))
         return []

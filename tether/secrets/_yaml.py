@@ -30,6 +30,7 @@ from yaml.reader import Reader
 from yaml.resolver import BaseResolver, Resolver
 from yaml.scanner import Scanner
 
+from tether.core import kubeyaml
 from tether.errors import SecretsError
 from tether.secrets import _go
 from tether.secrets._tree import Branch, Comment, Pair, Timestamp
@@ -323,7 +324,16 @@ def _type_name(value: Any) -> str:
 
 
 def load_yaml(text: str, source: str) -> list[Branch]:
-    """Every document of ``text`` (each must be a mapping), comments in place."""
+    """Every document of ``text`` (each must be a mapping), comments in place.
+
+    ``kubeyaml.check`` first applies Tether's YAML limits (alias bombs, depth, size), which the
+    pure-Python reader below, needed for the comments, would not survive."""
+    try:
+        kubeyaml.check(text)
+    except kubeyaml.YamlLimitExceeded as error:
+        raise SecretsError(error.at(source)) from None
+    except kubeyaml.YamlProblem:
+        pass  # a syntax error: the reader below reports it in its own words
     loader = _Loader(text)
     roots: list[Node] = []
     try:
