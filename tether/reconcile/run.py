@@ -179,12 +179,7 @@ async def run_sync(
         options.dry_run,
         objects=objects,
     )
-    if audit is not None:
-        try:
-            await asyncio.to_thread(audit.record, _audit_record(report, actor))
-        except AuditError as failure:
-            report.audit_error = str(failure)
-    return report
+    return await _recorded(report, audit, actor)
 
 
 async def run_delete(
@@ -209,12 +204,7 @@ async def run_delete(
     report = SyncReport(
         options.app, "", None, changes, None, error, started, time.monotonic() - clock
     )
-    if audit is not None:
-        try:
-            await asyncio.to_thread(audit.record, _audit_record(report, actor))
-        except AuditError as failure:
-            report.audit_error = str(failure)
-    return report
+    return await _recorded(report, audit, actor)
 
 
 async def run_heal(
@@ -249,12 +239,7 @@ async def run_heal(
     report = SyncReport(
         options.app, source_url, revision, changes, None, error, started, time.monotonic() - clock
     )
-    if audit is not None:
-        try:
-            await asyncio.to_thread(audit.record, _audit_record(report, actor))
-        except AuditError as failure:
-            report.audit_error = str(failure)
-    return report
+    return await _recorded(report, audit, actor)
 
 
 async def _writer(
@@ -270,6 +255,16 @@ async def _writer(
     return await stack.enter_async_context(
         KubeClient(connection, options.concurrency, impersonate=options.impersonate)
     )
+
+
+async def _recorded(report: SyncReport, audit: AuditStore | None, actor: str) -> SyncReport:
+    """``report``, written to the audit store; a failure to write is kept in ``audit_error``."""
+    if audit is not None:
+        try:
+            await asyncio.to_thread(audit.record, _audit_record(report, actor))
+        except AuditError as failure:
+            report.audit_error = str(failure)
+    return report
 
 
 def _scrubbed(changes: ChangeSet, redactor: Redactor) -> ChangeSet:
