@@ -48,6 +48,10 @@ def test_the_image_is_the_one_install_names_and_runs_tether_as_a_non_root_user(
     assert config["Entrypoint"] == ["/opt/tether/bin/tether"]
     assert config["Cmd"][0] == "agent"
     assert "TETHER_CACHE_DIR=/cache" in config["Env"]
+    # The Deployment relies on both: its args start with `agent`, its volume is the cache.
+    [agent] = AGENT_DEPLOYMENT["spec"]["template"]["spec"]["containers"]
+    assert "command" not in agent and agent["args"][0] == "agent"
+    assert {"name": "cache", "mountPath": "/cache"} in agent["volumeMounts"]
 
     labels = config["Labels"]
     version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
