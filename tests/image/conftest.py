@@ -11,8 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
-from tests.agent.conftest import tether_crds  # noqa: F401 - the agent tests' CRD fixture
+from tests.conftest import Kubectl
+from tether.agent import crds
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -22,6 +24,15 @@ def buildah(*args: str) -> str:
     if result.returncode != 0:
         raise AssertionError(f"`buildah {' '.join(args)}` failed:\n{result.stderr[-3000:]}")
     return result.stdout
+
+
+@pytest.fixture(scope="session")
+def tether_crds(kubectl: Kubectl) -> None:
+    """Tether's CRDs, taken over from whichever manager (tether install, other tests) set them."""
+    documents = yaml.safe_dump_all(crds.ALL)
+    kubectl("apply", "--server-side", "--force-conflicts", "-f", "-", stdin=documents)
+    names = [f"crd/{crd['metadata']['name']}" for crd in crds.ALL]
+    kubectl("wait", "--for=condition=Established", *names, "--timeout=60s")
 
 
 @pytest.fixture(scope="session")
