@@ -72,10 +72,14 @@ def test_the_oci_archive_holds_the_same_image(agent_image: str) -> None:
     assert manifest["config"]["digest"] == f"sha256:{image_config(agent_image)['ImageID']}"
 
 
-def test_the_image_leaves_out_apt_lists_pip_caches_and_docs(container: WorkingContainer) -> None:
+def test_the_image_has_its_tools_and_leaves_out_apt_lists_pip_caches_and_docs(
+    container: WorkingContainer,
+) -> None:
     root = container.root()
     assert (root / "usr/bin/python3.11").is_file()
     assert (root / "usr/bin/git").is_file() and (root / "usr/local/bin/kustomize").is_file()
+    # what tether.source.verify runs to check signed commits
+    assert (root / "usr/bin/ssh-keygen").is_file() and (root / "usr/bin/gpg").is_file()
     assert sorted(p.name for p in (root / "var/lib/apt/lists").iterdir() if p.is_file()) in (
         [],
         ["lock"],
