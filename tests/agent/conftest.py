@@ -28,7 +28,9 @@ WEBHOOK_SECRET = b"test-webhook-secret"
 
 @pytest.fixture(scope="session")
 def tether_crds(kubectl: Kubectl) -> None:
-    kubectl("apply", "--server-side", "-f", "-", stdin=yaml.safe_dump_all(crds.ALL))
+    kubectl(
+        "apply", "--server-side", "--force-conflicts", "-f", "-", stdin=yaml.safe_dump_all(crds.ALL)
+    )
     kubectl(
         "wait",
         "--for=condition=Established",

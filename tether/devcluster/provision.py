@@ -45,15 +45,17 @@ def _component_of(binary: str) -> Component:
 
 
 def find_binary(binary: str) -> Path | None:
-    """The first ``binary`` found in $KUBEBUILDER_ASSETS, PATH or the cache; None if absent."""
+    """The first ``binary`` found in $KUBEBUILDER_ASSETS, the cache (the pinned version) or
+    PATH; None if absent. The pinned build comes before PATH so that a different kubectl
+    installed on the machine never changes what the tests compare against."""
     assets = os.environ.get("KUBEBUILDER_ASSETS")
     if assets and (Path(assets) / binary).is_file():
         return Path(assets) / binary
-    on_path = shutil.which(binary)
-    if on_path:
-        return Path(on_path)
     cached = component_cache_dir(_component_of(binary)) / binary
-    return cached if cached.is_file() else None
+    if cached.is_file():
+        return cached
+    on_path = shutil.which(binary)
+    return Path(on_path) if on_path else None
 
 
 def ensure_binary(binary: str, log: TextLog | None = None) -> Path:
