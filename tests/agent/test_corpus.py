@@ -39,11 +39,11 @@ pytestmark = pytest.mark.cluster
 
 CORPUS = Path(__file__).parents[1] / "corpus"
 INVENTORY_NAMESPACE = "tether-system"
-SYNC_TIMEOUT = 240.0  # the largest corpus is ~1.3 MB of YAML, most of it CRD schemas
+SYNC_TIMEOUT = 180.0  # the largest corpus is ~1.3 MB of YAML, most of it CRD schemas
 HEAL_TIMEOUT = 60.0
 DELETE_TIMEOUT = 180.0
 
-Key = tuple[str, str]  # (kind, name): namespaces differ by case and are checked by the sync
+Key = tuple[str, str, str]  # (kind, namespace or "" when cluster-scoped, name)
 
 
 @dataclass(frozen=True)
@@ -130,8 +130,8 @@ def _documents(text: str) -> list[dict[str, Any]]:
     return objects
 
 
-def expected_objects(repo_root: Path, case: Case) -> set[Key]:
-    """The (kind, name) of every object the corpus path holds."""
+def corpus_objects(repo_root: Path, case: Case) -> list[dict[str, Any]]:
+    """Every object the corpus path holds, as written (Lists expanded)."""
     root = repo_root / case.path
     if (root / "kustomization.yaml").exists():
         built = subprocess.run(
@@ -140,14 +140,25 @@ def expected_objects(repo_root: Path, case: Case) -> set[Key]:
             text=True,
             check=True,
         )
-        objects = _documents(built.stdout)
-    else:
-        objects = [
-            obj
-            for path in sorted(root.rglob("*.y*ml"))
-            for obj in _documents(path.read_text(encoding="utf-8"))
-        ]
-    return {(obj["kind"], obj["metadata"]["name"]) for obj in objects}
+        return _documents(built.stdout)
+    return [
+        obj
+        for path in sorted(root.rglob("*.y*ml"))
+        for obj in _documents(path.read_text(encoding="utf-8"))
+    ]
+
+
+def expected_keys(
+    objects: list[dict[str, Any]], namespaced: set[str], destination: str
+) -> set[Key]:
+    """Where the objects should be: a namespaced object naming no namespace goes to the App's
+    destination (``namespaced`` holds the kinds the API server serves per namespace)."""
+    found = set()
+    for obj in objects:
+        metadata = obj["metadata"]
+        default = destination if obj["kind"] in namespaced else ""
+        found.add((obj["kind"], metadata.get("namespace") or default, metadata["name"]))
+    return found
 
 
 # -- what the cluster holds, seen with kubectl ------------------------------------------------
@@ -158,20 +169,25 @@ class Cluster:
     """kubectl's view of the objects an app applied, by its ApplySet label."""
 
     kubectl: Kubectl
-    kinds: str  # every listable resource type, comma-separated
 
-    @classmethod
-    def discover(cls, kubectl: Kubectl) -> Cluster:
+    def kinds(self) -> str:
+        """Every listable resource type, comma-separated (read each time: the corpus brings
+        CRDs of its own)."""
         # check=False: an aggregated API that is down (kube-prometheus registers one whose pods
         # never run here) makes api-resources exit 1 after listing everything else
-        listed = kubectl("api-resources", "--verbs=list", "-o", "name", check=False).stdout
-        return cls(kubectl, ",".join(sorted(set(listed.split()))))
+        listed = self.kubectl("api-resources", "--verbs=list", "-o", "name", check=False).stdout
+        return ",".join(sorted(set(listed.split())))
+
+    def namespaced_kinds(self) -> set[str]:
+        """Kinds served per namespace (read late: the corpus brings CRDs of its own)."""
+        listed = self.kubectl("api-resources", "--no-headers", check=False).stdout
+        return {line.split()[-1] for line in listed.splitlines() if line.split()[-2] == "true"}
 
     def applied(self, applyset: str) -> list[dict[str, Any]]:
         """Objects labelled as members of ``applyset`` that Tether wrote (controllers copy a
         Service's labels onto its Endpoints and EndpointSlices; those are not the app's)."""
         result = self.kubectl(
-            "get", self.kinds, "-A", "-l", f"{PART_OF_LABEL}={applyset}", "-o", "json",
+            "get", self.kinds(), "-A", "-l", f"{PART_OF_LABEL}={applyset}", "-o", "json",
             "--show-managed-fields", check=False,
         )  # fmt: skip
         if not result.stdout.strip():
@@ -191,7 +207,7 @@ class Cluster:
 
     def delete_leftovers(self, applyset: str) -> None:
         selector = f"{PART_OF_LABEL}={applyset}"
-        self.kubectl("delete", self.kinds, "-A", "-l", selector, "--wait=false", check=False)
+        self.kubectl("delete", self.kinds(), "-A", "-l", selector, "--wait=false", check=False)
         self.kubectl(
             "delete", "configmaps", "-n", INVENTORY_NAMESPACE, "-l", f"{ID_LABEL}={applyset}",
             check=False,
@@ -199,7 +215,10 @@ class Cluster:
 
 
 def keys(items: list[dict[str, Any]]) -> set[Key]:
-    return {(item["kind"], item["metadata"]["name"]) for item in items}
+    return {
+        (item["kind"], item["metadata"].get("namespace", ""), item["metadata"]["name"])
+        for item in items
+    }
 
 
 def _get(kubectl: Kubectl, target: str, namespace: str) -> dict[str, Any] | None:
@@ -289,7 +308,7 @@ spec: {{url: {json.dumps(str(repo.root))}, interval: 1h}}
             repo,
             commit,
             agent,
-            Cluster.discover(kubectl),
+            Cluster(kubectl),
             dev_cluster.kubeconfig_path,
             tmp / "audit.db",
         )
@@ -303,7 +322,7 @@ class Deployed:
 
     case: Case
     setup: Setup
-    expected: set[Key]
+    objects: list[dict[str, Any]]  # as the corpus holds them
     applyset: str = ""
     identity: str = ""  # the app's name as Tether records it (label tether.dev/app)
 
@@ -311,9 +330,9 @@ class Deployed:
 @pytest.fixture(scope="module", params=CASES, ids=str)
 def deployed(request: pytest.FixtureRequest, setup: Setup, kubectl: Kubectl) -> Iterator[Deployed]:
     case: Case = request.param
-    expected = expected_objects(setup.repo.root, case)
+    objects = corpus_objects(setup.repo.root, case)
     apply_yaml(kubectl, setup.app_yaml(case))
-    state = Deployed(case, setup, expected)
+    state = Deployed(case, setup, objects)
     yield state
     _clean_up(kubectl, setup, case, state.applyset)
 
@@ -381,10 +400,14 @@ def test_the_app_syncs_every_object(deployed: Deployed, kubectl: Kubectl) -> Non
     app = _wait_ready(kubectl, setup, case.name)
     _learn_identity(deployed, kubectl)
 
-    assert app["status"]["inventory"]["count"] == len(deployed.expected)
+    expected = expected_keys(
+        deployed.objects, setup.cluster.namespaced_kinds(), setup.destination(case)
+    )
+    assert len(expected) == len(deployed.objects), "the corpus holds one object twice"
+    assert app["status"]["inventory"]["count"] == len(expected)
     seen = keys(setup.cluster.applied(deployed.applyset))
-    assert seen == deployed.expected, (
-        f"missing: {sorted(deployed.expected - seen)}; unexpected: {sorted(seen - deployed.expected)}"
+    assert seen == expected, (
+        f"missing: {sorted(expected - seen)}; unexpected: {sorted(seen - expected)}"
     )
 
     def settled() -> dict[str, HealthStatus] | None:
@@ -503,9 +526,16 @@ spec:
     kubectl("delete", "pv", "corpus-database-primary", "--wait=false", check=False)
 
 
-def _identity(item: dict[str, Any]) -> tuple[str, str]:
-    """An object's uid (a recreated object has a new one) and the app it says it belongs to."""
-    return item["metadata"]["uid"], item["metadata"]["labels"].get(APP_LABEL, "")
+def _identities(items: list[dict[str, Any]]) -> dict[tuple[str, str], set[tuple[str, str]]]:
+    """Per kind and name: each object's uid (a recreated object has a new one) and the app it
+    says it belongs to."""
+    found: dict[tuple[str, str], set[tuple[str, str]]] = {}
+    for item in items:
+        metadata = item["metadata"]
+        found.setdefault((item["kind"], metadata["name"]), set()).add(
+            (metadata["uid"], metadata["labels"].get(APP_LABEL, ""))
+        )
+    return found
 
 
 def test_a_cli_synced_app_is_handed_to_the_agent(
@@ -513,7 +543,7 @@ def test_a_cli_synced_app_is_handed_to_the_agent(
 ) -> None:
     """``tether sync --app X`` then an agent App X: same identity, nothing deleted or recreated."""
     case = HANDOVER
-    expected = expected_objects(setup.repo.root, case)
+    objects = corpus_objects(setup.repo.root, case)
     code, out = setup.tether(
         "sync", "--source", str(setup.repo.root), "--path", case.path, "--app", case.name,
         "-n", setup.namespace, "--prune", "--timeout", "120s",
@@ -523,16 +553,15 @@ def test_a_cli_synced_app_is_handed_to_the_agent(
     applyset = dig(target, ("metadata", "labels", PART_OF_LABEL))
     try:
         before = setup.cluster.applied(applyset)
-        assert keys(before) == expected
-        identity = {(i["kind"], i["metadata"]["name"]): _identity(i) for i in before}
+        assert keys(before) == expected_keys(
+            objects, setup.cluster.namespaced_kinds(), setup.namespace
+        )
+        identity = _identities(before)
 
         apply_yaml(kubectl, setup.app_yaml(case))
         _wait_ready(kubectl, setup, case.name)
 
-        after = {
-            (i["kind"], i["metadata"]["name"]): _identity(i)
-            for i in setup.cluster.applied(applyset)
-        }
+        after = _identities(setup.cluster.applied(applyset))
         assert after == identity, "objects were recreated or changed hands"
         assert len(setup.cluster.inventory(applyset)) == 1
         code, out = setup.tether(
