@@ -2,9 +2,10 @@
 
 One agent process serves every case. For each case: the App syncs (Ready, with as many objects as
 the corpus holds, and as kubectl finds under the app's label), stays in sync (``tether diff``
-exits 0, Drifted is False, no DriftDetected event), heals one hand edit, and is deleted cleanly (the App's finalizer
-deletes what it applied and its inventory). A last case is synced with ``tether sync`` first and
-then handed to an agent App of the same name, with nothing deleted or recreated.
+exits 0, Drifted is False, no DriftDetected event), heals one hand edit, and is deleted cleanly
+(the App's finalizer deletes what it applied and its inventory). A last case is synced with
+``tether sync`` first and then handed to an agent App of the same name, with nothing deleted or
+recreated.
 
 The expected objects are read from the corpus independently of Tether: plain files with PyYAML's
 base loader (every scalar a string, so odd forms such as a bare ``=`` cannot trip it), and
