@@ -27,6 +27,7 @@ from tether.audit import AuditStore
 from tether.cluster.client import KubeClient, Resource
 from tether.cluster.kubeconfig import Connection
 from tether.core import HealthStatus, ObjectRef
+from tether.core.compare import drift_baseline
 from tether.core.ignore import without_ignored
 from tether.errors import TetherError
 from tether.notify import AlertEvent
@@ -277,8 +278,11 @@ class AppWorkers:
         spec = state.spec
         state.failures = 0
         state.health_checked = False
-        state.desired = {
-            o.ref: (o.resource, o.body) for o in report.objects if o.resource is not None
+        applied = [o for o in report.objects if o.resource is not None]
+        state.desired = {o.ref: (o.resource, o.body) for o in applied if o.resource is not None}
+        state.baseline = {
+            o.ref: drift_baseline(o.body, o.dry_run if o.dry_run is not None else o.live)
+            for o in applied
         }
         corrected = [ref for ref in state.drifted if ref in state.desired]
         state.drifted.clear()

@@ -6,6 +6,7 @@ decides whether it is drift (see ``tether.agent.healing``)."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -41,9 +42,25 @@ class DriftWatcher:
                 self.client, resource, self._handler(resource), selector=PART_OF_LABEL
             )
             self._informers[resource] = informer
-            self._tasks[resource] = asyncio.create_task(informer.run())
-        await asyncio.gather(*(self._informers[r].synced.wait() for r in resources))
+            task = asyncio.create_task(informer.run())
+            task.add_done_callback(functools.partial(self._forget, resource))
+            self._tasks[resource] = task
+        await asyncio.gather(*(self._synced_or_gone(r) for r in resources))
         return new
+
+    async def _synced_or_gone(self, resource: Resource) -> None:
+        informer, task = self._informers.get(resource), self._tasks.get(resource)
+        if informer is None or task is None:
+            return
+        synced = asyncio.create_task(informer.synced.wait())
+        await asyncio.wait({synced, task}, return_when=asyncio.FIRST_COMPLETED)
+        synced.cancel()
+
+    def _forget(self, resource: Resource, ended: asyncio.Task[None]) -> None:
+        """An informer ended (its kind is no longer served): a later ``ensure`` starts anew."""
+        if self._tasks.get(resource) is ended:
+            del self._tasks[resource]
+            self._informers.pop(resource, None)
 
     def exists(self, resource: Resource, ref: ObjectRef) -> bool:
         """Whether the informer of ``resource`` last saw ``ref`` present."""
@@ -51,9 +68,10 @@ class DriftWatcher:
         return informer is not None and (ref.namespace, ref.name) in informer.known
 
     async def stop(self) -> None:
-        for task in self._tasks.values():
+        tasks = list(self._tasks.values())
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
         self._tasks.clear()
         self._informers.clear()
 

@@ -43,8 +43,8 @@ class DriftJudge:
             return
         if ref not in state.desired:
             return
-        _, desired = state.desired[ref]
-        fields = drifted_fields(without_ignored(desired, live, state.spec.ignore), live)
+        expected = state.baseline.get(ref) or state.desired[ref][1]
+        fields = drifted_fields(without_ignored(expected, live, state.spec.ignore), live)
         if not fields:
             return
         if ref not in state.drifted:

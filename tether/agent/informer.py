@@ -64,7 +64,8 @@ class Informer:
         self.lists = 0  # how many times it listed (the first list included)
 
     async def run(self) -> None:
-        """Forever (until cancelled): list, watch, resume, re-list on 410."""
+        """Until cancelled, or until the kind is no longer served (404): list, watch, resume,
+        re-list on 410."""
         version, failures = "", 0
         while True:
             try:
@@ -83,6 +84,11 @@ class Informer:
                     log.info("watch of %s expired; listing again", self.resource.kind)
                     version = ""
                     continue
+                if error.status == 404:
+                    log.info(
+                        "%s is no longer served (its CRD is gone): watch ended", self.resource.kind
+                    )
+                    return
                 failures += 1
                 log.warning("watch of %s failed: %s", self.resource.kind, error)
                 await asyncio.sleep(min(RETRY_MAX, 0.5 * 2**failures))

@@ -69,6 +69,7 @@ class AppLifecycle:
         """The App is being deleted: delete its objects (when it says so), then let it go."""
         spec = state.spec
         state.desired.clear()  # what happens to its objects from now on is not drift
+        state.baseline.clear()
         state.drifted.clear()
         state.drifted_live.clear()
         if not spec.finalized:

@@ -42,6 +42,8 @@ class AppState:
     health_checked: bool = False  # a health wait finished since the last successful sync
     applied_revision: str = ""
     desired: dict[ObjectRef, tuple[Resource, dict[str, Any]]] = field(default_factory=dict)
+    # what each object should keep looking like, in the server's form (drift is judged on it)
+    baseline: dict[ObjectRef, dict[str, Any]] = field(default_factory=dict)
     drifted: dict[ObjectRef, list[str]] = field(default_factory=dict)
     drifted_live: dict[ObjectRef, dict[str, Any] | None] = field(default_factory=dict)
     history: list[dict[str, Any]] = field(default_factory=list)

@@ -157,6 +157,37 @@ def provably_unchanged(desired: dict[str, Any], live: dict[str, Any]) -> bool:
     return contains({k: v for k, v in desired.items() if k != "status"}, live)
 
 
+def drift_baseline(desired: dict[str, Any], stored: dict[str, Any] | None) -> dict[str, Any]:
+    """What a managed object should keep looking like after a sync: ``desired`` as the server
+    stored it (``as_stored``), with a Secret's ``stringData`` judged through the ``data`` keys
+    the server turns it into. ``stored`` None (nothing to learn from) leaves ``desired``."""
+    if stored is None:
+        return desired
+    if desired.get("kind") == "Secret" and desired.get("stringData"):
+        folded = dict(desired.get("data") or {})
+        folded.update(dict.fromkeys(desired["stringData"], ""))
+        desired = {**desired, "data": folded}
+    baseline: dict[str, Any] = as_stored(desired, stored)
+    return baseline
+
+
+def as_stored(desired: Any, stored: Any) -> Any:
+    """``desired`` as the API server stores it: each value Git sets, in the server's form
+    (``cpu: 1000m`` reads back as ``1``), leaving out what the server does not keep (write-only
+    ``stringData``, empty lists it drops), so that drift is judged against what the server made
+    of the manifest and never against its spelling. ``stored`` is the server's answer to the
+    apply (or its dry-run) of ``desired``."""
+    if isinstance(desired, dict):
+        if not isinstance(stored, dict):
+            return stored
+        return {k: as_stored(v, stored[k]) for k, v in desired.items() if k in stored}
+    if isinstance(desired, list):
+        if isinstance(stored, list) and len(stored) == len(desired):
+            return [as_stored(d, s) for d, s in zip(desired, stored, strict=True)]
+        return stored
+    return stored
+
+
 def drifted_fields(desired: dict[str, Any], live: dict[str, Any] | None) -> list[str]:
     """Dotted paths of the values ``desired`` sets that ``live`` no longer has (``["<missing>"]``
     when the object is gone). Status and fields other managers added are never drift."""
