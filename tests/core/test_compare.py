@@ -138,3 +138,76 @@ def test_last_applied_annotation_of_a_secret_is_masked() -> None:
 
 def test_diff_of_equal_objects_is_empty() -> None:
     assert unified_diff(ObjectRef("", "ConfigMap", "ns", "a"), LIVE, copy.deepcopy(LIVE)) == ""
+
+
+def test_drift_is_judged_on_what_the_server_stored() -> None:
+    from tether.core.compare import drift_baseline, drifted_fields
+
+    desired = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "web"},
+        "spec": {
+            "template": {
+                "spec": {
+                    "containers": [
+                        {
+                            "name": "web",
+                            "resources": {"limits": {"cpu": "1000m"}},
+                            "env": [],
+                            "volumeMounts": [{"name": "v", "readOnly": False}],
+                        }
+                    ]
+                }
+            }
+        },
+    }
+    stored = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "web", "uid": "1"},
+        "spec": {
+            "replicas": 1,
+            "template": {
+                "spec": {
+                    "containers": [
+                        {
+                            "name": "web",
+                            "resources": {"limits": {"cpu": "1"}},
+                            "volumeMounts": [{"name": "v"}],
+                            "imagePullPolicy": "IfNotPresent",
+                        }
+                    ]
+                }
+            },
+        },
+    }
+    baseline = drift_baseline(desired, stored)
+    assert drifted_fields(desired, stored)  # the manifest's spelling would look drifted
+    assert drifted_fields(baseline, stored) == []
+    edited = copy.deepcopy(stored)
+    edited["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]["cpu"] = "2"
+    assert drifted_fields(baseline, edited) == [
+        "spec.template.spec.containers[0].resources.limits.cpu"
+    ]
+
+
+def test_a_secrets_string_data_is_judged_through_its_data() -> None:
+    from tether.core.compare import drift_baseline, drifted_fields
+
+    desired = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "s"},
+        "stringData": {"k": "v"},
+    }
+    stored = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "s"},
+        "data": {"k": "dg=="},
+    }
+    baseline = drift_baseline(desired, stored)
+    assert drifted_fields(baseline, stored) == []
+    assert drifted_fields(baseline, {**stored, "data": {"k": "aGFja2Vk"}}) == ["data.k"]
+    assert drift_baseline(desired, None) is desired
