@@ -440,8 +440,8 @@ def test_no_drift_after_the_sync(deployed: Deployed, kubectl: Kubectl) -> None:
     setup, case = deployed.setup, deployed.case
     assert deployed.identity, "the sync step did not finish"
     code, out = setup.tether(
-        "diff", "--source", str(setup.repo.root), "--path", case.path, "--app", deployed.identity,
-        "-n", setup.destination(case), "--prune",
+        "diff", "--source", str(setup.repo.root), "--path", case.path,
+        "--app", f"{setup.namespace}/{case.name}", "-n", setup.destination(case), "--prune",
     )  # fmt: skip
     assert code == 0, out
     drifted = app_condition(kubectl, setup.namespace, case.name, "Drifted")

@@ -64,7 +64,14 @@ RefOpt = Annotated[
     typer.Option("--ref", help="Branch, tag or commit (default: the remote's default branch)."),
 ]
 PathOpt = Annotated[str, typer.Option("--path", help="Directory inside the repository to render.")]
-AppOpt = Annotated[str, typer.Option("--app", help="Name of the app: the inventory and audit key.")]
+AppOpt = Annotated[
+    str,
+    typer.Option(
+        "--app",
+        help="The app: NAME (its namespace is -n) or NAMESPACE/NAME, like the App NAME in "
+        "NAMESPACE that the agent would run. The inventory and audit key.",
+    ),
+]
 NamespaceOpt = Annotated[
     str, typer.Option("-n", "--namespace", help="Namespace for namespaced objects that name none.")
 ]
@@ -128,6 +135,12 @@ def fail(error: Exception, json_output: bool = False) -> typer.Exit:
     else:
         output.err.print(f"[bold red]error:[/] {error}")
     return typer.Exit(2)
+
+
+def identity_of(app_name: str, namespace: str) -> str:
+    """``web`` with ``-n team-a``, or ``team-a/web``: the app ``team-a.web`` either way."""
+    owner, _, name = app_name.rpartition("/")
+    return app_identity(name, owner or namespace)
 
 
 def require_app(app_name: str) -> None:
@@ -206,7 +219,7 @@ def sync(
     try:
         connection = connect(kubeconfig_path, context)
         options = SyncOptions(
-            app=app_identity(app_name, namespace),
+            app=identity_of(app_name, namespace),
             namespace=namespace,
             prune=prune,
             allow_empty=allow_empty,
@@ -273,7 +286,7 @@ def diff(
     try:
         connection = connect(kubeconfig_path, context)
         options = SyncOptions(
-            app=app_identity(app_name, namespace),
+            app=identity_of(app_name, namespace),
             namespace=namespace,
             prune=prune,
             dry_run=True,
@@ -316,7 +329,7 @@ def diff(
 
 @app.command(epilog="Example:\n\n  tether status web -n team-a")
 def status(
-    app_name: Annotated[str, typer.Argument(help="The app's name.", metavar="APP")],
+    app_name: Annotated[str, typer.Argument(help="The app: NAME (with -n) or NAMESPACE/NAME.", metavar="APP")],
     namespace: AppNamespaceOpt = "default",
     output_format: OutputOpt = "text",
     kubeconfig_path: KubeconfigOpt = None,
@@ -326,7 +339,7 @@ def status(
     json_output = check_output(output_format)
     try:
         connection = connect(kubeconfig_path, context)
-        identity = app_identity(app_name, namespace)
+        identity = identity_of(app_name, namespace)
         report = asyncio.run(app_status(identity, connection, kustomize=resolve_kustomize()))
     except TetherError as error:
         raise fail(error, json_output) from None
@@ -343,7 +356,7 @@ def status(
 
 @app.command(epilog="Example:\n\n  tether history web -n team-a --limit 5")
 def history(
-    app_name: Annotated[str, typer.Argument(help="The app's name.", metavar="APP")],
+    app_name: Annotated[str, typer.Argument(help="The app: NAME (with -n) or NAMESPACE/NAME.", metavar="APP")],
     namespace: AppNamespaceOpt = "default",
     limit: Annotated[int, typer.Option("--limit", help="How many records, newest first.")] = 20,
     output_format: OutputOpt = "text",
@@ -354,7 +367,7 @@ def history(
     try:
         audit = AuditStore(db)
         try:
-            records = audit.history(app_identity(app_name, namespace), limit)
+            records = audit.history(identity_of(app_name, namespace), limit)
         finally:
             audit.close()
     except TetherError as error:
