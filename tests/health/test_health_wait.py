@@ -196,3 +196,49 @@ def test_a_thousand_object_wait_lists_each_kind_once_per_poll(
     # when the server hands out a continue token for an empty last page).
     assert set(sent) == {"GET"}
     assert sent["GET"] <= 4
+
+
+def test_a_kind_the_app_may_get_but_not_list_is_read_by_name(
+    dev_cluster: DevCluster, kubectl: Kubectl, namespace: str
+) -> None:
+    app = f"{namespace}.getonly"
+    bodies = [
+        _member(
+            {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {"name": f"settings-{n}", "namespace": namespace},
+                "data": {"n": str(n)},
+            },
+            app,
+        )
+        for n in range(2)
+    ]
+    kubectl("apply", "-f", "-", stdin=yaml.safe_dump_all(bodies))
+    kubectl("create", "serviceaccount", "getter", "-n", namespace)
+    kubectl("create", "role", "get-only", "-n", namespace, "--verb=get", "--resource=configmaps")
+    kubectl(
+        "create",
+        "rolebinding",
+        "getter",
+        "-n",
+        namespace,
+        "--role=get-only",
+        f"--serviceaccount={namespace}:getter",
+    )
+
+    async def wait() -> tuple[HealthReport, Counter[str]]:
+        connection = load(dev_cluster.kubeconfig_path)
+        async with (
+            CountingClient(connection, impersonate=f"{namespace}/getter") as tenant,
+            KubeClient(connection) as own,
+        ):
+            engine = SyncEngine(tenant, SyncOptions(app=app, timeout=60), inventory_client=own)
+            objects = await _planned(own, bodies)
+            tenant.sent.clear()
+            return await engine.wait_healthy(objects), tenant.sent
+
+    report, sent = asyncio.run(wait())
+
+    assert report.status is HealthStatus.HEALTHY
+    assert sent == Counter({"GET": 3})  # the refused list, then each object by name

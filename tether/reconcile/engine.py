@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 
 from tether import health
-from tether.cluster.client import KubeClient, Resource
+from tether.cluster.client import ApiError, KubeClient, Resource
 from tether.core import Action, ChangeSet, HealthReport, HealthStatus, Manifest, ObjectRef
 from tether.core.inventory import PART_OF_LABEL, PRUNE_ANNOTATION, Inventory, split_group_kind
 from tether.errors import (
@@ -35,6 +35,7 @@ _POLL = 0.5
 # holding a YAML list of checks in the form of an App's ``spec.health.checks``.
 HEALTH_CHECKS_CONFIGMAP = "tether-health-checks"
 HEALTH_CHECKS_KEY = "checks.yaml"
+_FORBIDDEN = 403
 
 
 @dataclass
@@ -312,7 +313,8 @@ class SyncEngine:
     ) -> dict[ObjectRef, dict[str, Any]]:
         """The live objects: one LIST per kind and namespace, selecting the app's members by the
         ApplySet label, instead of one GET per object. An object the list does not return (its
-        label was removed by hand) is fetched by name, so it is Missing only if it is gone."""
+        label was removed by hand, or the app's identity may not list its kind) is fetched by
+        name, so it is Missing only if it is gone."""
         selector = (
             f"{PART_OF_LABEL}={Inventory(self.options.app, self.options.inventory_namespace).id}"
         )
@@ -323,7 +325,13 @@ class SyncEngine:
         found: dict[ObjectRef, dict[str, Any]] = {}
 
         async def one_kind(resource: Resource, namespace: str) -> None:
-            for item in await self.client.list(resource, namespace, selector):
+            try:
+                items = await self.client.list(resource, namespace, selector)
+            except ApiError as error:
+                if error.status != _FORBIDDEN:
+                    raise
+                return  # the app's identity may get but not list this kind: GETs below
+            for item in items:
                 found[ObjectRef.of(item)] = item
 
         await asyncio.gather(*(one_kind(resource, ns) for resource, ns in groups))
