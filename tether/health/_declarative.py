@@ -24,7 +24,7 @@ naming where the check came from.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -210,9 +210,11 @@ class DeclaredRule:
 # -- compiling ---------------------------------------------------------------------------------
 
 
-def compile_library(document: Mapping[str, Any], origin: str) -> dict[tuple[str, str], Any]:
+def compile_library(
+    document: Mapping[str, Any], origin: str
+) -> dict[tuple[str, str], DeclaredRule]:
     """The rules of one library file: ``{(group, kind): DeclaredRule}`` (kind ``*``: any)."""
-    rules: dict[tuple[str, str], Any] = {}
+    rules: dict[tuple[str, str], DeclaredRule] = {}
     for index, raw in enumerate(_list(document.get("rules"), "rules")):
         where = f"{origin}: rules[{index}]"
         try:
@@ -224,12 +226,12 @@ def compile_library(document: Mapping[str, Any], origin: str) -> dict[tuple[str,
     return rules
 
 
-def compile_checks(entries: Sequence[object], origin: str) -> dict[tuple[str, str], Any]:
+def compile_checks(entries: Sequence[object], origin: str) -> dict[tuple[str, str], DeclaredRule]:
     """Users' checks (App or cluster-wide): ``{(group, kind): DeclaredRule}``.
 
     Raises InvalidHealthCheck naming ``origin`` and the check's position on any mistake.
     """
-    rules: dict[tuple[str, str], Any] = {}
+    rules: dict[tuple[str, str], DeclaredRule] = {}
     for index, raw in enumerate(entries):
         where = f"{origin}: check {index + 1}"
         try:
@@ -405,11 +407,3 @@ def _list(value: object, what: str) -> list[Any]:
 
 def _as_list(value: object) -> object:
     return [value] if isinstance(value, str) else value
-
-
-def merge(*layers: Iterable[tuple[tuple[str, str], Any]]) -> dict[tuple[str, str], Any]:
-    """Later layers win: built-in library, then cluster-wide checks, then the App's."""
-    merged: dict[tuple[str, str], Any] = {}
-    for layer in layers:
-        merged.update(layer)
-    return merged
