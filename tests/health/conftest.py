@@ -7,8 +7,9 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.agent.conftest import start_agent, tether_crds  # noqa: F401  (fixtures)
+from tests.agent.conftest import start_agent  # noqa: F401  (a fixture)
 from tests.conftest import Kubectl
+from tether.agent import crds
 
 GROUP = "health-test.tether.dev"
 
@@ -34,6 +35,21 @@ def _crd(plural: str, kind: str, group: str) -> dict[str, Any]:
             ],
         },
     }
+
+
+@pytest.fixture(scope="session")
+def tether_crds(kubectl: Kubectl) -> None:
+    """The agent's CRDs, for ``start_agent``. When tests/agent ran first in the session, they
+    are there already, some fields owned by another manager: take them over."""
+    kubectl(
+        "apply",
+        "--server-side",
+        "--force-conflicts",
+        "-f",
+        "-",
+        stdin=yaml.safe_dump_all(crds.ALL),
+    )
+    kubectl("wait", "--for=condition=Established", "crd/apps.tether.dev", "--timeout=60s")
 
 
 @pytest.fixture(scope="session")
