@@ -1,7 +1,8 @@
 """``assess`` never raises, whatever dict it is given.
 
 Every fixture object is mutated at every path (each value replaced by values of the wrong type,
-or removed) and assessed, under its own kind and under every kind in the rule table.
+or removed) and assessed, under its own kind and under every kind in the rule table and the
+rule library.
 """
 
 from __future__ import annotations
@@ -16,12 +17,15 @@ from tests.health.cases import CASES, EXISTING, HealthCase, each
 from tether.core import HealthStatus, ObjectRef
 from tether.health import assess
 from tether.health._assess import RULES
+from tether.health._library import library
 
 WRONG_VALUES: list[Any] = [None, "weird", "", 7, -1, 0, True, 1.5, [], {}, [1, "x", None], {"a": 1}]
 _REMOVE = object()
 
-ALL_KINDS = [ObjectRef(group, kind, "shop", "x") for group, kind in RULES] + [
-    ObjectRef("example.com", "Widget", "shop", "x")
+ALL_KINDS = [
+    *(ObjectRef(group, kind, "shop", "x") for group, kind in RULES),
+    *(ObjectRef(group, "Any" if kind == "*" else kind, "shop", "x") for group, kind in library()),
+    ObjectRef("example.com", "Widget", "shop", "x"),
 ]
 
 

@@ -54,6 +54,8 @@ def sync_options(spec: AppSpec, timeout: float = 0) -> SyncOptions:
         timeout=timeout,
         ignore=spec.ignore,
         keys=KeySources(secret=spec.decryption_secret, environment=False),
+        health_checks=spec.health_checks,
+        health_grace=spec.health_grace,
     )
 
 

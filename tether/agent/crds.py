@@ -34,6 +34,31 @@ _CONDITIONS = {
     },
 }
 
+# An App's own health checks (docs/health.md): CEL expressions per kind, compiled by the agent
+# before a sync (a schema cannot check CEL), and the grace period for kinds not yet observed.
+_HEALTH_EXPRESSION = {"type": "string", "minLength": 1, "maxLength": 4096}
+_HEALTH = {
+    "type": "object",
+    "properties": {
+        "gracePeriod": {**_DURATION, "default": "30s"},
+        "checks": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["kind"],
+                "properties": {
+                    "group": {"type": "string"},
+                    "kind": {"type": "string", "minLength": 1},
+                    "degraded": _HEALTH_EXPRESSION,
+                    "progressing": _HEALTH_EXPRESSION,
+                    "healthy": _HEALTH_EXPRESSION,
+                    "message": _HEALTH_EXPRESSION,
+                },
+            },
+        },
+    },
+}
+
 
 def _crd(
     kind: str,
@@ -152,6 +177,7 @@ APP = _crd(
             "project": _NAME,
             "decryption": {"type": "object", "properties": {"secretRef": _SECRET_REF}},
             "healthTimeout": {**_DURATION, "default": "5m"},
+            "health": _HEALTH,
             "dependsOn": {
                 "type": "array",
                 "items": {"type": "object", "required": ["name"], "properties": {"name": _NAME}},

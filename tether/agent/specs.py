@@ -86,6 +86,8 @@ class AppSpec:
     deleting: bool = False  # metadata.deletionTimestamp is set
     finalized: bool = field(default=False, compare=False)  # our finalizer is on the App
     orphan_on_delete: bool = False  # the deletion-policy annotation says "orphan"
+    health_checks: tuple[dict[str, Any], ...] = ()  # spec.health.checks: CEL checks per kind
+    health_grace: float = 30.0  # spec.health.gracePeriod: seconds a controller gets to report
     resource_version: str = field(default="", compare=False)
 
     @property
@@ -139,6 +141,8 @@ class AppSpec:
             deleting=bool(meta.get("deletionTimestamp")),
             finalized=FINALIZER in (meta.get("finalizers") or []),
             orphan_on_delete=annotations.get(DELETION_POLICY_ANNOTATION) == "orphan",
+            health_checks=tuple((spec.get("health") or {}).get("checks") or ()),
+            health_grace=seconds((spec.get("health") or {}).get("gracePeriod", ""), 30.0),
             resource_version=str(meta.get("resourceVersion", "")),
         )
 

@@ -56,6 +56,11 @@ class Fields:
         self._where = where  # the path of ``body`` inside the live object, for messages
         self._conditions: dict[str, Condition] | None = None
 
+    @property
+    def body(self) -> Mapping[str, Any]:
+        """The object itself, unread (for CEL expressions, which do their own checking)."""
+        return self._body
+
     def _named(self, path: str) -> str:
         return f"{self._where}.{path}" if self._where and path else self._where or path
 
@@ -88,6 +93,17 @@ class Fields:
 
     def optional_integer(self, path: str) -> int | None:
         return self.integer(path) if self.has(path) else None
+
+    def generation(self, path: str) -> int | None:
+        """A generation number, written as an integer or as a string of digits (Argo Rollouts and
+        controllers whose status is a protobuf message publish ``observedGeneration`` as a
+        string). None when absent, or when the string is not a number (old Argo Rollouts wrote a
+        hash there): such a value says nothing about generations, so it is not an error."""
+        value = self.raw(path)
+        if isinstance(value, str):
+            text = value.strip()
+            return int(text) if text.isdigit() else None
+        return self.optional_integer(path)
 
     def text(self, path: str, default: str = "") -> str:
         value = self.raw(path)
@@ -123,6 +139,15 @@ class Fields:
             found.append(Fields(item, self._named(where)))
         return found
 
+    def mapping(self, path: str) -> Mapping[str, Any] | None:
+        """The object at ``path``, or None when absent."""
+        value = self.raw(path)
+        if value is None:
+            return None
+        if not isinstance(value, Mapping):
+            raise self._wrong(path, value, "an object")
+        return value
+
     def condition(self, kind: str) -> Condition | None:
         """The ``status.conditions`` entry of type ``kind``, if any."""
         if self._conditions is None:
@@ -133,7 +158,7 @@ class Fields:
                     status=entry.text("status"),
                     reason=entry.text("reason"),
                     message=entry.text("message"),
-                    observed_generation=entry.optional_integer("observedGeneration"),
+                    observed_generation=entry.generation("observedGeneration"),
                 )
                 self._conditions.setdefault(parsed.type, parsed)
         return self._conditions.get(kind)

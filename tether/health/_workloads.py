@@ -90,6 +90,8 @@ def stateful_set(live: Fields) -> Verdict:
 
 
 def daemon_set(live: Fields) -> Verdict:
+    if not live.has("status.desiredNumberScheduled"):
+        return progressing("DaemonSet: the controller has not counted the nodes to run on yet")
     desired = live.integer("status.desiredNumberScheduled")
     scheduled = live.integer("status.currentNumberScheduled")
     misscheduled = live.integer("status.numberMisscheduled")
@@ -141,8 +143,13 @@ def job(live: Fields) -> Verdict:
         return degraded(f"Job failed: {failed.explain() or 'no reason given'}")
     if live.condition_is("Complete", "True") is not None:
         return healthy()
+    suspended = live.condition_is("Suspended", "True") is not None
     if live.flag("spec.suspend"):
-        return healthy("Job is suspended")
+        if suspended:
+            return healthy("Job is suspended")
+        return progressing("Job: waiting for the Job controller to suspend it")
+    if suspended:
+        return progressing("Job: waiting for the Job controller to resume it")
     active = live.integer("status.active")
     succeeded = live.integer("status.succeeded")
     failures = live.integer("status.failed")
@@ -176,6 +183,9 @@ def pod(live: Fields) -> Verdict:
         if reason in _STUCK_WAITING_REASONS:
             detail = container.text("state.waiting.message")
             return degraded(detailed(f"container {name} is waiting: {reason}", detail))
+        failing = _exiting_with_error(container, live.text("spec.restartPolicy") or "Always")
+        if failing is not None:
+            return degraded(f"container {name} {failing}")
     ready = live.condition("Ready")
     if phase == "Running" and ready is not None and ready.is_true:
         return healthy()
@@ -186,6 +196,24 @@ def pod(live: Fields) -> Verdict:
         why = ready.explain() if ready is not None else ""
         return progressing(detailed("Pod is running but not ready", why))
     return progressing(f"Pod is {phase or 'Pending'}")
+
+
+def _exiting_with_error(container: Fields, restart_policy: str) -> str | None:
+    """How a container keeps failing, before the kubelet says CrashLoopBackOff: it is stopped
+    now with a non-zero exit code and will be restarted, or it was restarted after one and is
+    not ready again yet. None when it is not failing."""
+    if container.flag("ready"):
+        return None
+    restarts = container.integer("restartCount")
+    now = container.optional_integer("state.terminated.exitCode")
+    if now is not None and now != 0 and restart_policy != "Never":
+        reason = container.text("state.terminated.reason") or "Error"
+        return f"exited with code {now} ({reason}), {count(restarts, 'restart')} so far"
+    last = container.optional_integer("lastState.terminated.exitCode")
+    if last is not None and last != 0 and restarts > 0:
+        reason = container.text("lastState.terminated.reason") or "Error"
+        return f"keeps exiting: last exit code {last} ({reason}), {count(restarts, 'restart')}"
+    return None
 
 
 def _container_statuses(live: Fields) -> list[Fields]:

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
+import yaml
+
 from tether import health
-from tether.cluster.client import KubeClient, Resource
+from tether.cluster.client import ApiError, KubeClient, Resource
 from tether.core import Action, ChangeSet, HealthReport, HealthStatus, Manifest, ObjectRef
 from tether.core.inventory import PART_OF_LABEL, PRUNE_ANNOTATION, Inventory, split_group_kind
 from tether.errors import (
@@ -28,6 +31,11 @@ from tether.reconcile.options import SyncOptions
 
 _ESTABLISH_TIMEOUT = 60.0
 _POLL = 0.5
+# Cluster-wide health checks: a ConfigMap in the inventory namespace, its key ``checks.yaml``
+# holding a YAML list of checks in the form of an App's ``spec.health.checks``.
+HEALTH_CHECKS_CONFIGMAP = "tether-health-checks"
+HEALTH_CHECKS_KEY = "checks.yaml"
+_FORBIDDEN = 403
 
 
 @dataclass
@@ -51,6 +59,7 @@ class SyncEngine:
         self.client = client
         self.options = options
         self.inventory_client = inventory_client or client
+        self._health_policy: health.HealthPolicy | None = None
 
     async def _parent_resource(self) -> Resource:
         return await self.inventory_client.resource("v1", "ConfigMap")
@@ -102,6 +111,7 @@ class SyncEngine:
                 f"app {self.options.app!r}: the render produced no objects; refusing to sync (and "
                 "prune everything). Pass --allow-empty if the app really should be empty"
             )
+        await self.health_policy()  # a health check that does not compile stops the sync here
         plan, previous = await self.plan(manifests)
         _raise_plan_errors(plan)
         changes = ChangeSet(dry_run=self.options.dry_run)
@@ -270,27 +280,114 @@ class SyncEngine:
 
     # -- health ------------------------------------------------------------------------------
 
-    async def assess(self, objects: list[planning.PlannedObject]) -> HealthReport:
-        async def one(obj: planning.PlannedObject) -> tuple[ObjectRef, dict[str, Any] | None]:
-            assert obj.resource is not None
-            return obj.ref, await self.client.get(obj.resource, obj.ref.namespace, obj.ref.name)
+    async def health_policy(self) -> health.HealthPolicy:
+        """The rules beyond the built-in ones: the cluster-wide checks, then the App's on top.
 
-        return health.assess_all(await asyncio.gather(*(one(o) for o in objects)))
+        Read once per engine. Raises InvalidHealthCheck, naming the ConfigMap or the App and the
+        check, when an expression does not compile.
+        """
+        if self._health_policy is None:
+            policy = health.HealthPolicy(grace=self.options.health_grace)
+            namespace = self.options.inventory_namespace
+            config = await self.inventory_client.get(
+                await self._parent_resource(), namespace, HEALTH_CHECKS_CONFIGMAP
+            )
+            text = ((config or {}).get("data") or {}).get(HEALTH_CHECKS_KEY)
+            if text:
+                where = f"ConfigMap {namespace}/{HEALTH_CHECKS_CONFIGMAP} key {HEALTH_CHECKS_KEY}"
+                policy = policy.with_checks(_check_list(text, where), where)
+            if self.options.health_checks:
+                where = f"app {self.options.app!r} spec.health.checks"
+                policy = policy.with_checks(list(self.options.health_checks), where)
+            self._health_policy = policy
+        return self._health_policy
+
+    async def assess(self, objects: list[planning.PlannedObject]) -> HealthReport:
+        """The health of ``objects`` now, reading each kind once (see ``_read_live``)."""
+        policy = await self.health_policy()
+        live = await self._read_live(objects)
+        return health.assess_all([(o.ref, live.get(o.ref)) for o in objects], policy)
+
+    async def _read_live(
+        self, objects: list[planning.PlannedObject]
+    ) -> dict[ObjectRef, dict[str, Any]]:
+        """The live objects: one LIST per kind and namespace, selecting the app's members by the
+        ApplySet label, instead of one GET per object. An object the list does not return (its
+        label was removed by hand, or the app's identity may not list its kind) is fetched by
+        name, so it is Missing only if it is gone."""
+        selector = (
+            f"{PART_OF_LABEL}={Inventory(self.options.app, self.options.inventory_namespace).id}"
+        )
+        groups: dict[tuple[Resource, str], list[planning.PlannedObject]] = defaultdict(list)
+        for obj in objects:
+            assert obj.resource is not None
+            groups[(obj.resource, obj.ref.namespace if obj.resource.namespaced else "")].append(obj)
+        found: dict[ObjectRef, dict[str, Any]] = {}
+
+        async def one_kind(resource: Resource, namespace: str) -> None:
+            try:
+                items = await self.client.list(resource, namespace, selector)
+            except ApiError as error:
+                if error.status != _FORBIDDEN:
+                    raise
+                return  # the app's identity may get but not list this kind: GETs below
+            for item in items:
+                found[ObjectRef.of(item)] = item
+
+        await asyncio.gather(*(one_kind(resource, ns) for resource, ns in groups))
+        unlisted = [o for members in groups.values() for o in members if o.ref not in found]
+
+        async def by_name(obj: planning.PlannedObject) -> None:
+            assert obj.resource is not None
+            item = await self.client.get(obj.resource, obj.ref.namespace, obj.ref.name)
+            if item is not None:
+                found[obj.ref] = item
+
+        await asyncio.gather(*(by_name(o) for o in unlisted))
+        return found
 
     async def wait_healthy(self, objects: list[planning.PlannedObject]) -> HealthReport:
-        """Poll until every object is Healthy or the timeout passes; the last report either way."""
+        """Poll until every object is Healthy in the same poll; the last report either way.
+
+        Every object is re-checked on every poll: one that was Healthy can fall back (a pod
+        crashing after its first start). The wait ends early when nothing is moving any more:
+        no object is Progressing or Missing, at least one is Degraded or Unknown, and that has
+        lasted a whole grace period; waiting longer would not change the verdict.
+        """
+        policy = await self.health_policy()
         deadline = time.monotonic() + self.options.timeout
-        waiting = list(objects)
-        healthy: dict[ObjectRef, Any] = {}
+        settled_since: float | None = None
         while True:
-            report = await self.assess(waiting)
-            for item in report.objects:
-                if item.status is HealthStatus.HEALTHY:
-                    healthy[item.ref] = item
-            waiting = [o for o in waiting if o.ref not in healthy]
-            if not waiting or time.monotonic() >= deadline:
-                return HealthReport([*healthy.values(), *report.not_healthy()])
+            report = await self.assess(objects)
+            if report.status is HealthStatus.HEALTHY:
+                return report
+            now = time.monotonic()
+            if _settled(report):
+                settled_since = now if settled_since is None else settled_since
+                if now - settled_since >= policy.grace:
+                    return report
+            else:
+                settled_since = None
+            if now >= deadline:
+                return report
             await asyncio.sleep(_POLL)
+
+
+def _settled(report: HealthReport) -> bool:
+    """Nothing in ``report`` is still on its way: every object is Healthy, Degraded or Unknown."""
+    moving = (HealthStatus.PROGRESSING, HealthStatus.MISSING)
+    return all(o.status not in moving for o in report.objects)
+
+
+def _check_list(text: str, where: str) -> list[object]:
+    """The YAML list of health checks in a ConfigMap value."""
+    try:
+        entries = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise health.InvalidHealthCheck(f"{where}: not valid YAML: {error}") from None
+    if not isinstance(entries, list):
+        raise health.InvalidHealthCheck(f"{where}: must be a YAML list of health checks")
+    return entries
 
 
 def _prune_disabled(item: dict[str, Any]) -> bool:
