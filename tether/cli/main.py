@@ -329,7 +329,9 @@ def diff(
 
 @app.command(epilog="Example:\n\n  tether status web -n team-a")
 def status(
-    app_name: Annotated[str, typer.Argument(help="The app: NAME (with -n) or NAMESPACE/NAME.", metavar="APP")],
+    app_name: Annotated[
+        str, typer.Argument(help="The app: NAME (with -n) or NAMESPACE/NAME.", metavar="APP")
+    ],
     namespace: AppNamespaceOpt = "default",
     output_format: OutputOpt = "text",
     kubeconfig_path: KubeconfigOpt = None,
@@ -356,7 +358,9 @@ def status(
 
 @app.command(epilog="Example:\n\n  tether history web -n team-a --limit 5")
 def history(
-    app_name: Annotated[str, typer.Argument(help="The app: NAME (with -n) or NAMESPACE/NAME.", metavar="APP")],
+    app_name: Annotated[
+        str, typer.Argument(help="The app: NAME (with -n) or NAMESPACE/NAME.", metavar="APP")
+    ],
     namespace: AppNamespaceOpt = "default",
     limit: Annotated[int, typer.Option("--limit", help="How many records, newest first.")] = 20,
     output_format: OutputOpt = "text",
