@@ -282,7 +282,15 @@ def _health_error(health: HealthReport | None, options: SyncOptions) -> str:
         return ""
     worst = health.not_healthy()[:5]
     listed = "; ".join(f"{o.ref} {o.status.value}: {o.message}" for o in worst)
-    return f"not healthy after {options.timeout:.0f}s: {listed}"
+    settled = not any(
+        o.status in (HealthStatus.PROGRESSING, HealthStatus.MISSING) for o in health.objects
+    )
+    when = (
+        "failed and stayed so for the grace period"
+        if settled
+        else (f"not healthy after {options.timeout:.0f}s")
+    )
+    return f"{when}: {listed}"
 
 
 def _audit_record(report: SyncReport, actor: str) -> SyncRecord:
