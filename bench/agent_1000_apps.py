@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,6 +55,9 @@ class Outcome:
     idle_rss: float
     cpu: float
     objects: int
+    passes: float  # whole-app reconciles while converging
+    idle_passes: float  # and during the idle window
+    load: str
 
 
 def write_repo(repo: Path, apps: int) -> str:
@@ -111,11 +115,12 @@ def measure(
     kind: tuple[str, str],
     identities: tuple[str, ...],
     pids: dict[str, int],
+    passes: Callable[[], float],
     args: argparse.Namespace,
     commit: str,
 ) -> Outcome:
     """Create everything at once, wait for all Ready, then watch the idle tool for a window."""
-    requests_before = bench.requests(*identities)
+    requests_before, passes_before = bench.requests(*identities), passes()
     cpu_before = sum(cpu_seconds(p) for p in pids.values())
     started = time.monotonic()
     bench.apply(objects)
@@ -133,14 +138,16 @@ def measure(
     times = sorted(t - started for t in ready.values())
     converge = times[-1]
     requests = bench.requests(*identities) - requests_before
+    converged_passes = passes() - passes_before
     cpu = sum(cpu_seconds(p) for p in pids.values()) - cpu_before
     names = bench.run("get", "configmaps", "-n", namespace, "-o", "name").split()
     applied = sum(1 for n in names if n.startswith("configmap/app-"))
     print(f"  {tool}: all {args.apps} Ready after {converge:.1f}s; settling {args.settle:.0f}s")
     time.sleep(args.settle)
-    idle_before = bench.requests(*identities)
+    idle_before, idle_passes = bench.requests(*identities), passes()
     time.sleep(args.window)
     idle = (bench.requests(*identities) - idle_before) * 60 / args.window
+    idle_passes = passes() - idle_passes
     return Outcome(
         tool=tool,
         converge=converge,
@@ -152,12 +159,16 @@ def measure(
         idle_rss=sum(rss_mib(p) for p in pids.values()),
         cpu=cpu,
         objects=applied,
+        passes=converged_passes,
+        idle_passes=idle_passes,
+        load=scale.load(),
     )
 
 
 def run_agent(bench: scale.Bench, url: str, commit: str, args: argparse.Namespace) -> Outcome:
     namespace = bench.namespace("fleet-tether")
     agent = scale.start_agent(bench, namespace)
+    port = bench.ports[agent.pid]
     try:
         return measure(
             bench,
@@ -167,6 +178,7 @@ def run_agent(bench: scale.Bench, url: str, commit: str, args: argparse.Namespac
             (crds.API_VERSION, "App"),
             ("agent",),
             {"agent": agent.pid},
+            lambda: scale.metric_sum(port, "tether_reconcile_duration_seconds_count"),
             args,
             commit,
         )
@@ -197,6 +209,11 @@ def run_flux(
             (flux.KUSTOMIZE_API, "Kustomization"),
             ("flux-source", "flux-kustomize"),
             {"source-controller": source_pid, "kustomize-controller": kustomize_pid},
+            lambda: scale.metric_sum(
+                controllers.metrics_ports[1],
+                "controller_runtime_reconcile_total",
+                'controller="kustomization"',
+            ),
             args,
             commit,
         )
@@ -217,6 +234,10 @@ def report(outcomes: list[Outcome], args: argparse.Namespace) -> None:
             f"({o.requests / args.apps:.1f}/app); CPU {o.cpu:.0f}s; peak RSS "
             f"{sum(o.peak_rss.values()):.0f} MiB ({rss}); idle: {o.idle_per_minute:.0f} "
             f"requests/min, RSS {o.idle_rss:.0f} MiB"
+        )
+        print(
+            f"{'':13} whole-app reconciles: {o.passes:.0f} while converging "
+            f"({o.passes / args.apps:.2f}/app), {o.idle_passes:.0f} in the idle window; {o.load}"
         )
     if len(outcomes) == 2:
         ours, theirs = outcomes

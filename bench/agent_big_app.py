@@ -197,7 +197,8 @@ def main() -> None:
             if build is not None:
                 results.setdefault("flux", []).append(run_flux(bench, build, url, commit))
             print(
-                f"  run {run + 1}: " + ", ".join(f"{k} {v[-1][0]:.1f}s" for k, v in results.items())
+                f"  run {run + 1} ({scale.load()}): "
+                + ", ".join(f"{k} {v[-1][0]:.1f}s" for k, v in results.items())
             )
     finally:
         bench.close()
@@ -214,6 +215,7 @@ def main() -> None:
             f"{tool:13} {seconds:6.1f}s  {objects:.0f} objects  {requests:.0f} API requests  "
             f"peak RSS {rss:.0f} MiB"
         )
+    print(scale.load())
     sync, agent = medians["tether sync"][0], medians["tether agent"][0]
     print(f"ratio agent/tether sync = {scale.ratio(agent, sync)}  (target <= 1)")
     if "flux" in medians:

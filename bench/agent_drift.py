@@ -263,8 +263,12 @@ def agent_edits(
                 timeout=600,
             )
         )
-        time.sleep(5)  # the drift informers of every kind have listed
         who = "agent" if code is None else "previous"
+        settle, settle_requests = scale.until_quiet(bench, who)
+        print(
+            f"    after Ready, the agent worked {settle:.1f}s more ({settle_requests:.0f} "
+            "API requests) before going quiet; the edits start then"
+        )
         before = bench.requests(who)
         latencies = asyncio.run(measure(bench, namespace, edits, make, nothing))
         return latencies, bench.requests(who) - before
@@ -348,7 +352,7 @@ def main() -> None:
         results.append(run_app(bench, "35 kinds", kinds, args, previous))
     finally:
         bench.close()
-    print("\nedit→restore on a local control plane, one run")
+    print(f"\nedit→restore on a local control plane, one run; {scale.load()}")
     for r in results:
         a50 = percentile(r.agent, 0.5)
         print(

@@ -41,6 +41,7 @@ class Bench:
     tmp: Path
     identities: dict[str, Path] = field(default_factory=dict)
     children: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    ports: dict[int, int] = field(default_factory=dict)  # agent pid → its /metrics port
 
     @property
     def connection(self) -> Connection:
@@ -130,6 +131,7 @@ def start_agent(
         argv, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=code or Path.cwd()
     )
     bench.children.append(agent)
+    bench.ports[agent.pid] = port
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if agent.poll() is not None:
@@ -170,6 +172,43 @@ def flux_build() -> flux.FluxBuild | str:
         return flux.build()
     except flux.FluxBuildFailed as failure:
         return str(failure)
+
+
+def until_quiet(
+    bench: Bench, *who: str, still: float = 4.0, limit: float = 240.0
+) -> tuple[float, float]:
+    """Wait until the identities ``who`` have been quiet for ``still`` seconds: no more than
+    the Lease renewals (a GET and a PUT every 2 s, so about one request a second); the seconds
+    until the quiet began and the requests sent until then."""
+    started = time.monotonic()
+    samples = [(started, bench.requests(*who))]
+    while time.monotonic() - started < limit:
+        time.sleep(1.0)
+        samples.append((time.monotonic(), bench.requests(*who)))
+        now, count = samples[-1]
+        older = [(t, c) for t, c in samples if now - t >= still]
+        if older and count - older[-1][1] <= still + 1:
+            return older[-1][0] - started, older[-1][1] - samples[0][1]
+    return limit, samples[-1][1] - samples[0][1]
+
+
+def metric_sum(port: int, name: str, contains: str = "") -> float:
+    """The sum of every sample of ``name`` (whose labels contain ``contains``) on a
+    Prometheus endpoint on loopback."""
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith(name) and contains in line:
+            head, _, value = line.rpartition(" ")
+            if head.split("{")[0] == name:
+                total += float(value)
+    return total
+
+
+def load() -> str:
+    """The machine's load average (1, 5 min): the benchmarks share 2 cores with other work."""
+    one, five, _ = os.getloadavg()
+    return f"load average {one:.1f} / {five:.1f} on {os.cpu_count()} CPUs"
 
 
 def ratio(ours: float, theirs: float) -> str:

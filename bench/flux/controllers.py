@@ -100,6 +100,7 @@ class FluxControllers:
         self.namespace = namespace
         self.kubeconfigs = (source_kubeconfig, kustomize_kubeconfig)
         self.processes: list[subprocess.Popen[bytes]] = []
+        self.metrics_ports: list[int] = []  # source-controller's, kustomize-controller's
 
     def start(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -121,9 +122,11 @@ class FluxControllers:
                 raise RuntimeError(f"{binary.name} exited at start:\n{log[-3000:]}")
 
     def _start(self, binary: Path, kubeconfig: Path, extra: list[str]) -> subprocess.Popen[bytes]:
+        metrics = free_port()
+        self.metrics_ports.append(metrics)
         argv = [
             str(binary),
-            f"--metrics-addr=127.0.0.1:{free_port()}",
+            f"--metrics-addr=127.0.0.1:{metrics}",
             f"--health-addr=127.0.0.1:{free_port()}",
             "--enable-leader-election=false",
             "--watch-all-namespaces=false",
