@@ -190,15 +190,7 @@ def run_flux(
     bench: scale.Bench, build: flux.FluxBuild, url: str, commit: str, args: argparse.Namespace
 ) -> Outcome:
     namespace = bench.namespace("fleet-flux")
-    controllers = flux.FluxControllers(
-        build,
-        bench.tmp / f"flux-{namespace}",
-        namespace,
-        bench.identity("flux-source"),
-        bench.identity("flux-kustomize"),
-    )
-    controllers.start()
-    time.sleep(3)  # caches synced; nothing to reconcile yet
+    controllers = scale.start_flux(bench, build, namespace)
     try:
         source_pid, kustomize_pid = controllers.pids
         return measure(

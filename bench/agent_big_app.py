@@ -150,15 +150,7 @@ def run_flux(
     bench: scale.Bench, build: flux.FluxBuild, url: str, commit: str
 ) -> tuple[float, float, float, int]:
     namespace = bench.namespace("big-flux")
-    controllers = flux.FluxControllers(
-        build,
-        bench.tmp / f"flux-{namespace}",
-        namespace,
-        bench.identity("flux-source"),
-        bench.identity("flux-kustomize"),
-    )
-    controllers.start()
-    time.sleep(3)
+    controllers = scale.start_flux(bench, build, namespace)
     objects = [
         flux.git_repository(namespace, url, "1m"),
         flux.kustomization(namespace, "big", "app", "10m"),

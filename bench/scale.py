@@ -211,5 +211,22 @@ def load() -> str:
     return f"load average {one:.1f} / {five:.1f} on {os.cpu_count()} CPUs"
 
 
+def start_flux(bench: Bench, build: flux.FluxBuild, namespace: str) -> flux.FluxControllers:
+    """Flux's CRDs installed, both controllers running for ``namespace`` with their own
+    identities, their caches synced."""
+    flux.install_crds(bench.kubectl, bench.kubeconfig, build)
+    controllers = flux.FluxControllers(
+        build,
+        bench.tmp / f"flux-{namespace}",
+        namespace,
+        bench.identity("flux-source"),
+        bench.identity("flux-kustomize"),
+    )
+    controllers.start()
+    bench.children.extend(controllers.processes)
+    time.sleep(3)
+    return controllers
+
+
 def ratio(ours: float, theirs: float) -> str:
     return f"{ours / theirs:.2f}" if theirs else "n/a"

@@ -103,7 +103,7 @@ class FluxControllers:
         self.metrics_ports: list[int] = []  # source-controller's, kustomize-controller's
 
     def start(self) -> None:
-        self.workdir.mkdir(parents=True, exist_ok=True)
+        (self.workdir / "storage").mkdir(parents=True, exist_ok=True)
         storage = free_port()
         source_args = [
             f"--storage-path={self.workdir / 'storage'}",
