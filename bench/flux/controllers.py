@@ -119,6 +119,7 @@ class FluxControllers:
         for process, binary in zip(self.processes, binaries, strict=True):
             if process.poll() is not None:
                 log = (self.workdir / f"{binary.name}.log").read_text()
+                self.stop()
                 raise RuntimeError(f"{binary.name} exited at start:\n{log[-3000:]}")
 
     def _start(self, binary: Path, kubeconfig: Path, extra: list[str]) -> subprocess.Popen[bytes]:
