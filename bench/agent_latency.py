@@ -124,7 +124,7 @@ spec: {{sourceRef: {{name: repo}}, path: ".", syncPolicy: {{selfHeal: true, inte
                 [
                     "bash",
                     "-c",
-                    f"while true; do {sys.executable} -m tether.cli.main sync --source {repo} --app {namespace}.web "
+                    f"while true; do {sys.executable} -m tether.cli.main sync --source {repo} --app {namespace}/web "
                     f"-n {namespace} --timeout 0 --kubeconfig={kubeconfig} >/dev/null 2>&1; done",
                 ],
                 env=env,
@@ -133,7 +133,7 @@ spec: {{sourceRef: {{name: repo}}, path: ".", syncPolicy: {{selfHeal: true, inte
                 peer_latencies = await measure_restores(client, namespace, max(10, args.edits // 5))
             finally:
                 peer.kill()
-                subprocess.run(["pkill", "-f", f"app {namespace}.web"], check=False)
+                subprocess.run(["pkill", "-f", f"app {namespace}/web"], check=False)
             return agent_latencies, peer_latencies, []
 
     agent_latencies, peer_latencies, _ = asyncio.run(run())
