@@ -47,6 +47,7 @@ class AppState:
     drifted: dict[ObjectRef, list[str]] = field(default_factory=dict)
     drifted_live: dict[ObjectRef, dict[str, Any] | None] = field(default_factory=dict)
     history: list[dict[str, Any]] = field(default_factory=list)
+    status: dict[str, Any] | None = None  # the App's status as this replica last wrote it
     reason: str = ""
 
     def poke(self) -> None:

@@ -63,12 +63,17 @@ class StatusWriter:
         self.client = client
 
     async def app(self, state: AppState, change: AppStatusChange) -> None:
+        """Only this replica writes an App's status while it leads, so what it last wrote is
+        what the App holds: the status is read once, and a write that changes nothing is not
+        sent."""
         resource = await self.client.resource(crds.API_VERSION, "App")
         spec = state.spec
-        current = await self.client.get(resource, spec.namespace, spec.name)
-        if current is None:
-            return
-        status = dict(current.get("status") or {})
+        if state.status is None:
+            current = await self.client.get(resource, spec.namespace, spec.name)
+            if current is None:
+                return
+            state.status = dict(current.get("status") or {})
+        status = dict(state.status)
         status["conditions"] = _app_conditions(list(status.get("conditions") or []), change, state)
         status["observedGeneration"] = spec.generation
         status["history"] = state.history
@@ -80,8 +85,14 @@ class StatusWriter:
             status["inventory"] = {"count": len(state.desired), "groupKinds": kinds}
         if change.health:
             status["health"] = change.health
-        with contextlib.suppress(ApiError):
+        if status == state.status:
+            return
+        try:
             await self.client.patch_status(resource, spec.namespace, spec.name, status)
+        except ApiError:
+            state.status = None  # read it again next time
+            return
+        state.status = status
 
     async def source(
         self, spec: SourceSpec, ok: bool, reason: str, message: str, state: SourceState
