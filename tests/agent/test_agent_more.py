@@ -95,6 +95,11 @@ def test_get_events_and_reconcile_commands(
         60,
         "Ready",
     )
+    wait_for(  # health is written when the health wait after the sync ends
+        lambda: kubectl.get("apps.tether.dev", "web", namespace)["status"].get("health"),
+        60,
+        "health recorded",
+    )
     kube = f"--kubeconfig={kubectl.kubeconfig}"
     code, out, _ = cli("get", "apps", "-n", namespace, "-o", "json", kube)
     rows = json.loads(out)
