@@ -19,7 +19,7 @@ import shutil
 import subprocess
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -71,9 +71,10 @@ class Case:
     path: str  # inside the corpus repository (= tests/corpus)
     edit: HandEdit
     destination: str = ""  # spec.destination.namespace; "" = the App's namespace
-    # Objects that stay Progressing here because the controller that would make them healthy
-    # does not run on this cluster (kwok fakes kubelets, not operators).
-    waits_for_absent_controller: frozenset[str] = field(default_factory=frozenset)
+    # Objects (refs containing one of these) that are not healthy here, and rightly so: the
+    # controller that would make them healthy does not run on this cluster (kwok fakes kubelets,
+    # not operators or a metrics server), or the upstream manifest itself is wrong.
+    unhealthy_here: tuple[str, ...] = ()
 
     def __str__(self) -> str:
         return self.name
@@ -85,9 +86,11 @@ CASES = [
         "kube-prometheus/manifests",
         # a custom resource whose CRD the same sync created
         HandEdit("prometheus.monitoring.coreos.com/k8s", "monitoring", ("spec", "replicas"), 5),
-        # its pods come from the StatefulSet the Prometheus operator would create
-        waits_for_absent_controller=frozenset(
-            {"PodDisruptionBudget.policy/monitoring/prometheus-k8s"}
+        # no Prometheus operator here: its custom resources never get a status, and the PDB's
+        # pods would come from the StatefulSet the operator creates
+        unhealthy_here=(
+            "PodDisruptionBudget.policy/monitoring/prometheus-k8s",
+            ".monitoring.coreos.com/",
         ),
     ),
     Case(
@@ -100,6 +103,9 @@ CASES = [
         "podinfo",
         "podinfo/deploy/webapp",
         HandEdit("horizontalpodautoscaler/frontend", "webapp", ("spec", "maxReplicas"), 10),
+        # upstream's frontend HPA targets the backend Deployment, so the HPA controller reports
+        # AmbiguousSelector for both (and there is no metrics server here)
+        unhealthy_here=("HorizontalPodAutoscaler.autoscaling/webapp/",),
     ),
     Case(
         "ldap-staging",
@@ -416,7 +422,8 @@ def test_the_app_syncs_every_object(deployed: Deployed, kubectl: Kubectl) -> Non
         report = assess_all([(ObjectRef.of(i), i) for i in live])
         health = {str(o.ref): o.status for o in report.objects}
         waiting = {ref for ref, status in health.items() if status is not HealthStatus.HEALTHY}
-        return health if waiting <= case.waits_for_absent_controller else None
+        excused = {ref for ref in waiting if any(p in ref for p in case.unhealthy_here)}
+        return health if waiting == excused else None
 
     try:
         health = wait_for(settled, SYNC_TIMEOUT, f"{case.name}'s objects to be healthy")
@@ -426,9 +433,9 @@ def test_the_app_syncs_every_object(deployed: Deployed, kubectl: Kubectl) -> Non
         raise AssertionError(
             f"{case.name}: not healthy: {[(str(o.ref), o.message) for o in report.not_healthy()]}"
         ) from None
-    for ref in case.waits_for_absent_controller:
-        assert health[ref] is HealthStatus.PROGRESSING, (ref, health[ref])
-    if not case.waits_for_absent_controller:  # the agent's own verdict, after its health wait
+    excused = {ref: status for ref, status in health.items() if status is not HealthStatus.HEALTHY}
+    assert set(excused.values()) <= {HealthStatus.PROGRESSING, HealthStatus.DEGRADED}, excused
+    if not case.unhealthy_here:  # the agent's own verdict, after its health wait
         wait_for(
             lambda: _app(kubectl, setup, case.name)["status"].get("health") == "Healthy",
             SYNC_TIMEOUT,
@@ -547,7 +554,7 @@ def test_a_cli_synced_app_is_handed_to_the_agent(
     objects = corpus_objects(setup.repo.root, case)
     code, out = setup.tether(
         "sync", "--source", str(setup.repo.root), "--path", case.path, "--app", case.name,
-        "-n", setup.namespace, "--prune", "--timeout", "120s",
+        "-n", setup.namespace, "--prune", "--timeout", "0",
     )  # fmt: skip
     assert code == 0, out
     target = _get(kubectl, case.edit.target, case.edit.namespace)
