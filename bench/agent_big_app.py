@@ -117,24 +117,7 @@ def timed_apply(
 def run_agent(bench: scale.Bench, url: str, commit: str) -> tuple[float, float, float, int]:
     namespace = bench.namespace("big-agent")
     agent = scale.start_agent(bench, namespace)
-    objects = [
-        {
-            "apiVersion": crds.API_VERSION,
-            "kind": "GitSource",
-            "metadata": {"name": "repo", "namespace": namespace},
-            "spec": {"url": url, "interval": "1m"},
-        },
-        {
-            "apiVersion": crds.API_VERSION,
-            "kind": "App",
-            "metadata": {"name": "big", "namespace": namespace},
-            "spec": {
-                "sourceRef": {"name": "repo"},
-                "path": "app",
-                "syncPolicy": {"interval": "10m", "prune": True, "selfHeal": True},
-            },
-        },
-    ]
+    objects = scale.source_and_app(namespace, url, "big", interval="1m")
     try:
         before = bench.requests("agent")
         elapsed = timed_apply(

@@ -174,26 +174,7 @@ def percentile(values: list[float], fraction: float) -> float:
 
 
 def source_and_app(namespace: str, url: str) -> str:
-    return yaml.safe_dump_all(
-        [
-            {
-                "apiVersion": crds.API_VERSION,
-                "kind": "GitSource",
-                "metadata": {"name": "repo", "namespace": namespace},
-                "spec": {"url": url, "interval": "10m"},
-            },
-            {
-                "apiVersion": crds.API_VERSION,
-                "kind": "App",
-                "metadata": {"name": "web", "namespace": namespace},
-                "spec": {
-                    "sourceRef": {"name": "repo"},
-                    "path": "app",
-                    "syncPolicy": {"interval": "10m", "prune": True, "selfHeal": True},
-                },
-            },
-        ]
-    )
+    return yaml.safe_dump_all(scale.source_and_app(namespace, url, "web"))
 
 
 def peer_sync(bench: scale.Bench, url: str, namespace: str) -> Callable[[], Awaitable[None]]:

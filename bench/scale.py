@@ -24,6 +24,7 @@ import httpx
 from bench import gitserver, identity
 from bench.common import install_crds
 from bench.flux import controllers as flux
+from tether.agent import crds
 from tether.cluster import kubeconfig as kubeconfig_module
 from tether.cluster.kubeconfig import Connection
 from tether.devcluster import versions
@@ -226,6 +227,30 @@ def start_flux(bench: Bench, build: flux.FluxBuild, namespace: str) -> flux.Flux
     bench.children.extend(controllers.processes)
     time.sleep(3)
     return controllers
+
+
+def source_and_app(
+    namespace: str, url: str, app: str, interval: str = "10m"
+) -> list[dict[str, object]]:
+    """A GitSource ``repo`` for ``url`` and an App ``app`` of its ``app`` path (prune, selfHeal)."""
+    return [
+        {
+            "apiVersion": crds.API_VERSION,
+            "kind": "GitSource",
+            "metadata": {"name": "repo", "namespace": namespace},
+            "spec": {"url": url, "interval": interval},
+        },
+        {
+            "apiVersion": crds.API_VERSION,
+            "kind": "App",
+            "metadata": {"name": app, "namespace": namespace},
+            "spec": {
+                "sourceRef": {"name": "repo"},
+                "path": "app",
+                "syncPolicy": {"interval": "10m", "prune": True, "selfHeal": True},
+            },
+        },
+    ]
 
 
 def ratio(ours: float, theirs: float) -> str:
