@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -195,10 +196,14 @@ class Cluster:
     def applied(self, applyset: str) -> list[dict[str, Any]]:
         """Objects labelled as members of ``applyset`` that Tether wrote (controllers copy a
         Service's labels onto its Endpoints and EndpointSlices; those are not the app's)."""
-        result = self.kubectl(
-            "get", self.kinds(), "-A", "-l", f"{PART_OF_LABEL}={applyset}", "-o", "json",
-            "--show-managed-fields", check=False,
-        )  # fmt: skip
+        for _ in range(10):  # a CRD deleted between discovery and the get: discover again
+            result = self.kubectl(
+                "get", self.kinds(), "-A", "-l", f"{PART_OF_LABEL}={applyset}", "-o", "json",
+                "--show-managed-fields", check=False,
+            )  # fmt: skip
+            if result.stdout.strip() or "have a resource type" not in result.stderr:
+                break
+            time.sleep(0.5)
         if not result.stdout.strip():
             raise AssertionError(f"kubectl get failed: {result.stderr[-2000:]}")
         return [
