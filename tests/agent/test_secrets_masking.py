@@ -134,7 +134,7 @@ spec: {{type: webhook, url: "{receiver.url}"}}
         kubectl("patch", "-n", namespace, "configmap/api", "-p", '{"data":{"token":"drifted"}}')
         wait_for(
             lambda: {"DriftDetected", "DriftCorrected"} <= {e["event"] for e in receiver.events()},
-            60,
+            120,
             "alerts",
         )
         outputs += [body.decode() for _, body in receiver.received]
