@@ -65,21 +65,7 @@ def objects_in(bench: scale.Bench, namespace: str) -> int:
 def run_sync(bench: scale.Bench, url: str) -> tuple[float, float, float, int]:
     """seconds, requests, peak RSS MiB, objects for one cold ``tether sync``."""
     namespace = bench.namespace("big-sync")
-    argv = [
-        str(Path(sys.executable).parent / "tether"),
-        "sync",
-        "--source",
-        url,
-        "--path",
-        "app",
-        "--app",
-        "big",
-        "-n",
-        namespace,
-        "--timeout",
-        "0",
-        f"--kubeconfig={bench.identity('sync')}",
-    ]
+    argv = scale.tether_sync(bench, url, "big", namespace)
     env = {**os.environ, "TETHER_DB": str(bench.tmp / f"audit-{namespace}.db")}
     before = bench.requests("sync")
     started = time.monotonic()

@@ -178,21 +178,7 @@ def source_and_app(namespace: str, url: str) -> str:
 
 
 def peer_sync(bench: scale.Bench, url: str, namespace: str) -> Callable[[], Awaitable[None]]:
-    argv = [
-        str(Path(sys.executable).parent / "tether"),
-        "sync",
-        "--source",
-        url,
-        "--path",
-        "app",
-        "--app",
-        "web",
-        "-n",
-        namespace,
-        "--timeout",
-        "0",
-        f"--kubeconfig={bench.identity('sync')}",
-    ]
+    argv = scale.tether_sync(bench, url, "web", namespace)
     env = {**os.environ, "TETHER_DB": str(bench.tmp / f"audit-{namespace}.db")}
 
     async def sync() -> None:

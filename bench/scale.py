@@ -253,5 +253,24 @@ def source_and_app(
     ]
 
 
+def tether_sync(bench: Bench, url: str, app: str, namespace: str) -> list[str]:
+    """The peer command: one cold ``tether sync`` of the ``app`` path as client ``sync``."""
+    return [
+        str(Path(sys.executable).parent / "tether"),
+        "sync",
+        "--source",
+        url,
+        "--path",
+        "app",
+        "--app",
+        app,
+        "-n",
+        namespace,
+        "--timeout",
+        "0",
+        f"--kubeconfig={bench.identity('sync')}",
+    ]
+
+
 def ratio(ours: float, theirs: float) -> str:
     return f"{ours / theirs:.2f}" if theirs else "n/a"
