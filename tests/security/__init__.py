@@ -1,0 +1,1 @@
+"""Tenant isolation and hostile input (issue #12): one file per part."""
