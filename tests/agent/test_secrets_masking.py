@@ -132,11 +132,22 @@ spec: {{type: webhook, url: "{receiver.url}"}}
             "agent restores the token",
         )
         kubectl("patch", "-n", namespace, "configmap/api", "-p", '{"data":{"token":"drifted"}}')
-        wait_for(
-            lambda: {"DriftDetected", "DriftCorrected"} <= {e["event"] for e in receiver.events()},
-            120,
-            "alerts",
-        )
+        try:
+            wait_for(
+                lambda: (
+                    {"DriftDetected", "DriftCorrected"} <= {e["event"] for e in receiver.events()}
+                ),
+                120,
+                "alerts",
+            )
+        except (
+            AssertionError
+        ) as error:  # say what the agent did, to tell a lost event from a slow one
+            seen = [e["event"] for e in receiver.events()]
+            tail = agent.log.read_text()[-4000:]
+            raise AssertionError(
+                f"{error}; alerts received: {seen}; agent log tail:\n{tail}"
+            ) from None
         outputs += [body.decode() for _, body in receiver.received]
         outputs.append(agent.log.read_text())
     finally:
