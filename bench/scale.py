@@ -125,7 +125,7 @@ def start_agent(
         f"--namespace={namespace}",
         f"--lease-namespace={namespace}",
         f"--listen=127.0.0.1:{port}",
-        "--log-level=warning",
+        f"--log-level={os.environ.get('TETHER_BENCH_AGENT_LOG', 'warning')}",
     ]
     log = (bench.tmp / f"agent-{namespace}.log").open("wb")
     agent = subprocess.Popen(

@@ -133,7 +133,7 @@ metadata: {{name: hook, namespace: {namespace}}}
 spec: {{type: webhook, url: "{receiver.url}", secretRef: {{name: alert-hook}}, events: [DriftDetected, DriftCorrected]}}
 """,
         )
-        start_agent()
+        agent = start_agent()
         wait_for(
             lambda: (
                 (app_condition(kubectl, namespace, "web", "Ready") or {}).get("status") == "True"
@@ -159,7 +159,9 @@ spec: {{type: webhook, url: "{receiver.url}", secretRef: {{name: alert-hook}}, e
             "alerts",
         )
         detected = [e for e in receiver.events() if e["event"] == "DriftDetected"]
-        assert any("data.level" in e["details"].get("fields", "") for e in detected)
+        assert any("data.level" in e["details"].get("fields", "") for e in detected), (
+            f"alerts: {receiver.events()}\nagent log tail:\n{agent.log.read_text()[-6000:]}"
+        )
         for headers, body in receiver.received:
             expected = "sha256=" + hmac.new(ALERT_KEY, body, hashlib.sha256).hexdigest()
             assert headers["X-Tether-Signature"] == expected

@@ -1,13 +1,15 @@
 """Alerts leave the agent through a bounded queue drained by one background sender, so a
 receiver that is down or slow (and the notifier's retries) never delays drift handling or a sync.
-When the queue is full the alert is dropped and counted in ``tether_alerts_dropped_total``."""
+When the queue is full the alert is dropped and counted in ``tether_alerts_dropped_total``.
+AlertProviders are followed by an informer (``on_provider``), not listed for every alert."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
-from tether.agent import crds, metrics
+from tether.agent import metrics
 from tether.agent.secretdata import read_secret
 from tether.cluster.client import KubeClient
 from tether.errors import ClusterError
@@ -22,6 +24,18 @@ class AlertQueue:
     def __init__(self, client: KubeClient, size: int) -> None:
         self.client = client
         self._queue: asyncio.Queue[Alert] = asyncio.Queue(maxsize=size)
+        # namespace → name → AlertProvider, as the informer last saw them
+        self._known: dict[str, dict[str, dict[str, Any]]] = {}
+        self.providers_listed = asyncio.Event()  # set by the owner once the informer has listed
+
+    async def on_provider(self, event: str, obj: dict[str, Any]) -> None:
+        """The AlertProvider informer's callback."""
+        metadata = obj["metadata"]
+        namespace = self._known.setdefault(metadata.get("namespace", ""), {})
+        if event == "DELETED":
+            namespace.pop(metadata["name"], None)
+        else:
+            namespace[metadata["name"]] = obj
 
     def put(self, alert: Alert) -> None:
         try:
@@ -34,6 +48,7 @@ class AlertQueue:
 
     async def run(self) -> None:
         """Forever (until cancelled): deliver the next alert to the providers of its namespace."""
+        await self.providers_listed.wait()
         while True:
             alert = await self._queue.get()
             try:
@@ -65,9 +80,8 @@ class AlertQueue:
             await notifier.aclose()
 
     async def _providers(self, namespace: str) -> list[ProviderSpec]:
-        resource = await self.client.resource(crds.API_VERSION, "AlertProvider")
         specs = []
-        for item in await self.client.list(resource, namespace):
+        for item in list(self._known.get(namespace, {}).values()):
             spec = item.get("spec") or {}
             secret = await read_secret(
                 self.client, namespace, (spec.get("secretRef") or {}).get("name", "")

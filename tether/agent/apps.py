@@ -152,6 +152,8 @@ class AppWorkers:
             message = f"waiting for {', '.join(waiting)}"
             return await self._hold(state, (False, "DependencyNotReady", message), True)
         source = self.fleet.sources.get(spec.source)
+        if source and not (source.revision or source.error or source.spec.suspend):
+            return None  # its first fetch is under way and pokes this app when done
         if source is None or source.revision is None:
             message = source.error if source else f"GitSource {spec.source} not found"
             return await self._hold(state, (False, "SourceNotReady", message), True)

@@ -79,11 +79,28 @@ class Agent:
             self.apps.on_event,
             namespace=namespace,
         )
+        providers = Informer(
+            self.client,
+            await self.client.resource(crds.API_VERSION, "AlertProvider"),
+            self.alerts.on_provider,
+            namespace=namespace,
+        )
         try:
-            await asyncio.gather(sources.run(), apps.run(), self.alerts.run())
+            await asyncio.gather(
+                sources.run(),
+                apps.run(),
+                providers.run(),
+                self._when_listed(providers),
+                self.alerts.run(),
+            )
         finally:
             metrics.IS_LEADER.set(0)
             await self._stop_workers()
+
+    async def _when_listed(self, providers: Informer) -> None:
+        """Alerts wait for the first list of AlertProviders, so none is sent to nobody."""
+        await providers.synced.wait()
+        self.alerts.providers_listed.set()
 
     async def _stop_workers(self) -> None:
         tasks = [a.task for a in self.fleet.apps.values() if a.task] + [
