@@ -137,6 +137,9 @@ async def run_analysis(
 ) -> AnalysisResult:
     """Run every metric side by side; stop them all once one ends other than Successful."""
     clock = clock or SystemClock()
+    names = [metric.name for metric in metrics]
+    if len(set(names)) != len(names):
+        raise ValueError(f"metric names must differ within an analysis: {names}")
     taken = {metric.name: list((previous or {}).get(metric.name, ())) for metric in metrics}
     tasks = {
         asyncio.create_task(
