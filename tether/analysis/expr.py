@@ -30,7 +30,8 @@ _TOKEN = re.compile(
     r"""\s*(?:(?P<number>\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)"""
     r"""|(?P<string>'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")"""
     r"""|(?P<word>[A-Za-z_]\w*)"""
-    r"""|(?P<operator>==|!=|<=|>=|&&|\|\||[<>!()\[\].,+\-*/]))"""
+    r"""|(?P<operator>==|!=|<=|>=|&&|\|\||[<>!()\[\].,+\-*/])"""
+    r"""|(?P<unknown>[^\s\w]+))"""
 )
 _KEYWORDS = {"and": "&&", "or": "||", "not": "!", "nil": "null", "true": "true", "false": "false"}
 _FUNCTIONS = {"len": "size", "asFloat": "double", "asInt": "int"}
@@ -80,6 +81,8 @@ def _render(tokens: list[_Token]) -> list[str]:
             parts.append(f"({inner} != {inner})")
             index = end + 1
             continue
+        if token.kind == "unknown":
+            raise TranslationError(f"{token.text!r} is not translated")
         if token.kind == "word" and not member:
             parts.append(_word(token.text, following))
         elif token.text == "." and (not following or tokens[index + 1].kind != "word"):
