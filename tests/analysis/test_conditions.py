@@ -80,9 +80,9 @@ TRANSLATED = [
     ("result.ok && result.successPercent >= 0.90", "result.ok && result.successPercent >= 0.90"),
     ("result[0] < 0.05 and result[1] < 0.1", "result[0] < 0.05 && result[1] < 0.1"),
     ("not (result[0] < 0.5) or result[1] == nil", "!(result[0] < 0.5) || result[1] == null"),
-    ("len(result) == 0", "size(result) == 0"),
-    ("asFloat(result) >= 0.9", "double(result) >= 0.9"),
-    ("asInt(result) > 5", "int(result) > 5"),
+    ("len(result) == 0", "dyn(size(result)) == 0"),
+    ("asFloat(result) >= 0.9", "dyn(double(result)) >= 0.9"),
+    ("asInt(result) > 5", "dyn(int(result)) > 5"),
     ("isNaN(result[0]) || result[0] >= 0.95", "(result[0] != result[0]) || result[0] >= 0.95"),
     ("result['data'] == 'x'", "result['data'] == 'x'"),
 ]
@@ -92,6 +92,19 @@ TRANSLATED = [
 def test_argo_conditions_in_the_common_shapes_become_cel(argo, cel):
     assert translate(argo) == cel
     Conditions.compile(translate(argo), None)  # and the CEL compiles
+
+
+@pytest.mark.parametrize(
+    ("argo", "value", "phase"),
+    [
+        ("asFloat(result) > 0", "0.5", Phase.SUCCESSFUL),  # double against an int literal
+        ("asInt(result) >= 2.5", "3", Phase.SUCCESSFUL),
+        ("len(result) > 0 and result[0] < 0.8", [0.9], Phase.FAILED),
+        ("not isNaN(result[0])", [math.nan], Phase.FAILED),
+    ],
+)
+def test_translated_conditions_judge_as_argo_would(argo, value, phase):
+    assert Conditions.compile(translate(argo), None).judge(value).phase is phase
 
 
 @pytest.mark.parametrize(

@@ -11,10 +11,13 @@ by token; anything else is refused with the metric named and the CEL to write in
     nil                                                 null
     == != < <= > >= + - * / ( )                         as in CEL
     && || !   and or not                                && || !
-    len(x)                                              size(x)
-    asFloat(x)  asInt(x)                                double(x)  int(x)
+    len(x)                                              dyn(size(x))
+    asFloat(x)  asInt(x)                                dyn(double(x))  dyn(int(x))
     isNaN(x)                                            (x != x)   (NaN is the only value
                                                                     not equal to itself)
+
+``dyn()`` keeps ``asFloat(result) > 0`` working: CEL's checker refuses a double compared with an
+int when it knows both types, and compares them at run time when it does not.
 
 Refused: every other function (``all``, ``filter``, ``default``, ...), ``in``, ``matches``,
 ``contains``, ``startsWith``, ``?:``, ``??``, ``%``, ``**``, ``..``, and any variable but
@@ -34,7 +37,14 @@ _TOKEN = re.compile(
     r"""|(?P<unknown>[^\s\w]+))"""
 )
 _KEYWORDS = {"and": "&&", "or": "||", "not": "!", "nil": "null", "true": "true", "false": "false"}
-_FUNCTIONS = {"len": "size", "asFloat": "double", "asInt": "int"}
+# dyn(): CEL's checker refuses double(x) > 0 (double against int) when it knows both types;
+# through dyn() the comparison is made at run time, where CEL compares numbers across types.
+_CALLS = {
+    "len": "dyn(size({0}))",
+    "asFloat": "dyn(double({0}))",
+    "asInt": "dyn(int({0}))",
+    "isNaN": "({0} != {0})",
+}
 _VARIABLE = "result"
 _WORD_OPERATORS = frozenset({"in", "matches", "contains", "startsWith", "endsWith"})
 
@@ -75,10 +85,10 @@ def _render(tokens: list[_Token]) -> list[str]:
         token = tokens[index]
         following = tokens[index + 1].text if index + 1 < len(tokens) else ""
         member = index > 0 and tokens[index - 1].text == "."
-        if token.kind == "word" and token.text == "isNaN" and following == "(" and not member:
+        if token.kind == "word" and following == "(" and not member and token.text in _CALLS:
             end = _closing(tokens, index + 1)
             inner = _join(_render(tokens[index + 2 : end]))
-            parts.append(f"({inner} != {inner})")
+            parts.append(_CALLS[token.text].format(inner))
             index = end + 1
             continue
         if token.kind == "unknown":
@@ -94,18 +104,12 @@ def _render(tokens: list[_Token]) -> list[str]:
 
 
 def _join(parts: list[str]) -> str:
-    """Tokens back into text: spaces around operators, none inside ``a.b``, ``a[0]``, ``f(x)``."""
+    """Tokens back into text: spaces around operators, none inside ``a.b``, ``a[0]``, ``(x)``."""
     text = ""
     for part in parts:
         tight = text.endswith((".", "[", "(")) or (text.endswith("!") and not text.endswith("!="))
         if text and not tight and part not in (".", "[", "]", ")", ","):
             text += " "
-        if (
-            part == "("
-            and text.endswith(" ")
-            and text[:-1].rstrip().split(" ")[-1] in _FUNCTIONS.values()
-        ):
-            text = text[:-1]
         text += part
     return text
 
@@ -117,8 +121,6 @@ def _word(word: str, following: str) -> str:
         return word
     if word in _WORD_OPERATORS:
         raise TranslationError(f"the operator {word!r} is not translated")
-    if following == "(" and word in _FUNCTIONS:
-        return _FUNCTIONS[word]
     if following == "(":
         raise TranslationError(f"the function {word}() is not translated")
     raise TranslationError(f"{word!r} is not translated (only the variable 'result' is)")
