@@ -3,8 +3,8 @@
 GET, POST or PUT ``url`` with the given headers and body (a body on GET is refused when the
 template is read). The answer must be a 2xx with a JSON body; ``jsonPath`` (the subset in
 ``jsonpath``) picks the value the conditions see as ``result``, the whole document without one.
-A path that matches nothing, and a JSON null, are an empty result. The exchange is bounded by
-``timeout`` seconds (10 by default, Argo Rollouts' ``timeoutSeconds``).
+A path that matches nothing, a JSON null and an empty list are an empty result. The exchange
+is bounded by ``timeout`` seconds (10 by default, Argo Rollouts' ``timeoutSeconds``).
 """
 
 from __future__ import annotations
