@@ -155,6 +155,22 @@ def test_templates_outside_the_subset_are_refused_naming_the_metric(document, me
     assert message in str(raised.value)
 
 
+def test_check_refuses_a_bad_template_before_any_argument_is_known():
+    read_template(TEMPLATE).check()  # the look-alike is fine
+    with pytest.raises(AnalysisError, match="metric 'success-rate': successCondition"):
+        read_template(_with_metric(successCondition="result[0] >=")).check()
+    with pytest.raises(AnalysisError, match="initialDelay '2 days' is not a duration"):
+        read_template(_with_metric(initialDelay="2 days")).check()
+
+
+@pytest.mark.parametrize(
+    ("interval", "seconds"), [("1m30s", 90.0), ("500ms", 0.5), ("2h", 7200.0), (15, 15.0)]
+)
+def test_durations_are_read_as_go_writes_them(interval, seconds):
+    metric = read_template(_with_metric(interval=interval)).instantiate(ARGS)[0]
+    assert metric.interval == seconds
+
+
 def test_missing_and_unknown_arguments_are_refused():
     template = read_template(TEMPLATE)
     with pytest.raises(AnalysisError, match="argument 'version' is needed and has no default"):

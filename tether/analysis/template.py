@@ -130,6 +130,18 @@ class AnalysisTemplate:
         values = self._argument_values(args or {})
         return [_MetricReader(self, raw, values, jobs).metric() for raw in self.metrics]
 
+    def check(self) -> None:
+        """Instantiate once with stand-in values ("0" for arguments without a default, no
+        cluster for Jobs), so a bad condition, duration or path is refused before any rollout
+        needs the template (AnalysisError, as ``instantiate`` would raise it)."""
+        stand_ins = {
+            argument.name: ArgValue("0", secret=argument.secret_key_ref is not None)
+            for argument in self.arguments
+            if argument.value is None
+        }
+        jobs = JobContext(_NoCluster(), "check", "check")
+        self.instantiate(stand_ins, jobs=jobs)
+
     def _argument_values(self, given: Mapping[str, str | ArgValue]) -> dict[str, ArgValue]:
         declared = {argument.name: argument for argument in self.arguments}
         unknown = sorted(set(given) - set(declared))
@@ -155,6 +167,22 @@ class AnalysisTemplate:
             secret = passed.secret or argument.secret_key_ref is not None
             values[name] = ArgValue(passed.value, secret)
         return values
+
+
+class _NoCluster:
+    """The JobCluster of ``check``: building a Job provider is checked, running one is not."""
+
+    async def create_job(self, job: dict[str, Any]) -> None:
+        raise AnalysisError("a checked template's Job metric cannot run")
+
+    async def read_job(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return None
+
+    async def job_pods(self, namespace: str, name: str) -> list[dict[str, Any]]:
+        return []
+
+    async def delete_job(self, namespace: str, name: str) -> None:
+        return None
 
 
 def read_template(document: Mapping[str, Any], source: str = "") -> AnalysisTemplate:
