@@ -10,6 +10,7 @@
     ├── TenancyViolation        an app breaks its team's limits (paths, namespaces, kinds)
     ├── PruneRefused            a guard stopped a prune (empty render, failed apply)
     ├── HealthTimeout           objects did not become healthy in time
+    ├── AnalysisError           an analysis template or metric was refused (metric named)
     └── AuditError              the audit store could not be opened or written
 
 Every message names the thing it is about (file:line, object, URL@ref) and says what to do.
@@ -71,6 +72,11 @@ class PruneRefused(TetherError):
 
 class HealthTimeout(TetherError):
     """Objects did not become healthy before the timeout."""
+
+
+class AnalysisError(TetherError):
+    """An analysis template or metric could not be read: the message names the template, the
+    metric and the field, and says what to write instead."""
 
 
 class AuditError(TetherError):

@@ -1,56 +1,27 @@
-"""CEL (Common Expression Language) for health checks: compile once, evaluate per object.
+"""CEL for health checks: the variables a health expression sees, over the shared CEL wrapper.
 
 An expression sees two variables:
 
     object       the live object as the API server returns it
     conditions   its ``status.conditions`` by type: ``conditions.Ready.status == "True"``
 
-Expressions are type-checked when compiled, so a misspelt variable, a function that does not
-exist or ``1 + "a"`` is refused then, with the position of the mistake, before any sync. The
-strings and optional-value extensions are on (``"x".lowerAscii()``, ``object.?status.?phase``),
-as in the Kubernetes API server's own CEL. The library is cel-expr-python, the CEL project's
-Python binding of its C++ implementation (docs/decisions/0010-cel-for-health-checks.md).
+Compiling, type-checking and evaluating are ``tether.core.cel``'s (one wrapper of the CEL library
+for health checks and analysis conditions); docs/decisions/0010-cel-for-health-checks.md says
+why CEL and which library.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from functools import cache
 from typing import Any
 
-from cel_expr_python import cel  # type: ignore[import-untyped]  # ships .pyi, no py.typed
-from cel_expr_python.ext import ext_optional, ext_strings  # type: ignore[import-untyped]
+from tether.core import cel as core_cel
+from tether.core.cel import CelError, Expression
 
 VARIABLES = ("object", "conditions")
+ENVIRONMENT = core_cel.CelEnvironment(VARIABLES)
 
-
-class CelError(Exception):
-    """An expression could not be compiled, or evaluating it failed on one object."""
-
-
-@cache
-def _environment() -> cel.Env:
-    return cel.NewEnv(
-        variables={name: cel.Type.DYN for name in VARIABLES},
-        extensions=[ext_strings.ExtStrings(), ext_optional.ExtOptional()],
-    )
-
-
-@dataclass(frozen=True)
-class Expression:
-    """One compiled expression and its source text (for messages)."""
-
-    source: str
-    compiled: cel.Expression
-
-    def evaluate(self, activation: Activation) -> object:
-        """The plain Python value of the expression for one object; CelError when it fails
-        (a field the object lacks, a type that does not fit)."""
-        value = self.compiled.eval(activation.native)
-        if value.type() == cel.Type.ERROR:
-            raise CelError(str(value.value()))
-        return value.plain_value()
+__all__ = ["VARIABLES", "Activation", "CelError", "Expression", "compile_expression"]
 
 
 def compile_expression(source: str, result: str) -> Expression:
@@ -58,25 +29,11 @@ def compile_expression(source: str, result: str) -> Expression:
 
     Raises CelError with the compiler's message (position and caret) when it does not.
     """
-    wanted = cel.Type.BOOL if result == "bool" else cel.Type.STRING
-    try:
-        compiled = _environment().compile(source)
-    except RuntimeError as error:
-        raise CelError(_compiler_message(str(error))) from None
-    returned = compiled.return_type()
-    if returned not in (wanted, cel.Type.DYN):
-        raise CelError(f"it gives a {returned.name().lower()}, a {result} is expected")
-    return Expression(source, compiled)
+    return ENVIRONMENT.compile(source, result)
 
 
-def _compiler_message(text: str) -> str:
-    """The compiler's error without its status-code prefix and suffix."""
-    text = text.removeprefix("INVALID_ARGUMENT: ").replace(" [INVALID_ARGUMENT]", "")
-    return text.replace("ERROR: <input>:", "at ").strip()
-
-
-class Activation:
+class Activation(core_cel.Activation):
     """The variables for one object, built once and shared by every expression on it."""
 
     def __init__(self, live: Mapping[str, Any], conditions: Mapping[str, Any]) -> None:
-        self.native = _environment().Activation({"object": live, "conditions": conditions})
+        super().__init__(ENVIRONMENT, {"object": live, "conditions": conditions})
