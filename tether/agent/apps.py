@@ -106,10 +106,11 @@ class AppWorkers:
             state = AppState(spec, reason=requested)
             self.fleet.apps[spec.key] = state
             state.task = asyncio.create_task(self._worker(state))
-            state.poke()
+            state.poke("new app")
         elif current.spec != spec or requested != current.reason:
+            why = "spec changed" if current.spec != spec else f"requested {requested}"
             current.spec, current.reason = spec, requested
-            current.poke()
+            current.poke(why)
         else:
             current.spec = spec  # news in metadata only (our finalizer): no new pass
 
@@ -119,8 +120,10 @@ class AppWorkers:
             wait = state.spec.next_backoff(state.failures) if failing else state.spec.interval
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(state.trigger.wait(), jittered(wait))
-            state.trigger.clear()
             async with self.slots:
+                # cleared only now: a poke that came while waiting for a slot is news this pass
+                # reads anyway, so it must not also cut the pass's health wait short
+                state.trigger.clear()
                 try:
                     await self.reconcile(state)
                 except asyncio.CancelledError:
@@ -148,7 +151,7 @@ class AppWorkers:
         state.handled_request = state.reason
         waiting = self._not_ready_dependencies(spec)
         if waiting:
-            asyncio.get_running_loop().call_later(5, state.poke)
+            asyncio.get_running_loop().call_later(5, state.poke, "dependencies re-checked")
             message = f"waiting for {', '.join(waiting)}"
             return await self._hold(state, (False, "DependencyNotReady", message), True)
         source = self.fleet.sources.get(spec.source)
@@ -354,6 +357,7 @@ class AppWorkers:
         await asyncio.wait({waiting, poked}, return_when=asyncio.FIRST_COMPLETED)
         poked.cancel()
         if not waiting.done():
+            log.debug("health wait gave way to a new pass", extra={"app": state.spec.key})
             waiting.cancel()
             await asyncio.gather(waiting, poked, return_exceptions=True)
             return

@@ -53,7 +53,7 @@ class DriftJudge:
         state.drifted[ref], state.drifted_live[ref] = fields, live
         spec = state.spec
         if spec.self_heal and spec.automated and not spec.suspend:
-            state.poke()
+            state.poke(f"drift of {ref}")
 
     async def _report(
         self, state: AppState, ref: ObjectRef, live: dict[str, Any] | None, fields: list[str]

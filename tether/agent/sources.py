@@ -151,7 +151,7 @@ class SourceWorkers:
             for app in self.fleet.apps_of(spec.key):
                 if recovered:
                     await self.status.app(app, AppStatusChange(source_error=""))
-                app.poke()
+                app.poke(f"source {spec.key} at {artifact.revision}")
 
     async def _failed(self, state: SourceState, error: TetherError) -> None:
         spec = state.spec

@@ -4,6 +4,7 @@ after a restart: nothing here must be durable)."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,6 +12,8 @@ from tether.agent.specs import AppSpec, SourceSpec
 from tether.cluster.client import Resource
 from tether.core import ObjectRef, Revision
 from tether.source import GitHubApp
+
+log = logging.getLogger("tether.agent")
 
 
 @dataclass
@@ -50,7 +53,9 @@ class AppState:
     status: dict[str, Any] | None = None  # the App's status as this replica last wrote it
     reason: str = ""
 
-    def poke(self) -> None:
+    def poke(self, why: str) -> None:
+        """Ask for a pass now; ``why`` is logged at debug level (what woke an app, and when)."""
+        log.debug("app poked: %s", why, extra={"app": self.spec.key})
         self.trigger.set()
 
 
