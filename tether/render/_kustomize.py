@@ -16,6 +16,11 @@ as working directory and home, a minimal environment, a timeout and a memory lim
 space, ``RLIMIT_AS``, set by ``/bin/sh``'s ``ulimit -v`` just before kustomize is executed:
 kustomize expands YAML aliases, so one alias bomb among the resources would otherwise take all
 the memory of the machine). Its output is read with the same ``YamlLimits`` as any manifest.
+
+With ``ReadLimits`` (a team's source paths), a reference is also refused when its real target
+(symlinks resolved) lies outside them, naming the kustomization, the line and the limits; and
+kustomize builds a confined copy of the repository (``_view.py``), so a reference these checks
+do not know about cannot reach outside the limits either.
 """
 
 from __future__ import annotations
@@ -78,8 +83,15 @@ class _BuildFailed(Exception):
     """kustomize could not be run or refused the kustomization; ``str()`` says why."""
 
 
-def build(tree: Tree, entry: Entry, settings: RenderSettings, problems: Problems) -> list[Manifest]:
-    """The manifests kustomize builds from ``entry`` (a directory holding a kustomization)."""
+def build(
+    tree: Tree,
+    entry: Entry,
+    settings: RenderSettings,
+    problems: Problems,
+    view: Path | None = None,
+) -> list[Manifest]:
+    """The manifests kustomize builds from ``entry`` (a directory holding a kustomization);
+    built in ``view`` (a confined copy of the tree, ``_view.py``) when one is given."""
     assert entry.kustomization is not None
     label = join(entry.label, entry.kustomization.name)
     before = len(problems)
@@ -92,10 +104,12 @@ def build(tree: Tree, entry: Entry, settings: RenderSettings, problems: Problems
             "configured (RenderSettings.kustomize)"
         )
         return []
+    directory, root = (entry.real, tree.root) if view is None else (view / entry.label, view)
     try:
-        output = _run(settings.kustomize, entry.real, settings, tree.root)
+        output = _run(settings.kustomize, directory, settings, root)
     except _BuildFailed as exc:
-        problems.add(f"{label}: {exc}")
+        seen = f" (kustomize sees only {tree.limits.describe()})" if tree.limits else ""
+        problems.add(f"{label}: {exc}{seen}")
         return []
     output_label = f"{label} (kustomize output)"
     try:
@@ -121,7 +135,7 @@ def _check_kustomizations(tree: Tree, start: Path, problems: Problems, limits: Y
         try:
             real = tree.confine(kustomization)
         except Escape as exc:
-            problems.add(f"{label}: symlink points outside the repository (to {exc})")
+            problems.add(f"{label}: symlink points {exc.where()}; {exc.advice()}")
             continue
         try:
             node = compose(real.read_text(encoding="utf-8-sig"), limits)
@@ -185,10 +199,13 @@ def _check(
     try:
         target = tree.confine(directory / value)
     except Escape as exc:
-        problems.add(
-            f"{where} leaves the repository (it points to {exc}); only paths inside the "
-            "repository can be rendered"
-        )
+        if exc.limits:
+            problems.add(f"{where} points {exc.where()}; {exc.advice()}")
+        else:
+            problems.add(
+                f"{where} leaves the repository (it points to {exc}); only paths inside the "
+                "repository can be rendered"
+            )
         return None
     if not target.exists():
         hint = ""
