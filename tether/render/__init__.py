@@ -20,6 +20,7 @@ This piece imports only ``tether.core`` and ``tether.errors``. See ``docs/render
 
 from __future__ import annotations
 
+import time
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -51,6 +52,7 @@ def render(
     start, label = tree.locate(path)
     problems = Problems()
     manifests: list[Manifest] = []
+    deadline = time.monotonic() + settings.timeout
     with ExitStack() as stack:
         view: Path | None = None
         for entry in tree.walk(start, label, problems):
@@ -59,7 +61,7 @@ def render(
                 continue
             if tree.limits is not None and view is None:
                 view = stack.enter_context(confined_view(tree))
-            manifests += build(tree, entry, settings, problems, view)
+            manifests += build(tree, entry, settings, problems, view, deadline)
     check_unique(manifests, problems)
     problems.raise_if_any(repr(label))
     return manifests

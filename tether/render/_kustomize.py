@@ -12,7 +12,10 @@ path it names (resources, bases, components, patches, generator files, …) is c
 
 kustomize then runs with plugins off (no ``--enable-exec``, ``--enable-alpha-plugins`` or
 ``--enable-helm``), ``--load-restrictor LoadRestrictionsRootOnly``, an empty scratch directory
-as working directory and home, a minimal environment, a timeout and a memory limit (its address
+as working directory and home, a minimal environment, a time limit (``RenderSettings.timeout``
+is the budget of the whole render: the builds of a directory holding many kustomizations share
+it, so one commit cannot hold a worker for the limit times the number of kustomizations; the
+process is killed when it runs out) and a memory limit (its address
 space, ``RLIMIT_AS``, set by ``/bin/sh``'s ``ulimit -v`` just before kustomize is executed:
 kustomize expands YAML aliases, so one alias bomb among the resources would otherwise take all
 the memory of the machine). Its output is read with the same ``YamlLimits`` as any manifest.
@@ -30,6 +33,7 @@ import os
 import re
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -89,9 +93,11 @@ def build(
     settings: RenderSettings,
     problems: Problems,
     view: Path | None = None,
+    deadline: float | None = None,
 ) -> list[Manifest]:
     """The manifests kustomize builds from ``entry`` (a directory holding a kustomization);
-    built in ``view`` (a confined copy of the tree, ``_view.py``) when one is given."""
+    built in ``view`` (a confined copy of the tree, ``_view.py``) when one is given, and
+    stopped at ``deadline`` (``time.monotonic()``; the render's time budget)."""
     assert entry.kustomization is not None
     label = join(entry.label, entry.kustomization.name)
     before = len(problems)
@@ -105,8 +111,15 @@ def build(
         )
         return []
     directory, root = (entry.real, tree.root) if view is None else (view / entry.label, view)
+    remaining = settings.timeout if deadline is None else deadline - time.monotonic()
+    if remaining <= 0:
+        problems.add(
+            f"{label}: not built: the render's time limit of {settings.timeout:g}s "
+            "(RenderSettings.timeout) was used up by the kustomizations before it"
+        )
+        return []
     try:
-        output = _run(settings.kustomize, directory, settings, root)
+        output = _run(settings.kustomize, directory, settings, root, remaining)
     except _BuildFailed as exc:
         seen = f" (kustomize sees only {tree.limits.describe()})" if tree.limits else ""
         problems.add(f"{label}: {exc}{seen}")
@@ -245,9 +258,11 @@ def _scalars(field: str, node: Node | None) -> Iterator[_Reference]:
             yield _Reference(field, item.value, item.start_mark.line + 1)
 
 
-def _run(binary: Path, directory: Path, settings: RenderSettings, root: Path) -> str:
-    """``kustomize build directory``'s standard output; ``_BuildFailed`` with its error."""
-    timeout = settings.timeout
+def _run(
+    binary: Path, directory: Path, settings: RenderSettings, root: Path, timeout: float
+) -> str:
+    """``kustomize build directory``'s standard output, killed after ``timeout`` seconds;
+    ``_BuildFailed`` with its error."""
     with tempfile.TemporaryDirectory(prefix="tether-kustomize-") as scratch:
         environment = {
             "HOME": scratch,
@@ -282,7 +297,8 @@ def _run(binary: Path, directory: Path, settings: RenderSettings, root: Path) ->
             )
         except subprocess.TimeoutExpired as exc:
             raise _BuildFailed(
-                f"kustomize build did not finish within {timeout:g}s (RenderSettings.timeout); "
+                f"kustomize build did not finish within {settings.timeout:g}s "
+                "(RenderSettings.timeout, the time limit of the render) and was stopped; "
                 "nothing was applied: look for a YAML alias bomb or a runaway generator"
             ) from exc
         except OSError as exc:

@@ -31,7 +31,7 @@ class ReadLimits(Protocol):
 @dataclass(frozen=True)
 class RenderSettings:
     """``kustomize``: the kustomize binary; None makes a kustomization a render error.
-    ``timeout``: seconds one ``kustomize build`` may take.
+    ``timeout``: seconds the kustomize builds of one render may take, together.
     ``kustomize_memory``: bytes of address space one ``kustomize build`` may use.
     ``yaml_limits``: what one manifest file or one kustomize output may ask of the YAML reader.
     ``read_limits``: the only repository paths the render may read (a team's or Project's

@@ -8,24 +8,25 @@ render has ``ReadLimits``, kustomize builds this copy instead of the repository:
 the copy cannot be read, whatever a kustomization says (kustomize's own load restrictor stays on
 as well).
 
-The copy is made by walking the repository (``.git`` skipped) and copying each regular file the
-limits allow. Symlinks are resolved while copying: one whose target lies inside the repository
-and inside the limits becomes a copy of its target (a file, or a directory copied in turn); any
-other is left out. The copy therefore holds no symlink at all. Directories the limits cannot
-reach are not walked. FIFOs, sockets and devices are never copied.
+The copy is made by walking the repository's real directories (``.git`` skipped; directories
+the limits cannot reach are not entered) and copying each regular file the limits allow, at the
+same path. A symlink is kept as a symlink when its real target lies inside the repository and
+inside the limits: it then points at the copy of that target, so kustomize sees the same shape
+(and applies its own rules to symlinks as it would in the repository). Any other symlink is
+left out, as are FIFOs, sockets and devices. Every symlink in the copy therefore leads to
+something in the copy.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-import stat
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from tether.render._tree import Escape, Tree, join
+from tether.render._tree import Escape, Tree
 
 _SKIPPED_AT_ROOT = (".git",)
 
@@ -34,53 +35,41 @@ _SKIPPED_AT_ROOT = (".git",)
 def confined_view(tree: Tree) -> Iterator[Path]:
     """A temporary copy of ``tree`` with only what its limits allow, removed on exit."""
     with tempfile.TemporaryDirectory(prefix="tether-view-") as scratch:
-        view = Path(scratch) / "repository"
+        view = Path(os.path.realpath(scratch)) / "repository"
         view.mkdir()
-        _copy_directory(tree, tree.root, view, ".", frozenset({tree.root}))
+        _copy_directory(tree, tree.root, view, view)
         yield view
 
 
-def _copy_directory(
-    tree: Tree, real: Path, destination: Path, label: str, seen: frozenset[Path]
-) -> None:
-    """Copy what the limits allow of directory ``real`` (shown to kustomize as ``label``)."""
+def _copy_directory(tree: Tree, real: Path, destination: Path, view: Path) -> None:
+    """Copy what the limits allow of the real directory ``real`` into ``destination``."""
     try:
-        names = sorted(os.listdir(real))
+        entries = sorted(os.scandir(real), key=lambda entry: entry.name)
     except OSError:
         return  # an unreadable directory is reported by the checks, if the render needs it
-    for name in names:
-        if label == "." and name in _SKIPPED_AT_ROOT:
+    for entry in entries:
+        if real == tree.root and entry.name in _SKIPPED_AT_ROOT:
             continue
-        child_label = join(label, name)
-        source = _resolved(tree, real / name)
-        if source is None:
-            continue
-        try:
-            mode = source.stat().st_mode
-        except OSError:
-            continue
-        if stat.S_ISDIR(mode):
-            if source in seen or not _reachable(tree, child_label, source):
-                continue
-            target = destination / name
-            target.mkdir()
-            _copy_directory(tree, source, target, child_label, seen | {source})
-        elif stat.S_ISREG(mode) and tree.allows(child_label) and tree.allows(tree.label_of(source)):
-            shutil.copyfile(source, destination / name, follow_symlinks=False)
+        source = Path(entry.path)
+        label = tree.label_of(source)
+        if entry.is_symlink():
+            _link(tree, source, destination / entry.name, view)
+        elif entry.is_dir(follow_symlinks=False):
+            if tree.limits is None or tree.limits.may_contain(label):
+                (destination / entry.name).mkdir()
+                _copy_directory(tree, source, destination / entry.name, view)
+        elif entry.is_file(follow_symlinks=False) and tree.allows(label):
+            shutil.copyfile(source, destination / entry.name, follow_symlinks=False)
 
 
-def _resolved(tree: Tree, path: Path) -> Path | None:
-    """``path`` itself, or the real target of a symlink that stays within the limits."""
-    if not path.is_symlink():
-        return path
+def _link(tree: Tree, link: Path, destination: Path, view: Path) -> None:
+    """Recreate symlink ``link`` pointing into the copy, when it and its target are allowed."""
+    if not tree.allows(tree.label_of(link)):
+        return
     try:
-        return tree.confine(path)
+        target = tree.confine(link)
     except Escape:
-        return None
-
-
-def _reachable(tree: Tree, label: str, real: Path) -> bool:
-    """Whether anything under directory ``label`` (really ``real``) may be read."""
-    if tree.limits is None:
-        return True
-    return tree.limits.may_contain(label) and tree.limits.may_contain(tree.label_of(real))
+        return
+    if target.exists():
+        relative = tree.label_of(target)
+        destination.symlink_to(view if relative == "." else view / relative)
