@@ -97,16 +97,18 @@ def test_the_confined_copy_holds_only_what_the_limits_allow(tmp_path: Path) -> N
     os.symlink("../../platform", root / "apps/web/vendor", target_is_directory=True)
     os.mkfifo(root / "apps/web/pipe.yaml")
 
-    with confined_view(Tree.open(root, WEB)) as view:
-        files = sorted(
-            (Path(directory) / name).relative_to(view).as_posix()
-            for directory, directories, names in os.walk(view)
-            for name in names + [d for d in directories if (Path(directory) / d).is_symlink()]
-        )
-        assert files == ["apps/api/shared/cm.yaml", "apps/web/cm.yaml", "apps/web/shared"]
-        shared = view / "apps/web/shared"
-        assert shared.is_symlink() and shared.resolve() == view / "apps/api/shared"
-        assert (shared / "cm.yaml").read_text() == configmap("shared")
+    tree = Tree.open(root, WEB)
+    for copied in (tree.root, tree.root / "apps/web"):
+        with confined_view(tree, [copied]) as view:
+            files = sorted(
+                (Path(directory) / name).relative_to(view).as_posix()
+                for directory, directories, names in os.walk(view)
+                for name in names + [d for d in directories if (Path(directory) / d).is_symlink()]
+            )
+            assert files == ["apps/api/shared/cm.yaml", "apps/web/cm.yaml", "apps/web/shared"]
+            shared = view / "apps/web/shared"
+            assert shared.is_symlink() and shared.resolve() == view / "apps/api/shared"
+            assert (shared / "cm.yaml").read_text() == configmap("shared")
 
 
 @pytest.fixture

@@ -21,7 +21,6 @@ This piece imports only ``tether.core`` and ``tether.errors``. See ``docs/render
 from __future__ import annotations
 
 import time
-from contextlib import ExitStack
 from pathlib import Path
 
 from tether.core import Manifest
@@ -30,7 +29,6 @@ from tether.render._manifests import check_unique, read_file
 from tether.render._problems import Problems
 from tether.render._settings import ReadLimits, RenderSettings
 from tether.render._tree import Tree
-from tether.render._view import confined_view
 
 __all__ = ["ReadLimits", "RenderSettings", "render"]
 
@@ -53,15 +51,11 @@ def render(
     problems = Problems()
     manifests: list[Manifest] = []
     deadline = time.monotonic() + settings.timeout
-    with ExitStack() as stack:
-        view: Path | None = None
-        for entry in tree.walk(start, label, problems):
-            if entry.kustomization is None:
-                manifests += read_file(entry.real, entry.label, problems, settings.yaml_limits)
-                continue
-            if tree.limits is not None and view is None:
-                view = stack.enter_context(confined_view(tree))
-            manifests += build(tree, entry, settings, problems, view, deadline)
+    for entry in tree.walk(start, label, problems):
+        if entry.kustomization is not None:
+            manifests += build(tree, entry, settings, problems, deadline)
+        else:
+            manifests += read_file(entry.real, entry.label, problems, settings.yaml_limits)
     check_unique(manifests, problems)
     problems.raise_if_any(repr(label))
     return manifests

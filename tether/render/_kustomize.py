@@ -46,6 +46,7 @@ from tether.render._manifests import from_documents
 from tether.render._problems import Problems
 from tether.render._settings import RenderSettings
 from tether.render._tree import Entry, Escape, Tree, join, kustomization_in
+from tether.render._view import confined_view
 from tether.render._yaml import SyntaxProblem, compose, load_yaml
 
 log = logging.getLogger(__name__)
@@ -92,16 +93,15 @@ def build(
     entry: Entry,
     settings: RenderSettings,
     problems: Problems,
-    view: Path | None = None,
     deadline: float | None = None,
 ) -> list[Manifest]:
-    """The manifests kustomize builds from ``entry`` (a directory holding a kustomization);
-    built in ``view`` (a confined copy of the tree, ``_view.py``) when one is given, and
-    stopped at ``deadline`` (``time.monotonic()``; the render's time budget)."""
+    """The manifests kustomize builds from ``entry`` (a directory holding a kustomization),
+    in a confined copy of the tree (``_view.py``) when the tree has read limits, stopped at
+    ``deadline`` (``time.monotonic()``; the render's time budget)."""
     assert entry.kustomization is not None
     label = join(entry.label, entry.kustomization.name)
     before = len(problems)
-    _check_kustomizations(tree, entry.real, problems, settings.yaml_limits)
+    directories = _check_kustomizations(tree, entry.real, problems, settings.yaml_limits)
     if len(problems) > before:
         return []
     if settings.kustomize is None:
@@ -110,7 +110,6 @@ def build(
             "configured (RenderSettings.kustomize)"
         )
         return []
-    directory, root = (entry.real, tree.root) if view is None else (view / entry.label, view)
     remaining = settings.timeout if deadline is None else deadline - time.monotonic()
     if remaining <= 0:
         problems.add(
@@ -119,9 +118,19 @@ def build(
         )
         return []
     try:
-        output = _run(settings.kustomize, directory, settings, root, remaining)
+        if tree.limits is None:
+            output = _run(settings.kustomize, entry.real, settings, tree.root, remaining)
+        else:
+            with confined_view(tree, directories) as view:
+                directory = view / tree.label_of(entry.real)
+                output = _run(settings.kustomize, directory, settings, view, remaining)
     except _BuildFailed as exc:
-        seen = f" (kustomize sees only {tree.limits.describe()})" if tree.limits else ""
+        seen = ""
+        if tree.limits is not None:
+            seen = (
+                f" (kustomize sees only the kustomizations named by its resources, bases and "
+                f"components, within {tree.limits.describe()})"
+            )
         problems.add(f"{label}: {exc}{seen}")
         return []
     output_label = f"{label} (kustomize output)"
@@ -133,7 +142,10 @@ def build(
     return from_documents(documents, output_label, problems)
 
 
-def _check_kustomizations(tree: Tree, start: Path, problems: Problems, limits: YamlLimits) -> None:
+def _check_kustomizations(
+    tree: Tree, start: Path, problems: Problems, limits: YamlLimits
+) -> set[Path]:
+    """Check every kustomization reachable from ``start``; their real directories."""
     pending = [start]
     visited: set[Path] = set()
     while pending:
@@ -164,6 +176,7 @@ def _check_kustomizations(tree: Tree, start: Path, problems: Problems, limits: Y
             target = _check(tree, directory, reference, label, problems)
             if target is not None and reference.field in _FOLLOWED and target.is_dir():
                 pending.append(target)
+    return visited
 
 
 def _references(node: MappingNode, label: str, problems: Problems) -> Iterator[_Reference]:

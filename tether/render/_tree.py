@@ -96,6 +96,8 @@ class Tree:
             raise RenderError(f"repository tree {root} cannot be read: {exc}") from exc
         if not real.is_dir():
             raise RenderError(f"repository tree {root} is not a directory")
+        if limits is not None and limits.allows("."):
+            limits = None  # the whole repository is allowed (``**``): nothing to confine
         return cls(real, limits)
 
     def allows(self, label: str) -> bool:
