@@ -14,6 +14,7 @@ from tests.render.conftest import cached_kustomize
 from tether.core.repopath import UnsafePath, normal_path
 from tether.errors import RenderError
 from tether.policy.access import PathLimits, Tenancy, path_violations
+from tether.policy.config import ConfigError, parse
 from tether.policy.globs import covers, matches, may_match_under
 from tether.render import RenderSettings, render
 from tether.render._tree import Tree
@@ -76,6 +77,19 @@ def test_unsafe_paths_are_refused(path: str, reason: str) -> None:
     tenancy = Tenancy("web", source_paths=("apps/web/**",))
     [violation] = path_violations(tenancy, path)
     assert violation.startswith(f"path {path!r} is refused: ")
+
+
+def test_a_team_path_with_a_parent_segment_is_refused_in_tether_yaml() -> None:
+    text = (
+        "environments: [dev]\nteams:\n  - name: web\n    paths:\n      - apps/web/**\n"
+        "      - apps/web/../../infra/**\n"
+    )
+    with pytest.raises(ConfigError) as caught:
+        parse(text, "tether.yaml")
+    assert str(caught.value) == (
+        "tether.yaml:6: teams[0].paths[1]: 'apps/web/../../infra/**' is refused: it has a '..' "
+        "segment; name the directory from the repository root instead"
+    )
 
 
 def test_normal_form() -> None:
