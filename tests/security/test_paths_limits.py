@@ -183,3 +183,21 @@ def test_a_kustomization_that_loops_is_refused(tmp_path: Path, kustomize: Path) 
 
     assert "apps/web/a/kustomization.yaml: kustomize build failed" in str(caught.value)
     assert "cycle detected" in str(caught.value)
+
+
+def test_a_tagged_reference_out_of_the_repository_is_refused_without_limits(
+    tmp_path: Path, kustomize: Path
+) -> None:
+    """kustomize reads ``!x ../../mirror`` as the path ``../../mirror``: a directory outside the
+    repository (say, another tenant's checkout in the agent's cache) is refused all the same."""
+    root = tmp_path / "repo"
+    write(tmp_path, "mirror/kustomization.yaml", "resources: [cm.yaml]\n")
+    write(tmp_path, "mirror/cm.yaml", configmap("other-tenant"))
+    write(root, "apps/web/kustomization.yaml", "resources:\n  - !x ../../../mirror\n")
+
+    with pytest.raises(RenderError) as caught:
+        render(root, "apps/web", RenderSettings(kustomize=kustomize, timeout=60))
+
+    message = str(caught.value)
+    assert "apps/web/kustomization.yaml:2: resources entry '../../../mirror' leaves the " in message
+    assert "other-tenant" not in message

@@ -118,6 +118,8 @@ CASES = {
     "symlinked file in a kustomization": symlinked_file_in_a_kustomization,
     "resource file": kustomization("resources:\n  - cm.yaml\n  - ../../platform/cm.yaml\n"),
     "resource directory": kustomization("resources:\n  - cm.yaml\n  - ../../platform\n"),
+    # kustomize takes a scalar with any tag as a path; so must the checks
+    "resource with a YAML tag": kustomization("resources:\n  - cm.yaml\n  - !x ../../platform\n"),
     "base": kustomization("bases:\n  - ../../platform\nresources:\n  - cm.yaml\n"),
     "component": kustomization("resources: [cm.yaml]\ncomponents:\n  - ../../platform/component\n"),
     "patches path": kustomization(

@@ -12,8 +12,9 @@ Nothing outside ``root`` is ever read, remote kustomize bases are refused, and k
 without plugins, under a time and a memory limit. With ``RenderSettings.read_limits`` (a team's
 or Project's source paths) nothing outside those paths is read either: not through a symlink,
 not through a kustomize reference (checked, naming file and line, and made impossible by
-building in a confined copy of the repository). Every manifest carries the file and line it came from. Namespaces are left as
-written: defaulting them is the caller's job, as is deciding whether an empty render is fine.
+building in a confined copy of the repository). Every manifest carries the file and line it came
+from. Namespaces are left as written: defaulting them is the caller's job, as is deciding
+whether an empty render is fine.
 
 This piece imports only ``tether.core`` and ``tether.errors``. See ``docs/rendering.md``.
 """

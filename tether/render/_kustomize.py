@@ -74,6 +74,7 @@ _REMOTE = re.compile(
 _HOST_LIKE = re.compile(r"^[a-z0-9-]+(?:\.[a-z0-9-]+)+/", re.IGNORECASE)
 
 _STDERR_LIMIT = 2000
+_MISSING = re.compile(r"no such file|must resolve to a file|does not exist", re.IGNORECASE)
 _OUT_OF_MEMORY = re.compile(r"out of memory|cannot allocate memory", re.IGNORECASE)
 
 
@@ -126,7 +127,7 @@ def build(
                 output = _run(settings.kustomize, directory, settings, view, remaining)
     except _BuildFailed as exc:
         seen = ""
-        if tree.limits is not None:
+        if tree.limits is not None and _MISSING.search(str(exc)):
             seen = (
                 f" (kustomize sees only the kustomizations named by its resources, bases and "
                 f"components, within {tree.limits.describe()})"
@@ -264,10 +265,11 @@ def _mappings(node: Node | None) -> Iterator[MappingNode]:
 
 
 def _scalars(field: str, node: Node | None) -> Iterator[_Reference]:
-    """The string entries of ``node`` (a list of strings, or one string)."""
+    """The scalar entries of ``node`` (a list of them, or one), whatever their YAML tag:
+    kustomize reads ``!anything ../x`` or ``123`` as a path too, so each one is checked."""
     items = node.value if isinstance(node, SequenceNode) else [node]
     for item in items:
-        if isinstance(item, ScalarNode) and item.tag == "tag:yaml.org,2002:str" and item.value:
+        if isinstance(item, ScalarNode) and item.value:
             yield _Reference(field, item.value, item.start_mark.line + 1)
 
 
