@@ -46,6 +46,7 @@ def configmap(name: str) -> str:
         ("apps/**/base", "apps/web/team/base", True),
         ("**/base", "base", True),
         ("apps/web/", "apps/web", True),
+        ("./apps/web/**", "apps/web/cm.yaml", True),
         ("apps/web", "apps/web/../infra", False),
     ],
 )

@@ -28,6 +28,8 @@ from tether.core.repopath import ancestors
 def compile_glob(pattern: str) -> re.Pattern[str]:
     """The regular expression ``pattern`` stands for."""
     pattern = pattern.strip().lstrip("/")
+    while pattern.startswith("./"):
+        pattern = pattern[2:].lstrip("/")
     if pattern.endswith("/"):
         pattern += "**"
     out: list[str] = []
@@ -68,7 +70,7 @@ def covers(patterns: Iterable[str], path: str) -> bool:
 def may_match_under(pattern: str, directory: str) -> bool:
     """Whether ``directory`` (normal form) or something under it could match ``pattern``: False
     only when no path below ``directory`` can (a walk may then skip the directory)."""
-    pattern_segments = [s for s in pattern.strip().strip("/").split("/") if s]
+    pattern_segments = [s for s in pattern.strip().strip("/").split("/") if s not in ("", ".")]
     directory_segments = [] if directory == "." else directory.split("/")
     for glob_segment, segment in zip(pattern_segments, directory_segments, strict=False):
         if "**" in glob_segment:
