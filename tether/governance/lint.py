@@ -108,6 +108,19 @@ def _files(run: _Run) -> None:
             Finding(rule.id, CONFIG_FILE, "there is no tether.yaml", 0, rule.severity, rule.hint)
         )
     run.findings += layout.check(repository.files, repository.manifest_files, config)
+    rule = RULES["layout-symlink-outside"]
+    run.findings += [
+        Finding(
+            rule.id,
+            path,
+            f"{path} is a symlink to {target}, outside the repository: lint does not read it, "
+            "and a render refuses it",
+            0,
+            rule.severity,
+            rule.hint,
+        )
+        for path, target in repository.escapes.items()
+    ]
     run.findings += ownership.check_codeowners(*repository.codeowners(), config)
     scanned = 0
     for path in repository.files:

@@ -3,6 +3,11 @@
 The file list is what Git would commit (tracked plus untracked-but-not-ignored files, from
 ``tether.source``); outside a Git work tree every file but ``.git/`` is read. Without a
 tether.yaml the configuration is inferred from the directories found.
+
+Nothing outside the repository is read: a symlink (to a file, or a directory next to the files)
+whose real target lies outside ``root`` is recorded in ``escapes`` with the link text as
+committed, and never opened, so lint reports it without showing, scanning or parsing what it
+points to (an age key on the CI machine, say). Symlinks that stay inside are followed.
 """
 
 from __future__ import annotations
@@ -40,13 +45,20 @@ class Repository:
     config: RepoConfig
     manifest_files: set[str] = field(default_factory=set)
     objects: dict[tuple[str, str], list[SourceLocation]] = field(default_factory=dict)
+    escapes: dict[str, str] = field(default_factory=dict)
     _texts: dict[str, str | None] = field(default_factory=dict)
 
     def read(self, path: str) -> str | None:
-        """The text of ``path`` (None when unreadable, binary or too large)."""
+        """The text of ``path`` (None when unreadable, binary, too large, or when it really
+        lies outside the repository)."""
         if path not in self._texts:
-            self._texts[path] = _read(self.root / path)
+            self._texts[path] = _read(self.root / path) if self.inside(path) else None
         return self._texts[path]
+
+    def inside(self, path: str) -> bool:
+        """Whether ``path`` (relative, symlinks resolved) stays inside the repository."""
+        real = Path(os.path.realpath(self.root / path))
+        return real.is_relative_to(Path(os.path.realpath(self.root)))
 
     def codeowners(self) -> tuple[str | None, str | None]:
         for candidate in CODEOWNERS_LOCATIONS:
@@ -84,6 +96,7 @@ def open_repository(root: Path) -> Repository:
     if files is None:
         files = _walk(root)
     repository = Repository(root, files, RepoConfig())
+    repository.escapes = _escapes(repository)
     config_text = repository.read(CONFIG_FILE) if (root / CONFIG_FILE).is_file() else None
     if config_text is not None:
         repository.config = config_module.parse(config_text, CONFIG_FILE)
@@ -93,6 +106,30 @@ def open_repository(root: Path) -> Repository:
         if path.endswith(MANIFEST_SUFFIXES) and not is_hidden(path) and path != CONFIG_FILE:
             _index_objects(repository, path)
     return repository
+
+
+def _escapes(repository: Repository) -> dict[str, str]:
+    """Symlinks leaving the repository, with their link text: the listed files, and the
+    directory symlinks next to them (Git lists those as files; the walk does not enter them)."""
+    found: dict[str, str] = {}
+    directories = {str(PurePosixPath(path).parent) for path in repository.files}
+    candidates = set(repository.files)
+    for directory in directories:
+        try:
+            entries = list(os.scandir(repository.root / directory))
+        except OSError:
+            continue
+        for entry in entries:
+            if entry.is_symlink() and entry.name != ".git":
+                candidates.add(str(PurePosixPath(directory) / entry.name).removeprefix("./"))
+    for path in sorted(candidates):
+        link = repository.root / path
+        if link.is_symlink() and not repository.inside(path):
+            try:
+                found[path] = os.readlink(link)
+            except OSError:
+                found[path] = "?"
+    return found
 
 
 def _inferred(files: list[str]) -> RepoConfig:

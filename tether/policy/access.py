@@ -4,6 +4,12 @@ A team may deploy only from its source paths, only into its namespaces, and only
 allowed (``deny`` wins over ``allow``); cluster-scoped objects are refused unless the team is
 allowed them. ``tether sync`` and the agent run this on the whole rendered set before anything
 is dry-run, so a violating app applies nothing.
+
+Source paths are globs (``globs.py``: ``*`` stays in one segment, ``apps/web/**`` includes
+``apps/web``), and a path is allowed when it or a directory above it matches. They limit more
+than the path an App names: ``PathLimits`` is handed to the render, which refuses to read any
+file outside them (a symlink target, a kustomize base, patch or generator file), so a team
+cannot deploy, or have the agent decrypt, another team's files by pointing at them.
 """
 
 from __future__ import annotations
@@ -13,6 +19,28 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from tether.core import ObjectRef, SourceLocation
+from tether.core.repopath import UnsafePath, normal_path
+from tether.policy.globs import covers, may_match_under
+
+
+@dataclass(frozen=True)
+class PathLimits:
+    """The repository paths one tenant may deploy from, and so the only files its renders may
+    read. ``owner`` names the tenant in messages (``team 'web'``)."""
+
+    owner: str
+    patterns: tuple[str, ...]
+
+    def allows(self, path: str) -> bool:
+        """Whether ``path`` (normal form, relative to the repository root) may be read."""
+        return covers(self.patterns, path)
+
+    def may_contain(self, directory: str) -> bool:
+        """Whether something under ``directory`` (normal form) may be read."""
+        return any(may_match_under(pattern, directory) for pattern in self.patterns)
+
+    def describe(self) -> str:
+        return f"the paths {self.owner} may deploy from ({', '.join(self.patterns)})"
 
 
 @dataclass(frozen=True)
@@ -29,6 +57,12 @@ class Tenancy:
     deny_kinds: tuple[str, ...] = ()
     cluster_scoped: bool = False
 
+    def path_limits(self) -> PathLimits | None:
+        """What this tenant's renders may read; None when it may deploy from any path."""
+        if not self.source_paths:
+            return None
+        return PathLimits(f"team {self.name!r}", self.source_paths)
+
 
 @dataclass(frozen=True)
 class PlacedObject:
@@ -43,18 +77,14 @@ def _matches(value: str, patterns: Iterable[str]) -> bool:
     return any(fnmatch.fnmatchcase(value, pattern) for pattern in patterns)
 
 
-def _path_allowed(path: str, patterns: tuple[str, ...]) -> bool:
-    clean = path.strip("/") or "."
-    return not patterns or any(
-        fnmatch.fnmatchcase(clean, p.strip("/"))
-        or clean.startswith(p.strip("/").rstrip("*").rstrip("/") + "/")
-        for p in patterns
-    )
-
-
 def path_violations(tenancy: Tenancy, source_path: str) -> list[str]:
-    """The source path, when the team may not deploy from it."""
-    if _path_allowed(source_path, tenancy.source_paths):
+    """The source path, when the team may not deploy from it (or it is not a safe path)."""
+    try:
+        path = normal_path(source_path)
+    except UnsafePath as exc:
+        return [f"path {source_path!r} is refused: {exc}"]
+    limits = tenancy.path_limits()
+    if limits is None or limits.allows(path):
         return []
     allowed = ", ".join(tenancy.source_paths)
     return [

@@ -24,6 +24,7 @@ from typing import Any
 from yaml.nodes import MappingNode, Node, SequenceNode
 
 from tether.core import kubeyaml
+from tether.core.repopath import UnsafePath, normal_path
 from tether.errors import TetherError
 from tether.policy.access import Tenancy
 from tether.policy.globs import matches
@@ -380,6 +381,13 @@ class _Reader:
                         f"{owner!r} is not a CODEOWNERS owner (@user, @org/team or an email)",
                     )
             paths = self.strings((*path, "paths"))
+            for position, glob in enumerate(paths):
+                try:
+                    normal_path(glob.strip().lstrip("/"))
+                except UnsafePath as exc:
+                    raise self.fail(
+                        (*path, "paths", position), f"{glob!r} is refused: {exc}"
+                    ) from exc
             namespaces = self.strings((*path, "namespaces"))
             allow = self.strings((*path, "kinds", "allow"))
             deny = self.strings((*path, "kinds", "deny"))

@@ -59,6 +59,14 @@ _RULES = (
         "layout",
     ),
     Rule(
+        "layout-symlink-outside",
+        "a symlink whose target lies outside the repository",
+        "commit the file itself instead of a link to it (lint does not follow the link, and a "
+        "render refuses it)",
+        E,
+        "layout",
+    ),
+    Rule(
         "layout-missing-kustomization",
         "a base, overlay or cluster directory without a kustomization",
         "add a kustomization.yaml listing its resources",

@@ -19,6 +19,7 @@ from tether.cluster.client import KubeClient, Resource
 from tether.cluster.kubeconfig import Connection
 from tether.core import Action, ChangeSet, HealthReport, HealthStatus, Manifest, ObjectRef, Revision
 from tether.core.compare import unified_diff
+from tether.core.repopath import UnsafePath, normal_path
 from tether.errors import AuditError, TenancyViolation, TetherError
 from tether.policy.access import Tenancy, path_violations
 from tether.policy.config import CONFIG_FILE, parse
@@ -88,23 +89,44 @@ def load_manifests(
     spec: SourceSpec, kustomize: Path | None, options: SyncOptions | None = None
 ) -> tuple[Revision, list[Manifest], SyncOptions | None]:
     """Fetch the source at its ref and render its path; with ``options.team`` set, read that
-    team's limits from the repository's tether.yaml at the same revision and check the path."""
+    team's limits from the repository's tether.yaml at the same revision. The path must be
+    one the team (or Project) may deploy from, and the render reads nothing outside those
+    paths (symlinks, kustomize bases, patches and generator files included)."""
+    app = options.app if options is not None else ""
+    path = source_path(app, spec.path)
     credentials = TokenFile(Path(spec.token_file)) if spec.token_file else None
     artifact = fetch(spec.url, spec.ref, credentials=credentials)
-    manifests = render(artifact.root, spec.path, RenderSettings(kustomize=kustomize))
+    tenancy: Tenancy | None = None
     if options is not None and (options.team or options.tenancy):
         tenancy = team_tenancy(artifact.root, options.team) if options.team else options.tenancy
         assert tenancy is not None
-        refused = path_violations(tenancy, spec.path)
+        refused = path_violations(tenancy, path)
         if refused:
             raise TenancyViolation(f"app {options.app!r}: nothing was applied: {refused[0]}")
         options = replace(options, tenancy=tenancy)
+    limits = tenancy.path_limits() if tenancy is not None else None
+    settings = RenderSettings(kustomize=kustomize, read_limits=limits)
+    manifests = render(artifact.root, path, settings)
     return artifact.revision, manifests, options
+
+
+def source_path(app: str, path: str) -> str:
+    """``path`` in normal form; an error naming the app and the path when it is refused."""
+    try:
+        return normal_path(path)
+    except UnsafePath as exc:
+        who = f"app {app!r}: " if app else ""
+        raise TetherError(f"{who}source path {path!r} is refused: {exc}") from exc
 
 
 def team_tenancy(root: Path, team: str) -> Tenancy:
     """``team``'s limits from ``tether.yaml`` at the root of the repository."""
     config_file = root / CONFIG_FILE
+    if config_file.is_symlink():
+        raise TenancyViolation(
+            f"--team {team}: {CONFIG_FILE} is a symlink; the teams' limits are read only from "
+            "a regular file at the repository root"
+        )
     if not config_file.is_file():
         raise TenancyViolation(
             f"--team {team}: the repository has no {CONFIG_FILE} declaring teams"

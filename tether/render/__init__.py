@@ -9,24 +9,29 @@ recursively, in path order, hidden files and directories skipped. A subdirectory
 directory that holds a kustomization is built with kustomize as one unit, in its place.
 
 Nothing outside ``root`` is ever read, remote kustomize bases are refused, and kustomize runs
-without plugins. Every manifest carries the file and line it came from. Namespaces are left as
-written: defaulting them is the caller's job, as is deciding whether an empty render is fine.
+without plugins, under a time and a memory limit. With ``RenderSettings.read_limits`` (a team's
+or Project's source paths) nothing outside those paths is read either: not through a symlink,
+not through a kustomize reference (checked, naming file and line, and made impossible by
+building in a confined copy of the repository). Every manifest carries the file and line it came
+from. Namespaces are left as written: defaulting them is the caller's job, as is deciding
+whether an empty render is fine.
 
 This piece imports only ``tether.core`` and ``tether.errors``. See ``docs/rendering.md``.
 """
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from tether.core import Manifest
 from tether.render._kustomize import build
 from tether.render._manifests import check_unique, read_file
 from tether.render._problems import Problems
-from tether.render._settings import RenderSettings
+from tether.render._settings import ReadLimits, RenderSettings
 from tether.render._tree import Tree
 
-__all__ = ["RenderSettings", "render"]
+__all__ = ["ReadLimits", "RenderSettings", "render"]
 
 _DEFAULT_SETTINGS = RenderSettings()
 
@@ -39,15 +44,17 @@ def render(
 
     Raises ``RenderError`` naming every problem found (file:line and what to do): malformed YAML,
     documents that are not objects, missing ``apiVersion``/``kind``/``metadata.name``, an object
-    defined twice, a path or symlink leaving ``root``, a remote kustomize base, a failed build.
+    defined twice, a path or symlink leaving ``root`` or the read limits, a remote kustomize
+    base, a failed build (out of time or memory included).
     """
-    tree = Tree.open(root)
+    tree = Tree.open(root, settings.read_limits)
     start, label = tree.locate(path)
     problems = Problems()
     manifests: list[Manifest] = []
+    deadline = time.monotonic() + settings.timeout
     for entry in tree.walk(start, label, problems):
         if entry.kustomization is not None:
-            manifests += build(tree, entry, settings, problems)
+            manifests += build(tree, entry, settings, problems, deadline)
         else:
             manifests += read_file(entry.real, entry.label, problems, settings.yaml_limits)
     check_unique(manifests, problems)

@@ -12,10 +12,18 @@ path it names (resources, bases, components, patches, generator files, …) is c
 
 kustomize then runs with plugins off (no ``--enable-exec``, ``--enable-alpha-plugins`` or
 ``--enable-helm``), ``--load-restrictor LoadRestrictionsRootOnly``, an empty scratch directory
-as working directory and home, a minimal environment, a timeout and a memory limit (its address
+as working directory and home, a minimal environment, a time limit (``RenderSettings.timeout``
+is the budget of the whole render: the builds of a directory holding many kustomizations share
+it, so one commit cannot hold a worker for the limit times the number of kustomizations; the
+process is killed when it runs out) and a memory limit (its address
 space, ``RLIMIT_AS``, set by ``/bin/sh``'s ``ulimit -v`` just before kustomize is executed:
 kustomize expands YAML aliases, so one alias bomb among the resources would otherwise take all
 the memory of the machine). Its output is read with the same ``YamlLimits`` as any manifest.
+
+With ``ReadLimits`` (a team's source paths), a reference is also refused when its real target
+(symlinks resolved) lies outside them, naming the kustomization, the line and the limits; and
+kustomize builds a confined copy of the repository (``_view.py``), so a reference these checks
+do not know about cannot reach outside the limits either.
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ import os
 import re
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +46,7 @@ from tether.render._manifests import from_documents
 from tether.render._problems import Problems
 from tether.render._settings import RenderSettings
 from tether.render._tree import Entry, Escape, Tree, join, kustomization_in
+from tether.render._view import confined_view
 from tether.render._yaml import SyntaxProblem, compose, load_yaml
 
 log = logging.getLogger(__name__)
@@ -64,6 +74,7 @@ _REMOTE = re.compile(
 _HOST_LIKE = re.compile(r"^[a-z0-9-]+(?:\.[a-z0-9-]+)+/", re.IGNORECASE)
 
 _STDERR_LIMIT = 2000
+_MISSING = re.compile(r"no such file|must resolve to a file|does not exist", re.IGNORECASE)
 _OUT_OF_MEMORY = re.compile(r"out of memory|cannot allocate memory", re.IGNORECASE)
 
 
@@ -78,12 +89,20 @@ class _BuildFailed(Exception):
     """kustomize could not be run or refused the kustomization; ``str()`` says why."""
 
 
-def build(tree: Tree, entry: Entry, settings: RenderSettings, problems: Problems) -> list[Manifest]:
-    """The manifests kustomize builds from ``entry`` (a directory holding a kustomization)."""
+def build(
+    tree: Tree,
+    entry: Entry,
+    settings: RenderSettings,
+    problems: Problems,
+    deadline: float | None = None,
+) -> list[Manifest]:
+    """The manifests kustomize builds from ``entry`` (a directory holding a kustomization),
+    in a confined copy of the tree (``_view.py``) when the tree has read limits, stopped at
+    ``deadline`` (``time.monotonic()``; the render's time budget)."""
     assert entry.kustomization is not None
     label = join(entry.label, entry.kustomization.name)
     before = len(problems)
-    _check_kustomizations(tree, entry.real, problems, settings.yaml_limits)
+    directories = _check_kustomizations(tree, entry.real, problems, settings.yaml_limits)
     if len(problems) > before:
         return []
     if settings.kustomize is None:
@@ -92,10 +111,28 @@ def build(tree: Tree, entry: Entry, settings: RenderSettings, problems: Problems
             "configured (RenderSettings.kustomize)"
         )
         return []
+    remaining = settings.timeout if deadline is None else deadline - time.monotonic()
+    if remaining <= 0:
+        problems.add(
+            f"{label}: not built: the render's time limit of {settings.timeout:g}s "
+            "(RenderSettings.timeout) was used up by the kustomizations before it"
+        )
+        return []
     try:
-        output = _run(settings.kustomize, entry.real, settings, tree.root)
+        if tree.limits is None:
+            output = _run(settings.kustomize, entry.real, settings, tree.root, remaining)
+        else:
+            with confined_view(tree, directories) as view:
+                directory = view / tree.label_of(entry.real)
+                output = _run(settings.kustomize, directory, settings, view, remaining)
     except _BuildFailed as exc:
-        problems.add(f"{label}: {exc}")
+        seen = ""
+        if tree.limits is not None and _MISSING.search(str(exc)):
+            seen = (
+                f" (kustomize sees only the kustomizations named by its resources, bases and "
+                f"components, within {tree.limits.describe()})"
+            )
+        problems.add(f"{label}: {exc}{seen}")
         return []
     output_label = f"{label} (kustomize output)"
     try:
@@ -106,7 +143,10 @@ def build(tree: Tree, entry: Entry, settings: RenderSettings, problems: Problems
     return from_documents(documents, output_label, problems)
 
 
-def _check_kustomizations(tree: Tree, start: Path, problems: Problems, limits: YamlLimits) -> None:
+def _check_kustomizations(
+    tree: Tree, start: Path, problems: Problems, limits: YamlLimits
+) -> set[Path]:
+    """Check every kustomization reachable from ``start``; their real directories."""
     pending = [start]
     visited: set[Path] = set()
     while pending:
@@ -121,7 +161,7 @@ def _check_kustomizations(tree: Tree, start: Path, problems: Problems, limits: Y
         try:
             real = tree.confine(kustomization)
         except Escape as exc:
-            problems.add(f"{label}: symlink points outside the repository (to {exc})")
+            problems.add(f"{label}: symlink points {exc.where()}; {exc.advice()}")
             continue
         try:
             node = compose(real.read_text(encoding="utf-8-sig"), limits)
@@ -137,6 +177,7 @@ def _check_kustomizations(tree: Tree, start: Path, problems: Problems, limits: Y
             target = _check(tree, directory, reference, label, problems)
             if target is not None and reference.field in _FOLLOWED and target.is_dir():
                 pending.append(target)
+    return visited
 
 
 def _references(node: MappingNode, label: str, problems: Problems) -> Iterator[_Reference]:
@@ -185,10 +226,13 @@ def _check(
     try:
         target = tree.confine(directory / value)
     except Escape as exc:
-        problems.add(
-            f"{where} leaves the repository (it points to {exc}); only paths inside the "
-            "repository can be rendered"
-        )
+        if exc.limits:
+            problems.add(f"{where} points {exc.where()}; {exc.advice()}")
+        else:
+            problems.add(
+                f"{where} leaves the repository (it points to {exc}); only paths inside the "
+                "repository can be rendered"
+            )
         return None
     if not target.exists():
         hint = ""
@@ -221,16 +265,19 @@ def _mappings(node: Node | None) -> Iterator[MappingNode]:
 
 
 def _scalars(field: str, node: Node | None) -> Iterator[_Reference]:
-    """The string entries of ``node`` (a list of strings, or one string)."""
+    """The scalar entries of ``node`` (a list of them, or one), whatever their YAML tag:
+    kustomize reads ``!anything ../x`` or ``123`` as a path too, so each one is checked."""
     items = node.value if isinstance(node, SequenceNode) else [node]
     for item in items:
-        if isinstance(item, ScalarNode) and item.tag == "tag:yaml.org,2002:str" and item.value:
+        if isinstance(item, ScalarNode) and item.value:
             yield _Reference(field, item.value, item.start_mark.line + 1)
 
 
-def _run(binary: Path, directory: Path, settings: RenderSettings, root: Path) -> str:
-    """``kustomize build directory``'s standard output; ``_BuildFailed`` with its error."""
-    timeout = settings.timeout
+def _run(
+    binary: Path, directory: Path, settings: RenderSettings, root: Path, timeout: float
+) -> str:
+    """``kustomize build directory``'s standard output, killed after ``timeout`` seconds;
+    ``_BuildFailed`` with its error."""
     with tempfile.TemporaryDirectory(prefix="tether-kustomize-") as scratch:
         environment = {
             "HOME": scratch,
@@ -265,7 +312,8 @@ def _run(binary: Path, directory: Path, settings: RenderSettings, root: Path) ->
             )
         except subprocess.TimeoutExpired as exc:
             raise _BuildFailed(
-                f"kustomize build did not finish within {timeout:g}s (RenderSettings.timeout); "
+                f"kustomize build did not finish within {settings.timeout:g}s "
+                "(RenderSettings.timeout, the time limit of the render) and was stopped; "
                 "nothing was applied: look for a YAML alias bomb or a runaway generator"
             ) from exc
         except OSError as exc:

@@ -2,7 +2,9 @@
 
 Nothing outside the tree may be read: not through ``..``, not through an absolute path, not
 through a symlink (to a file or a directory) whose target lies outside. Symlinks whose target
-stays inside the tree are followed.
+stays inside the tree are followed. With ``ReadLimits`` (a team's source paths), the same holds
+for every path outside those limits: a symlink or a kustomize reference is judged by where it
+really points, not by where it sits.
 
 The walk visits a directory's entries sorted by name, skips hidden ones (``.git``, ``.github``,
 ``.env.yaml`` …) and files without a manifest suffix, and hands back a directory holding a
@@ -15,11 +17,13 @@ import os
 import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
+from tether.core.repopath import UnsafePath, normal_path
 from tether.errors import RenderError
 from tether.render._manifests import JSON_SUFFIXES, YAML_SUFFIXES
 from tether.render._problems import Problems
+from tether.render._settings import ReadLimits
 
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 MANIFEST_SUFFIXES = YAML_SUFFIXES + JSON_SUFFIXES
@@ -48,7 +52,29 @@ class Entry:
 
 
 class Escape(Exception):
-    """A path that leaves the tree; ``str()`` says where it points."""
+    """A path that leaves the tree, or the read limits; ``str()`` is where it points.
+
+    ``limits`` is empty when the path leaves the repository, else the limits it breaks.
+    """
+
+    def __init__(self, target: str, limits: str = "") -> None:
+        super().__init__(target)
+        self.target = target
+        self.limits = limits
+
+    def where(self) -> str:
+        """``outside the repository (to /x)`` or ``to infra/x, outside the paths team …``."""
+        if not self.limits:
+            return f"outside the repository (to {self.target})"
+        return f"to {self.target}, outside {self.limits}"
+
+    def advice(self) -> str:
+        if not self.limits:
+            return "only files inside the repository can be rendered: copy the file into it"
+        return (
+            "a render reads only those paths: move what it needs there, or have the paths "
+            "added to the limits"
+        )
 
 
 def join(label: str, name: str) -> str:
@@ -60,16 +86,23 @@ class Tree:
     """A read-only repository tree; ``root`` is its real (symlink-free) absolute path."""
 
     root: Path
+    limits: ReadLimits | None = None
 
     @classmethod
-    def open(cls, root: Path) -> Tree:
+    def open(cls, root: Path, limits: ReadLimits | None = None) -> Tree:
         try:
             real = Path(root).resolve(strict=True)
         except (OSError, RuntimeError) as exc:
             raise RenderError(f"repository tree {root} cannot be read: {exc}") from exc
         if not real.is_dir():
             raise RenderError(f"repository tree {root} is not a directory")
-        return cls(real)
+        if limits is not None and limits.allows("."):
+            limits = None  # the whole repository is allowed (``**``): nothing to confine
+        return cls(real, limits)
+
+    def allows(self, label: str) -> bool:
+        """Whether the limits let a render read ``label`` (a path relative to the root)."""
+        return self.limits is None or self.limits.allows(label)
 
     def contains(self, real: Path) -> bool:
         return real == self.root or real.is_relative_to(self.root)
@@ -79,24 +112,30 @@ class Tree:
         return real.relative_to(self.root).as_posix() or "."
 
     def confine(self, path: Path) -> Path:
-        """The real path of ``path`` (which may not exist); ``Escape`` if it leaves the tree."""
+        """The real path of ``path`` (which may not exist); ``Escape`` if it leaves the tree or
+        the read limits."""
         real = Path(os.path.realpath(path))
         if not self.contains(real):
             raise Escape(str(real))
+        if self.limits is not None and not self.limits.allows(self.label_of(real)):
+            raise Escape(self.label_of(real), self.limits.describe())
         return real
 
     def locate(self, path: str) -> tuple[Path, str]:
         """The real path and the label of the directory (or file) ``path`` to render."""
-        relative = PurePosixPath(path)
-        if relative.is_absolute():
-            raise RenderError(f"path {path!r} must be relative to the repository root")
-        label = os.path.normpath(relative.as_posix())
         try:
-            real = self.confine(self.root / relative)
+            label = normal_path(path)
+        except UnsafePath as exc:
+            raise RenderError(f"path {path!r} is refused: {exc}") from exc
+        if self.limits is not None and not self.limits.allows(label):
+            raise RenderError(f"path {path!r} is outside {self.limits.describe()}")
+        try:
+            real = self.confine(self.root / label)
         except Escape as exc:
+            if exc.limits:
+                raise RenderError(f"path {path!r} points {exc.where()}; {exc.advice()}") from exc
             raise RenderError(
-                f"path {path!r} leaves the repository (it points to {exc}); "
-                "only paths inside the repository can be rendered"
+                f"path {path!r} leaves the repository (it points to {exc}); {exc.advice()}"
             ) from exc
         if not real.exists():
             raise RenderError(f"path {path!r} does not exist in the repository")
@@ -151,10 +190,7 @@ class Tree:
         try:
             real = self.confine(path)
         except Escape as exc:
-            problems.add(
-                f"{label}: symlink points outside the repository (to {exc}); only files "
-                "inside the repository can be rendered: copy the file into the repository"
-            )
+            problems.add(f"{label}: symlink points {exc.where()}; {exc.advice()}")
             return None
         if not real.exists():
             problems.add(f"{label}: symlink points to {os.readlink(path)}, which does not exist")
