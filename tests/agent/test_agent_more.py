@@ -231,8 +231,10 @@ spec: {{destinations: ["{namespace}"], kinds: {{deny: [Secret]}}}}
         "tether.dev/reconcile-requested-at=now",
         "--overwrite",
     )
-    ready = wait_for(lambda: refused("forbidden"), 60, "RBAC refusal")
-    assert f"system:serviceaccount:{namespace}:deployer" in ready["message"]
+    # (the Secret is named "forbidden": wait for the identity, which only the new refusal names)
+    deployer = f"system:serviceaccount:{namespace}:deployer"
+    ready = wait_for(lambda: refused(deployer), 60, "RBAC refusal")
+    assert "forbidden" in ready["message"].replace('"forbidden"', "")
     assert kubectl.get("configmap", "allowed", namespace) is None
 
 
