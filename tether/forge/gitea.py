@@ -1,0 +1,333 @@
+"""The Gitea driver of ``Forge`` (API v1; tested against a real Gitea 1.26).
+
+``open_change`` is built to be repeated: it looks before it writes at every step (the pull
+request by base and head, the branch, the branch's head commit), so a second call, or a call
+after a failure half-way, finishes the job without duplicating any of it. Gitea has been seen
+to answer a pull request creation made right after a push without keeping the pull request;
+the driver therefore reads the pull request back after creating it and creates it again when
+it is missing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import quote
+
+from tether.errors import ForgeError
+from tether.forge.interface import TokenProvider
+from tether.forge.model import (
+    ChangeRequest,
+    Comment,
+    CommitState,
+    CommitStatus,
+    FileChange,
+    PullRequest,
+    PullState,
+    RepoRef,
+)
+from tether.forge.transport import ForgeHttp, ForgeSettings
+
+_PAGE_SIZE = 50
+_MAX_PAGES = 40
+_CREATE_ATTEMPTS = 4
+"""How often a pull request that Gitea did not keep, or whose branch it does not see yet, is
+created again."""
+_KEY_MARKER = "<!-- tether-key: {key} -->"
+
+
+class GiteaForge:
+    """Pull requests, comments and commit statuses on one Gitea server."""
+
+    def __init__(
+        self,
+        base_url: str,
+        credentials: TokenProvider,
+        settings: ForgeSettings | None = None,
+        *,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self._http = ForgeHttp(base_url, "/api/v1", credentials, settings, sleep=sleep)
+        self._sleep = sleep
+
+    @property
+    def base_url(self) -> str:
+        return self._http.base_url
+
+    async def __aenter__(self) -> GiteaForge:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        await self._http.close()
+
+    # -- pull requests -----------------------------------------------------------------------
+
+    async def open_change(self, request: ChangeRequest) -> PullRequest:
+        existing = await self._pull_by_base_head(request.repo, request.base, request.head)
+        if existing is not None:
+            return existing
+        await self._prepare_branch(request)
+        for attempt in range(_CREATE_ATTEMPTS):
+            if attempt:
+                await self._sleep(self._http.settings.backoff * 2 ** (attempt - 1))
+            created = await self._create_pull(request)
+            if created is not None:
+                kept = await self._pull_by_number(request.repo, created, missing_ok=True)
+                if kept is not None:
+                    return kept
+            found = await self._pull_by_base_head(request.repo, request.base, request.head)
+            if found is not None:
+                return found
+        raise ForgeError(
+            f"opening a pull request {request.head} → {request.base} in {request.repo}: Gitea at "
+            f"{self.base_url} accepted it {_CREATE_ATTEMPTS} times but does not show it; check "
+            "the server's log (its pull request queue) and retry",
+            url=self._http.url_of(_repo_path(request.repo, "/pulls")),
+        )
+
+    async def find_pull_requests(self, repo: RepoRef, head: str) -> list[PullRequest]:
+        found: list[PullRequest] = []
+        for page in range(1, _MAX_PAGES + 1):
+            items = await self._http.request(
+                "GET",
+                _repo_path(repo, "/pulls"),
+                params={"state": "all", "sort": "newest", "page": page, "limit": _PAGE_SIZE},
+                what=f"listing pull requests of {repo}",
+            )
+            found += [
+                _pull_from_json(repo, item)
+                for item in items or []
+                if item.get("head", {}).get("ref") == head and _same_repo(item, repo)
+            ]
+            if len(items or []) < _PAGE_SIZE:
+                break
+        return sorted(found, key=lambda pull: pull.number, reverse=True)
+
+    async def pull_request(self, repo: RepoRef, number: int) -> PullRequest:
+        pull = await self._pull_by_number(repo, number)
+        assert pull is not None  # missing_ok=False raised instead
+        return pull
+
+    async def _pull_by_number(
+        self, repo: RepoRef, number: int, *, missing_ok: bool = False
+    ) -> PullRequest | None:
+        data = await self._http.request(
+            "GET",
+            _repo_path(repo, f"/pulls/{number}"),
+            what=f"reading pull request #{number} of {repo}",
+            missing_ok=missing_ok,
+        )
+        return None if data is None else _pull_from_json(repo, data)
+
+    async def _pull_by_base_head(self, repo: RepoRef, base: str, head: str) -> PullRequest | None:
+        data = await self._http.request(
+            "GET",
+            _repo_path(repo, f"/pulls/{quote(base, safe='')}/{quote(head, safe='/')}"),
+            what=f"looking for a pull request {head} → {base} in {repo}",
+            missing_ok=True,
+        )
+        return None if data is None else _pull_from_json(repo, data)
+
+    async def _create_pull(self, request: ChangeRequest) -> int | None:
+        """The number of the pull request created, or None when Gitea did not create one yet
+        (its branch not visible yet, or one already exists: the caller looks it up)."""
+        try:
+            data = await self._http.request(
+                "POST",
+                _repo_path(request.repo, "/pulls"),
+                body={
+                    "head": request.head,
+                    "base": request.base,
+                    "title": request.title,
+                    "body": request.body,
+                },
+                what=f"opening a pull request {request.head} → {request.base} in {request.repo}",
+            )
+        except ForgeError as error:
+            if error.status in (404, 409):  # head not indexed yet | already exists
+                return None
+            raise
+        number = data.get("number") if isinstance(data, dict) else None
+        return number if isinstance(number, int) else None
+
+    # -- branches and files ------------------------------------------------------------------
+
+    async def _prepare_branch(self, request: ChangeRequest) -> None:
+        """Branch ``head`` exists and carries ``files``: created at ``start_sha`` and committed
+        to when missing; left alone when its head has moved past ``start_sha`` (done before)."""
+        head_sha = await self._branch_head(request.repo, request.head)
+        if head_sha is None:
+            if not request.start_sha:
+                raise ForgeError(
+                    f"branch {request.head} does not exist in {request.repo} at {self.base_url} "
+                    "and no start commit was given to create it from; push it first or give "
+                    "start_sha",
+                    url=self._http.url_of(_repo_path(request.repo, "/branches")),
+                )
+            await self._create_branch(request.repo, request.head, request.start_sha)
+            head_sha = request.start_sha
+        if request.files and _same_commit(head_sha, request.start_sha):
+            await self._commit_files(request)
+
+    async def _branch_head(self, repo: RepoRef, branch: str) -> str | None:
+        data = await self._http.request(
+            "GET",
+            _repo_path(repo, f"/branches/{quote(branch, safe='/')}"),
+            what=f"reading branch {branch} of {repo}",
+            missing_ok=True,
+        )
+        return None if data is None else str(data["commit"]["id"])
+
+    async def _create_branch(self, repo: RepoRef, branch: str, start_sha: str) -> None:
+        try:
+            await self._http.request(
+                "POST",
+                _repo_path(repo, "/branches"),
+                body={"new_branch_name": branch, "old_ref_name": start_sha},
+                what=f"creating branch {branch} at {start_sha[:12]} in {repo}",
+            )
+        except ForgeError as error:
+            if error.status != 409:  # 409: it exists already, made by an earlier attempt
+                raise
+
+    async def _commit_files(self, request: ChangeRequest) -> None:
+        operations = [
+            op
+            for change in request.files
+            if (op := await self._file_operation(request.repo, request.head, change)) is not None
+        ]
+        if not operations:
+            return
+        await self._http.request(
+            "POST",
+            _repo_path(request.repo, "/contents"),
+            body={
+                "branch": request.head,
+                "message": request.commit_message or request.title,
+                "files": operations,
+            },
+            what=f"committing {len(operations)} file(s) to branch {request.head} of {request.repo}",
+        )
+
+    async def _file_operation(
+        self, repo: RepoRef, branch: str, change: FileChange
+    ) -> dict[str, str] | None:
+        if change.content is not None:
+            content = base64.b64encode(change.content).decode()
+            return {"operation": "upload", "path": change.path, "content": content}
+        existing = await self._http.request(
+            "GET",
+            _repo_path(repo, f"/contents/{quote(change.path.lstrip('/'), safe='/')}"),
+            params={"ref": branch},
+            what=f"reading {change.path} on branch {branch} of {repo}",
+            missing_ok=True,
+        )
+        if not isinstance(existing, dict):  # already absent (or a directory listing)
+            return None
+        return {"operation": "delete", "path": change.path, "sha": str(existing["sha"])}
+
+    # -- comments and statuses ---------------------------------------------------------------
+
+    async def comment(self, repo: RepoRef, number: int, body: str, *, key: str = "") -> Comment:
+        marker = _KEY_MARKER.format(key=key) if key else ""
+        if marker:
+            for item in await self._comments(repo, number):
+                if marker in str(item.get("body", "")):
+                    return _comment_from_json(item)
+        data = await self._http.request(
+            "POST",
+            _repo_path(repo, f"/issues/{number}/comments"),
+            body={"body": f"{body}\n\n{marker}" if marker else body},
+            what=f"commenting on pull request #{number} of {repo}",
+        )
+        return _comment_from_json(data)
+
+    async def _comments(self, repo: RepoRef, number: int) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        for page in range(1, _MAX_PAGES + 1):
+            batch = await self._http.request(
+                "GET",
+                _repo_path(repo, f"/issues/{number}/comments"),
+                params={"page": page, "limit": _PAGE_SIZE},
+                what=f"reading the comments of pull request #{number} of {repo}",
+            )
+            items += batch or []
+            if len(batch or []) < _PAGE_SIZE:
+                break
+        return items
+
+    async def set_commit_status(self, repo: RepoRef, sha: str, status: CommitStatus) -> None:
+        await self._http.request(
+            "POST",
+            _repo_path(repo, f"/statuses/{quote(sha, safe='')}"),
+            body={
+                "state": status.state.value,
+                "context": status.context,
+                "description": status.description,
+                "target_url": status.target_url,
+            },
+            what=f"setting commit status {status.context}={status.state.value} on {sha[:12]} "
+            f"in {repo}",
+            repeatable=True,  # the latest status per context wins: setting it twice is harmless
+        )
+
+    async def commit_statuses(self, repo: RepoRef, sha: str) -> list[CommitStatus]:
+        items = await self._http.request(
+            "GET",
+            _repo_path(repo, f"/commits/{quote(sha, safe='')}/statuses"),
+            params={"limit": _PAGE_SIZE, "sort": "newest"},
+            what=f"reading the commit statuses of {sha[:12]} in {repo}",
+        )
+        latest: dict[str, CommitStatus] = {}
+        for item in sorted(items or [], key=lambda entry: int(entry.get("id", 0)), reverse=True):
+            context = str(item.get("context", ""))
+            if context not in latest:
+                latest[context] = CommitStatus(
+                    state=CommitState(item["status"]),
+                    context=context,
+                    description=str(item.get("description") or ""),
+                    target_url=str(item.get("target_url") or ""),
+                )
+        return list(latest.values())
+
+
+def _repo_path(repo: RepoRef, rest: str) -> str:
+    return f"/repos/{quote(repo.owner, safe='')}/{quote(repo.name, safe='')}{rest}"
+
+
+def _same_commit(left: str, right: str) -> bool:
+    """Full and abbreviated SHAs of the same commit compare equal."""
+    return bool(left and right) and (left.startswith(right) or right.startswith(left))
+
+
+def _same_repo(item: dict[str, Any], repo: RepoRef) -> bool:
+    head_repo = item.get("head", {}).get("repo") or {}
+    full_name = str(head_repo.get("full_name", ""))
+    return not full_name or full_name.lower() == str(repo).lower()
+
+
+def _pull_from_json(repo: RepoRef, data: dict[str, Any]) -> PullRequest:
+    merged = bool(data.get("merged"))
+    state = PullState.MERGED if merged else PullState(str(data.get("state", "open")))
+    return PullRequest(
+        repo=repo,
+        number=int(data["number"]),
+        url=str(data.get("html_url", "")),
+        state=state,
+        head=str(data.get("head", {}).get("ref", "")),
+        base=str(data.get("base", {}).get("ref", "")),
+        head_sha=str(data.get("head", {}).get("sha", "")),
+        title=str(data.get("title", "")),
+        merge_commit=str(data["merge_commit_sha"])
+        if merged and data.get("merge_commit_sha")
+        else None,
+    )
+
+
+def _comment_from_json(data: dict[str, Any]) -> Comment:
+    return Comment(id=int(data["id"]), url=str(data.get("html_url", "")), body=str(data["body"]))
