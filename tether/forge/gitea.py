@@ -2,10 +2,12 @@
 
 ``open_change`` is built to be repeated: it looks before it writes at every step (the pull
 request by base and head, the branch, the branch's head commit), so a second call, or a call
-after a failure half-way, finishes the job without duplicating any of it. Gitea has been seen
-to answer a pull request creation made right after a push without keeping the pull request;
-the driver therefore reads the pull request back after creating it and creates it again when
-it is missing.
+after a failure half-way, finishes the job without duplicating any of it.
+
+Gitea indexes pushes in the background: right after a push it can call the repository empty,
+not know the pushed commit or branch, or answer a pull request creation without keeping the
+pull request. The driver reads what it created back and tries again, for up to
+``ForgeSettings.settle_seconds``, instead of leaving this to its callers.
 """
 
 from __future__ import annotations
@@ -13,10 +15,10 @@ from __future__ import annotations
 import asyncio
 import base64
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
-from tether.errors import ForgeError
+from tether.errors import ForgeError, ForgeUnreachable
 from tether.forge.interface import TokenProvider
 from tether.forge.model import (
     ChangeRequest,
@@ -32,10 +34,16 @@ from tether.forge.transport import ForgeHttp, ForgeSettings
 
 _PAGE_SIZE = 50
 _MAX_PAGES = 40
-_CREATE_ATTEMPTS = 4
-"""How often a pull request that Gitea did not keep, or whose branch it does not see yet, is
-created again."""
 _KEY_MARKER = "<!-- tether-key: {key} -->"
+_T = TypeVar("_T")
+
+
+class _NotYet(Exception):
+    """Gitea does not show yet what was just pushed or created: worth another look soon."""
+
+    def __init__(self, reason: str, url: str) -> None:
+        super().__init__(reason)
+        self.url = url
 
 
 class GiteaForge:
@@ -71,34 +79,59 @@ class GiteaForge:
         existing = await self._pull_by_base_head(request.repo, request.base, request.head)
         if existing is not None:
             return existing
-        await self._prepare_branch(request)
-        for attempt in range(_CREATE_ATTEMPTS):
-            if attempt:
-                await self._sleep(self._http.settings.backoff * 2 ** (attempt - 1))
-            created = await self._create_pull(request)
-            if created is not None:
-                kept = await self._pull_by_number(request.repo, created, missing_ok=True)
-                if kept is not None:
-                    return kept
-            found = await self._pull_by_base_head(request.repo, request.base, request.head)
-            if found is not None:
-                return found
-        raise ForgeError(
-            f"opening a pull request {request.head} → {request.base} in {request.repo}: Gitea at "
-            f"{self.base_url} accepted it {_CREATE_ATTEMPTS} times but does not show it; check "
-            "the server's log (its pull request queue) and retry",
-            url=self._http.url_of(_repo_path(request.repo, "/pulls")),
+        what = f"opening a pull request {request.head} → {request.base} in {request.repo}"
+        await self._settled(what, lambda: self._prepare_branch(request))
+        return await self._settled(what, lambda: self._create_and_confirm(request))
+
+    async def _settled(self, what: str, step: Callable[[], Awaitable[_T]]) -> _T:
+        """``step()``, tried again while Gitea does not show yet what was just pushed or created
+        (it indexes pushes in the background), for up to ``settle_seconds``."""
+        settings = self._http.settings
+        waited, attempt = 0.0, 0
+        while True:
+            try:
+                return await step()
+            except _NotYet as not_yet:
+                if waited >= settings.settle_seconds:
+                    raise ForgeError(
+                        f"{what}: Gitea at {self.base_url} {not_yet} after {waited:g}s; check the "
+                        "commit was pushed there and look at the server's log",
+                        url=not_yet.url,
+                    ) from not_yet
+                pause = min(settings.backoff * 2**attempt, settings.max_backoff)
+                await self._sleep(pause)
+                waited, attempt = waited + pause, attempt + 1
+
+    async def _create_and_confirm(self, request: ChangeRequest) -> PullRequest:
+        """Create the pull request and read it back: Gitea has been seen to answer a creation
+        made right after a push without keeping the pull request."""
+        number = await self._create_pull(request)
+        if number is not None:
+            kept = await self._pull_by_number(request.repo, number, missing_ok=True)
+            if kept is not None:
+                return kept
+        found = await self._pull_by_base_head(request.repo, request.base, request.head)
+        if found is not None:
+            return found
+        raise _NotYet(
+            "does not show the pull request it accepted",
+            self._http.url_of(_repo_path(request.repo, "/pulls")),
         )
 
     async def find_pull_requests(self, repo: RepoRef, head: str) -> list[PullRequest]:
         found: list[PullRequest] = []
         for page in range(1, _MAX_PAGES + 1):
-            items = await self._http.request(
-                "GET",
-                _repo_path(repo, "/pulls"),
-                params={"state": "all", "sort": "newest", "page": page, "limit": _PAGE_SIZE},
-                what=f"listing pull requests of {repo}",
-            )
+            try:
+                items = await self._http.request(
+                    "GET",
+                    _repo_path(repo, "/pulls"),
+                    params={"state": "all", "page": page, "limit": _PAGE_SIZE},
+                    what=f"listing pull requests of {repo}",
+                )
+            except ForgeError as error:
+                if error.status == 404 and await self._is_empty(repo):
+                    return []  # Gitea answers 404 for an empty repository's pull requests
+                raise
             found += [
                 _pull_from_json(repo, item)
                 for item in items or []
@@ -107,6 +140,12 @@ class GiteaForge:
             if len(items or []) < _PAGE_SIZE:
                 break
         return sorted(found, key=lambda pull: pull.number, reverse=True)
+
+    async def _is_empty(self, repo: RepoRef) -> bool:
+        data = await self._http.request(
+            "GET", _repo_path(repo, ""), what=f"reading repository {repo}", missing_ok=True
+        )
+        return isinstance(data, dict) and bool(data.get("empty"))
 
     async def pull_request(self, repo: RepoRef, number: int) -> PullRequest:
         pull = await self._pull_by_number(repo, number)
@@ -134,8 +173,7 @@ class GiteaForge:
         return None if data is None else _pull_from_json(repo, data)
 
     async def _create_pull(self, request: ChangeRequest) -> int | None:
-        """The number of the pull request created, or None when Gitea did not create one yet
-        (its branch not visible yet, or one already exists: the caller looks it up)."""
+        """The number of the pull request created, or None when one exists already."""
         try:
             data = await self._http.request(
                 "POST",
@@ -149,7 +187,9 @@ class GiteaForge:
                 what=f"opening a pull request {request.head} → {request.base} in {request.repo}",
             )
         except ForgeError as error:
-            if error.status in (404, 409):  # head not indexed yet | already exists
+            if error.status == 404:
+                raise _NotYet(f"does not see branch {request.head} yet", error.url) from error
+            if error.status == 409:  # it exists already: the caller looks it up
                 return None
             raise
         number = data.get("number") if isinstance(data, dict) else None
@@ -192,6 +232,8 @@ class GiteaForge:
                 what=f"creating branch {branch} at {start_sha[:12]} in {repo}",
             )
         except ForgeError as error:
+            if error.status == 404:  # an empty repository, or a commit not indexed yet
+                raise _NotYet(f"does not know commit {start_sha[:12]} yet", error.url) from error
             if error.status != 409:  # 409: it exists already, made by an earlier attempt
                 raise
 
@@ -262,7 +304,35 @@ class GiteaForge:
         return items
 
     async def set_commit_status(self, repo: RepoRef, sha: str, status: CommitStatus) -> None:
-        await self._http.request(
+        what = (
+            f"setting commit status {status.context}={status.state.value} on {sha[:12]} in {repo}"
+        )
+        await self._settled(what, lambda: self._post_status(repo, sha, status, what))
+
+    async def _post_status(self, repo: RepoRef, sha: str, status: CommitStatus, what: str) -> None:
+        try:
+            await self._post_status_once(repo, sha, status, what)
+        except ForgeUnreachable as error:
+            # Gitea answers 500 for a commit it does not have: tell that apart from an outage.
+            if error.status is not None and not await self._has_commit(repo, sha):
+                raise _NotYet(f"does not know commit {sha[:12]}", error.url) from error
+            raise
+
+    async def _has_commit(self, repo: RepoRef, sha: str) -> bool:
+        found = await self._http.request(
+            "GET",
+            _repo_path(repo, f"/git/commits/{quote(sha, safe='')}"),
+            params={"stat": "false", "verification": "false", "files": "false"},
+            what=f"looking for commit {sha[:12]} in {repo}",
+            missing_ok=True,
+        )
+        return found is not None
+
+    async def _post_status_once(
+        self, repo: RepoRef, sha: str, status: CommitStatus, what: str
+    ) -> None:
+        await self._commit_known(
+            sha,
             "POST",
             _repo_path(repo, f"/statuses/{quote(sha, safe='')}"),
             body={
@@ -271,29 +341,50 @@ class GiteaForge:
                 "description": status.description,
                 "target_url": status.target_url,
             },
-            what=f"setting commit status {status.context}={status.state.value} on {sha[:12]} "
-            f"in {repo}",
+            what=what,
             repeatable=True,  # the latest status per context wins: setting it twice is harmless
         )
 
+    async def _commit_known(self, sha: str, method: str, path: str, **kwargs: Any) -> Any:
+        """One request about commit ``sha``; a 404 means Gitea has not indexed it yet (or never
+        will: ``_settled`` gives up after ``settle_seconds``)."""
+        try:
+            return await self._http.request(method, path, **kwargs)
+        except ForgeError as error:
+            if error.status == 404:
+                raise _NotYet(f"does not know commit {sha[:12]}", error.url) from error
+            raise
+
     async def commit_statuses(self, repo: RepoRef, sha: str) -> list[CommitStatus]:
-        items = await self._http.request(
-            "GET",
-            _repo_path(repo, f"/commits/{quote(sha, safe='')}/statuses"),
-            params={"limit": _PAGE_SIZE, "sort": "newest"},
-            what=f"reading the commit statuses of {sha[:12]} in {repo}",
-        )
-        latest: dict[str, CommitStatus] = {}
-        for item in sorted(items or [], key=lambda entry: int(entry.get("id", 0)), reverse=True):
-            context = str(item.get("context", ""))
-            if context not in latest:
-                latest[context] = CommitStatus(
-                    state=CommitState(item["status"]),
-                    context=context,
-                    description=str(item.get("description") or ""),
-                    target_url=str(item.get("target_url") or ""),
-                )
-        return list(latest.values())
+        # The combined status holds the latest status of each context, so no client-side
+        # de-duplication of a long history is needed.
+        what = f"reading the commit statuses of {sha[:12]} in {repo}"
+        items = await self._settled(what, lambda: self._latest_statuses(repo, sha, what))
+        return [
+            CommitStatus(
+                state=CommitState(item["status"]),
+                context=str(item.get("context", "")),
+                description=str(item.get("description") or ""),
+                target_url=str(item.get("target_url") or ""),
+            )
+            for item in items
+        ]
+
+    async def _latest_statuses(self, repo: RepoRef, sha: str, what: str) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        for page in range(1, _MAX_PAGES + 1):
+            combined = await self._commit_known(
+                sha,
+                "GET",
+                _repo_path(repo, f"/commits/{quote(sha, safe='')}/status"),
+                params={"page": page, "limit": _PAGE_SIZE},
+                what=what,
+            )
+            batch = (combined or {}).get("statuses") or []
+            items += batch
+            if len(batch) < _PAGE_SIZE:
+                break
+        return items
 
 
 def _repo_path(repo: RepoRef, rest: str) -> str:

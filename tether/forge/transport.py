@@ -42,6 +42,9 @@ class ForgeSettings:
     backoff: float = 0.5
     """Seconds before the second attempt; doubled for each further one."""
     max_backoff: float = 8.0
+    settle_seconds: float = 30.0
+    """How long to keep looking for what was just pushed or created before giving up (forges
+    index pushes in the background)."""
 
 
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout)
@@ -122,7 +125,7 @@ class ForgeHttp:
         defaults to True for GET only (see the module docstring)."""
         url = self.url_of(path)
         repeat = method == "GET" if repeatable is None else repeatable
-        last_failure = ""
+        last_failure, last_status = "", None
         for attempt in range(self.settings.attempts):
             if attempt:
                 pause = min(self.settings.backoff * 2 ** (attempt - 1), self.settings.max_backoff)
@@ -138,11 +141,13 @@ class ForgeHttp:
                     )
             except (httpx.TransportError, TimeoutError) as error:
                 last_failure = _describe_transport_failure(error, self.settings.attempt_timeout)
+                last_status = None
                 if isinstance(error, _NOT_SENT) or repeat:
                     continue
                 raise self._unreachable(what, url, last_failure, attempt + 1) from error
             if response.status_code >= 500:
                 last_failure = f"HTTP {response.status_code}: {self._message_of(response)}"
+                last_status = response.status_code
                 if repeat:
                     continue
                 raise self._unreachable(what, url, last_failure, attempt + 1, response.status_code)
@@ -151,7 +156,7 @@ class ForgeHttp:
             if response.status_code >= 400:
                 raise self._refused(what, method, url, response)
             return response.json() if response.content else None
-        raise self._unreachable(what, url, last_failure, self.settings.attempts)
+        raise self._unreachable(what, url, last_failure, self.settings.attempts, last_status)
 
     def _unreachable(
         self, what: str, url: str, failure: str, tries: int, status: int | None = None
