@@ -449,3 +449,31 @@ def test_a_forge_answering_only_5xx_is_unreachable_with_its_status(
     assert connections == QUICK.attempts
     assert error.status == 503
     assert "HTTP 503" in str(error)
+
+
+def test_a_token_with_only_the_documented_scopes_is_enough(
+    gitea: LocalGitea, forge_repo: ForgeRepo
+) -> None:
+    """docs/forge.md says write:repository and write:issue suffice: check it."""
+    _, bad = _good_then_bad(forge_repo)
+    admin = gitea.admin
+    response = httpx.post(
+        f"{gitea.url}/api/v1/users/{admin.username}/tokens",
+        json={"name": f"narrow-{bad[:8]}", "scopes": ["write:repository", "write:issue"]},
+        auth=(admin.username, admin.password),
+        timeout=30,
+    )
+    assert response.status_code == 201, response.text
+    narrow = response.json()["sha1"]
+
+    async def scenario() -> tuple[PullState, list[CommitStatus]]:
+        async with make_forge(gitea.url, narrow) as forge:
+            pull = await forge.open_change(_revert_of(forge_repo, bad))
+            await forge.comment(pull.repo, pull.number, "evidence attached", key="evidence")
+            failing = CommitStatus(CommitState.FAILURE, "tether/analysis", "failed")
+            await forge.set_commit_status(forge_repo.ref, bad, failing)
+            return pull.state, await forge.commit_statuses(forge_repo.ref, bad)
+
+    state, statuses = asyncio.run(scenario())
+    assert state is PullState.OPEN
+    assert statuses == [CommitStatus(CommitState.FAILURE, "tether/analysis", "failed")]
