@@ -248,6 +248,11 @@ def _build_gitea(component: Component, work: Path, out: Path) -> None:
     # copy it somewhere writable and build inside the copy. The copy stays next to the binary
     # because it serves as STATIC_ROOT_PATH at run time. SQLite needs cgo. This is the slowest
     # build of all (about 10 minutes on 2 cores), hence `nice`.
+    if shutil.which(os.environ.get("CC", "gcc")) is None:
+        raise DevClusterError(
+            "building Gitea needs a C compiler (cgo, for SQLite) and none was found: install gcc "
+            "and libc6-dev (./scripts/setup does), or set $CC"
+        )
     _write_wrapper_module(work, "module tether.local/giteabuild\n\ngo 1.24\n")
     info = json.loads(
         _go(["mod", "download", "-json", f"code.gitea.io/gitea@{component.version}"], work)
