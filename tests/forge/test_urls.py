@@ -1,11 +1,11 @@
-"""Forge URLs: credentials written into them are refused, never echoed."""
+"""Forge URLs and tokens: credentials written into URLs are refused, tokens never echoed."""
 
 from __future__ import annotations
 
 import pytest
 
 from tether.errors import ForgeError
-from tether.forge import RepoRef
+from tether.forge import RepoRef, StaticToken
 from tether.forge.transport import plain_base_url
 
 
@@ -38,3 +38,9 @@ def test_a_repository_is_written_owner_slash_name() -> None:
     assert RepoRef.parse("team/gitops.git") == RepoRef("team", "gitops")
     with pytest.raises(ValueError, match="owner/name"):
         RepoRef.parse("gitops")
+
+
+def test_a_static_token_does_not_show_in_its_repr() -> None:
+    token = StaticToken("s3cret-token", username="bot")
+    assert "s3cret-token" not in repr(token)
+    assert token.current() == ("bot", "s3cret-token")
