@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
-from tether.errors import ForgeError
-from tether.forge import RepoRef, StaticToken
+from tether.errors import ForgeError, ForgeUnreachable
+from tether.forge import GiteaForge, RepoRef, StaticToken
 from tether.forge.transport import plain_base_url
 
 
@@ -44,3 +46,51 @@ def test_a_static_token_does_not_show_in_its_repr() -> None:
     token = StaticToken("s3cret-token", username="bot")
     assert "s3cret-token" not in repr(token)
     assert token.current() == ("bot", "s3cret-token")
+
+
+class _OneAnswer:
+    """A loopback HTTP server that gives every request the same raw answer."""
+
+    def __init__(self, answer: bytes) -> None:
+        self.answer = answer
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(self.answer)
+        await writer.drain()
+        writer.close()
+
+    async def ask(self) -> ForgeError:
+        server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        try:
+            async with GiteaForge(f"http://127.0.0.1:{port}", StaticToken("t")) as forge:
+                with pytest.raises(ForgeError) as caught:
+                    await forge.pull_request(RepoRef("team", "gitops"), 1)
+                return caught.value
+        finally:
+            server.close()
+            await server.wait_closed()
+
+
+def test_a_redirect_is_refused_naming_where_it_leads() -> None:
+    answer = (
+        b"HTTP/1.1 301 Moved Permanently\r\nLocation: https://git.example.com/new\r\n"
+        b"Content-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+    error = asyncio.run(_OneAnswer(answer).ask())
+    assert error.status == 301
+    assert "redirected (HTTP 301) to https://git.example.com/new" in str(error)
+
+
+def test_an_answer_that_is_not_json_is_an_error_not_a_crash() -> None:
+    page = b"<html>Please log in</html>"
+    answer = (
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: "
+        + str(len(page)).encode()
+        + b"\r\nConnection: close\r\n\r\n"
+        + page
+    )
+    error = asyncio.run(_OneAnswer(answer).ask())
+    assert not isinstance(error, ForgeUnreachable)
+    assert "not JSON" in str(error)

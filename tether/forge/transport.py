@@ -153,9 +153,9 @@ class ForgeHttp:
                 raise self._unreachable(what, url, last_failure, attempt + 1, response.status_code)
             if response.status_code == 404 and missing_ok:
                 return None
-            if response.status_code >= 400:
+            if response.status_code >= 300:
                 raise self._refused(what, method, url, response)
-            return response.json() if response.content else None
+            return self._decoded(what, url, response)
         raise self._unreachable(what, url, last_failure, self.settings.attempts, last_status)
 
     def _unreachable(
@@ -170,9 +170,30 @@ class ForgeHttp:
             status=status,
         )
 
+    def _decoded(self, what: str, url: str, response: httpx.Response) -> Any:
+        if not response.content:
+            return None
+        try:
+            return response.json()
+        except ValueError as error:
+            raise ForgeError(
+                f"{what}: {url} answered HTTP {response.status_code} with something that is not "
+                "JSON; check the forge URL points at the forge itself, not a proxy's login page",
+                url=url,
+                status=response.status_code,
+            ) from error
+
     def _refused(self, what: str, method: str, url: str, response: httpx.Response) -> ForgeError:
         status = response.status_code
         message = self._message_of(response)
+        if status < 400:
+            location = response.headers.get("Location", "?")
+            return ForgeError(
+                f"{what}: {method} {url} was redirected (HTTP {status}) to {location}; give "
+                "the forge's final address as its URL",
+                url=url,
+                status=status,
+            )
         if status == 401:
             hint = "the token was refused: check the token file holds a valid, unexpired token"
         elif status == 403:
