@@ -39,11 +39,15 @@ _T = TypeVar("_T")
 
 
 class _NotYet(Exception):
-    """Gitea does not show yet what was just pushed or created: worth another look soon."""
+    """Gitea does not show yet what was just pushed or created: worth another look soon.
 
-    def __init__(self, reason: str, url: str) -> None:
+    ``outage`` is set when the symptom was a 5xx: should it last, it is reported as the outage
+    it then is, not as something missing."""
+
+    def __init__(self, reason: str, url: str, outage: ForgeUnreachable | None = None) -> None:
         super().__init__(reason)
         self.url = url
+        self.outage = outage
 
 
 class GiteaForge:
@@ -93,6 +97,8 @@ class GiteaForge:
                 return await step()
             except _NotYet as not_yet:
                 if waited >= settings.settle_seconds:
+                    if not_yet.outage is not None:
+                        raise not_yet.outage from None
                     raise ForgeError(
                         f"{what}: Gitea at {self.base_url} {not_yet} after {waited:g}s; check the "
                         "commit was pushed there and look at the server's log",
@@ -215,12 +221,18 @@ class GiteaForge:
             await self._commit_files(request)
 
     async def _branch_head(self, repo: RepoRef, branch: str) -> str | None:
-        data = await self._http.request(
-            "GET",
-            _repo_path(repo, f"/branches/{quote(branch, safe='/')}"),
-            what=f"reading branch {branch} of {repo}",
-            missing_ok=True,
-        )
+        try:
+            data = await self._http.request(
+                "GET",
+                _repo_path(repo, f"/branches/{quote(branch, safe='/')}"),
+                what=f"reading branch {branch} of {repo}",
+                missing_ok=True,
+            )
+        except ForgeUnreachable as error:
+            if error.status is None:
+                raise
+            # Gitea 1.26 has been seen to panic (500) reading a branch pushed a moment before.
+            raise _NotYet(f"fails reading branch {branch}", error.url, error) from error
         return None if data is None else str(data["commit"]["id"])
 
     async def _create_branch(self, repo: RepoRef, branch: str, start_sha: str) -> None:
