@@ -30,7 +30,8 @@ from pathlib import Path
 
 import httpx
 
-from tether.devcluster.provision import TextLog, ensure_binary, gitea_static_root
+from tether.devcluster.provision import TextLog, ensure_component, gitea_static_root
+from tether.devcluster.versions import GITEA_COMPONENT
 from tether.errors import DevClusterError
 
 ADMIN_USER = "tether-admin"
@@ -84,7 +85,8 @@ class LocalGitea:
 
     def start(self, log: TextLog | None = None) -> LocalGitea:
         """Set the server up on first use, then run it until it answers its API."""
-        binary = ensure_binary("gitea", log)
+        # The cached build, never a gitea found on PATH: its assets are the cached source copy.
+        binary = ensure_component(GITEA_COMPONENT, log) / "gitea"
         if self._admin is None:
             self.directory.mkdir(parents=True, exist_ok=True)
             self._write_config()
