@@ -11,7 +11,9 @@
     ├── PruneRefused            a guard stopped a prune (empty render, failed apply)
     ├── HealthTimeout           objects did not become healthy in time
     ├── AnalysisError           an analysis template or metric was refused (metric named)
-    └── AuditError              the audit store could not be opened or written
+    ├── AuditError              the audit store could not be opened or written
+    └── ForgeError              a forge (Gitea, GitHub) refused a request (URL named, token never)
+        └── ForgeUnreachable    the forge did not answer (down, timed out, 5xx): queue and retry
 
 Every message names the thing it is about (file:line, object, URL@ref) and says what to do.
 Secret values and credentials never appear in messages.
@@ -81,3 +83,23 @@ class AnalysisError(TetherError):
 
 class AuditError(TetherError):
     """The audit store could not be opened or written."""
+
+
+class ForgeError(TetherError):
+    """A forge refused or failed a request: pull request, comment, commit status.
+
+    ``url`` is the request's URL (never with credentials in it), ``status`` the HTTP status when
+    the forge answered.
+    """
+
+    def __init__(self, message: str, *, url: str = "", status: int | None = None) -> None:
+        super().__init__(message)
+        self.url = url
+        self.status = status
+
+
+class ForgeUnreachable(ForgeError):
+    """The forge did not answer usefully (connection refused, timeout, 5xx) after retries.
+
+    Nothing can be known to have happened; callers queue the action and try again later.
+    """

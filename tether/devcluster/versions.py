@@ -14,6 +14,8 @@ ETCD = "v3.5.35"
 KWOK = "v0.7.0"
 KUSTOMIZE = "v5.7.1"
 SOPS = "v3.13.3"
+# The forge the delivery tests open pull requests in (not part of the control plane itself).
+GITEA = "v1.26.0"
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,7 @@ ETCD_COMPONENT = Component("etcd", ETCD, ("etcd",))
 KWOK_COMPONENT = Component("kwok", KWOK, ("kwok",))
 KUSTOMIZE_COMPONENT = Component("kustomize", KUSTOMIZE, ("kustomize",))
 SOPS_COMPONENT = Component("sops", SOPS, ("sops",))
+GITEA_COMPONENT = Component("gitea", GITEA, ("gitea",))
 
 ALL_COMPONENTS = (
     KUBERNETES_COMPONENT,
@@ -45,4 +48,5 @@ ALL_COMPONENTS = (
     KWOK_COMPONENT,
     KUSTOMIZE_COMPONENT,
     SOPS_COMPONENT,
+    GITEA_COMPONENT,
 )
