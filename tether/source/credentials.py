@@ -1,6 +1,7 @@
 """Short-lived credentials for http(s) Git sources, asked for again on every fetch.
 
     CredentialProvider      anything with ``current() -> (username, token)``
+    ├── BasicAuth           a username and password held in memory (the agent: from a Secret)
     ├── TokenFile           a token in a file, re-read on every call (rotated by someone else)
     └── GitHubApp           a GitHub App installation token, minted on demand and cached
 
@@ -59,6 +60,23 @@ class CredentialProvider(Protocol):
     def current(self) -> tuple[str, str]:
         """``(username, token)``; raises ``SourceError`` (without secrets) when there are none."""
         ...
+
+
+class BasicAuth:
+    """A username and password (or token) someone else read, e.g. from a Kubernetes Secret.
+
+    Nothing is checked until ``fetch`` uses them; ``repr`` never shows the password.
+    """
+
+    def __init__(self, username: str, password: str) -> None:
+        self.username = username
+        self._password = password
+
+    def __repr__(self) -> str:
+        return f"BasicAuth(username={self.username!r}, password='***')"
+
+    def current(self) -> tuple[str, str]:
+        return self.username, self._password
 
 
 class TokenFile:

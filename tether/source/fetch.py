@@ -3,7 +3,7 @@
 The steps, all under the mirror's lock and one deadline:
 
 1. parse the URL (``urls``) and, when a credential provider is given, take its current token
-(``credentials``), 2. update the bare mirror and resolve the ref (``refs``,
+(``credentials``); check both against the caller's ``rules``, 2. update the bare mirror and resolve the ref (``refs``,
 ``mirror``), 3. read the commit's author and subject, 4. extract its tree once into
 ``artifacts/<commit>/`` (``extract``). Git failures are turned into ``SourceError`` here, once,
 with the masked URL and the ref in the message.
@@ -22,6 +22,7 @@ from tether.source.extract import materialise
 from tether.source.git import Deadline, Git, GitError
 from tether.source.mirror import Mirror
 from tether.source.refs import check_ref, resolve
+from tether.source.rules import FetchRules
 from tether.source.semver import is_range_ref, latest_tag, parse_range_ref
 from tether.source.urls import Remote, parse_remote
 from tether.source.verify import Signature, SignaturePolicy, verify_commit
@@ -52,6 +53,7 @@ def fetch(
     timeout: float = 120.0,
     credentials: CredentialProvider | None = None,
     verify: SignaturePolicy | None = None,
+    rules: FetchRules | None = None,
 ) -> Artifact:
     """Fetch ``url`` at ``ref`` (None: the remote's default branch) into the cache.
 
@@ -66,12 +68,17 @@ def fetch(
     ``ref`` may also be ``semver:<range>`` (``semver:^1.4``): the highest tag in that range, which
     becomes the revision's ``ref``; see ``tether.source.semver``. With ``verify``, the commit must
     be signed by one of the policy's keys or nothing is extracted; see ``tether.source.verify``.
+
+    ``rules`` say what the fetch may reach (``tether.source.rules``): by default, the CLI's;
+    the agent passes ``FetchRules.tenant()``. A URL they refuse fails before any git runs.
     """
+    rules = rules or FetchRules()
     remote = parse_remote(url)
     if is_range_ref(ref):
         parse_range_ref(ref, remote.display)  # a malformed range fails before any network
     elif ref is not None:
         check_ref(ref, remote.display)
+    rules.check_url(remote, f"{remote.display} (ref {ref or 'HEAD'})")
     if credentials is not None:
         try:
             remote = with_credentials(remote, credentials)
@@ -79,8 +86,9 @@ def fetch(
             raise SourceError(
                 f"cannot fetch {remote.display} (ref {ref or 'HEAD'}): {error}"
             ) from None
+    rules.check(remote, f"{remote.display} (ref {ref or 'HEAD'})")
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    git = Git(remote, Deadline(timeout))
+    git = Git(remote, Deadline(timeout), rules)
     mirror = Mirror(cache / "repos" / remote.cache_name, git)
     try:
         with mirror.locked():

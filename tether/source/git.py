@@ -2,9 +2,13 @@
 
 Every git process ``tether.source`` starts goes through ``Git.run`` (or ``Git.start`` for the
 streaming ``cat-file --batch``). The environment never lets git prompt (no terminal, no askpass,
-ssh in batch mode), drops variables that would point git at another repository, and hands http(s)
-credentials to git through a credential helper scoped to the remote's host: the secret travels in
-an environment variable, never on a command line or in a config file on disk.
+ssh in batch mode), drops variables that would point git at another repository, lets git speak
+only the remote's own protocol (``GIT_ALLOW_PROTOCOL``), and hands http(s) credentials to git
+through a credential helper scoped to the remote's scheme, host and port: the secret travels in
+an environment variable, never in a URL, on a command line or in a config file on disk. Under
+``FetchRules.tenant()`` the machine's git configuration, credential helpers, ssh configuration,
+keys and agent are out of reach too. Each process runs in its own process group, killed whole
+when the fetch's deadline passes.
 """
 
 from __future__ import annotations
@@ -15,13 +19,20 @@ import signal
 import subprocess
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tether.errors import SourceError
+from tether.source.rules import FetchRules
 from tether.source.urls import Remote
 
 SSH_COMMAND = "ssh -o BatchMode=yes -o ConnectTimeout=10"
+# For a tenant's source: no ssh config, agent or key of the machine's (IdentityFile=/dev/null
+# stands for "none": ssh adds its default keys only when no identity file is named).
+TENANT_SSH_COMMAND = (
+    f"{SSH_COMMAND} -F /dev/null -o IdentitiesOnly=yes -o IdentityAgent=none "
+    "-o IdentityFile=/dev/null"
+)
 
 # Variables that make git operate on some other repository than the one we name.
 _REPOSITORY_VARIABLES = (
@@ -85,6 +96,7 @@ class Git:
 
     remote: Remote
     deadline: Deadline
+    rules: FetchRules = field(default_factory=FetchRules)
 
     def run(
         self,
@@ -149,15 +161,26 @@ class Git:
         config = ["-c", "gc.autoDetach=false", "-c", "maintenance.autoDetach=false"]
         if self.remote.local:
             config += ["-c", "protocol.file.allow=always"]
+        if self.remote.username is not None or not self.rules.machine_config:
+            config += ["-c", "credential.helper="]  # no helper configured on the machine
         if self.remote.username is not None:
             helper_key = f"credential.{self.remote.host}.helper"
-            config += ["-c", "credential.helper=", "-c", f"{helper_key}={_CREDENTIAL_HELPER}"]
+            config += ["-c", f"{helper_key}={_CREDENTIAL_HELPER}"]
         return config
 
     def _environment(self) -> dict[str, str]:
         env = isolated_environment()
         env.update(GIT_ASKPASS="true", SSH_ASKPASS_REQUIRE="never", GIT_NO_REPLACE_OBJECTS="1")
-        if not env.get("GIT_SSH_COMMAND") and not env.get("GIT_SSH"):
+        env["GIT_ALLOW_PROTOCOL"] = self.rules.protocol(self.remote)
+        if not self.rules.machine_config:
+            for name in ("GIT_SSH", "SSH_AUTH_SOCK", "GIT_CONFIG_SYSTEM"):
+                env.pop(name, None)
+            env.update(
+                GIT_CONFIG_NOSYSTEM="1",
+                GIT_CONFIG_GLOBAL=os.devnull,
+                GIT_SSH_COMMAND=TENANT_SSH_COMMAND,
+            )
+        elif not env.get("GIT_SSH_COMMAND") and not env.get("GIT_SSH"):
             env["GIT_SSH_COMMAND"] = SSH_COMMAND
         if self.remote.username is not None:
             env["TETHER_GIT_USERNAME"] = self.remote.username
