@@ -22,7 +22,7 @@ from urllib.parse import quote, unquote
 from tether.errors import SourceError
 
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
-_URL_IN_TEXT = re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]+")
+_URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]+")
 _HTTP = ("http", "https")
 _SSH = ("ssh", "git+ssh", "ssh+git")
 _WHAT_TO_GIVE = "give an https://, ssh:// or scp-like (git@host:org/repo.git) URL"
