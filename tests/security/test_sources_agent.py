@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -306,3 +307,52 @@ def test_the_cli_still_reads_local_sources(tmp_path: Path) -> None:
     commit = origin.commit({"cm.yaml": "kind: ConfigMap\n"})
     artifact = fetch(str(origin.path), "main", cache_dir=tmp_path / "cache")
     assert artifact.revision.commit == commit
+
+
+def test_an_ssh_source_uses_its_secrets_key_and_none_of_the_agents(
+    start_tenant_agent: Callable[..., AgentProcess],
+    kubectl: Kubectl,
+    namespace: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The agent's own ssh keys would open every repository they open to every tenant; a
+    GitSource's ssh key comes from its Secret (keys identity and known_hosts)."""
+    record = tmp_path / "ssh-calls"
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "ssh").write_text(
+        f'#!/bin/sh\necho "argv: $*" >> {record}\n'
+        'while [ $# -gt 0 ]; do [ "$1" = -i ] && cat "$2" >> ' + str(record) + "; shift; done\n"
+        'echo "Permission denied (publickey)." >&2\nexit 255\n'
+    )
+    (bin_dir / "ssh").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    monkeypatch.setenv("GIT_SSH_COMMAND", "ssh -i /agents/own/key")  # the machine's, ignored
+    body = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "deploy-key", "namespace": namespace},
+        "stringData": {
+            "identity": "tenant-deploy-key-material\n",
+            "known_hosts": "h ssh-ed25519 A",
+        },
+    }
+    apply_yaml(kubectl, json.dumps(body))
+    start_tenant_agent()
+    apply_yaml(
+        kubectl,
+        git_source(
+            namespace,
+            "over-ssh",
+            "ssh://git@127.0.0.1:1/repo.git",
+            ", secretRef: {name: deploy-key}",
+        ),
+    )
+    condition = refused(kubectl, namespace, "over-ssh")
+    assert "Permission denied" in condition["message"]
+    assert "tenant-deploy-key-material" not in condition["message"]
+    calls = record.read_text()
+    assert "tenant-deploy-key-material" in calls
+    assert "/agents/own/key" not in calls
+    assert "IdentityAgent=none" in calls and "-F /dev/null" in calls

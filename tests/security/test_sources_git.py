@@ -6,6 +6,7 @@ settings (issue #12, part 2)."""
 from __future__ import annotations
 
 import base64
+import os
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ import pytest
 from tests.security.sources_servers import Listener, PrivateGitHost
 from tests.source.gitrepo import Origin
 from tether.errors import SourceError
-from tether.source import BasicAuth, FetchRules, fetch
+from tether.source import BasicAuth, FetchRules, SshKey, fetch
 from tether.source.git import Deadline, Git, GitError
 from tether.source.urls import Remote
 
@@ -220,3 +221,65 @@ def test_a_tenant_ssh_fetch_ignores_the_machines_ssh_command(
             rules=FetchRules.tenant(),
         )
     assert not marker.exists()
+
+
+FAKE_SSH = """#!/bin/sh
+# Stands in for ssh: records how git called it and the key file it was given, then fails.
+record="{record}"
+echo "argv: $*" >> "$record"
+while [ $# -gt 0 ]; do
+  if [ "$1" = "-i" ]; then
+    echo "mode: $(stat -c %a "$2")" >> "$record"
+    echo "key: $(cat "$2")" >> "$record"
+    echo "dir: $(dirname "$2")" >> "$record"
+  fi
+  shift
+done
+echo "Permission denied (publickey)." >&2
+exit 255
+"""
+
+
+@pytest.fixture
+def fake_ssh(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A program named ssh first on PATH; returns the file it records its calls in."""
+    bin_dir, record = tmp_path / "bin", tmp_path / "ssh-calls"
+    bin_dir.mkdir()
+    (bin_dir / "ssh").write_text(FAKE_SSH.format(record=record))
+    (bin_dir / "ssh").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    return record
+
+
+def test_a_tenants_ssh_key_is_the_only_identity_and_is_removed_afterwards(
+    fake_ssh: Path, tmp_path: Path
+) -> None:
+    key = "-----BEGIN OPENSSH PRIVATE KEY-----\ntenant-deploy-key-material\n-----END OPENSSH PRIVATE KEY-----"
+    with pytest.raises(SourceError) as caught:
+        fetch(
+            "ssh://git@git.example.invalid/org/repo.git",
+            "main",
+            cache_dir=tmp_path / "cache",
+            rules=FetchRules.tenant(),
+            ssh_key=SshKey(key, "git.example.invalid ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB"),
+        )
+    assert "tenant-deploy-key-material" not in str(caught.value)
+    calls = fake_ssh.read_text()
+    argv = next(line for line in calls.splitlines() if line.startswith("argv:"))
+    for option in ("-F /dev/null", "IdentitiesOnly=yes", "IdentityAgent=none"):
+        assert option in argv
+    assert "StrictHostKeyChecking=yes" in argv and "UserKnownHostsFile=" in argv
+    assert "mode: 600" in calls
+    assert "tenant-deploy-key-material" in calls  # ssh was handed the tenant's key
+    key_dir = Path(next(line for line in calls.splitlines() if line.startswith("dir:"))[5:])
+    assert not key_dir.exists()  # and it is gone once the fetch is over
+
+
+def test_an_ssh_key_is_refused_for_an_https_url(tmp_path: Path) -> None:
+    with pytest.raises(SourceError, match="ssh URLs only"):
+        fetch(
+            "https://git.example.invalid/org/repo.git",
+            "main",
+            cache_dir=tmp_path / "cache",
+            ssh_key=SshKey("key"),
+        )

@@ -43,6 +43,7 @@ from tether.source import (
     FetchRules,
     GitHubApp,
     SignaturePolicy,
+    SshKey,
     default_cache_dir,
     fetch,
 )
@@ -50,6 +51,10 @@ from tether.source import (
 T = TypeVar("T")
 # Threads for fetches only; the per-namespace slots bound how many of them one namespace holds.
 _FETCH_THREADS = 256
+CREDENTIAL_KEYS = (
+    "keys username and password (or token) for https, identity (and known_hosts) for ssh, or "
+    "githubAppID, githubAppInstallationID and githubAppPrivateKey for a GitHub App"
+)
 TOKEN_FILE_REFUSED = "TokenFileUnsupported"  # noqa: S105 - a condition reason
 
 
@@ -138,7 +143,7 @@ class SourceWorkers:
     def fetcher(
         self,
         spec: SourceSpec,
-        credentials: CredentialProvider | None,
+        credentials: CredentialProvider | SshKey | None,
         verify: SignaturePolicy | None = None,
     ) -> Callable[[str, str | None], Artifact]:
         """How this agent fetches ``spec``: its namespace's cache, the tenant rules, the deadline
@@ -147,7 +152,8 @@ class SourceWorkers:
             fetch,
             cache_dir=default_cache_dir() / "tenants" / spec.namespace,
             timeout=self.settings.fetch_timeout,
-            credentials=credentials,
+            credentials=None if isinstance(credentials, SshKey) else credentials,
+            ssh_key=credentials if isinstance(credentials, SshKey) else None,
             verify=verify,
             rules=self.rules,
         )
@@ -163,9 +169,10 @@ class SourceWorkers:
             fetcher=self.fetcher(state.spec, credentials),
         )
 
-    async def _credentials(self, state: SourceState) -> CredentialProvider | None:
-        """Credentials from the GitSource's Secret, in its own namespace: a GitHub App (kept
-        while the Secret is unchanged, so its token is reused), or a username and password."""
+    async def _credentials(self, state: SourceState) -> CredentialProvider | SshKey | None:
+        """Credentials from the GitSource's Secret, in its own namespace: an ssh key, a GitHub
+        App (kept while the Secret is unchanged, so its token is reused), or a username and
+        password."""
         spec = state.spec
         if not spec.secret_name:
             return None
@@ -173,16 +180,17 @@ class SourceWorkers:
         if secret is None:
             raise SourceError(
                 f"GitSource {spec.key}: Secret {spec.secret_name!r} not found in namespace "
-                f"{spec.namespace}; create it (keys username and password, or githubAppID, "
-                "githubAppInstallationID and githubAppPrivateKey) or fix spec.secretRef"
+                f"{spec.namespace}; create it ({CREDENTIAL_KEYS}) or fix spec.secretRef"
             )
         data = decoded(secret)
+        if data.get("identity"):
+            return SshKey(data["identity"], data.get("known_hosts", ""))
         if "githubAppID" not in data:
             password = data.get("password") or data.get("token", "")
             if not password:
                 raise SourceError(
-                    f"GitSource {spec.key}: Secret {spec.secret_name!r} has no password or token "
-                    "key; add one (and username), or the githubApp* keys of a GitHub App"
+                    f"GitSource {spec.key}: Secret {spec.secret_name!r} holds no credentials; "
+                    f"give it {CREDENTIAL_KEYS}"
                 )
             return BasicAuth(data.get("username") or "git", password)
         version = str(secret.get("metadata", {}).get("resourceVersion", ""))

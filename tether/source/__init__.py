@@ -19,7 +19,7 @@ reach: URL forms, plain http, the machine's own git configuration and keys), ``s
 the highest matching tag), ``verify`` (commit signatures against trusted SSH/OpenPGP keys).
 """
 
-from tether.source.credentials import BasicAuth, CredentialProvider, GitHubApp, TokenFile
+from tether.source.credentials import BasicAuth, CredentialProvider, GitHubApp, SshKey, TokenFile
 from tether.source.fetch import Artifact, default_cache_dir, fetch
 from tether.source.rules import FetchRules
 from tether.source.urls import mask_text, mask_url
@@ -33,6 +33,7 @@ __all__ = [
     "GitHubApp",
     "Signature",
     "SignaturePolicy",
+    "SshKey",
     "TokenFile",
     "default_cache_dir",
     "fetch",

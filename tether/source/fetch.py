@@ -17,9 +17,9 @@ from pathlib import Path
 from tether.core import Revision
 from tether.core.paths import cache_root
 from tether.errors import SourceError
-from tether.source.credentials import CredentialProvider, with_credentials
+from tether.source.credentials import CredentialProvider, SshKey, with_credentials
 from tether.source.extract import materialise
-from tether.source.git import Deadline, Git, GitError
+from tether.source.git import Deadline, Git, GitError, ssh_identity
 from tether.source.mirror import Mirror
 from tether.source.refs import check_ref, resolve
 from tether.source.rules import FetchRules
@@ -54,6 +54,7 @@ def fetch(
     credentials: CredentialProvider | None = None,
     verify: SignaturePolicy | None = None,
     rules: FetchRules | None = None,
+    ssh_key: SshKey | None = None,
 ) -> Artifact:
     """Fetch ``url`` at ``ref`` (None: the remote's default branch) into the cache.
 
@@ -71,6 +72,7 @@ def fetch(
 
     ``rules`` say what the fetch may reach (``tether.source.rules``): by default, the CLI's;
     the agent passes ``FetchRules.tenant()``. A URL they refuse fails before any git runs.
+    ``ssh_key`` (ssh URLs only) is the key, and known hosts, ssh authenticates with.
     """
     rules = rules or FetchRules()
     remote = parse_remote(url)
@@ -87,18 +89,26 @@ def fetch(
                 f"cannot fetch {remote.display} (ref {ref or 'HEAD'}): {error}"
             ) from None
     rules.check(remote, f"{remote.display} (ref {ref or 'HEAD'})")
+    if ssh_key is not None and remote.scheme != "ssh":
+        raise SourceError(
+            f"cannot fetch {remote.display} (ref {ref or 'HEAD'}): an ssh key applies to ssh "
+            "URLs only; give the ssh URL, or a username and password for https"
+        )
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    git = Git(remote, Deadline(timeout), rules)
-    mirror = Mirror(cache / "repos" / remote.cache_name, git)
-    try:
-        with mirror.locked():
-            asked, want = _what_to_resolve(mirror, ref)
-            commit = resolve(mirror, want, asked)
-            signature = verify_commit(mirror, commit, verify, asked) if verify is not None else None
-            author, subject = mirror.describe(commit)
-            root = materialise(git, mirror.path, commit, cache / "artifacts")
-    except GitError as error:
-        raise SourceError(_explain(error, remote, ref, mirror.path)) from None
+    with ssh_identity(ssh_key, rules) as ssh_command:
+        git = Git(remote, Deadline(timeout), rules, ssh_command)
+        mirror = Mirror(cache / "repos" / remote.cache_name, git)
+        try:
+            with mirror.locked():
+                asked, want = _what_to_resolve(mirror, ref)
+                commit = resolve(mirror, want, asked)
+                signature = (
+                    verify_commit(mirror, commit, verify, asked) if verify is not None else None
+                )
+                author, subject = mirror.describe(commit)
+                root = materialise(git, mirror.path, commit, cache / "artifacts")
+        except GitError as error:
+            raise SourceError(_explain(error, remote, ref, mirror.path)) from None
     return Artifact(Revision(remote.display, asked, commit, author, subject), root, signature)
 
 

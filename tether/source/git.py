@@ -15,14 +15,18 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
+import shutil
 import signal
 import subprocess
+import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from tether.errors import SourceError
+from tether.source.credentials import SshKey
 from tether.source.rules import FetchRules
 from tether.source.urls import Remote
 
@@ -97,6 +101,7 @@ class Git:
     remote: Remote
     deadline: Deadline
     rules: FetchRules = field(default_factory=FetchRules)
+    ssh_command: str = ""  # replaces the default one (an ssh key of the source's: ssh_identity)
 
     def run(
         self,
@@ -182,10 +187,41 @@ class Git:
             )
         elif not env.get("GIT_SSH_COMMAND") and not env.get("GIT_SSH"):
             env["GIT_SSH_COMMAND"] = SSH_COMMAND
+        if self.ssh_command:
+            env.pop("GIT_SSH", None)
+            env["GIT_SSH_COMMAND"] = self.ssh_command
         if self.remote.username is not None:
             env["TETHER_GIT_USERNAME"] = self.remote.username
             env["TETHER_GIT_PASSWORD"] = self.remote.password or ""
         return env
+
+
+@contextlib.contextmanager
+def ssh_identity(key: SshKey | None, rules: FetchRules) -> Iterator[str]:
+    """The ssh command that uses ``key`` (``""`` without one): the key, and its known hosts, are
+    written to a private temporary directory that lives as long as the block."""
+    if key is None:
+        yield ""
+        return
+    directory = Path(tempfile.mkdtemp(prefix="tether-ssh-"))  # mode 0700
+    try:
+        identity = _private_file(directory / "identity", key.private_key)
+        base = SSH_COMMAND if rules.machine_config else TENANT_SSH_COMMAND
+        command = f"{base} -i {shlex.quote(str(identity))}"
+        if key.known_hosts:
+            hosts = _private_file(directory / "known_hosts", key.known_hosts)
+            command += f" -o UserKnownHostsFile={shlex.quote(str(hosts))}"
+            command += " -o StrictHostKeyChecking=yes"
+        yield command
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def _private_file(path: Path, text: str) -> Path:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    return path
 
 
 def isolated_environment() -> dict[str, str]:
