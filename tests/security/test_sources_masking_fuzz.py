@@ -5,7 +5,7 @@ spaces, any Unicode), written raw or percent-encoded, it never survives ``mask_u
 A short run (300 examples per property) is part of the suite. The long run, for a change to the
 masker, is (docs/sources.md, "Fuzzing the masker")::
 
-    TETHER_FUZZ_EXAMPLES=200000 .venv/bin/pytest -q -p no:cacheprovider \
+    TETHER_FUZZ_EXAMPLES=20000 .venv/bin/pytest -q -p no:cacheprovider \
         tests/security/test_sources_masking_fuzz.py
 """
 
