@@ -16,7 +16,7 @@ from tests.source.gitrepo import Origin
 from tether.errors import SourceError
 from tether.source import BasicAuth, FetchRules, SshKey, fetch
 from tether.source.git import Deadline, Git, GitError
-from tether.source.urls import Remote
+from tether.source.urls import Remote, parse_remote
 
 # Every character the issue names, and a space: spliced into a URL, each would break it.
 SPECIAL_PASSWORD = "p/ss#w?rd@x%41 y"
@@ -283,3 +283,31 @@ def test_an_ssh_key_is_refused_for_an_https_url(tmp_path: Path) -> None:
             cache_dir=tmp_path / "cache",
             ssh_key=SshKey("key"),
         )
+
+
+@pytest.mark.parametrize(
+    ("url", "password"),
+    [
+        ("https://bob:p/ss#w?rd@git.example.com/org/repo.git", "p/ss#w?rd"),
+        ("https://bob:p@ss word%@git.example.com/org/repo.git", "p@ss word%"),
+        ("https://bob:p%2Fss%23w%3Frd@git.example.com/org/repo.git", "p/ss#w?rd"),
+    ],
+)
+def test_a_raw_or_encoded_special_password_is_parsed_whole_and_masked(
+    url: str, password: str
+) -> None:
+    remote = parse_remote(url)
+    assert (remote.username, remote.password) == ("bob", password)
+    assert remote.location == "https://git.example.com/org/repo.git"
+    assert remote.display == "https://bob:***@git.example.com/org/repo.git"
+    assert remote.scrub(f"fatal: {url} said {password}") == (f"fatal: {remote.display} said ***")
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["https://git.example.com:8443/org/repo@v2.git", "https://bob:1234/xyz@git.example.com/r.git"],
+)
+def test_a_port_then_an_at_sign_is_refused_as_ambiguous(url: str) -> None:
+    with pytest.raises(SourceError, match="ambiguous") as caught:
+        parse_remote(url)
+    assert "xyz" not in str(caught.value)

@@ -28,6 +28,7 @@ _SSH = ("ssh", "git+ssh", "ssh+git")
 _WHAT_TO_GIVE = "give an https://, ssh:// or scp-like (git@host:org/repo.git) URL"
 _REMOTE_HELPER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9+.-]*::")
 _RAW_MARKERS = "/?#@ "
+_HOST_AND_PORT = re.compile(r"[^@:\[\]]+:[0-9]+|\[[0-9A-Fa-f:.]+\](:[0-9]+)?")
 _MASK = "***"
 _MIN_SECRET_LEN = 4
 
@@ -197,6 +198,13 @@ def _file_remote(url: str, scheme: re.Match[str]) -> Remote:
 
 def _http_remote(url: str, scheme: re.Match[str]) -> Remote:
     kind, start = scheme.group(1).lower(), scheme.end()
+    authority_end = _authority_end(url, start)
+    if _HOST_AND_PORT.fullmatch(url[start:authority_end]) and "@" in url[authority_end:]:
+        raise SourceError(
+            f"source URL {mask_url(url)!r} is ambiguous: a port and a path holding '@', or a "
+            "password with '/', '?' or '#' written as it is; write an '@' in the path as %40, "
+            "or percent-encode the password"
+        )
     at = userinfo_end(url, start)
     rest = url[at + 1 :] if at >= 0 else url[start:]
     authority_end = _authority_end(rest, 0)
