@@ -103,13 +103,13 @@ class SourceWorkers:
         fleet: Fleet,
         status: StatusWriter,
         alerts: AlertQueue,
-        settings: AgentSettings | None = None,
+        settings: AgentSettings,
     ) -> None:
         self.client = client
         self.fleet = fleet
         self.status = status
         self.alerts = alerts
-        self.settings = settings or AgentSettings(identity="")
+        self.settings = settings
         self.rules = FetchRules.tenant(
             allow_local=self.settings.allow_local_sources,
             loopback_http_credentials=self.settings.loopback_http_credentials,
