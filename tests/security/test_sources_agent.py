@@ -209,7 +209,7 @@ def test_hostile_urls_are_refused_by_the_agent(
             "mirror-path": (str(victims_mirror), "", "--allow-local-sources"),
             "ext-helper": (f"ext::sh -c touch% {marker}", "", "remote helper"),
             "fd-helper": ("fd::3", "", "remote helper"),
-            "git-daemon": ("git://127.0.0.1:1/repo.git", "", "does not fetch from"),
+            "ftp": ("ftp://127.0.0.1:1/repo.git", "", "does not fetch from"),
             "plain-http": (
                 f"{listener.base}/repo.git",
                 ", secretRef: {name: creds}",

@@ -132,8 +132,8 @@ def test_the_agent_sends_no_credentials_over_loopback_http_without_the_flag(
         "ext::sh -c touch% {marker}",
         "fd::17",
         "anything::{marker}",
-        "git://127.0.0.1:1/repo.git",
         "ftp://127.0.0.1:1/repo.git",
+        "foo://127.0.0.1:1/repo.git",
     ],
 )
 def test_remote_helpers_and_other_schemes_are_refused(url: str, tmp_path: Path) -> None:
@@ -141,6 +141,13 @@ def test_remote_helpers_and_other_schemes_are_refused(url: str, tmp_path: Path) 
     with pytest.raises(SourceError, match=r"remote helper|does not fetch from"):
         fetch(url.format(marker=marker), "main", cache_dir=tmp_path / "cache")
     assert not marker.exists()
+
+
+def test_a_git_daemon_url_is_fetched_with_its_own_protocol_only(tmp_path: Path) -> None:
+    """git:// carries no credentials; the agent may fetch it (here: nothing listens)."""
+    with pytest.raises(SourceError, match=r"cannot reach git://127\.0\.0\.1:1/x\.git") as caught:
+        fetch("git://127.0.0.1:1/x.git", "main", cache_dir=tmp_path, rules=FetchRules.tenant())
+    assert "not allowed" not in str(caught.value)
 
 
 def test_git_itself_refuses_a_remote_helper_the_url_check_missed(tmp_path: Path) -> None:

@@ -127,7 +127,7 @@ class Remote:
     location: str
     identity: str
     local: bool
-    scheme: str = "file"  # what git's GIT_ALLOW_PROTOCOL calls it: https, http, ssh or file
+    scheme: str = "file"  # what git's GIT_ALLOW_PROTOCOL calls it: https, http, ssh, git or file
     username: str | None = field(default=None, repr=False)
     password: str | None = field(default=None, repr=False)
     secrets: tuple[str, ...] = field(default=(), repr=False)
@@ -154,9 +154,9 @@ class Remote:
 def parse_remote(url: str) -> Remote:
     """Parse a source URL: a local path, ``file://``, ``http(s)://``, ``ssh://`` or scp-like.
 
-    Any other scheme (``git://``, ``ftp://``) and git's remote-helper syntax (``ext::…``,
-    ``fd::…``, ``<helper>::<address>``) are refused: they would run a program or speak an
-    unauthenticated protocol.
+    ``git://`` (a git daemon, read-only and unauthenticated) is accepted too. Any other scheme
+    (``ftp://``, ``foo://``) and git's remote-helper syntax (``ext::…``, ``fd::…``,
+    ``<helper>::<address>``) are refused: git would run a program for them.
     """
     url = url.strip()
     if not url or "\n" in url or "\r" in url or "\0" in url:
@@ -177,6 +177,8 @@ def parse_remote(url: str) -> Remote:
         return _http_remote(url, scheme)
     if kind in _SSH:
         return _other_remote(url, "ssh")
+    if kind == "git":  # git daemon: read-only, no credentials to carry
+        return _other_remote(url, "git")
     raise SourceError(
         f"source URL {mask_url(url)!r} uses the scheme {kind}://, which Tether does not fetch "
         f"from; {_WHAT_TO_GIVE}"
