@@ -45,6 +45,7 @@ def start_agent(
         f"--lease-namespace={namespace}",
         f"--listen=127.0.0.1:{port}",
         "--log-level=warning",
+        "--allow-local-sources",  # the benchmarks' sources are local repositories
     ]
     if webhook_secret is not None:
         argv.append(f"--webhook-secret-file={webhook_secret}")

@@ -62,7 +62,13 @@ class AgentProcess:
     """One ``tether agent`` process; kill() is a crash, stop() a clean shutdown."""
 
     def __init__(
-        self, kubeconfig: Path, namespace: str, tmp: Path, identity: str, *extra: str
+        self,
+        kubeconfig: Path,
+        namespace: str,
+        tmp: Path,
+        identity: str,
+        *extra: str,
+        local_sources: bool = True,
     ) -> None:
         self.port = free_port()
         self.identity = identity
@@ -81,6 +87,8 @@ class AgentProcess:
             f"--listen=127.0.0.1:{self.port}",
             f"--webhook-secret-file={secret}",
             "--lease-duration=3",
+            # the tests' GitSources are local repositories (tests/security refuse them without)
+            *(["--allow-local-sources"] if local_sources else []),
             *extra,
         ]
         env = {**os.environ, "TETHER_DB": str(tmp / "audit.db")}

@@ -167,10 +167,12 @@ class AppWorkers:
         if self._quiet(state, settled):
             return None
         await self.status.app(state, AppStatusChange(reconciling=True))
-        report, failure = await self._sync(
-            state,
-            SyncSource(await self.sources.url(source.spec), spec.path, source.revision.commit),
-        )
+        try:
+            sync_source = await self.sources.sync_source(source, spec.path)
+        except TetherError as error:  # its Secret went missing since the source was fetched
+            await self._failed(state, str(error), None)
+            return None
+        report, failure = await self._sync(state, sync_source)
         if report is None or not report.succeeded:
             await self._failed(state, report.error if report else failure, report)
             return None

@@ -49,7 +49,7 @@ class Agent:
         events = EventRecorder(self.client, settings.identity)
         self.judge = DriftJudge(self.fleet, status, events, self.alerts)
         self.drift = DriftWatcher(self.client, self.judge.on_change)
-        self.sources = SourceWorkers(self.client, self.fleet, status, self.alerts)
+        self.sources = SourceWorkers(self.client, self.fleet, status, self.alerts, settings)
         self.apps = AppWorkers(
             connection=connection,
             client=self.client,

@@ -136,7 +136,14 @@ GIT_SOURCE = _crd(
             },
             "interval": {**_DURATION, "default": "1m"},
             "secretRef": _SECRET_REF,
-            "tokenFile": {"type": "string"},
+            # Removed (decision 0013): the agent refuses a GitSource that sets it, with a Ready
+            # condition saying to use secretRef; kept in the schema so that it is not pruned
+            # unseen from GitSources written before.
+            "tokenFile": {
+                "type": "string",
+                "description": "Removed: not read by the agent. Put the token in a Secret "
+                "in this namespace and name it in secretRef.",
+            },
             "verify": {
                 "type": "object",
                 "required": ["secretRef"],

@@ -20,6 +20,11 @@ class AgentSettings:
     kustomize: Path | None = None
     audit_url: str | None = None
     alert_queue: int = 1000  # alerts waiting for delivery; more are dropped and counted
+    # GitSources (tether.agent.sources, docs/sources.md "In the agent"):
+    allow_local_sources: bool = False  # local paths and file:// URLs (single-tenant installs)
+    loopback_http_credentials: bool = False  # credentials over plain http to loopback (tests)
+    fetch_timeout: float = 120.0  # seconds one fetch may take, git processes killed after
+    fetches_per_namespace: int = 2  # fetches of one namespace running at once
 
     def owns(self, app_key: str) -> bool:
         """True when the app ``namespace/name`` belongs to this replica's shard."""

@@ -33,9 +33,11 @@ class SourceSpec:
     interval: float
     suspend: bool
     secret_name: str
-    requested: str = ""
+    requested: str = ""  # tether.dev/reconcile-requested-at: a change means "fetch now"
     verify_secret: str = ""  # Secret with trusted SSH / OpenPGP public keys
-    token_file: str = ""  # a token file on the agent's filesystem, re-read on every fetch  # tether.dev/reconcile-requested-at: a change means "fetch now"
+    # spec.tokenFile: no longer read (a tenant could name any file on the agent's disk); kept
+    # only so that a GitSource still setting it is told what to use instead (decision 0013)
+    token_file: str = ""
 
     @classmethod
     def of(cls, obj: dict[str, Any]) -> SourceSpec:

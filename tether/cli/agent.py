@@ -108,6 +108,38 @@ def agent(
             help="Alerts waiting for delivery; more are dropped and counted while receivers lag.",
         ),
     ] = 1000,
+    allow_local_sources: Annotated[
+        bool,
+        typer.Option(
+            "--allow-local-sources",
+            help="Let GitSources name local paths and file:// URLs (they read the agent's own "
+            "disk: single-tenant installs and tests only).",
+        ),
+    ] = False,
+    allow_loopback_http_credentials: Annotated[
+        bool,
+        typer.Option(
+            "--allow-loopback-http-credentials",
+            help="Let GitSource credentials go over plain http to a loopback address (tests).",
+        ),
+    ] = False,
+    fetch_timeout: Annotated[
+        float,
+        typer.Option(
+            "--fetch-timeout",
+            min=1.0,
+            help="Seconds one GitSource fetch may take before git is killed.",
+        ),
+    ] = 120.0,
+    fetches_per_namespace: Annotated[
+        int,
+        typer.Option(
+            "--fetches-per-namespace",
+            min=1,
+            help="GitSource fetches of one namespace running at once (other namespaces have "
+            "their own).",
+        ),
+    ] = 2,
     db: Annotated[
         str | None,
         typer.Option(
@@ -138,6 +170,10 @@ def agent(
         kustomize=resolve_kustomize(),
         audit_url=db,
         alert_queue=alert_queue_size,
+        allow_local_sources=allow_local_sources,
+        loopback_http_credentials=allow_loopback_http_credentials,
+        fetch_timeout=fetch_timeout,
+        fetches_per_namespace=fetches_per_namespace,
     )
     secret = webhook_secret_file.read_bytes().strip() if webhook_secret_file else None
     try:

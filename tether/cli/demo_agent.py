@@ -85,6 +85,7 @@ class BackgroundAgent:
             f"--identity={identity}",
             f"--listen=127.0.0.1:{self.port}",
             f"--webhook-secret-file={self.secret_path}",
+            "--allow-local-sources",  # the demo's repository is a directory on this machine
             f"--kubeconfig={kubeconfig}",
         ]
         self._audit_db = workdir / "audit.db"

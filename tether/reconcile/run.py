@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,7 +29,7 @@ from tether.reconcile.engine import SyncEngine
 from tether.reconcile.options import SyncOptions
 from tether.reconcile.plan import PlannedObject
 from tether.render import RenderSettings, render
-from tether.source import TokenFile, fetch, mask_url
+from tether.source import Artifact, TokenFile, fetch, mask_url
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,9 @@ class SourceSpec:
     path: str = "."
     ref: str | None = None
     token_file: str = ""  # https token, re-read on every fetch (rotation without restart)
+    # How to fetch instead of the CLI's way: the agent's, with a tenant's cache, rules and
+    # credentials (see tether.agent.sources).
+    fetcher: Callable[[str, str | None], Artifact] | None = field(default=None, compare=False)
 
 
 @dataclass
@@ -94,8 +98,11 @@ def load_manifests(
     paths (symlinks, kustomize bases, patches and generator files included)."""
     app = options.app if options is not None else ""
     path = source_path(app, spec.path)
-    credentials = TokenFile(Path(spec.token_file)) if spec.token_file else None
-    artifact = fetch(spec.url, spec.ref, credentials=credentials)
+    if spec.fetcher is not None:
+        artifact = spec.fetcher(spec.url, spec.ref)
+    else:
+        credentials = TokenFile(Path(spec.token_file)) if spec.token_file else None
+        artifact = fetch(spec.url, spec.ref, credentials=credentials)
     tenancy: Tenancy | None = None
     if options is not None and (options.team or options.tenancy):
         tenancy = team_tenancy(artifact.root, options.team) if options.team else options.tenancy

@@ -1,8 +1,10 @@
 """Short-lived credentials for http(s) Git sources, asked for again on every fetch.
 
     CredentialProvider      anything with ``current() -> (username, token)``
+    ├── BasicAuth           a username and password held in memory (the agent: from a Secret)
     ├── TokenFile           a token in a file, re-read on every call (rotated by someone else)
     └── GitHubApp           a GitHub App installation token, minted on demand and cached
+    SshKey                  an ssh private key (and known hosts) for ssh URLs, e.g. from a Secret
 
 ``fetch(url, ref, credentials=provider)`` calls ``current()`` once per fetch and hands the pair
 to git exactly as it hands over credentials written in the URL: through the credential helper and
@@ -59,6 +61,36 @@ class CredentialProvider(Protocol):
     def current(self) -> tuple[str, str]:
         """``(username, token)``; raises ``SourceError`` (without secrets) when there are none."""
         ...
+
+
+class BasicAuth:
+    """A username and password (or token) someone else read, e.g. from a Kubernetes Secret.
+
+    Nothing is checked until ``fetch`` uses them; ``repr`` never shows the password.
+    """
+
+    def __init__(self, username: str, password: str) -> None:
+        self.username = username
+        self._password = password
+
+    def __repr__(self) -> str:
+        return f"BasicAuth(username={self.username!r}, password='***')"
+
+    def current(self) -> tuple[str, str]:
+        return self.username, self._password
+
+
+class SshKey:
+    """An ssh private key, and optionally the ``known_hosts`` lines to check the host against,
+    for ssh URLs. ``fetch`` writes them to a private temporary directory for the fetch only;
+    ``repr`` never shows the key."""
+
+    def __init__(self, private_key: str, known_hosts: str = "") -> None:
+        self.private_key = private_key if private_key.endswith("\n") else private_key + "\n"
+        self.known_hosts = known_hosts
+
+    def __repr__(self) -> str:
+        return f"SshKey(private_key='***', known_hosts={bool(self.known_hosts)})"
 
 
 class TokenFile:

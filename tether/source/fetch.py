@@ -3,7 +3,7 @@
 The steps, all under the mirror's lock and one deadline:
 
 1. parse the URL (``urls``) and, when a credential provider is given, take its current token
-(``credentials``), 2. update the bare mirror and resolve the ref (``refs``,
+(``credentials``); check both against the caller's ``rules``, 2. update the bare mirror and resolve the ref (``refs``,
 ``mirror``), 3. read the commit's author and subject, 4. extract its tree once into
 ``artifacts/<commit>/`` (``extract``). Git failures are turned into ``SourceError`` here, once,
 with the masked URL and the ref in the message.
@@ -17,11 +17,12 @@ from pathlib import Path
 from tether.core import Revision
 from tether.core.paths import cache_root
 from tether.errors import SourceError
-from tether.source.credentials import CredentialProvider, with_credentials
+from tether.source.credentials import CredentialProvider, SshKey, with_credentials
 from tether.source.extract import materialise
-from tether.source.git import Deadline, Git, GitError
+from tether.source.git import Deadline, Git, GitError, ssh_identity
 from tether.source.mirror import Mirror
 from tether.source.refs import check_ref, resolve
+from tether.source.rules import FetchRules
 from tether.source.semver import is_range_ref, latest_tag, parse_range_ref
 from tether.source.urls import Remote, parse_remote
 from tether.source.verify import Signature, SignaturePolicy, verify_commit
@@ -52,6 +53,8 @@ def fetch(
     timeout: float = 120.0,
     credentials: CredentialProvider | None = None,
     verify: SignaturePolicy | None = None,
+    rules: FetchRules | None = None,
+    ssh_key: SshKey | None = None,
 ) -> Artifact:
     """Fetch ``url`` at ``ref`` (None: the remote's default branch) into the cache.
 
@@ -66,12 +69,18 @@ def fetch(
     ``ref`` may also be ``semver:<range>`` (``semver:^1.4``): the highest tag in that range, which
     becomes the revision's ``ref``; see ``tether.source.semver``. With ``verify``, the commit must
     be signed by one of the policy's keys or nothing is extracted; see ``tether.source.verify``.
+
+    ``rules`` say what the fetch may reach (``tether.source.rules``): by default, the CLI's;
+    the agent passes ``FetchRules.tenant()``. A URL they refuse fails before any git runs.
+    ``ssh_key`` (ssh URLs only) is the key, and known hosts, ssh authenticates with.
     """
+    rules = rules or FetchRules()
     remote = parse_remote(url)
     if is_range_ref(ref):
         parse_range_ref(ref, remote.display)  # a malformed range fails before any network
     elif ref is not None:
         check_ref(ref, remote.display)
+    rules.check_url(remote, f"{remote.display} (ref {ref or 'HEAD'})")
     if credentials is not None:
         try:
             remote = with_credentials(remote, credentials)
@@ -79,18 +88,27 @@ def fetch(
             raise SourceError(
                 f"cannot fetch {remote.display} (ref {ref or 'HEAD'}): {error}"
             ) from None
+    rules.check(remote, f"{remote.display} (ref {ref or 'HEAD'})")
+    if ssh_key is not None and remote.scheme != "ssh":
+        raise SourceError(
+            f"cannot fetch {remote.display} (ref {ref or 'HEAD'}): an ssh key applies to ssh "
+            "URLs only; give the ssh URL, or a username and password for https"
+        )
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    git = Git(remote, Deadline(timeout))
-    mirror = Mirror(cache / "repos" / remote.cache_name, git)
-    try:
-        with mirror.locked():
-            asked, want = _what_to_resolve(mirror, ref)
-            commit = resolve(mirror, want, asked)
-            signature = verify_commit(mirror, commit, verify, asked) if verify is not None else None
-            author, subject = mirror.describe(commit)
-            root = materialise(git, mirror.path, commit, cache / "artifacts")
-    except GitError as error:
-        raise SourceError(_explain(error, remote, ref, mirror.path)) from None
+    with ssh_identity(ssh_key, rules) as ssh_command:
+        git = Git(remote, Deadline(timeout), rules, ssh_command)
+        mirror = Mirror(cache / "repos" / remote.cache_name, git)
+        try:
+            with mirror.locked():
+                asked, want = _what_to_resolve(mirror, ref)
+                commit = resolve(mirror, want, asked)
+                signature = (
+                    verify_commit(mirror, commit, verify, asked) if verify is not None else None
+                )
+                author, subject = mirror.describe(commit)
+                root = materialise(git, mirror.path, commit, cache / "artifacts")
+        except GitError as error:
+            raise SourceError(_explain(error, remote, ref, mirror.path)) from None
     return Artifact(Revision(remote.display, asked, commit, author, subject), root, signature)
 
 

@@ -2,26 +2,41 @@
 
 Every git process ``tether.source`` starts goes through ``Git.run`` (or ``Git.start`` for the
 streaming ``cat-file --batch``). The environment never lets git prompt (no terminal, no askpass,
-ssh in batch mode), drops variables that would point git at another repository, and hands http(s)
-credentials to git through a credential helper scoped to the remote's host: the secret travels in
-an environment variable, never on a command line or in a config file on disk.
+ssh in batch mode), drops variables that would point git at another repository, lets git speak
+only the remote's own protocol (``GIT_ALLOW_PROTOCOL``), and hands http(s) credentials to git
+through a credential helper scoped to the remote's scheme, host and port: the secret travels in
+an environment variable, never in a URL, on a command line or in a config file on disk. Under
+``FetchRules.tenant()`` the machine's git configuration, credential helpers, ssh configuration,
+keys and agent are out of reach too. Each process runs in its own process group, killed whole
+when the fetch's deadline passes.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import shlex
+import shutil
 import signal
 import subprocess
+import tempfile
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tether.errors import SourceError
+from tether.source.credentials import SshKey
+from tether.source.rules import FetchRules
 from tether.source.urls import Remote
 
 SSH_COMMAND = "ssh -o BatchMode=yes -o ConnectTimeout=10"
+# For a tenant's source: no ssh config, agent or key of the machine's (IdentityFile=/dev/null
+# stands for "none": ssh adds its default keys only when no identity file is named).
+TENANT_SSH_COMMAND = (
+    f"{SSH_COMMAND} -F /dev/null -o IdentitiesOnly=yes -o IdentityAgent=none "
+    "-o IdentityFile=/dev/null"
+)
 
 # Variables that make git operate on some other repository than the one we name.
 _REPOSITORY_VARIABLES = (
@@ -85,6 +100,8 @@ class Git:
 
     remote: Remote
     deadline: Deadline
+    rules: FetchRules = field(default_factory=FetchRules)
+    ssh_command: str = ""  # replaces the default one (an ssh key of the source's: ssh_identity)
 
     def run(
         self,
@@ -149,20 +166,62 @@ class Git:
         config = ["-c", "gc.autoDetach=false", "-c", "maintenance.autoDetach=false"]
         if self.remote.local:
             config += ["-c", "protocol.file.allow=always"]
+        if self.remote.username is not None or not self.rules.machine_config:
+            config += ["-c", "credential.helper="]  # no helper configured on the machine
         if self.remote.username is not None:
             helper_key = f"credential.{self.remote.host}.helper"
-            config += ["-c", "credential.helper=", "-c", f"{helper_key}={_CREDENTIAL_HELPER}"]
+            config += ["-c", f"{helper_key}={_CREDENTIAL_HELPER}"]
         return config
 
     def _environment(self) -> dict[str, str]:
         env = isolated_environment()
         env.update(GIT_ASKPASS="true", SSH_ASKPASS_REQUIRE="never", GIT_NO_REPLACE_OBJECTS="1")
-        if not env.get("GIT_SSH_COMMAND") and not env.get("GIT_SSH"):
+        env["GIT_ALLOW_PROTOCOL"] = self.rules.protocol(self.remote)
+        if not self.rules.machine_config:
+            for name in ("GIT_SSH", "SSH_AUTH_SOCK", "GIT_CONFIG_SYSTEM"):
+                env.pop(name, None)
+            env.update(
+                GIT_CONFIG_NOSYSTEM="1",
+                GIT_CONFIG_GLOBAL=os.devnull,
+                GIT_SSH_COMMAND=TENANT_SSH_COMMAND,
+            )
+        elif not env.get("GIT_SSH_COMMAND") and not env.get("GIT_SSH"):
             env["GIT_SSH_COMMAND"] = SSH_COMMAND
+        if self.ssh_command:
+            env.pop("GIT_SSH", None)
+            env["GIT_SSH_COMMAND"] = self.ssh_command
         if self.remote.username is not None:
             env["TETHER_GIT_USERNAME"] = self.remote.username
             env["TETHER_GIT_PASSWORD"] = self.remote.password or ""
         return env
+
+
+@contextlib.contextmanager
+def ssh_identity(key: SshKey | None, rules: FetchRules) -> Iterator[str]:
+    """The ssh command that uses ``key`` (``""`` without one): the key, and its known hosts, are
+    written to a private temporary directory that lives as long as the block."""
+    if key is None:
+        yield ""
+        return
+    directory = Path(tempfile.mkdtemp(prefix="tether-ssh-"))  # mode 0700
+    try:
+        identity = _private_file(directory / "identity", key.private_key)
+        base = SSH_COMMAND if rules.machine_config else TENANT_SSH_COMMAND
+        command = f"{base} -i {shlex.quote(str(identity))}"
+        if key.known_hosts:
+            hosts = _private_file(directory / "known_hosts", key.known_hosts)
+            command += f" -o UserKnownHostsFile={shlex.quote(str(hosts))}"
+            command += " -o StrictHostKeyChecking=yes"
+        yield command
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def _private_file(path: Path, text: str) -> Path:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    return path
 
 
 def isolated_environment() -> dict[str, str]:
