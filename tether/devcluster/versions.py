@@ -14,6 +14,7 @@ ETCD = "v3.5.35"
 KWOK = "v0.7.0"
 KUSTOMIZE = "v5.7.1"
 SOPS = "v3.13.3"
+HELM = "v3.21.4"
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,7 @@ ETCD_COMPONENT = Component("etcd", ETCD, ("etcd",))
 KWOK_COMPONENT = Component("kwok", KWOK, ("kwok",))
 KUSTOMIZE_COMPONENT = Component("kustomize", KUSTOMIZE, ("kustomize",))
 SOPS_COMPONENT = Component("sops", SOPS, ("sops",))
+HELM_COMPONENT = Component("helm", HELM, ("helm",))
 
 ALL_COMPONENTS = (
     KUBERNETES_COMPONENT,
@@ -45,4 +47,5 @@ ALL_COMPONENTS = (
     KWOK_COMPONENT,
     KUSTOMIZE_COMPONENT,
     SOPS_COMPONENT,
+    HELM_COMPONENT,
 )
