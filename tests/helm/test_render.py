@@ -119,7 +119,7 @@ def test_a_missing_required_value_names_the_template_and_line(tmp_path: Path, he
         render_chart(chart, RenderSettings(helm=helm))
     message = str(failure.value)
     assert "chart charts/shop" in message
-    assert "shop/templates/secret.yaml:9" in message
+    assert "(charts/shop/templates/secret.yaml:9:" in message
     assert "db.password is required" in message
     assert str(tmp_path) not in message
 
@@ -131,7 +131,7 @@ def test_a_broken_template_names_its_file_and_line(tmp_path: Path, helm: Path) -
     )
     with pytest.raises(RenderError) as failure:
         render_chart(chart, RenderSettings(helm=helm))
-    assert "templates/broken.yaml:6" in str(failure.value)
+    assert "(charts/shop/templates/broken.yaml:6)" in str(failure.value)
 
 
 def test_a_symlink_out_of_the_repository_is_refused_before_helm_runs(

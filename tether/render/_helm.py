@@ -267,15 +267,31 @@ def _run(binary: Path, chart: Chart, settings: RenderSettings) -> str:
 
 
 def _tidy(stderr: str, chart: Chart, scratch: str) -> str:
-    """Helm's error on one line, with local paths replaced by the chart's label."""
+    """Helm's error on one line, with local paths replaced by the chart's label, and, for a
+    chart directory in a repository, Helm's ``name/templates/…`` positions made repository
+    paths (``charts/shop/templates/…``), so the error points at the file to fix."""
     text = stderr.replace(str(chart.path), chart.label).replace(scratch, "<scratch>")
     if chart.tree is not None:
         text = text.replace(f"{chart.tree}/", "")
+        name = _chart_name(chart.path)
+        if name and name != chart.label:
+            text = re.sub(rf"(?<=[( ]){re.escape(name)}/", f"{chart.label}/", text)
     text = "; ".join(line.strip() for line in text.splitlines() if line.strip())
     text = text.removeprefix("Error: ").replace(_DEBUG_HINT, "")
     if len(text) > _STDERR_LIMIT:
         text = text[:_STDERR_LIMIT] + " ..."
     return text
+
+
+def _chart_name(directory: Path) -> str:
+    """The ``name`` in a chart directory's Chart.yaml ("" when it cannot be read)."""
+    try:
+        documents = load_yaml((directory / "Chart.yaml").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, SyntaxProblem):
+        return ""
+    data = documents[0].data if documents else None
+    name = data.get("name") if isinstance(data, dict) else None
+    return name if isinstance(name, str) else ""
 
 
 def _manifests(
