@@ -22,6 +22,7 @@ from tether.core.compare import unified_diff
 from tether.errors import AuditError, TenancyViolation, TetherError
 from tether.policy.access import Tenancy, path_violations
 from tether.policy.config import CONFIG_FILE, parse
+from tether.reconcile.charts import Binaries, ChartSpec, load_chart
 from tether.reconcile.decrypt import Redactor, decrypt_manifests
 from tether.reconcile.engine import SyncEngine
 from tether.reconcile.options import SyncOptions
@@ -32,12 +33,15 @@ from tether.source import TokenFile, fetch, mask_url
 
 @dataclass(frozen=True)
 class SourceSpec:
-    """Where an app's desired state lives: a Git URL or local path, a ref, a directory."""
+    """Where an app's desired state lives: a Git URL or local path, a ref, a directory; or a
+    Helm chart (``chart``), in that Git source or in a Helm repository (then ``url`` may be
+    empty)."""
 
     url: str
     path: str = "."
     ref: str | None = None
     token_file: str = ""  # https token, re-read on every fetch (rotation without restart)
+    chart: ChartSpec | None = None
 
 
 @dataclass
@@ -92,14 +96,63 @@ def load_manifests(
     credentials = TokenFile(Path(spec.token_file)) if spec.token_file else None
     artifact = fetch(spec.url, spec.ref, credentials=credentials)
     manifests = render(artifact.root, spec.path, RenderSettings(kustomize=kustomize))
-    if options is not None and (options.team or options.tenancy):
-        tenancy = team_tenancy(artifact.root, options.team) if options.team else options.tenancy
-        assert tenancy is not None
-        refused = path_violations(tenancy, spec.path)
-        if refused:
-            raise TenancyViolation(f"app {options.app!r}: nothing was applied: {refused[0]}")
-        options = replace(options, tenancy=tenancy)
+    if options is not None:
+        options = _limited(options, artifact.root, spec.path)
     return artifact.revision, manifests, options
+
+
+def _limited(options: SyncOptions, root: Path | None, path: str | None) -> SyncOptions:
+    """With ``options.team`` set, ``options`` with that team's limits from the repository's
+    tether.yaml at the same revision, ``path`` checked against them (None: not in the repo)."""
+    if not (options.team or options.tenancy):
+        return options
+    if options.team and root is None:
+        raise TenancyViolation(f"--team {options.team}: a team's limits need a Git source")
+    tenancy = team_tenancy(root, options.team) if root and options.team else options.tenancy
+    assert tenancy is not None
+    refused = path_violations(tenancy, path) if path is not None else []
+    if refused:
+        raise TenancyViolation(f"app {options.app!r}: nothing was applied: {refused[0]}")
+    return replace(options, tenancy=tenancy)
+
+
+async def _load(
+    spec: SourceSpec,
+    binaries: Binaries,
+    options: SyncOptions,
+    client: KubeClient,
+    redactor: Redactor,
+) -> tuple[Revision, list[Manifest], SyncOptions]:
+    """``load_manifests``, or for a chart ``load_chart`` (which needs the cluster)."""
+    if spec.chart is None:
+        revision, manifests, checked = await asyncio.to_thread(
+            load_manifests, spec, binaries.kustomize, options
+        )
+        return revision, manifests, checked or options
+    revision, manifests, root = await load_chart(
+        spec.url, spec.ref, spec.token_file, spec.chart, client, options, redactor, binaries
+    )
+    in_repository = None if spec.chart.repository else spec.chart.chart
+    return revision, manifests, _limited(options, root, in_repository)
+
+
+def _recorded_source(spec: SourceSpec, revision: Revision, options: SyncOptions) -> dict[str, str]:
+    """What the inventory records about the source, for ``tether status``."""
+    recorded = {
+        "url": mask_url(spec.url),
+        "path": spec.path,
+        "ref": spec.ref or "",
+        "revision": revision.commit,
+        "namespace": options.namespace,
+    }
+    if spec.chart is not None:
+        recorded["path"] = "" if spec.chart.repository else spec.chart.chart
+        recorded["chart"] = spec.chart.chart
+        recorded["chartRepository"] = mask_url(spec.chart.repository)
+        recorded["chartRevision"] = f"{revision.ref}@{revision.commit}"
+        if spec.chart.repository:
+            recorded["revision"] = ""  # the Git commit is not what pins the chart
+    return recorded
 
 
 def team_tenancy(root: Path, team: str) -> Tenancy:
@@ -128,6 +181,7 @@ async def run_sync(
     actor: str,
     kustomize: Path | None = None,
     client: KubeClient | None = None,
+    helm: Path | None = None,
 ) -> SyncReport:
     """One sync pass of ``spec`` into the cluster, recorded in ``audit`` whatever happens.
 
@@ -141,22 +195,14 @@ async def run_sync(
     objects: list[PlannedObject] = []
     redactor = Redactor()
     try:
-        fetched, manifests, checked = await asyncio.to_thread(
-            load_manifests, spec, kustomize, options
-        )
-        options = checked or options
-        revision = fetched
-        recorded = {
-            "url": mask_url(spec.url),
-            "path": spec.path,
-            "ref": spec.ref or "",
-            "revision": fetched.commit,
-            "namespace": options.namespace,
-        }
         async with contextlib.AsyncExitStack() as stack:
             own = client
             if own is None:
                 own = await stack.enter_async_context(KubeClient(connection, options.concurrency))
+            revision, manifests, options = await _load(
+                spec, Binaries(kustomize, helm), options, own, redactor
+            )
+            recorded = _recorded_source(spec, revision, options)
             writer = await _writer(stack, own, connection, options)
             manifests = await decrypt_manifests(own, manifests, options.keys, redactor)
             result = await SyncEngine(writer, options, inventory_client=own).sync(
@@ -309,32 +355,50 @@ def _audit_record(report: SyncReport, actor: str) -> SyncRecord:
 
 
 async def run_diff(
-    spec: SourceSpec, options: SyncOptions, connection: Connection, *, kustomize: Path | None = None
+    spec: SourceSpec,
+    options: SyncOptions,
+    connection: Connection,
+    *,
+    kustomize: Path | None = None,
+    helm: Path | None = None,
 ) -> DiffReport:
     """What a sync would change, object by object, as unified diffs (Secret values masked)."""
-    revision, manifests, checked = load_manifests(spec, kustomize, options)
-    options = checked or options
     redactor = Redactor()
-    async with (
-        KubeClient(connection, options.concurrency) as own,
-        KubeClient(connection, options.concurrency, impersonate=options.impersonate) as client,
-    ):
-        manifests = await decrypt_manifests(own, manifests, options.keys, redactor)
-        engine = SyncEngine(client, options, inventory_client=own)
-        plan, previous = await engine.plan(manifests)
-        report = DiffReport(revision)
-        for obj in plan.objects:
-            if not obj.checked:
-                report.diffs.append(ObjectDiff(obj.ref, "create (after its CRD or Namespace)", ""))
-            elif obj.action is not Action.UNCHANGED:
-                text = unified_diff(obj.ref, obj.live, obj.dry_run)
-                report.diffs.append(ObjectDiff(obj.ref, obj.action.value, redactor.scrub(text)))
-        if plan.errors:
-            errors = "\n  ".join(plan.errors[:20])
-            raise TetherError(redactor.scrub(f"the server refused the dry-run:\n  {errors}"))
-        if options.prune:
-            for ref, live in await engine.prune_candidates(previous, plan):
-                report.diffs.append(
-                    ObjectDiff(ref, "prune", redactor.scrub(unified_diff(ref, live, None)))
-                )
+    async with KubeClient(connection, options.concurrency) as own:
+        revision, manifests, options = await _load(
+            spec, Binaries(kustomize, helm), options, own, redactor
+        )
+        async with KubeClient(
+            connection, options.concurrency, impersonate=options.impersonate
+        ) as client:
+            return await _diff(revision, manifests, options, own, client, redactor)
+
+
+async def _diff(
+    revision: Revision,
+    manifests: list[Manifest],
+    options: SyncOptions,
+    own: KubeClient,
+    client: KubeClient,
+    redactor: Redactor,
+) -> DiffReport:
+    """The plan of ``manifests``, as per-object diffs (``own`` reads keys and inventory)."""
+    manifests = await decrypt_manifests(own, manifests, options.keys, redactor)
+    engine = SyncEngine(client, options, inventory_client=own)
+    plan, previous = await engine.plan(manifests)
+    report = DiffReport(revision)
+    for obj in plan.objects:
+        if not obj.checked:
+            report.diffs.append(ObjectDiff(obj.ref, "create (after its CRD or Namespace)", ""))
+        elif obj.action is not Action.UNCHANGED:
+            text = unified_diff(obj.ref, obj.live, obj.dry_run)
+            report.diffs.append(ObjectDiff(obj.ref, obj.action.value, redactor.scrub(text)))
+    if plan.errors:
+        errors = "\n  ".join(plan.errors[:20])
+        raise TetherError(redactor.scrub(f"the server refused the dry-run:\n  {errors}"))
+    if options.prune:
+        for ref, live in await engine.prune_candidates(previous, plan):
+            report.diffs.append(
+                ObjectDiff(ref, "prune", redactor.scrub(unified_diff(ref, live, None)))
+            )
     return report
