@@ -147,3 +147,43 @@ def test_a_chart_in_git_syncs_and_a_failing_render_applies_nothing(
     assert report["revision"]["commit"] == commit  # a chart in Git is pinned by the commit
     code, diff, _ = run(cli, "diff", *common, "--values", "values/plain.yaml")
     assert (code, diff["inSync"]) == (0, True)
+
+
+def test_a_package_that_does_not_match_its_digest_applies_nothing(
+    cli: Cli, namespace: str, kubectl: Kubectl, helm_repository: HelmRepository, tmp_path
+) -> None:
+    group = unique_group()
+    package = helm_repository.publish_shop("1.0.0", group)
+    package.write_bytes(package.read_bytes() + b"\0")  # served bytes differ from the index
+    values = tmp_path / "values.yaml"
+    values.write_text("db:\n  password: local-pw\n")
+    args = ["--repo", helm_repository.url, "--chart", "shop", "--values", str(values)]
+    code, report, _ = run(cli, "sync", *args, "--app", "shop", "-n", namespace)
+    assert code == 2
+    assert "has SHA-256" in report["error"] and "nothing was rendered" in report["error"]
+    assert kubectl.get("crd", f"widgets.{group}", "") is None
+    assert kubectl.get("deployment", "shop-web", namespace) is None
+
+
+def test_a_pre_install_hook_that_never_gets_healthy_stops_the_rest(
+    cli: Cli, repo: GitRepo, namespace: str, kubectl: Kubectl
+) -> None:
+    chart = write_chart(repo.root / "charts" / "shop", "1.0.0", unique_group())
+    (chart / "templates" / "hook-migrate.yaml").write_text(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {{ .Release.Name }}-wait\n"
+        "  annotations:\n    helm.sh/hook: pre-install\nspec:\n"
+        "  nodeSelector:\n    no-such-node: 'true'\n"
+        "  containers:\n    - name: wait\n      image: registry.example/wait:1\n"
+    )
+    repo.write("values.yaml", "db:\n  password: pw-hook\n").commit("a hook that cannot run")
+    code, report, _ = run(
+        cli, "sync", "--source", str(repo.root), "--chart", "charts/shop", "--values",
+        "values.yaml", "--app", "web", "-n", namespace, "--timeout", "5s",
+    )  # fmt: skip
+    assert code == 2
+    assert "pre-install/upgrade hook failed: Pod/" in report["error"]
+    assert "web-wait" in report["error"]
+    assert "the chart's other objects were not applied" in report["error"]
+    assert kubectl.get("pod", "web-wait", namespace) is not None
+    assert kubectl.get("deployment", "web-web", namespace) is None
+    assert kubectl.get("secret", "web-db", namespace) is None
