@@ -164,7 +164,12 @@ class AppWorkers:
         await self.status.app(state, AppStatusChange(reconciling=True))
         report, failure = await self._sync(
             state,
-            SyncSource(await self.sources.url(source.spec), spec.path, source.revision.commit),
+            SyncSource(
+                await self.sources.url(source.spec),
+                spec.path,
+                source.revision.commit,
+                chart=spec.chart,
+            ),
         )
         if report is None or not report.succeeded:
             await self._failed(state, report.error if report else failure, report)
@@ -184,6 +189,7 @@ class AppWorkers:
                 audit=self.audit,
                 actor=f"agent/{self.settings.identity}",
                 kustomize=self.settings.kustomize,
+                helm=self.settings.helm,
                 client=self.client,
             )
         except TetherError as error:
