@@ -187,3 +187,27 @@ def test_a_pre_install_hook_that_never_gets_healthy_stops_the_rest(
     assert kubectl.get("pod", "web-wait", namespace) is not None
     assert kubectl.get("deployment", "web-web", namespace) is None
     assert kubectl.get("secret", "web-db", namespace) is None
+
+
+def test_a_decrypted_value_a_template_puts_in_its_error_is_masked(
+    cli: Cli, repo: GitRepo, namespace: str, kubectl: Kubectl, tmp_path
+) -> None:
+    identity, recipient = generate_identity()
+    key_file = tmp_path / "age.key"
+    key_file.write_text(identity + "\n")
+    chart = write_chart(repo.root / "charts" / "shop", "1.0.0", unique_group())
+    (chart / "templates" / "check.yaml").write_text(
+        '{{- fail (printf "refusing password %s" .Values.db.password) }}\n'
+    )
+    encrypted_values(repo, recipient)
+    repo.commit("a chart that fails with a secret in its message")
+    args = [
+        "--source", str(repo.root), "--chart", "charts/shop", "--values", "values/prod.yaml",
+        "--age-key-file", str(key_file), "--app", "web", "-n", namespace,
+    ]  # fmt: skip
+    for command in ("sync", "diff"):
+        code, report, shown = run(cli, command, *args)
+        assert code == 2
+        assert "refusing password *** (decrypted value)" in report["error"]
+        assert PASSWORD not in shown
+    assert kubectl.get("deployment", "web-web", namespace) is None

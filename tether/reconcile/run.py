@@ -365,9 +365,15 @@ async def run_diff(
     """What a sync would change, object by object, as unified diffs (Secret values masked)."""
     redactor = Redactor()
     async with KubeClient(connection, options.concurrency) as own:
-        revision, manifests, options = await _load(
-            spec, Binaries(kustomize, helm), options, own, redactor
-        )
+        try:
+            revision, manifests, options = await _load(
+                spec, Binaries(kustomize, helm), options, own, redactor
+            )
+        except TetherError as error:
+            # a chart's template may put a decrypted value in its own error (``fail``)
+            if not redactor.values:
+                raise
+            raise type(error)(redactor.scrub(str(error))) from None
         async with KubeClient(
             connection, options.concurrency, impersonate=options.impersonate
         ) as client:
