@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from tether.cluster.client import KubeClient
 from tether.cluster.kubeconfig import load as load_connection
 from tether.core.hooks import HookPhase, hook_phase
 from tether.devcluster.controlplane import DevCluster
+from tether.devcluster.provision import ensure_binary
 from tether.errors import RenderError
 from tether.reconcile.charts import cluster_capabilities
 from tether.render import (
@@ -21,6 +23,7 @@ from tether.render import (
     Chart,
     RenderSettings,
     merge_values,
+    read_patch,
     read_values,
     render_chart,
 )
@@ -205,3 +208,36 @@ def test_values_files_merge_like_helm_and_are_confined_to_the_repository(tmp_pat
     (root / "values" / "list.yaml").write_text("- a\n- b\n")
     with pytest.raises(RenderError, match=r"values/list.yaml:1: values must be a mapping"):
         read_values(root, "values/list.yaml", settings)
+
+
+def test_post_render_patches_apply_to_the_output_and_keep_its_sources(
+    tmp_path: Path, helm: Path
+) -> None:
+    kustomize = ensure_binary("kustomize")
+    chart = chart_in(tmp_path)
+    assert chart.tree is not None
+    (chart.tree / "patches").mkdir()
+    (chart.tree / "patches" / "web.yaml").write_text(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web-web\n"
+        "spec:\n  template:\n    spec:\n      nodeSelector:\n        pool: blue\n"
+    )
+    settings = RenderSettings(helm=helm, kustomize=kustomize)
+    patch = read_patch(chart.tree, "patches/web.yaml", settings)
+    manifests = render_chart(replace(chart, patches=(patch,)), settings)
+    deployment = by_name(manifests, "Deployment", "web-web")
+    assert deployment.body["spec"]["template"]["spec"]["nodeSelector"] == {"pool": "blue"}
+    assert deployment.body["spec"]["template"]["spec"]["containers"][0]["name"] == "web"
+    assert str(deployment.source) == "charts/shop/templates/deployment.yaml"
+    assert len(manifests) == 7
+
+    (chart.tree / "patches" / "nothing.yaml").write_text(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: not-rendered\nspec: {}\n"
+    )
+    missing = read_patch(chart.tree, "patches/nothing.yaml", settings)
+    with pytest.raises(RenderError, match=r"post-render.*not-rendered"):
+        render_chart(replace(chart, patches=(missing,)), settings)
+    (chart.tree / "patches" / "bare.yaml").write_text("spec: {replicas: 2}\n")
+    with pytest.raises(RenderError, match=r"patches/bare.yaml:1: a patch names its target"):
+        read_patch(chart.tree, "patches/bare.yaml", settings)
+    with pytest.raises(RenderError, match="leaves the repository"):
+        read_patch(chart.tree, "../outside.yaml", settings)

@@ -132,6 +132,10 @@ def test_a_chart_in_git_syncs_and_a_failing_render_applies_nothing(
 ) -> None:
     group = unique_group()
     write_chart(repo.root / "charts" / "shop", "1.0.0", group)
+    repo.write(
+        "patches/replicas.yaml",
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web-web\nspec:\n  replicas: 3\n",
+    )
     commit = repo.write("values/plain.yaml", "db:\n  password: plain-pw-1\n").commit("chart")
     common = ["--source", str(repo.root), "--chart", "charts/shop", "--app", "web", "-n", namespace]
 
@@ -141,11 +145,13 @@ def test_a_chart_in_git_syncs_and_a_failing_render_applies_nothing(
     assert "db.password is required" in report["error"]
     assert kubectl.get("crd", f"widgets.{group}", "") is None  # nothing was applied
 
-    code, report, _ = run(cli, "sync", *common, "--values", "values/plain.yaml", "--timeout", "60s")
+    common += ["--values", "values/plain.yaml", "--post-render-patch", "patches/replicas.yaml"]
+    code, report, _ = run(cli, "sync", *common, "--timeout", "60s")
     assert code == 0, report.get("error")
     assert decoded_secret(kubectl, "web-db", namespace) == "plain-pw-1"
+    assert kubectl.get("deployment", "web-web", namespace)["spec"]["replicas"] == 3  # patched
     assert report["revision"]["commit"] == commit  # a chart in Git is pinned by the commit
-    code, diff, _ = run(cli, "diff", *common, "--values", "values/plain.yaml")
+    code, diff, _ = run(cli, "diff", *common)
     assert (code, diff["inSync"]) == (0, True)
 
 

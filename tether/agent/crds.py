@@ -179,6 +179,10 @@ APP = _crd(
                     "valuesFiles": {"type": "array", "items": {"type": "string", "minLength": 1}},
                     "values": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
                     "releaseName": {"type": "string", "maxLength": 53},
+                    "postRenderPatches": {
+                        "type": "array",
+                        "items": {"type": "string", "minLength": 1},
+                    },
                 },
             },
             "destination": {"type": "object", "properties": {"namespace": _NAME}},

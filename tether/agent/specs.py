@@ -181,4 +181,5 @@ def _chart(spec: dict[str, Any]) -> ChartSpec | None:
         values_files=tuple(chart.get("valuesFiles") or ()),
         values=dict(chart.get("values") or {}),
         release=str(chart.get("releaseName") or ""),
+        patches=tuple(chart.get("postRenderPatches") or ()),
     )

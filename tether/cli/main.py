@@ -95,6 +95,14 @@ RepoPasswordOpt = Annotated[
         "--repo-password-file", help="File with the Helm repository's password, read per fetch."
     ),
 ]
+PatchOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--post-render-patch",
+        help="Strategic-merge patch file in the repository applied to the rendered chart "
+        "(repeatable).",
+    ),
+]
 RepoCaOpt = Annotated[
     str, typer.Option("--repo-ca-file", help="CA bundle (PEM) for an https Helm repository.")
 ]
@@ -217,12 +225,15 @@ def chart_spec(
     values: list[str] | None,
     release: str,
     auth: tuple[str, str, str],
+    patches: list[str] | None = None,
 ) -> ChartSpec | None:
     """The chart the options name, or None without ``--chart``. ``REPO_URL/CHART`` is split at
     its last ``/``; ``auth`` is (username, password file, CA file)."""
     if not chart:
-        if repo or version or values:
-            raise typer.BadParameter("--repo, --version and --values need --chart")
+        if repo or version or values or patches:
+            raise typer.BadParameter(
+                "--repo, --version, --values and --post-render-patch need --chart"
+            )
         return None
     if not repo and chart.startswith(("http://", "https://")):
         repo, _, chart = chart.rstrip("/").rpartition("/")
@@ -241,6 +252,7 @@ def chart_spec(
         username=username,
         password_file=password_file,
         ca_file=ca_file,
+        patches=tuple(patches or ()),
     )
 
 
@@ -311,15 +323,15 @@ def sync(
     repo_username: RepoUserOpt = "",
     repo_password_file: RepoPasswordOpt = "",
     repo_ca_file: RepoCaOpt = "",
+    post_render_patch: PatchOpt = None,
 ) -> None:
     """Render a path of a Git repository (or a Helm chart) and bring the cluster to it (one
     reconcile pass)."""
     json_output = check_output(output_format)
     require_app(app_name)
     auth = (repo_username, repo_password_file, repo_ca_file)
-    spec = source_spec(
-        source, path, ref, git_token_file, chart_spec(chart, repo, version, values, release, auth)
-    )
+    charted = chart_spec(chart, repo, version, values, release, auth, post_render_patch)
+    spec = source_spec(source, path, ref, git_token_file, charted)
     try:
         connection = connect(kubeconfig_path, context)
         options = SyncOptions(
@@ -392,14 +404,14 @@ def diff(
     repo_username: RepoUserOpt = "",
     repo_password_file: RepoPasswordOpt = "",
     repo_ca_file: RepoCaOpt = "",
+    post_render_patch: PatchOpt = None,
 ) -> None:
     """Show what a sync would change, as a unified diff of live vs desired (Secret values masked)."""
     json_output = check_output(output_format)
     require_app(app_name)
     auth = (repo_username, repo_password_file, repo_ca_file)
-    spec = source_spec(
-        source, path, ref, git_token_file, chart_spec(chart, repo, version, values, release, auth)
-    )
+    charted = chart_spec(chart, repo, version, values, release, auth, post_render_patch)
+    spec = source_spec(source, path, ref, git_token_file, charted)
     try:
         connection = connect(kubeconfig_path, context)
         options = SyncOptions(

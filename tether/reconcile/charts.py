@@ -27,7 +27,14 @@ from tether.core import Manifest, Revision
 from tether.errors import RenderError
 from tether.reconcile.decrypt import Redactor, decrypt_values
 from tether.reconcile.options import SyncOptions
-from tether.render import Capabilities, Chart, RenderSettings, merge_values, read_values
+from tether.render import (
+    Capabilities,
+    Chart,
+    RenderSettings,
+    merge_values,
+    read_patch,
+    read_values,
+)
 from tether.render import render_chart as render_with_helm
 from tether.source import BasicAuth, ChartSource, TokenFile, fetch, fetch_chart, mask_url
 
@@ -52,6 +59,7 @@ class ChartSpec:
     password_file: str = ""
     ca_file: str = ""
     include_crds: bool = True
+    patches: tuple[str, ...] = ()  # strategic-merge patches in the Git source, after rendering
 
     def source(self) -> ChartSource:
         auth = BasicAuth(self.username, Path(self.password_file)) if self.password_file else None
@@ -143,6 +151,11 @@ async def load_chart(
         values = await asyncio.to_thread(read_values, root, values_file, settings)
         layers.append(await decrypt_values(client, values, values_file, options.keys, redactor))
     layers.append(dict(spec.values))
+    patches = []
+    for patch in spec.patches:
+        if root is None:
+            raise RenderError(f"post-render patch {patch!r} is a path in the Git source: give it")
+        patches.append(await asyncio.to_thread(read_patch, root, patch, settings))
     capabilities = await cluster_capabilities(client)
     chart = Chart(
         chart_path,
@@ -153,6 +166,7 @@ async def load_chart(
         capabilities,
         spec.include_crds,
         tree,
+        tuple(patches),
     )
     manifests = await asyncio.to_thread(render_with_helm, chart, settings)
     served = _served_by_chart_crds(manifests) - set(capabilities.api_versions)

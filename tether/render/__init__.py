@@ -17,6 +17,7 @@ A Helm chart is rendered by ``render_chart`` with the helm binary named in ``Ren
 
     render_chart(Chart(path, label, release, namespace, values, capabilities), settings)
     read_values(root, "values/prod.yaml", settings) -> dict      merge_values([...]) -> dict
+    read_patch(root, "patches/web.yaml", settings) -> Patch      Chart(..., patches=(patch,))
 
 This piece imports only ``tether.core`` and ``tether.errors``. See ``docs/rendering.md``.
 """
@@ -29,6 +30,7 @@ from tether.core import Manifest
 from tether.render._helm import Capabilities, Chart, merge_values, read_values, render_chart
 from tether.render._kustomize import build
 from tether.render._manifests import check_unique, read_file
+from tether.render._postrender import Patch, read_patch
 from tether.render._problems import Problems
 from tether.render._settings import RenderSettings
 from tether.render._tree import Tree
@@ -36,8 +38,10 @@ from tether.render._tree import Tree
 __all__ = [
     "Capabilities",
     "Chart",
+    "Patch",
     "RenderSettings",
     "merge_values",
+    "read_patch",
     "read_values",
     "render",
     "render_chart",

@@ -38,6 +38,7 @@ from tether.core.hooks import ignored_events, is_test_hook, unsupported_events
 from tether.core.kubeyaml import Document
 from tether.errors import RenderError
 from tether.render._manifests import check_unique, from_documents
+from tether.render._postrender import Patch, post_render
 from tether.render._problems import Problems
 from tether.render._settings import RenderSettings
 from tether.render._tree import Escape, Tree
@@ -70,7 +71,8 @@ class Chart:
     ``path`` is a chart directory or a packaged ``.tgz``; ``label`` names it in errors (its path
     in the repository, or its URL). ``tree``, when the chart is a directory of a repository, is
     that repository's root: no file of the chart may point outside it. ``values`` is the merged
-    values (see ``merge_values``). ``capabilities`` None leaves Helm's defaults (its own
+    values (see ``merge_values``). ``patches`` are applied to the output by kustomize
+    (``_postrender.py``). ``capabilities`` None leaves Helm's defaults (its own
     Kubernetes version), which is only right for a render that is not synced anywhere.
     """
 
@@ -82,6 +84,7 @@ class Chart:
     capabilities: Capabilities | None = None
     include_crds: bool = True
     tree: Path | None = None
+    patches: tuple[Patch, ...] = ()
 
 
 class _HelmFailed(Exception):
@@ -113,6 +116,8 @@ def render_chart(chart: Chart, settings: RenderSettings) -> list[Manifest]:
         problems.raise_if_any(f"chart {chart.label}")
         raise AssertionError("unreachable") from exc
     manifests = _manifests(output, chart, settings, problems)
+    if not len(problems):
+        manifests = post_render(manifests, chart.patches, chart.label, settings, problems)
     manifests = _map_hooks(manifests, problems)
     check_unique(manifests, problems)
     problems.raise_if_any(f"chart {chart.label}")
