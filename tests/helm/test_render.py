@@ -241,3 +241,17 @@ def test_post_render_patches_apply_to_the_output_and_keep_its_sources(
         read_patch(chart.tree, "patches/bare.yaml", settings)
     with pytest.raises(RenderError, match="leaves the repository"):
         read_patch(chart.tree, "../outside.yaml", settings)
+
+
+def test_values_are_checked_against_the_charts_values_schema(tmp_path: Path, helm: Path) -> None:
+    chart = chart_in(tmp_path, replicas="three")
+    (chart.path / "values.schema.json").write_text(
+        '{"$schema": "https://json-schema.org/draft-07/schema#", "type": "object",'
+        ' "properties": {"replicas": {"type": "integer", "minimum": 1}}}'
+    )
+    with pytest.raises(RenderError) as failure:
+        render_chart(chart, RenderSettings(helm=helm))
+    assert "values don't meet the specifications of the schema" in str(failure.value)
+    assert "replicas" in str(failure.value)
+    fixed = replace(chart, values=merge_values([chart.values, {"replicas": 2}]))
+    assert by_name(render_chart(fixed, RenderSettings(helm=helm)), "Deployment", "web-web")

@@ -217,3 +217,11 @@ def test_a_decrypted_value_a_template_puts_in_its_error_is_masked(
         assert "refusing password *** (decrypted value)" in report["error"]
         assert PASSWORD not in shown
     assert kubectl.get("deployment", "web-web", namespace) is None
+
+
+def test_an_oci_chart_is_refused_clearly(cli: Cli, namespace: str) -> None:
+    code, out, err = cli(
+        "diff", "--chart", "oci://registry.example/charts/shop", "--app", "web", "-n", namespace
+    )
+    assert code == 2
+    assert "OCI registries (oci://) are not supported yet" in " ".join((out + err).split())

@@ -235,6 +235,12 @@ def chart_spec(
                 "--repo, --version, --values and --post-render-patch need --chart"
             )
         return None
+    if chart.startswith("oci://") or repo.startswith("oci://"):
+        raise typer.BadParameter(
+            "charts in OCI registries (oci://) are not supported yet: use a Helm HTTP "
+            "repository or a chart kept in Git (docs/helm.md)",
+            param_hint="--chart",
+        )
     if not repo and chart.startswith(("http://", "https://")):
         repo, _, chart = chart.rstrip("/").rpartition("/")
     if version and not repo:
