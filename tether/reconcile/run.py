@@ -150,8 +150,6 @@ def _recorded_source(spec: SourceSpec, revision: Revision, options: SyncOptions)
         recorded["chart"] = spec.chart.chart
         recorded["chartRepository"] = mask_url(spec.chart.repository)
         recorded["chartRevision"] = f"{revision.ref}@{revision.commit}"
-        if spec.chart.repository:
-            recorded["revision"] = ""  # the Git commit is not what pins the chart
     return recorded
 
 
