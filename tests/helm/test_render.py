@@ -255,3 +255,17 @@ def test_values_are_checked_against_the_charts_values_schema(tmp_path: Path, hel
     assert "replicas" in str(failure.value)
     fixed = replace(chart, values=merge_values([chart.values, {"replicas": 2}]))
     assert by_name(render_chart(fixed, RenderSettings(helm=helm)), "Deployment", "web-web")
+
+
+def test_a_chart_over_the_memory_limit_is_stopped(tmp_path: Path, helm: Path) -> None:
+    chart = chart_in(tmp_path)
+    (chart.path / "templates" / "huge.yaml").write_text(
+        '{{- $s := "xxxxxxxxxxxxxxxx" }}{{- range until 40 }}{{- $s = print $s $s }}{{- end }}\n'
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: huge\ndata:\n  size: {{ len $s | quote }}\n"
+    )
+    settings = RenderSettings(helm=helm, timeout=120, helm_memory=1024**3)
+    with pytest.raises(RenderError) as failure:
+        render_chart(chart, settings)
+    assert "ran out of its memory limit of 1024 MiB (RenderSettings.helm_memory)" in str(
+        failure.value
+    )
