@@ -168,7 +168,7 @@ class AppWorkers:
             return None
         await self.status.app(state, AppStatusChange(reconciling=True))
         try:
-            sync_source = await self.sources.sync_source(source, spec.path)
+            sync_source = await self.sources.sync_source(source, spec.path, spec.chart)
         except TetherError as error:  # its Secret went missing since the source was fetched
             await self._failed(state, str(error), None)
             return None
@@ -191,6 +191,7 @@ class AppWorkers:
                 audit=self.audit,
                 actor=f"agent/{self.settings.identity}",
                 kustomize=self.settings.kustomize,
+                helm=self.settings.helm,
                 client=self.client,
             )
         except TetherError as error:

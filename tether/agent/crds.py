@@ -179,6 +179,19 @@ APP = _crd(
         "properties": {
             "sourceRef": {"type": "object", "required": ["name"], "properties": {"name": _NAME}},
             "path": {"type": "string", "minLength": 1},
+            "chart": {
+                "type": "object",
+                "description": "Render spec.path as a Helm chart (docs/helm.md).",
+                "properties": {
+                    "valuesFiles": {"type": "array", "items": {"type": "string", "minLength": 1}},
+                    "values": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
+                    "releaseName": {"type": "string", "maxLength": 53},
+                    "postRenderPatches": {
+                        "type": "array",
+                        "items": {"type": "string", "minLength": 1},
+                    },
+                },
+            },
             "destination": {"type": "object", "properties": {"namespace": _NAME}},
             "suspend": {"type": "boolean"},
             "project": _NAME,

@@ -18,6 +18,7 @@ class AgentSettings:
     shards: int = 1
     max_concurrent: int = 4
     kustomize: Path | None = None
+    helm: Path | None = None  # None: an App with spec.chart fails its sync, saying so
     audit_url: str | None = None
     alert_queue: int = 1000  # alerts waiting for delivery; more are dropped and counted
     # GitSources (tether.agent.sources, docs/sources.md "In the agent"):

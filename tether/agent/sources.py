@@ -35,6 +35,7 @@ from tether.agent.status import AppStatusChange, StatusWriter
 from tether.cluster.client import KubeClient
 from tether.errors import SourceError, TetherError
 from tether.notify import Alert, AlertEvent
+from tether.reconcile.charts import ChartSpec
 from tether.reconcile.run import SourceSpec as SyncSource
 from tether.source import (
     Artifact,
@@ -158,8 +159,11 @@ class SourceWorkers:
             rules=self.rules,
         )
 
-    async def sync_source(self, state: SourceState, path: str) -> SyncSource:
-        """What an App of this source syncs: its fetched commit, fetched the same way."""
+    async def sync_source(
+        self, state: SourceState, path: str, chart: ChartSpec | None = None
+    ) -> SyncSource:
+        """What an App of this source syncs (a path, or a chart): its fetched commit, fetched
+        the same way."""
         assert state.revision is not None
         credentials = await self._credentials(state)
         return SyncSource(
@@ -167,6 +171,7 @@ class SourceWorkers:
             path,
             state.revision.commit,
             fetcher=self.fetcher(state.spec, credentials),
+            chart=chart,
         )
 
     async def _credentials(self, state: SourceState) -> CredentialProvider | SshKey | None:

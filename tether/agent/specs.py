@@ -9,6 +9,7 @@ from typing import Any
 
 from tether.core.ignore import IgnoreRule
 from tether.core.inventory import app_identity
+from tether.reconcile.charts import ChartSpec
 
 REQUESTED_ANNOTATION = "tether.dev/reconcile-requested-at"
 # Held on every App the agent manages, so that deleting the App first deletes what it applied.
@@ -90,6 +91,7 @@ class AppSpec:
     orphan_on_delete: bool = False  # the deletion-policy annotation says "orphan"
     health_checks: tuple[dict[str, Any], ...] = ()  # spec.health.checks: CEL checks per kind
     health_grace: float = 30.0  # spec.health.gracePeriod: seconds a controller gets to report
+    chart: ChartSpec | None = None  # spec.chart: spec.path is a Helm chart (docs/helm.md)
     resource_version: str = field(default="", compare=False)
 
     @property
@@ -145,6 +147,7 @@ class AppSpec:
             orphan_on_delete=annotations.get(DELETION_POLICY_ANNOTATION) == "orphan",
             health_checks=tuple((spec.get("health") or {}).get("checks") or ()),
             health_grace=seconds((spec.get("health") or {}).get("gracePeriod", ""), 30.0),
+            chart=_chart(spec),
             resource_version=str(meta.get("resourceVersion", "")),
         )
 
@@ -167,3 +170,18 @@ class AppSpec:
         return float(
             min(self.backoff * self.backoff_factor ** max(failures - 1, 0), self.backoff_max)
         )
+
+
+def _chart(spec: dict[str, Any]) -> ChartSpec | None:
+    """``spec.chart``: ``spec.path`` is a Helm chart in the GitSource, rendered with these
+    values files (in the same repository) and inline values, as release ``releaseName``."""
+    chart = spec.get("chart")
+    if not isinstance(chart, dict):
+        return None
+    return ChartSpec(
+        spec["path"],
+        values_files=tuple(chart.get("valuesFiles") or ()),
+        values=dict(chart.get("values") or {}),
+        release=str(chart.get("releaseName") or ""),
+        patches=tuple(chart.get("postRenderPatches") or ()),
+    )

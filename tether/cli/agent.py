@@ -22,6 +22,7 @@ from tether.cli.connection import connect
 from tether.cli.devcluster import resolve_kustomize
 from tether.cluster.client import KubeClient
 from tether.core import Manifest
+from tether.devcluster.provision import find_binary
 from tether.errors import TetherError
 from tether.reconcile.engine import SyncEngine
 from tether.reconcile.options import SyncOptions
@@ -168,6 +169,7 @@ def agent(
         shards=int(count or 1),
         max_concurrent=max_concurrent,
         kustomize=resolve_kustomize(),
+        helm=find_binary("helm"),
         audit_url=db,
         alert_queue=alert_queue_size,
         allow_local_sources=allow_local_sources,

@@ -25,6 +25,11 @@ def resolve_kustomize() -> Path:
     return ensure_binary("kustomize")
 
 
+def resolve_helm() -> Path:
+    """The helm binary charts are rendered with (built and cached like the cluster binaries)."""
+    return ensure_binary("helm")
+
+
 def _fail(error: TetherError) -> typer.Exit:
     output.err.print(f"[bold red]error:[/] {error}")
     return typer.Exit(2)

@@ -15,13 +15,14 @@ from tether.audit import AuditStore, default_actor
 from tether.cli import output
 from tether.cli.agent import commands as agent_commands
 from tether.cli.connection import connect
-from tether.cli.devcluster import dev_cluster_app, resolve_kustomize
+from tether.cli.devcluster import dev_cluster_app, resolve_helm, resolve_kustomize
 from tether.cli.governance import register as register_governance
 from tether.cli.parsing import parse_duration
 from tether.cli.secrets import secrets_app
 from tether.cluster.client import DEFAULT_CONCURRENCY
 from tether.core.inventory import app_identity
 from tether.errors import TetherError
+from tether.reconcile.charts import ChartSpec
 from tether.reconcile.decrypt import KeySources
 from tether.reconcile.options import SyncOptions
 from tether.reconcile.run import SourceSpec, run_diff, run_sync
@@ -51,7 +52,59 @@ KubeconfigOpt = Annotated[
 ContextOpt = Annotated[str | None, typer.Option("--context", help="kubeconfig context to use.")]
 SourceOpt = Annotated[
     str,
-    typer.Option("--source", help="Git URL (https, ssh, file://) or local path of the repository."),
+    typer.Option(
+        "--source",
+        help="Git URL (https, ssh, file://) or local path of the repository (optional for a "
+        "chart from a Helm repository: then --values files are local).",
+    ),
+]
+ChartOpt = Annotated[
+    str,
+    typer.Option(
+        "--chart",
+        help="Render a Helm chart: its path in the repository, REPO_URL/CHART, or CHART with --repo.",
+    ),
+]
+RepoOpt = Annotated[
+    str, typer.Option("--repo", help="URL of the Helm repository (index.yaml) --chart is in.")
+]
+ChartVersionOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--version",
+        help="Semver range of the chart version, e.g. 1.4.2, ^1.4, '>=1.2 <2' (default: highest).",
+    ),
+]
+ValuesOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--values",
+        "-f",
+        help="Values file in the repository (repeatable, later wins; may be SOPS-encrypted).",
+    ),
+]
+ReleaseOpt = Annotated[
+    str, typer.Option("--release", help="Helm release name (default: the app's name).")
+]
+RepoUserOpt = Annotated[
+    str, typer.Option("--repo-username", help="Basic-auth user for the Helm repository.")
+]
+RepoPasswordOpt = Annotated[
+    str,
+    typer.Option(
+        "--repo-password-file", help="File with the Helm repository's password, read per fetch."
+    ),
+]
+PatchOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--post-render-patch",
+        help="Strategic-merge patch file in the repository applied to the rendered chart "
+        "(repeatable).",
+    ),
+]
+RepoCaOpt = Annotated[
+    str, typer.Option("--repo-ca-file", help="CA bundle (PEM) for an https Helm repository.")
 ]
 TokenFileOpt = Annotated[
     str,
@@ -165,6 +218,60 @@ def access_settings(
     }
 
 
+def chart_spec(
+    chart: str,
+    repo: str,
+    version: str | None,
+    values: list[str] | None,
+    release: str,
+    auth: tuple[str, str, str],
+    patches: list[str] | None = None,
+) -> ChartSpec | None:
+    """The chart the options name, or None without ``--chart``. ``REPO_URL/CHART`` is split at
+    its last ``/``; ``auth`` is (username, password file, CA file)."""
+    if not chart:
+        if repo or version or values or patches:
+            raise typer.BadParameter(
+                "--repo, --version, --values and --post-render-patch need --chart"
+            )
+        return None
+    if chart.startswith("oci://") or repo.startswith("oci://"):
+        raise typer.BadParameter(
+            "charts in OCI registries (oci://) are not supported yet: use a Helm HTTP "
+            "repository or a chart kept in Git (docs/helm.md)",
+            param_hint="--chart",
+        )
+    if not repo and chart.startswith(("http://", "https://")):
+        repo, _, chart = chart.rstrip("/").rpartition("/")
+    if version and not repo:
+        raise typer.BadParameter(
+            "--version selects a chart of a Helm repository; a chart in Git is pinned by --ref",
+            param_hint="--version",
+        )
+    username, password_file, ca_file = auth
+    return ChartSpec(
+        chart,
+        repo,
+        version,
+        tuple(values or ()),
+        release=release,
+        username=username,
+        password_file=password_file,
+        ca_file=ca_file,
+        patches=tuple(patches or ()),
+    )
+
+
+def source_spec(
+    source: str, path: str, ref: str | None, token_file: str, chart: ChartSpec | None
+) -> SourceSpec:
+    """Where the app's manifests come from; ``--source`` may be left out only for a chart of a
+    Helm repository."""
+    if not source and (chart is None or not chart.repository):
+        raise typer.BadParameter("--source is required", param_hint="--source")
+    return SourceSpec(source, path, ref, token_file, chart=chart)
+
+
 def check_output(value: str) -> bool:
     if value not in ("text", "json"):
         raise typer.BadParameter("use -o text or -o json")
@@ -173,10 +280,12 @@ def check_output(value: str) -> bool:
 
 @app.command(
     epilog="Examples:\n\n  tether sync --source ./gitops --path apps/web --app web -n web --prune\n\n"
-    "  tether sync --source https://git.example.com/org/gitops.git --ref v1.4.0 --path apps/web --app web -o json"
+    "  tether sync --source https://git.example.com/org/gitops.git --ref v1.4.0 --path apps/web --app web -o json\n\n"
+    "  tether sync --chart https://charts.example.com/ingress --version '^4.11' --source ./gitops "
+    "--values ingress/prod.yaml --app ingress -n ingress --prune"
 )
 def sync(
-    source: SourceOpt,
+    source: SourceOpt = "",
     path: PathOpt = ".",
     app_name: AppOpt = "",
     ref: RefOpt = None,
@@ -212,10 +321,23 @@ def sync(
     age_key_file: AgeKeyFileOpt = None,
     kubeconfig_path: KubeconfigOpt = None,
     context: ContextOpt = None,
+    chart: ChartOpt = "",
+    repo: RepoOpt = "",
+    version: ChartVersionOpt = None,
+    values: ValuesOpt = None,
+    release: ReleaseOpt = "",
+    repo_username: RepoUserOpt = "",
+    repo_password_file: RepoPasswordOpt = "",
+    repo_ca_file: RepoCaOpt = "",
+    post_render_patch: PatchOpt = None,
 ) -> None:
-    """Render a path of a Git repository and bring the cluster to it (one reconcile pass)."""
+    """Render a path of a Git repository (or a Helm chart) and bring the cluster to it (one
+    reconcile pass)."""
     json_output = check_output(output_format)
     require_app(app_name)
+    auth = (repo_username, repo_password_file, repo_ca_file)
+    charted = chart_spec(chart, repo, version, values, release, auth, post_render_patch)
+    spec = source_spec(source, path, ref, git_token_file, charted)
     try:
         connection = connect(kubeconfig_path, context)
         options = SyncOptions(
@@ -234,12 +356,13 @@ def sync(
             with output.progress(f"syncing {app_name}", enabled=not json_output):
                 report = asyncio.run(
                     run_sync(
-                        SourceSpec(source, path, ref, git_token_file),
+                        spec,
                         options,
                         connection,
                         audit=audit,
                         actor=default_actor(),
                         kustomize=resolve_kustomize(),
+                        helm=resolve_helm() if spec.chart else None,
                     )
                 )
         finally:
@@ -262,7 +385,7 @@ def sync(
     "  tether diff --source ./gitops --path apps/web --app web -n web --prune"
 )
 def diff(
-    source: SourceOpt,
+    source: SourceOpt = "",
     path: PathOpt = ".",
     app_name: AppOpt = "",
     ref: RefOpt = None,
@@ -279,10 +402,22 @@ def diff(
     age_key_file: AgeKeyFileOpt = None,
     kubeconfig_path: KubeconfigOpt = None,
     context: ContextOpt = None,
+    chart: ChartOpt = "",
+    repo: RepoOpt = "",
+    version: ChartVersionOpt = None,
+    values: ValuesOpt = None,
+    release: ReleaseOpt = "",
+    repo_username: RepoUserOpt = "",
+    repo_password_file: RepoPasswordOpt = "",
+    repo_ca_file: RepoCaOpt = "",
+    post_render_patch: PatchOpt = None,
 ) -> None:
     """Show what a sync would change, as a unified diff of live vs desired (Secret values masked)."""
     json_output = check_output(output_format)
     require_app(app_name)
+    auth = (repo_username, repo_password_file, repo_ca_file)
+    charted = chart_spec(chart, repo, version, values, release, auth, post_render_patch)
+    spec = source_spec(source, path, ref, git_token_file, charted)
     try:
         connection = connect(kubeconfig_path, context)
         options = SyncOptions(
@@ -297,10 +432,11 @@ def diff(
         with output.progress(f"comparing {app_name} with the cluster", enabled=not json_output):
             report = asyncio.run(
                 run_diff(
-                    SourceSpec(source, path, ref, git_token_file),
+                    spec,
                     options,
                     connection,
                     kustomize=resolve_kustomize(),
+                    helm=resolve_helm() if spec.chart else None,
                 )
             )
     except TetherError as error:

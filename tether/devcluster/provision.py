@@ -281,6 +281,36 @@ def _build_gitea(component: Component, work: Path, out: Path) -> None:
     )
 
 
+def _build_helm(component: Component, work: Path, out: Path) -> None:
+    # helm's go.mod has no replace directives, so `go install` of its cmd works. Its version is
+    # stamped the way its Makefile does (otherwise `helm version` says only "v3.21"), and its
+    # default Kubernetes version is that of the client-go it is built with.
+    info = json.loads(
+        _go(["mod", "download", "-json", f"helm.sh/helm/v3@{component.version}"], work)
+    )
+    client_go = re.search(
+        r"^\s*k8s\.io/client-go v0\.(\d+)\.", Path(info["GoMod"]).read_text(), re.M
+    )
+    stamps = [f"-X helm.sh/helm/v3/internal/version.version={component.version}"]
+    if client_go:
+        for package in ("helm.sh/helm/v3/pkg/lint/rules", "helm.sh/helm/v3/pkg/chartutil"):
+            stamps += [
+                f"-X {package}.k8sVersionMajor=1",
+                f"-X {package}.k8sVersionMinor={client_go.group(1)}",
+            ]
+    _go(
+        [
+            "install",
+            "-trimpath",
+            "-ldflags",
+            " ".join(["-s", "-w", *stamps]),
+            f"helm.sh/helm/v3/cmd/helm@{component.version}",
+        ],
+        work,
+        {"GOBIN": str(out), "GOFLAGS": ""},
+    )
+
+
 _BUILDERS = {
     "kubernetes": _build_kubernetes,
     "etcd": _build_etcd,
@@ -288,6 +318,7 @@ _BUILDERS = {
     "kustomize": _build_kustomize,
     "sops": _build_sops,
     "gitea": _build_gitea,
+    "helm": _build_helm,
 }
 
 

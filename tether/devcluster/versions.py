@@ -16,6 +16,7 @@ KUSTOMIZE = "v5.7.1"
 SOPS = "v3.13.3"
 # The forge the delivery tests open pull requests in (not part of the control plane itself).
 GITEA = "v1.26.0"
+HELM = "v3.21.4"
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,7 @@ KWOK_COMPONENT = Component("kwok", KWOK, ("kwok",))
 KUSTOMIZE_COMPONENT = Component("kustomize", KUSTOMIZE, ("kustomize",))
 SOPS_COMPONENT = Component("sops", SOPS, ("sops",))
 GITEA_COMPONENT = Component("gitea", GITEA, ("gitea",))
+HELM_COMPONENT = Component("helm", HELM, ("helm",))
 
 ALL_COMPONENTS = (
     KUBERNETES_COMPONENT,
@@ -49,4 +51,5 @@ ALL_COMPONENTS = (
     KUSTOMIZE_COMPONENT,
     SOPS_COMPONENT,
     GITEA_COMPONENT,
+    HELM_COMPONENT,
 )

@@ -15,11 +15,14 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tether.cluster.client import KubeClient
 from tether.core import Manifest
 from tether.errors import SecretsError
+
+if TYPE_CHECKING:
+    from tether.secrets import Identities
 
 _ENCRYPTED = re.compile(r"^ENC\[AES256_GCM,")
 REDACTED = "*** (decrypted value)"
@@ -99,14 +102,9 @@ async def decrypt_manifests(
     file when no identity fits or the file was tampered with)."""
     if not needs_decryption(manifests):
         return manifests
-    from tether.secrets import decrypt_trees, is_encrypted, load_identities
+    from tether.secrets import decrypt_trees, is_encrypted
 
-    texts = await _key_texts(client, keys)
-    identities = load_identities(
-        [t for t, _ in texts],
-        environment=keys.environment,
-        source=texts[0][1] if texts else "caller-supplied keys",
-    )
+    identities = await _identities(client, keys)
     by_file: dict[str, list[int]] = defaultdict(list)
     for index, manifest in enumerate(manifests):
         if is_encrypted(manifest.body):
@@ -119,3 +117,30 @@ async def decrypt_manifests(
             redactor.add_from(original, body)
             result[index] = Manifest(body, manifests[index].source)
     return result
+
+
+async def decrypt_values(
+    client: KubeClient, values: dict[str, Any], label: str, keys: KeySources, redactor: Redactor
+) -> dict[str, Any]:
+    """A chart's values file, decrypted in memory when it is SOPS-encrypted (every decrypted
+    value remembered by ``redactor``); as it is otherwise."""
+    if "sops" not in values:
+        return values
+    from tether.secrets import decrypt_trees, is_encrypted
+
+    if not is_encrypted(values):
+        return values
+    clear = decrypt_trees([values], await _identities(client, keys), source=label)[0]
+    redactor.add_from(values, clear)
+    return clear
+
+
+async def _identities(client: KubeClient, keys: KeySources) -> Identities:
+    from tether.secrets import load_identities
+
+    texts = await _key_texts(client, keys)
+    return load_identities(
+        [t for t, _ in texts],
+        environment=keys.environment,
+        source=texts[0][1] if texts else "caller-supplied keys",
+    )

@@ -18,6 +18,7 @@ import yaml
 from tether import health
 from tether.cluster.client import ApiError, KubeClient, Resource
 from tether.core import Action, ChangeSet, HealthReport, HealthStatus, Manifest, ObjectRef
+from tether.core.hooks import HookPhase, hook_phase, hook_weight
 from tether.core.inventory import PART_OF_LABEL, PRUNE_ANNOTATION, Inventory, split_group_kind
 from tether.errors import (
     ClusterError,
@@ -30,6 +31,9 @@ from tether.reconcile import plan as planning
 from tether.reconcile.options import SyncOptions
 
 _ESTABLISH_TIMEOUT = 60.0
+_HOOK_TIMEOUT = (
+    300.0  # a chart's hooks are waited for even when the sync does not wait (--timeout 0)
+)
 _POLL = 0.5
 # Cluster-wide health checks: a ConfigMap in the inventory namespace, its key ``checks.yaml``
 # holding a YAML list of checks in the form of an App's ``spec.health.checks``.
@@ -152,14 +156,46 @@ class SyncEngine:
             planning.raise_on_conflicts(planning.check_ownership(deferred, desired))
             await planning.dry_run(self.client, plan, deferred, self.options.ignore)
             _raise_plan_errors(plan, after_first_stage=True)
-        await self._apply(second, changes)
+        pre, main, post = _by_hook_phase(second)
+        await self._run_hooks(pre, HookPhase.PRE, changes)
+        await self._apply(main, changes)
         if self.options.prune:
             candidates = await self.prune_candidates(previous, plan)
             await self._prune(candidates, changes)
             await self._write_parent(desired)
+        post_ids = {id(o) for o in post}
+        settled = [o for o in plan.objects if o.resource and id(o) not in post_ids]
         if self.options.timeout > 0:
-            result.health = await self.wait_healthy([o for o in plan.objects if o.resource])
+            result.health = await self.wait_healthy(settled)
+        if post and (result.health is None or result.health.status is HealthStatus.HEALTHY):
+            await self._run_hooks(post, HookPhase.POST, changes)
+            if self.options.timeout > 0:
+                result.health = await self.assess([o for o in plan.objects if o.resource])
+        elif post:
+            for obj in post:
+                changes.add(obj.ref, Action.SKIPPED, "post-install hook: the app is not healthy")
         return result
+
+    async def _run_hooks(
+        self, hooks: list[planning.PlannedObject], phase: HookPhase, changes: ChangeSet
+    ) -> None:
+        """Apply a chart's hooks of one phase, lowest ``helm.sh/hook-weight`` first, each weight
+        waited for until healthy (a Job: complete) before the next (decision record 0016)."""
+        timeout = self.options.timeout or _HOOK_TIMEOUT
+        for weight in sorted({hook_weight(o.body) for o in hooks}):
+            group = [o for o in hooks if hook_weight(o.body) == weight]
+            await self._apply(group, changes)
+            report = await self.wait_healthy(group, timeout)
+            if report.status is not HealthStatus.HEALTHY:
+                listed = "; ".join(
+                    f"{o.ref} {o.status.value}: {o.message}" for o in report.not_healthy()[:5]
+                )
+                rest = (
+                    "the chart's other objects were not applied"
+                    if phase is HookPhase.PRE
+                    else "the app itself is applied and healthy"
+                )
+                raise HealthTimeout(f"{phase.value}-install/upgrade hook failed: {listed}; {rest}")
 
     # -- apply -------------------------------------------------------------------------------
 
@@ -171,6 +207,8 @@ class SyncEngine:
     async def _apply(self, objects: list[planning.PlannedObject], changes: ChangeSet) -> None:
         async def one(obj: planning.PlannedObject) -> None:
             assert obj.resource is not None
+            if obj.recreate:
+                await self._delete_and_wait(obj)
             if obj.action in (Action.CREATED, Action.CONFIGURED):
                 await self.client.apply(obj.resource, obj.body, dry_run=False)
 
@@ -184,6 +222,20 @@ class SyncEngine:
                 changes.add(obj.ref, obj.action)
         if failures:
             raise ClusterError("apply failed: " + "; ".join(failures))
+
+    async def _delete_and_wait(self, obj: planning.PlannedObject) -> None:
+        """Delete a chart hook whose change the server refuses as immutable, and wait until it
+        is gone, so it can be created again (decision record 0016)."""
+        assert obj.resource is not None
+        await self.client.delete(obj.resource, obj.ref.namespace, obj.ref.name)
+        deadline = time.monotonic() + _ESTABLISH_TIMEOUT
+        while await self.client.get(obj.resource, obj.ref.namespace, obj.ref.name) is not None:
+            if time.monotonic() > deadline:
+                raise HealthTimeout(
+                    f"{obj.ref}: the hook was deleted to be re-created, but it was still there "
+                    f"after {_ESTABLISH_TIMEOUT:.0f}s (a finalizer?)"
+                )
+            await asyncio.sleep(_POLL)
 
     async def _ensure_inventory_namespace(self) -> None:
         namespace = self.options.inventory_namespace
@@ -346,7 +398,9 @@ class SyncEngine:
         await asyncio.gather(*(by_name(o) for o in unlisted))
         return found
 
-    async def wait_healthy(self, objects: list[planning.PlannedObject]) -> HealthReport:
+    async def wait_healthy(
+        self, objects: list[planning.PlannedObject], timeout: float | None = None
+    ) -> HealthReport:
         """Poll until every object is Healthy in the same poll; the last report either way.
 
         Every object is re-checked on every poll: one that was Healthy can fall back (a pod
@@ -355,7 +409,7 @@ class SyncEngine:
         lasted a whole grace period; waiting longer would not change the verdict.
         """
         policy = await self.health_policy()
-        deadline = time.monotonic() + self.options.timeout
+        deadline = time.monotonic() + (self.options.timeout if timeout is None else timeout)
         settled_since: float | None = None
         while True:
             report = await self.assess(objects)
@@ -371,6 +425,18 @@ class SyncEngine:
             if now >= deadline:
                 return report
             await asyncio.sleep(_POLL)
+
+
+def _by_hook_phase(
+    objects: list[planning.PlannedObject],
+) -> tuple[list[planning.PlannedObject], ...]:
+    """``objects`` split into a chart's pre-hooks, the rest, and its post-hooks."""
+    phases = [hook_phase(o.body) for o in objects]
+    return (
+        [o for o, p in zip(objects, phases, strict=True) if p is HookPhase.PRE],
+        [o for o, p in zip(objects, phases, strict=True) if p is None],
+        [o for o, p in zip(objects, phases, strict=True) if p is HookPhase.POST],
+    )
 
 
 def _settled(report: HealthReport) -> bool:

@@ -16,12 +16,14 @@ from typing import Any
 from tether.cluster.client import ApiError, KubeClient, Resource
 from tether.core import Action, Manifest, ObjectRef
 from tether.core.compare import DIGEST_ANNOTATION, digest, in_sync, provably_unchanged
+from tether.core.hooks import hook_phase
 from tether.core.ignore import IgnoreRule, without_ignored
 from tether.core.inventory import APP_LABEL, PART_OF_LABEL, Inventory
 from tether.errors import ClusterError, OwnershipConflict
 from tether.policy.access import PlacedObject, Tenancy, object_violations
 
 _LIST_THRESHOLD = 8
+_INVALID = 422
 
 
 @dataclass
@@ -35,6 +37,7 @@ class PlannedObject:
     action: Action = Action.SKIPPED
     deferred: bool = False
     checked: bool = False  # dry-run done, or proven unchanged without one
+    recreate: bool = False  # a chart hook that can only change by delete and create
 
     @property
     def ref(self) -> ObjectRef:
@@ -217,6 +220,9 @@ async def dry_run(
         try:
             obj.dry_run = await client.apply(obj.resource, obj.body, dry_run=True)
         except ApiError as error:
+            if _immutable_hook(obj, error):
+                obj.action, obj.checked, obj.recreate = Action.CONFIGURED, True, True
+                return
             plan.errors.append(f"{obj.ref} ({obj.manifest.source}): {error}")
             obj.action = Action.FAILED
             return
@@ -231,6 +237,17 @@ async def dry_run(
             obj.action = Action.CONFIGURED
 
     await asyncio.gather(*(one(o) for o in objects if o.resource is not None))
+
+
+def _immutable_hook(obj: PlannedObject, error: ApiError) -> bool:
+    """A chart hook that exists and whose change the server refuses as immutable (a Job's pod
+    template): re-created instead, as Helm's ``before-hook-creation`` does (decision 0016)."""
+    return (
+        obj.live is not None
+        and hook_phase(obj.body) is not None
+        and error.status == _INVALID
+        and "immutable" in str(error)
+    )
 
 
 def _version(obj: dict[str, Any] | None) -> str:

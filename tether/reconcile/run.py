@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -24,6 +25,7 @@ from tether.core.repopath import UnsafePath, normal_path
 from tether.errors import AuditError, TenancyViolation, TetherError
 from tether.policy.access import Tenancy, path_violations
 from tether.policy.config import CONFIG_FILE, parse
+from tether.reconcile.charts import Binaries, ChartSpec, load_chart
 from tether.reconcile.decrypt import Redactor, decrypt_manifests
 from tether.reconcile.engine import SyncEngine
 from tether.reconcile.options import SyncOptions
@@ -34,7 +36,9 @@ from tether.source import Artifact, TokenFile, fetch, mask_url
 
 @dataclass(frozen=True)
 class SourceSpec:
-    """Where an app's desired state lives: a Git URL or local path, a ref, a directory."""
+    """Where an app's desired state lives: a Git URL or local path, a ref, a directory; or a
+    Helm chart (``chart``), in that Git source or in a Helm repository (then ``url`` may be
+    empty)."""
 
     url: str
     path: str = "."
@@ -43,6 +47,7 @@ class SourceSpec:
     # How to fetch instead of the CLI's way: the agent's, with a tenant's cache, rules and
     # credentials (see tether.agent.sources).
     fetcher: Callable[[str, str | None], Artifact] | None = field(default=None, compare=False)
+    chart: ChartSpec | None = None
 
 
 @dataclass
@@ -98,23 +103,23 @@ def load_manifests(
     paths (symlinks, kustomize bases, patches and generator files included)."""
     app = options.app if options is not None else ""
     path = source_path(app, spec.path)
-    if spec.fetcher is not None:
-        artifact = spec.fetcher(spec.url, spec.ref)
-    else:
-        credentials = TokenFile(Path(spec.token_file)) if spec.token_file else None
-        artifact = fetch(spec.url, spec.ref, credentials=credentials)
-    tenancy: Tenancy | None = None
-    if options is not None and (options.team or options.tenancy):
-        tenancy = team_tenancy(artifact.root, options.team) if options.team else options.tenancy
-        assert tenancy is not None
-        refused = path_violations(tenancy, path)
-        if refused:
-            raise TenancyViolation(f"app {options.app!r}: nothing was applied: {refused[0]}")
-        options = replace(options, tenancy=tenancy)
+    artifact = git_fetcher(spec)(spec.url, spec.ref)
+    if options is not None:
+        options = _limited(options, artifact.root, path)
+    tenancy = options.tenancy if options is not None else None
     limits = tenancy.path_limits() if tenancy is not None else None
     settings = RenderSettings(kustomize=kustomize, read_limits=limits)
     manifests = render(artifact.root, path, settings)
     return artifact.revision, manifests, options
+
+
+def git_fetcher(spec: SourceSpec) -> Callable[[str, str | None], Artifact]:
+    """How ``spec``'s Git source is fetched: the agent's way for a tenant's source, else the
+    CLI's (with the token file, when one is given)."""
+    if spec.fetcher is not None:
+        return spec.fetcher
+    credentials = TokenFile(Path(spec.token_file)) if spec.token_file else None
+    return functools.partial(fetch, credentials=credentials)
 
 
 def source_path(app: str, path: str) -> str:
@@ -124,6 +129,58 @@ def source_path(app: str, path: str) -> str:
     except UnsafePath as exc:
         who = f"app {app!r}: " if app else ""
         raise TetherError(f"{who}source path {path!r} is refused: {exc}") from exc
+
+
+def _limited(options: SyncOptions, root: Path | None, path: str | None) -> SyncOptions:
+    """With ``options.team`` set, ``options`` with that team's limits from the repository's
+    tether.yaml at the same revision, ``path`` checked against them (None: not in the repo)."""
+    if not (options.team or options.tenancy):
+        return options
+    if options.team and root is None:
+        raise TenancyViolation(f"--team {options.team}: a team's limits need a Git source")
+    tenancy = team_tenancy(root, options.team) if root and options.team else options.tenancy
+    assert tenancy is not None
+    refused = path_violations(tenancy, path) if path is not None else []
+    if refused:
+        raise TenancyViolation(f"app {options.app!r}: nothing was applied: {refused[0]}")
+    return replace(options, tenancy=tenancy)
+
+
+async def _load(
+    spec: SourceSpec,
+    binaries: Binaries,
+    options: SyncOptions,
+    client: KubeClient,
+    redactor: Redactor,
+) -> tuple[Revision, list[Manifest], SyncOptions]:
+    """``load_manifests``, or for a chart ``load_chart`` (which needs the cluster)."""
+    if spec.chart is None:
+        revision, manifests, checked = await asyncio.to_thread(
+            load_manifests, spec, binaries.kustomize, options
+        )
+        return revision, manifests, checked or options
+    in_repository = None if spec.chart.repository else source_path(options.app, spec.chart.chart)
+    revision, manifests, root = await load_chart(
+        spec.url, spec.ref, git_fetcher(spec), spec.chart, client, options, redactor, binaries
+    )
+    return revision, manifests, _limited(options, root, in_repository)
+
+
+def _recorded_source(spec: SourceSpec, revision: Revision, options: SyncOptions) -> dict[str, str]:
+    """What the inventory records about the source, for ``tether status``."""
+    recorded = {
+        "url": mask_url(spec.url),
+        "path": spec.path,
+        "ref": spec.ref or "",
+        "revision": revision.commit,
+        "namespace": options.namespace,
+    }
+    if spec.chart is not None:
+        recorded["path"] = "" if spec.chart.repository else spec.chart.chart
+        recorded["chart"] = spec.chart.chart
+        recorded["chartRepository"] = mask_url(spec.chart.repository)
+        recorded["chartRevision"] = f"{revision.ref}@{revision.commit}"
+    return recorded
 
 
 def team_tenancy(root: Path, team: str) -> Tenancy:
@@ -157,6 +214,7 @@ async def run_sync(
     actor: str,
     kustomize: Path | None = None,
     client: KubeClient | None = None,
+    helm: Path | None = None,
 ) -> SyncReport:
     """One sync pass of ``spec`` into the cluster, recorded in ``audit`` whatever happens.
 
@@ -170,22 +228,14 @@ async def run_sync(
     objects: list[PlannedObject] = []
     redactor = Redactor()
     try:
-        fetched, manifests, checked = await asyncio.to_thread(
-            load_manifests, spec, kustomize, options
-        )
-        options = checked or options
-        revision = fetched
-        recorded = {
-            "url": mask_url(spec.url),
-            "path": spec.path,
-            "ref": spec.ref or "",
-            "revision": fetched.commit,
-            "namespace": options.namespace,
-        }
         async with contextlib.AsyncExitStack() as stack:
             own = client
             if own is None:
                 own = await stack.enter_async_context(KubeClient(connection, options.concurrency))
+            revision, manifests, options = await _load(
+                spec, Binaries(kustomize, helm), options, own, redactor
+            )
+            recorded = _recorded_source(spec, revision, options)
             writer = await _writer(stack, own, connection, options)
             manifests = await decrypt_manifests(own, manifests, options.keys, redactor)
             result = await SyncEngine(writer, options, inventory_client=own).sync(
@@ -338,32 +388,56 @@ def _audit_record(report: SyncReport, actor: str) -> SyncRecord:
 
 
 async def run_diff(
-    spec: SourceSpec, options: SyncOptions, connection: Connection, *, kustomize: Path | None = None
+    spec: SourceSpec,
+    options: SyncOptions,
+    connection: Connection,
+    *,
+    kustomize: Path | None = None,
+    helm: Path | None = None,
 ) -> DiffReport:
     """What a sync would change, object by object, as unified diffs (Secret values masked)."""
-    revision, manifests, checked = load_manifests(spec, kustomize, options)
-    options = checked or options
     redactor = Redactor()
-    async with (
-        KubeClient(connection, options.concurrency) as own,
-        KubeClient(connection, options.concurrency, impersonate=options.impersonate) as client,
-    ):
-        manifests = await decrypt_manifests(own, manifests, options.keys, redactor)
-        engine = SyncEngine(client, options, inventory_client=own)
-        plan, previous = await engine.plan(manifests)
-        report = DiffReport(revision)
-        for obj in plan.objects:
-            if not obj.checked:
-                report.diffs.append(ObjectDiff(obj.ref, "create (after its CRD or Namespace)", ""))
-            elif obj.action is not Action.UNCHANGED:
-                text = unified_diff(obj.ref, obj.live, obj.dry_run)
-                report.diffs.append(ObjectDiff(obj.ref, obj.action.value, redactor.scrub(text)))
-        if plan.errors:
-            errors = "\n  ".join(plan.errors[:20])
-            raise TetherError(redactor.scrub(f"the server refused the dry-run:\n  {errors}"))
-        if options.prune:
-            for ref, live in await engine.prune_candidates(previous, plan):
-                report.diffs.append(
-                    ObjectDiff(ref, "prune", redactor.scrub(unified_diff(ref, live, None)))
-                )
+    async with KubeClient(connection, options.concurrency) as own:
+        try:
+            revision, manifests, options = await _load(
+                spec, Binaries(kustomize, helm), options, own, redactor
+            )
+        except TetherError as error:
+            # a chart's template may put a decrypted value in its own error (``fail``)
+            if not redactor.values:
+                raise
+            raise type(error)(redactor.scrub(str(error))) from None
+        async with KubeClient(
+            connection, options.concurrency, impersonate=options.impersonate
+        ) as client:
+            return await _diff(revision, manifests, options, own, client, redactor)
+
+
+async def _diff(
+    revision: Revision,
+    manifests: list[Manifest],
+    options: SyncOptions,
+    own: KubeClient,
+    client: KubeClient,
+    redactor: Redactor,
+) -> DiffReport:
+    """The plan of ``manifests``, as per-object diffs (``own`` reads keys and inventory)."""
+    manifests = await decrypt_manifests(own, manifests, options.keys, redactor)
+    engine = SyncEngine(client, options, inventory_client=own)
+    plan, previous = await engine.plan(manifests)
+    report = DiffReport(revision)
+    for obj in plan.objects:
+        if not obj.checked:
+            report.diffs.append(ObjectDiff(obj.ref, "create (after its CRD or Namespace)", ""))
+        elif obj.action is not Action.UNCHANGED:
+            text = unified_diff(obj.ref, obj.live, obj.dry_run)
+            report.diffs.append(ObjectDiff(obj.ref, obj.action.value, redactor.scrub(text)))
+    if plan.errors:
+        errors = "\n  ".join(plan.errors[:20])
+        raise TetherError(redactor.scrub(f"the server refused the dry-run:\n  {errors}"))
+    if options.prune:
+        for ref, live in await engine.prune_candidates(previous, plan):
+            report.diffs.append(
+                ObjectDiff(ref, "prune", redactor.scrub(unified_diff(ref, live, None)))
+            )
     return report

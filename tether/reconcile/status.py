@@ -92,6 +92,12 @@ async def _sync_states(
     live: set[ObjectRef],
     kustomize: Path | None,
 ) -> None:
+    if source.get("chart"):
+        status.sync_error = (
+            f"app renders chart {source['chart']!r} ({source.get('chartRevision', '')}): "
+            "status does not compare chart apps with their source yet; use tether diff --chart"
+        )
+        return
     if not source.get("url") or not source.get("revision"):
         status.sync_error = "the inventory records no source"
         return

@@ -16,6 +16,13 @@ building in a confined copy of the repository). Every manifest carries the file 
 from. Namespaces are left as written: defaulting them is the caller's job, as is deciding
 whether an empty render is fine.
 
+A Helm chart is rendered by ``render_chart`` with the helm binary named in ``RenderSettings``
+(``helm template``, hermetic, under time and memory limits; see ``_helm.py``):
+
+    render_chart(Chart(path, label, release, namespace, values, capabilities), settings)
+    read_values(root, "values/prod.yaml", settings) -> dict      merge_values([...]) -> dict
+    read_patch(root, "patches/web.yaml", settings) -> Patch      Chart(..., patches=(patch,))
+
 This piece imports only ``tether.core`` and ``tether.errors``. See ``docs/rendering.md``.
 """
 
@@ -25,13 +32,26 @@ import time
 from pathlib import Path
 
 from tether.core import Manifest
+from tether.render._helm import Capabilities, Chart, merge_values, read_values, render_chart
 from tether.render._kustomize import build
 from tether.render._manifests import check_unique, read_file
+from tether.render._postrender import Patch, read_patch
 from tether.render._problems import Problems
 from tether.render._settings import ReadLimits, RenderSettings
 from tether.render._tree import Tree
 
-__all__ = ["ReadLimits", "RenderSettings", "render"]
+__all__ = [
+    "Capabilities",
+    "Chart",
+    "Patch",
+    "ReadLimits",
+    "RenderSettings",
+    "merge_values",
+    "read_patch",
+    "read_values",
+    "render",
+    "render_chart",
+]
 
 _DEFAULT_SETTINGS = RenderSettings()
 

@@ -37,6 +37,8 @@ class RenderSettings:
     ``read_limits``: the only repository paths the render may read (a team's or Project's
     source paths); None means the whole repository. With limits, kustomize builds a copy of
     the repository holding only those paths (see ``_view.py``).
+    ``helm``: the helm binary; None makes a chart a render error. ``timeout`` bounds one
+    ``helm template`` too; ``helm_memory``: bytes of address space it may use.
     """
 
     kustomize: Path | None = None
@@ -44,3 +46,5 @@ class RenderSettings:
     kustomize_memory: int = 2 * 1024**3
     yaml_limits: YamlLimits = DEFAULT_LIMITS
     read_limits: ReadLimits | None = None
+    helm: Path | None = None
+    helm_memory: int = 2 * 1024**3

@@ -5,6 +5,7 @@
     fetch(url, "semver:^1.4")                   the highest tag in a semver range
     fetch(url, ref, verify=SignaturePolicy(...))  only a commit signed by a trusted key
     fetch(url, ref, rules=FetchRules.tenant())  a source written by someone else (the agent)
+    fetch_chart(ChartSource(repository, name, "^1.4"))  a Helm chart package, digest-verified
 
 ``revision`` is the exact commit (``tether.core.Revision``, credentials masked from its URL) and
 ``root`` a read-only directory holding that commit's tree. Each remote has a bare mirror in the
@@ -14,11 +15,13 @@ cache, updated on every fetch; each commit's tree is extracted once and reused. 
 Modules: ``urls`` (parsing, masking, cache names), ``git`` (running git safely), ``mirror`` (the
 cached bare repository and its lock), ``refs`` (ref to commit), ``extract`` (commit to directory),
 ``fetch`` (the steps in order, and the one place git failures become ``SourceError``),
+``charts`` (Helm charts from a Helm HTTP repository: index, digest, cache),
 ``credentials`` (tokens that rotate: a token file, a GitHub App), ``rules`` (what a fetch may
 reach: URL forms, plain http, the machine's own git configuration and keys), ``semver`` (versions, ranges,
 the highest matching tag), ``verify`` (commit signatures against trusted SSH/OpenPGP keys).
 """
 
+from tether.source.charts import ChartArtifact, ChartRepositoryAuth, ChartSource, fetch_chart
 from tether.source.credentials import BasicAuth, CredentialProvider, GitHubApp, SshKey, TokenFile
 from tether.source.fetch import Artifact, default_cache_dir, fetch
 from tether.source.rules import FetchRules
@@ -28,6 +31,9 @@ from tether.source.verify import Signature, SignaturePolicy
 __all__ = [
     "Artifact",
     "BasicAuth",
+    "ChartArtifact",
+    "ChartRepositoryAuth",
+    "ChartSource",
     "CredentialProvider",
     "FetchRules",
     "GitHubApp",
@@ -37,6 +43,7 @@ __all__ = [
     "TokenFile",
     "default_cache_dir",
     "fetch",
+    "fetch_chart",
     "mask_text",
     "mask_url",
 ]

@@ -1,0 +1,1 @@
+"""Helm charts: rendering with the real helm, Helm repositories, syncs of charts."""

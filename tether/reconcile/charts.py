@@ -1,0 +1,203 @@
+"""An app whose manifests come from a Helm chart: fetch, values, capabilities, render.
+
+    ChartSpec(chart, repository, version, values_files, values)   what the CLI (or an App) asks
+    load_chart(url, ref, token_file, spec, client, options, redactor, binaries)
+        -> (revision, manifests, the Git tree or None)
+
+The chart is a directory of the Git source (``repository`` empty), or a chart of a Helm HTTP
+repository, fetched and verified by ``tether.source.fetch_chart``. Values files are read from
+the Git source (or, without one, from local paths) with Tether's YAML reader; a SOPS-encrypted
+values file is decrypted in memory with the sync's keys, and every decrypted value is given to
+the sync's ``Redactor``. The cluster's Kubernetes version and API versions (kinds included) are
+read by discovery and passed to ``helm template``, so ``.Capabilities`` tells the truth. Then
+the chart is rendered by ``tether.render.render_chart``; what comes out is synced like any
+other render (CRDs first, hooks as decision record 0016 says).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from tether.cluster.client import ApiError, KubeClient
+from tether.core import Manifest, Revision
+from tether.errors import RenderError
+from tether.reconcile.decrypt import Redactor, decrypt_values
+from tether.reconcile.options import SyncOptions
+from tether.render import (
+    Capabilities,
+    Chart,
+    RenderSettings,
+    merge_values,
+    read_patch,
+    read_values,
+)
+from tether.render import render_chart as render_with_helm
+from tether.source import Artifact, ChartRepositoryAuth, ChartSource, fetch_chart, mask_url
+
+
+@dataclass(frozen=True)
+class ChartSpec:
+    """A chart to render for an app.
+
+    ``chart``: a path in the Git source, or, with ``repository``, a chart name in that Helm
+    repository. ``version``: a semver range (repository charts only). ``values_files``: in the
+    Git source (or local paths when there is no Git source), merged in order, then ``values``
+    on top. ``release``: the Helm release name (default: the app's name).
+    """
+
+    chart: str
+    repository: str = ""
+    version: str | None = None
+    values_files: tuple[str, ...] = ()
+    values: Mapping[str, Any] = field(default_factory=dict)
+    release: str = ""
+    username: str = ""
+    password_file: str = ""
+    ca_file: str = ""
+    include_crds: bool = True
+    patches: tuple[str, ...] = ()  # strategic-merge patches in the Git source, after rendering
+
+    def source(self) -> ChartSource:
+        auth = (
+            ChartRepositoryAuth(self.username, Path(self.password_file))
+            if self.password_file
+            else None
+        )
+        return ChartSource(
+            self.repository,
+            self.chart,
+            self.version,
+            auth=auth,
+            ca_file=Path(self.ca_file) if self.ca_file else None,
+        )
+
+
+@dataclass(frozen=True)
+class Binaries:
+    """The tools a render may run."""
+
+    kustomize: Path | None = None
+    helm: Path | None = None
+
+
+async def cluster_capabilities(client: KubeClient) -> Capabilities:
+    """The server's version and every API version it serves, with each of its kinds."""
+    version = await client.request("GET", "/version", what="the server's version")
+    core = await client.request("GET", "/api", what="API discovery")
+    groups = await client.request("GET", "/apis", what="API discovery")
+    group_versions = list(core.get("versions") or [])
+    for group in groups.get("groups") or []:
+        group_versions += [v["groupVersion"] for v in group.get("versions") or []]
+
+    async def kinds(group_version: str) -> list[str]:
+        path = f"/api/{group_version}" if "/" not in group_version else f"/apis/{group_version}"
+        try:
+            data = await client.request("GET", path, what=f"apiVersion {group_version}")
+        except ApiError:
+            return []  # an aggregated API that is down: its version is still listed
+        return sorted(
+            {
+                f"{group_version}/{item['kind']}"
+                for item in data.get("resources") or []
+                if "/" not in item.get("name", "")
+            }
+        )
+
+    listed = await asyncio.gather(*(kinds(gv) for gv in group_versions))
+    api_versions = sorted({*group_versions, *(kind for found in listed for kind in found)})
+    return Capabilities(str(version.get("gitVersion", "")), tuple(api_versions))
+
+
+async def load_chart(
+    url: str,
+    ref: str | None,
+    fetch_git: Callable[[str, str | None], Artifact],
+    spec: ChartSpec,
+    client: KubeClient,
+    options: SyncOptions,
+    redactor: Redactor,
+    binaries: Binaries,
+) -> tuple[Revision, list[Manifest], Path | None]:
+    """Fetch the Git source (``url``, may be empty for a repository chart) and the chart,
+    read and decrypt the values, discover the cluster, render. Returns the revision (the Git
+    commit for a chart in Git; the chart's version and digest for a repository chart), the
+    manifests, and the Git source's tree (None without one)."""
+    root: Path | None = None
+    git_revision: Revision | None = None
+    if url:
+        artifact = await asyncio.to_thread(fetch_git, url, ref)
+        root, git_revision = artifact.root, artifact.revision
+    settings = RenderSettings(kustomize=binaries.kustomize, helm=binaries.helm)
+    if spec.repository:
+        package = await asyncio.to_thread(fetch_chart, spec.source())
+        chart_path, label, tree = package.path, f"{spec.chart}-{package.version}", None
+        revision = Revision(
+            mask_url(spec.repository),
+            f"chart {spec.chart} {package.version}",
+            package.digest,
+            subject=f"values from {git_revision.url}@{git_revision.short}" if git_revision else "",
+        )
+    else:
+        if root is None or git_revision is None:
+            raise RenderError(
+                f"chart {spec.chart!r} is a path in a Git repository: give the repository "
+                "(--source), or the Helm repository the chart is published in (--repo)"
+            )
+        chart_path, label, tree = root / spec.chart, spec.chart, root
+        revision = git_revision
+    layers = []
+    for values_file in spec.values_files:
+        values = await asyncio.to_thread(read_values, root, values_file, settings)
+        layers.append(await decrypt_values(client, values, values_file, options.keys, redactor))
+    layers.append(dict(spec.values))
+    patches = []
+    for patch in spec.patches:
+        if root is None:
+            raise RenderError(f"post-render patch {patch!r} is a path in the Git source: give it")
+        patches.append(await asyncio.to_thread(read_patch, root, patch, settings))
+    capabilities = await cluster_capabilities(client)
+    chart = Chart(
+        chart_path,
+        label,
+        spec.release or options.app.partition(".")[2],
+        options.namespace,
+        merge_values(layers),
+        capabilities,
+        spec.include_crds,
+        tree,
+        tuple(patches),
+    )
+    manifests = await asyncio.to_thread(render_with_helm, chart, settings)
+    served = _served_by_chart_crds(manifests) - set(capabilities.api_versions)
+    if served:
+        # Helm installs a chart's crds/ before rendering its templates, so they see those kinds
+        # on the first install too: render again as if they were served (they are, once the
+        # first stage is applied).
+        widened = Capabilities(
+            capabilities.kube_version, tuple(sorted({*capabilities.api_versions, *served}))
+        )
+        chart = replace(chart, capabilities=widened)
+        manifests = await asyncio.to_thread(render_with_helm, chart, settings)
+    return revision, manifests, root
+
+
+def _served_by_chart_crds(manifests: list[Manifest]) -> set[str]:
+    """``group/version`` and ``group/version/Kind`` of every served version of the CRDs in the
+    chart's ``crds/`` directories (the ones Helm installs before rendering templates)."""
+    served: set[str] = set()
+    for manifest in manifests:
+        if not manifest.is_crd or "/crds/" not in f"/{manifest.source.path}":
+            continue
+        spec = manifest.body.get("spec") or {}
+        group, kind = spec.get("group"), (spec.get("names") or {}).get("kind")
+        for version in spec.get("versions") or []:
+            if isinstance(version, dict) and version.get("served") and group and kind:
+                served |= {
+                    f"{group}/{version.get('name')}",
+                    f"{group}/{version.get('name')}/{kind}",
+                }
+    return served
