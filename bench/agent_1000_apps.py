@@ -167,7 +167,7 @@ def measure(
 
 def run_agent(bench: scale.Bench, url: str, commit: str, args: argparse.Namespace) -> Outcome:
     namespace = bench.namespace("fleet-tether")
-    agent = scale.start_agent(bench, namespace)
+    agent = scale.start_agent(bench, namespace, extra=tuple(args.agent_arg))
     port = bench.ports[agent.pid]
     try:
         return measure(
@@ -250,6 +250,12 @@ def main() -> None:
     parser.add_argument("--window", type=float, default=120.0)
     parser.add_argument("--timeout", type=float, default=1800.0)
     parser.add_argument("--no-flux", action="store_true", help="measure the agent alone")
+    parser.add_argument(
+        "--agent-arg",
+        action="append",
+        default=[],
+        help="one more flag for `tether agent` (repeatable), e.g. --agent-arg=--max-concurrent=8",
+    )
     args = parser.parse_args()
     build = None if args.no_flux else scale.flux_build()
     if isinstance(build, str):

@@ -108,10 +108,15 @@ def serve_git(bench: Bench, repos: Path) -> str:
 
 
 def start_agent(
-    bench: Bench, namespace: str, who: str = "agent", code: Path | None = None
+    bench: Bench,
+    namespace: str,
+    who: str = "agent",
+    code: Path | None = None,
+    extra: tuple[str, ...] = (),
 ) -> subprocess.Popen[bytes]:
     """``tether agent`` for ``namespace`` as identity ``bench-<who>``, once it leads; ``code``:
-    a directory holding another version of the ``tether`` package to run instead."""
+    a directory holding another version of the ``tether`` package to run instead; ``extra``:
+    more flags (e.g. ``--max-concurrent=8``)."""
     port = flux.free_port()
     env = {**os.environ, "TETHER_DB": str(bench.tmp / f"audit-{namespace}.db")}
     if code is not None:
@@ -126,6 +131,7 @@ def start_agent(
         f"--lease-namespace={namespace}",
         f"--listen=127.0.0.1:{port}",
         f"--log-level={os.environ.get('TETHER_BENCH_AGENT_LOG', 'warning')}",
+        *extra,
     ]
     log = (bench.tmp / f"agent-{namespace}.log").open("wb")
     agent = subprocess.Popen(
