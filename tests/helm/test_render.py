@@ -239,7 +239,7 @@ def test_post_render_patches_apply_to_the_output_and_keep_its_sources(
     (chart.tree / "patches" / "bare.yaml").write_text("spec: {replicas: 2}\n")
     with pytest.raises(RenderError, match=r"patches/bare.yaml:1: a patch names its target"):
         read_patch(chart.tree, "patches/bare.yaml", settings)
-    with pytest.raises(RenderError, match="leaves the repository"):
+    with pytest.raises(RenderError, match=r"\.\.' segment|leaves the repository"):
         read_patch(chart.tree, "../outside.yaml", settings)
 
 
