@@ -178,8 +178,9 @@ class SyncEngine:
         failures = []
         for obj, outcome in zip(objects, outcomes, strict=True):
             if isinstance(outcome, BaseException):
-                changes.add(obj.ref, Action.FAILED, str(outcome))
-                failures.append(f"{obj.ref} ({obj.manifest.source}): {outcome}")
+                said = planning.refusal(obj, outcome)
+                changes.add(obj.ref, Action.FAILED, said)
+                failures.append(f"{obj.ref} ({obj.manifest.source}): {said}")
             else:
                 changes.add(obj.ref, obj.action)
         if failures:

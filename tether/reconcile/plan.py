@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from tether.cluster.client import ApiError, KubeClient, Resource
@@ -80,7 +80,7 @@ def prepare(manifests: list[Manifest], inventory: Inventory) -> list[Manifest]:
     for manifest in manifests:
         metadata = dict(manifest.body.get("metadata") or {})
         metadata["labels"] = {**(metadata.get("labels") or {}), **member_labels}
-        prepared.append(Manifest({**manifest.body, "metadata": metadata}, manifest.source))
+        prepared.append(replace(manifest, body={**manifest.body, "metadata": metadata}))
     return prepared
 
 
@@ -209,7 +209,7 @@ async def dry_run(
 
     async def one(obj: PlannedObject) -> None:
         assert obj.resource is not None
-        obj.manifest = Manifest(without_ignored(obj.body, obj.live, ignore), obj.manifest.source)
+        obj.manifest = replace(obj.manifest, body=without_ignored(obj.body, obj.live, ignore))
         seal(obj)
         if obj.live is not None and provably_unchanged(obj.body, obj.live):
             obj.action, obj.checked = Action.UNCHANGED, True
@@ -217,7 +217,7 @@ async def dry_run(
         try:
             obj.dry_run = await client.apply(obj.resource, obj.body, dry_run=True)
         except ApiError as error:
-            plan.errors.append(f"{obj.ref} ({obj.manifest.source}): {error}")
+            plan.errors.append(f"{obj.ref} ({obj.manifest.source}): {refusal(obj, error)}")
             obj.action = Action.FAILED
             return
         obj.checked = True
@@ -231,6 +231,14 @@ async def dry_run(
             obj.action = Action.CONFIGURED
 
     await asyncio.gather(*(one(o) for o in objects if o.resource is not None))
+
+
+def refusal(obj: PlannedObject, error: BaseException) -> str:
+    """What to say about the server refusing ``obj``: never its echo of a Secret's or a
+    decrypted object's values, only the fields and reasons."""
+    if isinstance(error, ApiError) and obj.manifest.sensitive:
+        return error.withheld
+    return str(error)
 
 
 def _version(obj: dict[str, Any] | None) -> str:
