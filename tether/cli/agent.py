@@ -51,7 +51,7 @@ def _run(
     try:
         return asyncio.run(go())
     except TetherError as error:
-        output.err.print(f"[bold red]error:[/] {error}")
+        output.print_error(error)
         raise typer.Exit(2) from None
 
 
@@ -151,7 +151,7 @@ def agent(
             )
         )
     except TetherError as error:
-        output.err.print(f"[bold red]error:[/] {error}")
+        output.print_error(error)
         raise typer.Exit(2) from None
 
 
@@ -265,13 +265,19 @@ def get_one(
             app_status(f"{namespace}.{name}", connection, kustomize=resolve_kustomize())
         )
     except TetherError as error:
-        output.err.print(f"[bold red]error:[/] {error}")
+        output.print_error(error)
         raise typer.Exit(2) from None
     if output_format == "json":
         output.print_json({"namespace": namespace, "name": name, **report.to_dict()})
         return
     output.out.print(
-        f"[bold]{namespace}/{name}[/]: {report.health.status.value} at {report.revision[:12] or '-'}"
+        output.styled(
+            "[bold]{}/{}[/]: {} at {}",
+            namespace,
+            name,
+            report.health.status.value,
+            report.revision[:12] or "-",
+        )
     )
     output.out.print(output.health_table(report.health))
 
