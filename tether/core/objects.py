@@ -60,12 +60,13 @@ class SourceLocation:
 class Manifest:
     """One desired object: its body as a plain dict, and where it was read from.
 
-    ``decrypted``: some of its values were SOPS-encrypted in Git (see ``sensitive``).
+    ``decrypted``: the paths of the values that were SOPS-encrypted in Git (``("data",
+    "password")``), empty when none were (see ``sensitive``).
     """
 
     body: dict[str, Any]
     source: SourceLocation = field(default_factory=lambda: SourceLocation("<generated>"))
-    decrypted: bool = False
+    decrypted: tuple[tuple[str | int, ...], ...] = ()
 
     @property
     def ref(self) -> ObjectRef:
@@ -90,7 +91,7 @@ class Manifest:
         """Its values must never be shown: a Secret, or an object with decrypted values. The API
         server's echo of such an object's values is left out of errors, and its applied digest
         is computed without its values (docs/decisions/0015-leaks-and-clean-failures.md)."""
-        return self.decrypted or (self.kind == "Secret" and self.api_version == "v1")
+        return bool(self.decrypted) or (self.kind == "Secret" and self.api_version == "v1")
 
     @property
     def is_namespace(self) -> bool:

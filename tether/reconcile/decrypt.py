@@ -43,17 +43,22 @@ class Redactor:
     values: set[str] = field(default_factory=set)
     _needles: list[str] = field(default_factory=list, repr=False)
 
-    def add_from(self, encrypted: Any, decrypted: Any) -> None:
-        """Remember every value that was ``ENC[…]`` in ``encrypted``."""
+    def add_from(
+        self, encrypted: Any, decrypted: Any, at: tuple[str | int, ...] = ()
+    ) -> list[tuple[str | int, ...]]:
+        """Remember every value that was ``ENC[…]`` in ``encrypted``; their paths."""
+        paths: list[tuple[str | int, ...]] = []
         if isinstance(encrypted, dict) and isinstance(decrypted, dict):
             for key, value in encrypted.items():
                 if key in decrypted:
-                    self.add_from(value, decrypted[key])
+                    paths += self.add_from(value, decrypted[key], (*at, key))
         elif isinstance(encrypted, list) and isinstance(decrypted, list):
-            for old, new in zip(encrypted, decrypted, strict=False):
-                self.add_from(old, new)
+            for index, (old, new) in enumerate(zip(encrypted, decrypted, strict=False)):
+                paths += self.add_from(old, new, (*at, index))
         elif isinstance(encrypted, str) and _ENCRYPTED.match(encrypted) and decrypted is not None:
             self.add(str(decrypted))
+            paths.append(at)
+        return paths
 
     def add(self, value: str) -> None:
         """Mask ``value`` (too short a value is not: masking every ``ab`` protects nothing)."""
@@ -154,7 +159,7 @@ async def decrypt_manifests(
         originals = [manifests[i].body for i in indexes]
         clear = decrypt_trees(originals, identities, source=path)
         for index, original, body in zip(indexes, originals, clear, strict=True):
-            redactor.add_from(original, body)
+            paths = tuple(redactor.add_from(original, body))
             redactor.add_secret_data(body)
-            result[index] = Manifest(body, manifests[index].source, decrypted=True)
+            result[index] = Manifest(body, manifests[index].source, decrypted=paths)
     return result

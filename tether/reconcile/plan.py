@@ -85,13 +85,14 @@ def prepare(manifests: list[Manifest], inventory: Inventory) -> list[Manifest]:
 
 
 def seal(obj: PlannedObject) -> None:
-    """Stamp the digest of the final body (namespace set) for the no-op fast path."""
+    """Stamp the digest of the final body (namespace set) for the no-op fast path; of its
+    shape only when its values must stay hidden (a Secret, decrypted values)."""
     metadata = obj.body["metadata"]
     annotations = {
         k: v for k, v in (metadata.get("annotations") or {}).items() if k != DIGEST_ANNOTATION
     }
     metadata.pop("annotations", None)
-    stamp = digest(obj.body)
+    stamp = digest(obj.body, blind=obj.manifest.sensitive)
     metadata["annotations"] = {**annotations, DIGEST_ANNOTATION: stamp}
 
 

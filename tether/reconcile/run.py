@@ -328,7 +328,10 @@ async def run_diff(
                 report.diffs.append(ObjectDiff(obj.ref, "create (after its CRD or Namespace)", ""))
             elif obj.action is not Action.UNCHANGED:
                 text = unified_diff(
-                    obj.ref, redactor.scrub_object(obj.live), redactor.scrub_object(obj.dry_run)
+                    obj.ref,
+                    redactor.scrub_object(obj.live),
+                    redactor.scrub_object(obj.dry_run),
+                    obj.manifest.decrypted,
                 )
                 report.diffs.append(ObjectDiff(obj.ref, obj.action.value, redactor.scrub(text)))
         if plan.errors:
