@@ -13,11 +13,9 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
-
 from tether import health
 from tether.cluster.client import ApiError, KubeClient, Resource
-from tether.core import Action, ChangeSet, HealthReport, HealthStatus, Manifest, ObjectRef
+from tether.core import Action, ChangeSet, HealthReport, HealthStatus, Manifest, ObjectRef, kubeyaml
 from tether.core.inventory import PART_OF_LABEL, PRUNE_ANNOTATION, Inventory, split_group_kind
 from tether.errors import (
     ClusterError,
@@ -383,9 +381,11 @@ def _settled(report: HealthReport) -> bool:
 def _check_list(text: str, where: str) -> list[object]:
     """The YAML list of health checks in a ConfigMap value."""
     try:
-        entries = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        raise health.InvalidHealthCheck(f"{where}: not valid YAML: {error}") from None
+        entries = kubeyaml.load(text)
+    except kubeyaml.YamlProblem as error:
+        raise health.InvalidHealthCheck(
+            f"{where}: not valid YAML (line {error.line}): {error.problem}"
+        ) from None
     if not isinstance(entries, list):
         raise health.InvalidHealthCheck(f"{where}: must be a YAML list of health checks")
     return entries
