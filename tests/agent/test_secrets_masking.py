@@ -104,7 +104,8 @@ def test_encrypted_manifests_sync_and_no_channel_shows_a_plaintext(
     kubectl("patch", "-n", namespace, "configmap/api", "-p", '{"data":{"token":"hand-edited"}}')
     code, out, err = cli("diff", "--source", str(repo.root), "--app", "web", "-n", namespace, *keys)
     outputs += [out, err]
-    assert code == 1 and "*** (decrypted value)" in out and "hand-edited" in out
+    # The live value at an encrypted path may be an earlier secret: masked, shown as changed.
+    assert code == 1 and "masked, changed" in out and "hand-edited" not in out
 
     code, _, err = cli("sync", "--source", str(repo.root), "--app", "web", "-n", namespace)
     outputs.append(err)

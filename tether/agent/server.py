@@ -1,5 +1,10 @@
 """The agent's HTTP endpoints: ``/healthz``, ``/readyz``, ``/metrics`` and
-``/hooks/{github,gitlab,gitea,generic}``."""
+``/hooks/{github,gitlab,gitea,generic}``.
+
+Whatever a caller sends, a hook answers 2xx or 4xx (503 only while the Kubernetes API cannot be
+reached): 401 unsigned, 400 unreadable body, 413 over ``MAX_BODY``, 404 unknown provider. A
+delivery the forge already made (same delivery id) is answered 200 and wakes nothing.
+"""
 
 from __future__ import annotations
 
@@ -17,10 +22,17 @@ from tether.errors import ClusterError
 log = logging.getLogger("tether.agent.server")
 
 
+MAX_BODY = 4 * 1024 * 1024
+
+
 def build_app(
     agent: Agent, elector: LeaderElector, webhook_secret: bytes | None
 ) -> web.Application:
-    """Readiness does not depend on leadership: a standby is ready (and takes webhooks) too."""
+    """Readiness does not depend on leadership: a standby is ready (and takes webhooks) too.
+    An empty ``webhook_secret`` is refused (ValueError): it would authenticate anyone."""
+    if webhook_secret is not None:
+        webhooks.refuse_empty(webhook_secret, "the agent's settings")
+    deliveries = webhooks.Deliveries()
 
     async def healthz(_: web.Request) -> web.Response:
         return web.Response(text="ok")
@@ -47,10 +59,15 @@ def build_app(
         if not webhooks.verified(provider, request.headers, body, webhook_secret):
             log.warning("refused an unsigned or wrongly signed %s webhook", provider)
             return web.json_response({"error": "signature missing or invalid"}, status=401)
+        delivery = webhooks.delivery_id(provider, request.headers)
+        if deliveries.seen(provider, delivery):
+            log.info("ignored a replayed %s webhook delivery", provider)
+            return web.json_response({"sources": [], "replay": True}, status=200)
         try:
-            urls = {webhooks.normalise(u) for u in webhooks.repository_urls(provider, body)}
-        except ValueError:
-            return web.json_response({"error": "body is not JSON"}, status=400)
+            found = webhooks.repository_urls(provider, body, request.content_type)
+        except webhooks.PayloadError as error:
+            return web.json_response({"error": str(error)}, status=400)
+        urls = {webhooks.normalise(u) for u in found}
         if elector.is_leader:
             matched = wake_local(agent.fleet, urls)
         else:
@@ -59,13 +76,14 @@ def build_app(
             except ClusterError as error:
                 log.warning("webhook could not be passed on to the leader: %s", error)
                 return web.json_response({"error": "the Kubernetes API is unreachable"}, status=503)
+        deliveries.remember(provider, delivery)
         log.info(
             "webhook",
             extra={"provider": provider, "sources": matched, "leader": elector.is_leader},
         )
         return web.json_response({"sources": matched}, status=202)
 
-    app = web.Application(client_max_size=4 * 1024 * 1024)
+    app = web.Application(client_max_size=MAX_BODY)
     app.add_routes(
         [
             web.get("/healthz", healthz),

@@ -17,6 +17,7 @@ from rich.table import Table
 from tether.agent import crds, install
 from tether.agent.conditions import now
 from tether.agent.specs import REQUESTED_ANNOTATION
+from tether.agent.webhooks import refuse_empty
 from tether.cli import output
 from tether.cli.connection import connect
 from tether.cli.devcluster import resolve_kustomize
@@ -52,7 +53,7 @@ def _run(
     try:
         return asyncio.run(go())
     except TetherError as error:
-        output.err.print(f"[bold red]error:[/] {error}")
+        output.print_error(error)
         raise typer.Exit(2) from None
 
 
@@ -158,15 +159,20 @@ def agent(
     from tether.agent.run import run_agent
     from tether.agent.settings import AgentSettings
 
+    index, count = _shard(shard)
+    address = _address(listen)
+    secret = _webhook_secret(webhook_secret_file)
+    if log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+        raise typer.BadParameter(
+            f"{log_level!r}: use debug, info, warning or error", param_hint="--log-level"
+        )
     configure_logs(log_level)
-    index, _, count = shard.partition("/")
-    host, _, port = listen.rpartition(":")
     settings = AgentSettings(
         identity=identity or f"{socket.gethostname()}-{os.getpid()}",
         namespace=namespace,
         lease_namespace=lease_namespace,
-        shard=int(index),
-        shards=int(count or 1),
+        shard=index,
+        shards=count,
         max_concurrent=max_concurrent,
         kustomize=resolve_kustomize(),
         helm=find_binary("helm"),
@@ -177,20 +183,54 @@ def agent(
         fetch_timeout=fetch_timeout,
         fetches_per_namespace=fetches_per_namespace,
     )
-    secret = webhook_secret_file.read_bytes().strip() if webhook_secret_file else None
     try:
         asyncio.run(
-            run_agent(
-                connect(kubeconfig, context),
-                settings,
-                (host or "127.0.0.1", int(port)),
-                secret,
-                lease_duration,
-            )
+            run_agent(connect(kubeconfig, context), settings, address, secret, lease_duration)
         )
     except TetherError as error:
-        output.err.print(f"[bold red]error:[/] {error}")
+        output.print_error(error)
         raise typer.Exit(2) from None
+
+
+def _shard(text: str) -> tuple[int, int]:
+    """``I/N`` as (I, N), 0 <= I < N; a bad value is a usage error (exit 2)."""
+    index, _, count = text.partition("/")
+    try:
+        parsed = int(index), int(count or 1)
+    except ValueError:
+        parsed = (-1, 0)
+    if not 0 <= parsed[0] < parsed[1]:
+        raise typer.BadParameter(
+            f"{text!r}: use I/N with 0 <= I < N, e.g. 0/3", param_hint="--shard"
+        )
+    return parsed
+
+
+def _address(text: str) -> tuple[str, int]:
+    """``HOST:PORT`` (or ``:PORT``) as (host, port); a bad value is a usage error."""
+    host, _, port = text.rpartition(":")
+    if not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise typer.BadParameter(
+            f"{text!r}: use HOST:PORT, e.g. 127.0.0.1:9440 or :9440", param_hint="--listen"
+        )
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+def _webhook_secret(path: Path | None) -> bytes | None:
+    """The shared secret of push webhooks, read once; an unreadable or empty file is a usage
+    error, never a webhook endpoint open to anyone."""
+    if path is None:
+        return None
+    try:
+        secret = path.read_bytes().strip()
+    except OSError as error:
+        raise typer.BadParameter(
+            f"cannot read {path}: {error.strerror}", param_hint="--webhook-secret-file"
+        ) from None
+    try:
+        return refuse_empty(secret, str(path))
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="--webhook-secret-file") from None
 
 
 @commands.command(
@@ -303,13 +343,19 @@ def get_one(
             app_status(f"{namespace}.{name}", connection, kustomize=resolve_kustomize())
         )
     except TetherError as error:
-        output.err.print(f"[bold red]error:[/] {error}")
+        output.print_error(error)
         raise typer.Exit(2) from None
     if output_format == "json":
         output.print_json({"namespace": namespace, "name": name, **report.to_dict()})
         return
     output.out.print(
-        f"[bold]{namespace}/{name}[/]: {report.health.status.value} at {report.revision[:12] or '-'}"
+        output.styled(
+            "[bold]{}/{}[/]: {} at {}",
+            namespace,
+            name,
+            report.health.status.value,
+            report.revision[:12] or "-",
+        )
     )
     output.out.print(output.health_table(report.health))
 

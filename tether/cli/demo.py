@@ -23,6 +23,7 @@ from pathlib import Path
 from rich.rule import Rule
 from rich.syntax import Syntax
 from rich.table import Table
+from rich.text import Text
 
 from tether.cli import output
 from tether.cli.agent import events as events_cmd
@@ -102,18 +103,18 @@ def _duration(seconds: float) -> str:
 
 def _step(title: str, *commands: str) -> None:
     output.out.print()
-    output.out.print(Rule(f"[bold]{title}"))
+    output.out.print(Rule(Text(title, style="bold")))
     for command in commands:
-        output.out.print(f"[dim]$ {command}[/]")
+        output.out.print(f"$ {command}", style="dim")
 
 
 def _done(message: str) -> None:
-    output.out.print(f"[green]✓[/] {message}")
+    output.out.print(output.styled("[green]✓[/] {}", message))
 
 
 def _show(text: str) -> None:
     """What a command printed, as it printed it (no Rich markup)."""
-    output.out.print(text, markup=False, highlight=False)
+    output.out.print(text, highlight=False)
 
 
 @dataclass
@@ -164,8 +165,9 @@ class Demo:
         _step("1. Install Tether's CRDs, namespace and RBAC", "tether install")
         install_cmd(kubeconfig=str(self.kubeconfig_path))
         output.out.print(
-            "[dim]On a real cluster the agent runs as the Deployment above; this dev cluster's "
-            "kwok nodes run no containers, so the demo starts the agent as a local process.[/]"
+            "On a real cluster the agent runs as the Deployment above; this dev cluster's "
+            "kwok nodes run no containers, so the demo starts the agent as a local process.",
+            style="dim",
         )
 
     def _make_repository(self) -> str:
@@ -191,7 +193,7 @@ class Demo:
         exists = self._kubectl("get", "namespace", APPS_NAMESPACE, "--ignore-not-found", "-o=name")
         created = exists or self._kubectl("create", "namespace", APPS_NAMESPACE)
         _show(f"{created} already exists" if exists else created)
-        output.out.print(f"[dim]$ tether {shown} > {self.agent.log_path} 2>&1 &[/]")
+        output.out.print(f"$ tether {shown} > {self.agent.log_path} 2>&1 &", style="dim")
         self.agent.start()
         self.outcome.agent_pid = self.agent.pid
         _done(f"agent running (pid {self.agent.pid}) on {self.agent.url}")
@@ -202,7 +204,7 @@ class Demo:
         manifest.write_text(app_manifest(self.repository))
         _step("4. Hand the repository to the agent: a GitSource and an App", f"cat {manifest}")
         output.out.print(Syntax(manifest.read_text(), "yaml", theme="ansi_dark"))
-        output.out.print(f"[dim]$ kubectl apply -f {manifest}[/]")
+        output.out.print(f"$ kubectl apply -f {manifest}", style="dim")
         started = time.monotonic()
         _show(self._kubectl("apply", "-f", str(manifest)))
         seconds = self.view.wait_for_revision(
@@ -214,7 +216,7 @@ class Demo:
             "(fetch, render, apply)"
         )
         self._wait_until_idle()
-        output.out.print(f"[dim]$ tether get apps -n {APPS_NAMESPACE}[/]")
+        output.out.print(f"$ tether get apps -n {APPS_NAMESPACE}", style="dim")
         get_apps(namespace=APPS_NAMESPACE, kubeconfig=str(self.kubeconfig_path))
 
     def _wait_until_idle(self) -> None:
@@ -246,7 +248,7 @@ class Demo:
         _done(f"push applied: {commit[:12]} is live {_duration(seconds)} after the webhook")
         jsonpath = "-o=jsonpath={.data.LOG_LEVEL}"
         output.out.print(
-            f"[dim]$ kubectl -n {NAMESPACE} get configmap guestbook-settings '{jsonpath}'[/]"
+            f"$ kubectl -n {NAMESPACE} get configmap guestbook-settings '{jsonpath}'", style="dim"
         )
         _show(self._kubectl("-n", NAMESPACE, "get", "configmap", "guestbook-settings", jsonpath))
 
@@ -270,7 +272,7 @@ class Demo:
             f"then {edit.restored_to} again (the agent, from Git)"
         )
         _done(f"hand edit undone in {_duration(edit.seconds)}")
-        output.out.print(f"[dim]$ kubectl -n {NAMESPACE} get deployment {DEPLOYMENT}[/]")
+        output.out.print(f"$ kubectl -n {NAMESPACE} get deployment {DEPLOYMENT}", style="dim")
         _show(self._kubectl("-n", NAMESPACE, "get", "deployment", DEPLOYMENT))
 
     def _show_events(self) -> None:
@@ -285,7 +287,7 @@ class Demo:
         events_cmd(
             for_object=for_app, namespace=APPS_NAMESPACE, kubeconfig=str(self.kubeconfig_path)
         )
-        output.out.print(f"[dim]$ tether get apps -n {APPS_NAMESPACE}[/]")
+        output.out.print(f"$ tether get apps -n {APPS_NAMESPACE}", style="dim")
         get_apps(namespace=APPS_NAMESPACE, kubeconfig=str(self.kubeconfig_path))
 
     def _stop_agent(self) -> None:
@@ -302,11 +304,11 @@ class Demo:
         try:
             self.agent.stop()
         except TetherError as error:
-            output.err.print(f"[red]{error}[/]")
+            output.err.print(str(error), style="red")
         tail = self.agent.log_tail()
         if tail:
-            output.err.print(f"[bold]The agent's log ({self.agent.log_path}) ends with:[/]")
-            output.err.print(tail, markup=False, highlight=False)
+            output.err.print(f"The agent's log ({self.agent.log_path}) ends with:", style="bold")
+            output.err.print(tail, highlight=False)
 
     # -- kubectl -----------------------------------------------------------------------------
 
@@ -363,20 +365,28 @@ def run_demo(
         cluster_note = f"The cluster at {kubeconfig_path} was left as it is."
     else:
         output.out.print(
-            Rule(f"[bold]0. A local control plane: tether dev-cluster up --name {cluster_name}")
+            Rule(
+                Text(
+                    f"0. A local control plane: tether dev-cluster up --name {cluster_name}",
+                    style="bold",
+                )
+            )
         )
         kubeconfig_path = DevCluster(cluster_name).up(TextLog())
         cluster_note = (
             f"The dev cluster keeps running: export KUBECONFIG={kubeconfig_path}\n"
             f"Stop it with: tether dev-cluster down --name {cluster_name}"
         )
-    output.out.print(f"[dim]$ export KUBECONFIG={kubeconfig_path}[/]")
+    output.out.print(f"$ export KUBECONFIG={kubeconfig_path}", style="dim")
     demo = Demo(kubeconfig_path, workdir or default_workdir())
     outcome = demo.run()
     output.out.print()
     output.out.print(_summary(outcome, demo.agent.log_path))
     output.out.print(
-        "\n[bold green]Demo complete:[/] the agent applied 2 commits from Git and undid 1 hand edit."
+        output.styled(
+            "\n[bold green]Demo complete:[/] the agent applied 2 commits from Git and undid 1 "
+            "hand edit."
+        )
     )
     output.out.print(cluster_note)
     return 0

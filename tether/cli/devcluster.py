@@ -31,7 +31,7 @@ def resolve_helm() -> Path:
 
 
 def _fail(error: TetherError) -> typer.Exit:
-    output.err.print(f"[bold red]error:[/] {error}")
+    output.print_error(error)
     return typer.Exit(2)
 
 

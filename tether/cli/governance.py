@@ -34,7 +34,7 @@ def _fail(error: Exception, json_output: bool = False) -> typer.Exit:
     if json_output:
         output.print_json({"error": str(error)})
     else:
-        output.err.print(f"[bold red]error:[/] {error}", markup=True, highlight=False)
+        output.print_error(error)
     return typer.Exit(2)
 
 

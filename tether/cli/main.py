@@ -186,7 +186,7 @@ def fail(error: Exception, json_output: bool = False) -> typer.Exit:
     if json_output:
         output.print_json({"error": str(error)})
     else:
-        output.err.print(f"[bold red]error:[/] {error}")
+        output.print_error(error)
     return typer.Exit(2)
 
 
@@ -374,9 +374,7 @@ def sync(
     else:
         output.print_sync(report, verbose)
     if report.audit_error:
-        output.err.print(
-            f"[bold red]error:[/] the sync ran but was not recorded: {report.audit_error}"
-        )
+        output.print_error(f"the sync ran but was not recorded: {report.audit_error}")
     raise typer.Exit(0 if report.succeeded and not report.audit_error else 2)
 
 
@@ -485,8 +483,13 @@ def status(
         output.print_json({"app": app_name, **report.to_dict()})
     else:
         output.out.print(
-            f"[bold]{app_name}[/]: {report.health.status.value}, "
-            f"{len(report.health.objects)} objects, last revision {report.revision or '-'}"
+            output.styled(
+                "[bold]{}[/]: {}, {} objects, last revision {}",
+                app_name,
+                report.health.status.value,
+                len(report.health.objects),
+                report.revision or "-",
+            )
         )
         output.out.print(output.health_table(report.health))
     raise typer.Exit(0)

@@ -1,4 +1,10 @@
-"""How results look: Rich tables for people, JSON for machines. Nothing here decides anything."""
+"""How results look: Rich tables for people, JSON for machines. Nothing here decides anything.
+
+Every text Tether prints may hold what someone else wrote (a YAML key, a kustomize or API server
+message, a commit subject), so neither console reads Rich markup in what it prints: ``[bold]`` or
+``[/]`` in an error is shown as written, never interpreted (and never a crash). Tether's own
+styling goes through ``styled``, which escapes every value it is given.
+"""
 
 from __future__ import annotations
 
@@ -9,14 +15,16 @@ from collections.abc import Iterator
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from tether.audit import SyncRecord
 from tether.core import Action, ChangeSet, HealthReport, HealthStatus
 from tether.reconcile.run import DiffReport, SyncReport
 
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+out = Console(highlight=False, markup=False)
+err = Console(stderr=True, highlight=False, markup=False)
 
 _ACTION_STYLE = {
     Action.CREATED: "green",
@@ -33,6 +41,17 @@ _HEALTH_STYLE = {
     HealthStatus.DEGRADED: "red",
     HealthStatus.UNKNOWN: "dim",
 }
+
+
+def styled(template: str, *values: object) -> Text:
+    """``template`` (Tether's own markup, ``{}`` for each value) with ``values`` escaped: a
+    value is always shown as written."""
+    return Text.from_markup(template.format(*(escape(str(value)) for value in values)))
+
+
+def print_error(message: object) -> None:
+    """``error: message`` on stderr, the message shown exactly as written."""
+    err.print(styled("[bold red]error:[/] {}", message))
 
 
 def print_json(data: Any) -> None:
@@ -81,7 +100,7 @@ def changes_table(changes: ChangeSet, show_unchanged: bool = False) -> Table:
             continue
         style = _ACTION_STYLE[change.action]
         table.add_row(
-            f"[{style}]{change.action.value}[/]",
+            Text(change.action.value, style=style),
             change.ref.group_kind,
             change.ref.namespace or "-",
             change.ref.name,
@@ -97,7 +116,7 @@ def health_table(report: HealthReport) -> Table:
     for item in sorted(report.objects, key=lambda o: (-o.status.severity, o.ref)):
         style = _HEALTH_STYLE[item.status]
         table.add_row(
-            f"[{style}]{item.status.value}[/]",
+            Text(item.status.value, style=style),
             item.ref.group_kind,
             item.ref.namespace or "-",
             item.ref.name,
@@ -115,18 +134,31 @@ def print_sync(report: SyncReport, verbose: bool) -> None:
         health = f", {report.health.status.value}" if report.health else ""
         verb = "would be" if report.dry_run else "synced"
         out.print(
-            f"[bold]{report.app}[/]{revision}: {verb} — {summary}{health} "
-            f"({report.duration_seconds:.1f}s)"
+            styled(
+                "[bold]{}[/]{}: {} — {}{} ({}s)",
+                report.app,
+                revision,
+                verb,
+                summary,
+                health,
+                f"{report.duration_seconds:.1f}",
+            )
         )
     else:
         err.print(
-            f"[bold red]sync of {report.app}{revision} failed[/] ({summary}):\n{report.error}"
+            styled(
+                "[bold red]sync of {}{} failed[/] ({}):\n{}",
+                report.app,
+                revision,
+                summary,
+                report.error,
+            )
         )
 
 
 def print_diff(report: DiffReport) -> None:
     for item in report.diffs:
-        out.print(f"[bold]{item.action}[/] {item.ref}")
+        out.print(styled("[bold]{}[/] {}", item.action, item.ref))
         if item.diff:
             sys.stdout.write(item.diff if item.diff.endswith("\n") else item.diff + "\n")
     if report.in_sync:
@@ -157,7 +189,7 @@ def history_table(records: list[SyncRecord]) -> Table:
         )
         table.add_row(
             record.started_at.strftime("%Y-%m-%d %H:%M:%S"),
-            f"[{style}]{record.result}[/]",
+            Text(record.result, style=style),
             revision.short if revision else "-",
             revision.author if revision else "-",
             (revision.subject if revision else record.error)[:50],

@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 
 from tether.cli import output
 from tether.errors import SecretsError, TetherError
@@ -74,12 +73,12 @@ AgeOpt = Annotated[
 
 
 def _fail(error: Exception) -> typer.Exit:
-    output.err.print(f"[bold red]error:[/] {escape(str(error))}")
+    output.print_error(error)
     return typer.Exit(2)
 
 
 def _say(message: str) -> None:
-    output.err.print(escape(message))
+    output.err.print(message)
 
 
 def _format(file: Path, input_type: str | None) -> Format:

@@ -34,12 +34,18 @@ _RETRIES = 4
 
 
 class ApiError(ClusterError):
-    """The API server answered with an error status."""
+    """The API server answered with an error status.
 
-    def __init__(self, message: str, status: int, reason: str = "") -> None:
+    ``withheld`` is the same error without the server's own text, which may echo the values
+    sent: only the object, the verb, the status and each cause's field path and reason
+    (``data[password]: FieldValueInvalid``). Errors about Secrets and decrypted objects use it.
+    """
+
+    def __init__(self, message: str, status: int, reason: str = "", withheld: str = "") -> None:
         super().__init__(message)
         self.status = status
         self.reason = reason
+        self.withheld = withheld or message
 
     @property
     def not_found(self) -> bool:
@@ -382,11 +388,13 @@ def _name(resource: Resource, namespace: str, name: str) -> str:
 
 
 def _api_error(response: httpx.Response, what: str, method: str) -> ApiError:
+    causes: list[str] = []
     try:
         status = response.json()
         message = status.get("message") or response.text
         reason = status.get("reason", "")
-    except ValueError:
+        causes = _causes(status)
+    except (ValueError, AttributeError):
         message, reason = response.text.strip()[:500], ""
     verb = {
         "PATCH": "apply",
@@ -395,8 +403,20 @@ def _api_error(response: httpx.Response, what: str, method: str) -> ApiError:
         "POST": "create",
         "PUT": "replace",
     }.get(method, method.lower())
-    return ApiError(
-        f"{what}: {verb} refused by the API server ({response.status_code} {reason}): {message}",
-        response.status_code,
-        reason,
-    )
+    refused = f"{what}: {verb} refused by the API server ({response.status_code} {reason})"
+    withheld = f"{refused}: {'; '.join(causes)}" if causes else refused
+    withheld += " (the server's message is not shown: it may echo the object's values)"
+    return ApiError(f"{refused}: {message}", response.status_code, reason, withheld)
+
+
+def _causes(status: dict[str, Any]) -> list[str]:
+    """``field: reason`` of each cause in a Status' details, without their messages."""
+    details = status.get("details")
+    found = details.get("causes") if isinstance(details, dict) else None
+    causes = []
+    for cause in found if isinstance(found, list) else []:
+        if isinstance(cause, dict):
+            field_path = str(cause.get("field") or "").strip()
+            kind = str(cause.get("reason") or "").strip()
+            causes.append(f"{field_path}: {kind}" if field_path else kind)
+    return [c for c in causes if c][:20]

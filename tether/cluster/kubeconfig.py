@@ -56,16 +56,39 @@ class Connection:
     credentials: Credentials = field(default_factory=Credentials)
 
     def ssl_context(self) -> ssl.SSLContext:
-        context = ssl.create_default_context(cafile=str(self.ca_file) if self.ca_file else None)
+        """The TLS settings; ClusterError naming the file when a certificate or key cannot be
+        loaded (missing, unreadable, not PEM, or a key that does not match)."""
+        try:
+            context = ssl.create_default_context(cafile=str(self.ca_file) if self.ca_file else None)
+        except (OSError, ssl.SSLError) as error:
+            raise ClusterError(
+                f"kubeconfig context {self.context!r}: the certificate authority {self.ca_file} "
+                f"cannot be loaded ({_tls_reason(error)}); fix certificate-authority(-data)"
+            ) from None
         if self.insecure:
             context.check_hostname = False
             context.verify_mode = ssl.CERT_NONE
         creds = self.credentials
-        if creds.client_cert and creds.client_key:
-            context.load_cert_chain(str(creds.client_cert), str(creds.client_key))
-        if creds.exec_plugin is not None:
-            creds.exec_plugin.use_client_certificate_in(context)
+        try:
+            if creds.client_cert and creds.client_key:
+                context.load_cert_chain(str(creds.client_cert), str(creds.client_key))
+            if creds.exec_plugin is not None:
+                creds.exec_plugin.use_client_certificate_in(context)
+        except (OSError, ssl.SSLError) as error:
+            raise ClusterError(
+                f"kubeconfig context {self.context!r}: the client certificate "
+                f"{creds.client_cert or '(from the exec plugin)'} and key "
+                f"{creds.client_key or ''} cannot be loaded ({_tls_reason(error)}); fix "
+                "client-certificate(-data) and client-key(-data)"
+            ) from None
         return context
+
+
+def _tls_reason(error: OSError) -> str:
+    """What went wrong loading a PEM file, without the file's content."""
+    if isinstance(error, ssl.SSLError):
+        return error.reason or "not a valid PEM certificate or key"
+    return error.strerror or type(error).__name__
 
 
 def kubeconfig_files(kubeconfig: str | Path | None = None) -> list[Path]:

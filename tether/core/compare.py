@@ -8,6 +8,7 @@ both sides and never show as a difference.
 
 from __future__ import annotations
 
+import base64
 import copy
 import difflib
 import hashlib
@@ -93,14 +94,55 @@ def to_yaml(obj: dict[str, Any] | None) -> str:
     return yaml.safe_dump(json.loads(json.dumps(obj)), sort_keys=True, default_flow_style=False)
 
 
+def mask_paths(
+    before: dict[str, Any] | None,
+    after: dict[str, Any] | None,
+    paths: tuple[tuple[str | int, ...], ...],
+) -> tuple[Any, Any]:
+    """Both sides with the value at each of ``paths`` masked (the paths of values decrypted
+    from Git: what the live object holds there may be an earlier secret)."""
+    if not paths:
+        return before, after
+    before, after = copy.deepcopy(before), copy.deepcopy(after)
+    for path in paths:
+        old, new = _at(before, path), _at(after, path)
+        changed = old is not None and new is not None and old[0] != new[0]
+        _put(before, path, MASK)
+        _put(after, path, MASK_CHANGED if changed else MASK)
+    return before, after
+
+
+def _at(obj: Any, path: tuple[str | int, ...]) -> tuple[Any] | None:
+    """``(value,)`` at ``path`` in ``obj``, or None when there is nothing there."""
+    for step in path:
+        found = isinstance(obj, dict) and isinstance(step, str) and step in obj
+        found = found or (isinstance(obj, list) and isinstance(step, int) and 0 <= step < len(obj))
+        if not found:
+            return None
+        obj = obj[step]
+    return (obj,)
+
+
+def _put(obj: Any, path: tuple[str | int, ...], value: str) -> None:
+    """Replace the value at ``path`` in ``obj`` when there is one."""
+    parent = _at(obj, path[:-1]) if path else None
+    if parent is not None and _at(obj, path) is not None:
+        parent[0][path[-1]] = value
+
+
 def unified_diff(
-    ref: ObjectRef, live: dict[str, Any] | None, desired: dict[str, Any] | None
+    ref: ObjectRef,
+    live: dict[str, Any] | None,
+    desired: dict[str, Any] | None,
+    hidden: tuple[tuple[str | int, ...], ...] = (),
 ) -> str:
-    """A unified diff from live to desired (either may be None), server fields stripped and
-    Secret values masked. Empty when they are equal."""
+    """A unified diff from live to desired (either may be None), server fields stripped,
+    Secret values and the values at ``hidden`` paths masked. Empty when they are equal."""
     live_view = strip_server_fields(live) if live is not None else None
     desired_view = strip_server_fields(desired) if desired is not None else None
     live_view, desired_view = mask_secrets(live_view, desired_view)
+    live_view, desired_view = mask_paths(live_view, desired_view, hidden)
+    live_view, desired_view = _mask_digests(live_view, desired_view)
     lines = difflib.unified_diff(
         to_yaml(live_view).splitlines(keepends=True),
         to_yaml(desired_view).splitlines(keepends=True),
@@ -113,10 +155,53 @@ def unified_diff(
 DIGEST_ANNOTATION = "tether.dev/applied-digest"
 
 
-def digest(body: dict[str, Any]) -> str:
-    """A stable digest of a desired manifest (what Tether applies), for the no-op fast path."""
-    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+def _mask_digests(
+    before: dict[str, Any] | None, after: dict[str, Any] | None
+) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """Both sides with the digest shown only as changed or not: it is Tether's bookkeeping,
+    not content (and a digest of values printed in CI logs invites guessing them offline)."""
+    stamps = [_annotations(v).get(DIGEST_ANNOTATION) for v in (before, after)]
+    changed = before is not None and after is not None and stamps[0] != stamps[1]
+    return (
+        _with_digest(before, MASK),
+        _with_digest(after, MASK_CHANGED if changed else MASK),
+    )
+
+
+def _annotations(obj: dict[str, Any] | None) -> dict[str, Any]:
+    return dict(((obj or {}).get("metadata") or {}).get("annotations") or {})
+
+
+def _with_digest(obj: dict[str, Any] | None, shown: str) -> dict[str, Any] | None:
+    """A copy of ``obj`` whose digest annotation reads ``shown`` (``obj`` when it has none)."""
+    annotations = _annotations(obj)
+    if obj is None or DIGEST_ANNOTATION not in annotations:
+        return obj
+    metadata = {**obj["metadata"], "annotations": {**annotations, DIGEST_ANNOTATION: shown}}
+    return {**obj, "metadata": metadata}
+
+
+def digest(body: dict[str, Any], *, blind: bool = False) -> str:
+    """A stable digest of a desired manifest (what Tether applies), for the no-op fast path.
+
+    ``blind`` (Secrets and objects with decrypted values): a digest of the manifest's *shape*
+    only, each value replaced by its type, so that the annotation, which anyone who may list
+    the object's metadata or read a diff sees, says nothing about the values; the fast path
+    compares every value with the live object anyway (``provably_unchanged``). See
+    docs/decisions/0015-leaks-and-clean-failures.md.
+    """
+    hashed = _shape(body) if blind else body
+    canonical = json.dumps(hashed, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode()).hexdigest()[:32]
+
+
+def _shape(value: Any) -> Any:
+    """``value`` with every scalar replaced by the name of its type (keys and lengths kept)."""
+    if isinstance(value, dict):
+        return {key: _shape(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_shape(item) for item in value]
+    return type(value).__name__
 
 
 def contains(desired: Any, live: Any) -> bool:
@@ -154,7 +239,20 @@ def provably_unchanged(desired: dict[str, Any], live: dict[str, Any]) -> bool:
         return False
     if owned_fields(live) is None:
         return False
-    return contains({k: v for k, v in desired.items() if k != "status"}, live)
+    return contains(_as_persisted({k: v for k, v in desired.items() if k != "status"}), live)
+
+
+def _as_persisted(desired: dict[str, Any]) -> dict[str, Any]:
+    """A Secret's write-only ``stringData`` as the ``data`` the server keeps (base64), so a
+    Secret written with ``stringData`` can be proven unchanged too."""
+    string_data = desired.get("stringData")
+    if not is_secret(desired) or not isinstance(string_data, dict):
+        return desired
+    if not all(isinstance(v, str) for v in string_data.values()):
+        return desired
+    data = dict(desired.get("data") or {})
+    data.update({k: base64.b64encode(v.encode()).decode() for k, v in string_data.items()})
+    return {**{k: v for k, v in desired.items() if k != "stringData"}, "data": data}
 
 
 def drift_baseline(desired: dict[str, Any], stored: dict[str, Any] | None) -> dict[str, Any]:

@@ -58,10 +58,15 @@ class SourceLocation:
 
 @dataclass
 class Manifest:
-    """One desired object: its body as a plain dict, and where it was read from."""
+    """One desired object: its body as a plain dict, and where it was read from.
+
+    ``decrypted``: the paths of the values that were SOPS-encrypted in Git (``("data",
+    "password")``), empty when none were (see ``sensitive``).
+    """
 
     body: dict[str, Any]
     source: SourceLocation = field(default_factory=lambda: SourceLocation("<generated>"))
+    decrypted: tuple[tuple[str | int, ...], ...] = ()
 
     @property
     def ref(self) -> ObjectRef:
@@ -80,6 +85,13 @@ class Manifest:
         return self.kind == "CustomResourceDefinition" and self.api_version.startswith(
             "apiextensions.k8s.io/"
         )
+
+    @property
+    def sensitive(self) -> bool:
+        """Its values must never be shown: a Secret, or an object with decrypted values. The API
+        server's echo of such an object's values is left out of errors, and its applied digest
+        is computed without its values (docs/decisions/0015-leaks-and-clean-failures.md)."""
+        return bool(self.decrypted) or (self.kind == "Secret" and self.api_version == "v1")
 
     @property
     def is_namespace(self) -> bool:

@@ -10,14 +10,21 @@ ever appears as :func:`masked_url` shows it::
 and every text that might echo a URL (an httpx error, a receiver's response body) goes through a
 :class:`Redactor` first. httpx itself logs each request URL at INFO on the ``httpx`` logger; while a
 Notifier is open its redactors are installed as a filter on that logger (:func:`install`).
+
+A secret rarely comes back in the form it was sent: an API server quotes it Go-style (``%q``),
+a JSON body escapes it, a URL percent-encodes it, a Secret carries it in base64, sometimes in the
+middle of a longer base64 text. :func:`spellings` lists every such form of one value; both this
+module's :class:`Redactor` and the decrypted-value redactor of a sync mask all of them.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import json
 import logging
 from collections import Counter
-from urllib.parse import parse_qsl, quote, unquote, urlsplit
+from urllib.parse import parse_qsl, quote, quote_plus, unquote, urlsplit
 
 import httpx
 
@@ -104,7 +111,80 @@ def _secret_parts(url: str, secret_path: bool) -> list[str]:
 
 def _forms(part: str) -> set[str]:
     """``part`` as typed, decoded and encoded: messages may show any of them."""
-    return {part, unquote(part), quote(unquote(part), safe="/")}
+    return spellings(part) | spellings(unquote(part))
+
+
+# Base64 fragments shorter than this (of a value seen inside a longer base64 text) would match
+# unrelated text too often to be worth masking; the whole value's encodings are always masked.
+_MIN_BASE64_CORE = 6
+_GO_ESCAPES = {
+    "\a": "\\a",
+    "\b": "\\b",
+    "\f": "\\f",
+    "\n": "\\n",
+    "\r": "\\r",
+    "\t": "\\t",
+    "\v": "\\v",
+    "\\": "\\\\",
+    '"': '\\"',
+}
+
+
+def spellings(value: str) -> set[str]:
+    """Every form ``value`` can take in an error message, a response body or a log line: as is,
+    JSON-escaped (once and twice, ASCII or not), Go-quoted (``%q`` and ``%+q``), YAML
+    single-quoted, Python ``repr``, percent-encoded (path, component, form) and base64
+    (standard and URL-safe, padded or not, and the part of it that any longer base64 text
+    holding the value must contain). The empty string is never returned."""
+    forms = {value}
+    for ascii_only in (True, False):
+        once = json.dumps(value, ensure_ascii=ascii_only)[1:-1]
+        forms |= {once, json.dumps(once, ensure_ascii=ascii_only)[1:-1]}
+    forms |= {go_quote(value), go_quote(value, ascii_only=True)}
+    forms |= {value.replace("'", "''"), repr(value)[1:-1]}
+    forms |= {quote(value, safe=""), quote(value, safe="/"), quote_plus(value)}
+    forms |= _base64_forms(value.encode())
+    forms.discard("")
+    return forms
+
+
+def go_quote(value: str, *, ascii_only: bool = False) -> str:
+    """``value`` as Go's ``strconv.Quote`` (or ``QuoteToASCII``) writes it, without the quotes:
+    how the Kubernetes API server shows a field's value in an error."""
+    out = []
+    for char in value:
+        if char in _GO_ESCAPES:
+            out.append(_GO_ESCAPES[char])
+        elif char.isprintable() and (char.isascii() or not ascii_only):
+            out.append(char)
+        elif ord(char) < 0x80:
+            out.append(f"\\x{ord(char):02x}")
+        elif ord(char) <= 0xFFFF:
+            out.append(f"\\u{ord(char):04x}")
+        else:
+            out.append(f"\\U{ord(char):08x}")
+    return "".join(out)
+
+
+def _base64_forms(data: bytes) -> set[str]:
+    """The base64 of ``data`` in both alphabets, padded and not; and, for each of the three
+    alignments ``data`` can have inside a longer text, the characters that depend on ``data``
+    alone (a Secret's ``data`` value holding the secret among other bytes)."""
+    forms: set[str] = set()
+    for encode in (base64.b64encode, base64.urlsafe_b64encode):
+        whole = encode(data).decode()
+        forms |= {whole, whole.rstrip("=")}
+        for offset in (1, 2):
+            shifted = encode(bytes(offset) + data).decode().rstrip("=")
+            first = -(-8 * offset // 6)
+            last = 8 * (offset + len(data)) // 6
+            core = shifted[first:last]
+            if len(core) >= _MIN_BASE64_CORE:
+                forms.add(core)
+        core = whole.rstrip("=")[: 8 * len(data) // 6]
+        if len(core) >= _MIN_BASE64_CORE:
+            forms.add(core)
+    return forms
 
 
 class _LogFilter(logging.Filter):

@@ -584,6 +584,6 @@ def _is_jwt(token: str) -> bool:
     try:
         decoded = base64.urlsafe_b64decode(header + "=" * (-len(header) % 4))
         data = json.loads(decoded)
-    except (binascii.Error, ValueError):
+    except (binascii.Error, ValueError, RecursionError):  # a header nested 1000 deep is no JWT
         return False
     return isinstance(data, dict) and ("alg" in data or "typ" in data)

@@ -10,6 +10,8 @@ show it, whatever kind of object it sits in.
 from __future__ import annotations
 
 import base64
+import binascii
+import contextlib
 import re
 from collections import defaultdict
 from collections.abc import Iterable
@@ -20,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from tether.cluster.client import KubeClient
 from tether.core import Manifest
 from tether.errors import SecretsError
+from tether.notify.redact import spellings
 
 if TYPE_CHECKING:
     from tether.secrets import Identities
@@ -31,29 +34,69 @@ _SHORTEST_REDACTED = 3
 
 @dataclass
 class Redactor:
-    """The plaintexts decrypted during one sync, and a scrubber for any text Tether emits."""
+    """The plaintexts decrypted during one sync, and a scrubber for any text Tether emits.
+
+    A value is masked in every spelling an error or a response can give it (Go-quoted by the API
+    server, JSON-escaped, base64, percent-encoded: ``tether.notify.redact.spellings``), longest
+    first, so that a value with a quote, a newline, a tab or a backslash is masked in the
+    server's echo too. ``scrub_object`` masks values inside objects before they are printed as
+    YAML (a diff), where line folding would defeat any search in the text.
+    """
 
     values: set[str] = field(default_factory=set)
+    _needles: list[str] = field(default_factory=list, repr=False)
 
-    def add_from(self, encrypted: Any, decrypted: Any) -> None:
-        """Remember every value that was ``ENC[…]`` in ``encrypted``."""
+    def add_from(
+        self, encrypted: Any, decrypted: Any, at: tuple[str | int, ...] = ()
+    ) -> list[tuple[str | int, ...]]:
+        """Remember every value that was ``ENC[…]`` in ``encrypted``; their paths."""
+        paths: list[tuple[str | int, ...]] = []
         if isinstance(encrypted, dict) and isinstance(decrypted, dict):
             for key, value in encrypted.items():
                 if key in decrypted:
-                    self.add_from(value, decrypted[key])
+                    paths += self.add_from(value, decrypted[key], (*at, key))
         elif isinstance(encrypted, list) and isinstance(decrypted, list):
-            for old, new in zip(encrypted, decrypted, strict=False):
-                self.add_from(old, new)
+            for index, (old, new) in enumerate(zip(encrypted, decrypted, strict=False)):
+                paths += self.add_from(old, new, (*at, index))
         elif isinstance(encrypted, str) and _ENCRYPTED.match(encrypted) and decrypted is not None:
-            text = str(decrypted)
-            if len(text) >= _SHORTEST_REDACTED:
-                self.values.add(text)
-                self.values.add(base64.b64encode(text.encode()).decode())
+            self.add(str(decrypted))
+            paths.append(at)
+        return paths
+
+    def add(self, value: str) -> None:
+        """Mask ``value`` (too short a value is not: masking every ``ab`` protects nothing)."""
+        if len(value) >= _SHORTEST_REDACTED and value not in self.values:
+            self.values.add(value)
+            needles = set(self._needles) | {s for s in spellings(value) if len(s) >= 3}
+            self._needles = sorted(needles, key=len, reverse=True)
+
+    def add_secret_data(self, body: dict[str, Any]) -> None:
+        """A decrypted Secret's ``data`` values are base64: mask what they decode to as well."""
+        if body.get("kind") != "Secret" or not isinstance(body.get("data"), dict):
+            return
+        for value in body["data"].values():
+            if isinstance(value, str) and value in self.values:
+                with contextlib.suppress(binascii.Error, ValueError):
+                    self.add(base64.b64decode(value, validate=True).decode())
 
     def scrub(self, text: str) -> str:
-        for value in sorted(self.values, key=len, reverse=True):
-            text = text.replace(value, REDACTED)
+        for needle in self._needles:
+            text = text.replace(needle, REDACTED)
         return text
+
+    def scrub_object(self, obj: Any) -> Any:
+        """A copy of ``obj`` with every decrypted value masked wherever it occurs in a string."""
+        if not self.values:
+            return obj
+        if isinstance(obj, dict):
+            return {key: self.scrub_object(value) for key, value in obj.items()}
+        if isinstance(obj, list):
+            return [self.scrub_object(item) for item in obj]
+        if isinstance(obj, str):
+            return self.scrub(obj)
+        if obj is not None and not isinstance(obj, bool) and str(obj) in self.values:
+            return REDACTED
+        return obj
 
 
 @dataclass(frozen=True)
@@ -114,8 +157,9 @@ async def decrypt_manifests(
         originals = [manifests[i].body for i in indexes]
         clear = decrypt_trees(originals, identities, source=path)
         for index, original, body in zip(indexes, originals, clear, strict=True):
-            redactor.add_from(original, body)
-            result[index] = Manifest(body, manifests[index].source)
+            paths = tuple(redactor.add_from(original, body))
+            redactor.add_secret_data(body)
+            result[index] = Manifest(body, manifests[index].source, decrypted=paths)
     return result
 
 

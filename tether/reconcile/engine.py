@@ -13,11 +13,9 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
-
 from tether import health
 from tether.cluster.client import ApiError, KubeClient, Resource
-from tether.core import Action, ChangeSet, HealthReport, HealthStatus, Manifest, ObjectRef
+from tether.core import Action, ChangeSet, HealthReport, HealthStatus, Manifest, ObjectRef, kubeyaml
 from tether.core.hooks import HookPhase, hook_phase, hook_weight
 from tether.core.inventory import PART_OF_LABEL, PRUNE_ANNOTATION, Inventory, split_group_kind
 from tether.errors import (
@@ -216,8 +214,9 @@ class SyncEngine:
         failures = []
         for obj, outcome in zip(objects, outcomes, strict=True):
             if isinstance(outcome, BaseException):
-                changes.add(obj.ref, Action.FAILED, str(outcome))
-                failures.append(f"{obj.ref} ({obj.manifest.source}): {outcome}")
+                said = planning.refusal(obj, outcome)
+                changes.add(obj.ref, Action.FAILED, said)
+                failures.append(f"{obj.ref} ({obj.manifest.source}): {said}")
             else:
                 changes.add(obj.ref, obj.action)
         if failures:
@@ -448,9 +447,11 @@ def _settled(report: HealthReport) -> bool:
 def _check_list(text: str, where: str) -> list[object]:
     """The YAML list of health checks in a ConfigMap value."""
     try:
-        entries = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        raise health.InvalidHealthCheck(f"{where}: not valid YAML: {error}") from None
+        entries = kubeyaml.load(text)
+    except kubeyaml.YamlProblem as error:
+        raise health.InvalidHealthCheck(
+            f"{where}: not valid YAML (line {error.line}): {error.problem}"
+        ) from None
     if not isinstance(entries, list):
         raise health.InvalidHealthCheck(f"{where}: must be a YAML list of health checks")
     return entries

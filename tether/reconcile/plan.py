@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from tether.cluster.client import ApiError, KubeClient, Resource
@@ -83,18 +83,19 @@ def prepare(manifests: list[Manifest], inventory: Inventory) -> list[Manifest]:
     for manifest in manifests:
         metadata = dict(manifest.body.get("metadata") or {})
         metadata["labels"] = {**(metadata.get("labels") or {}), **member_labels}
-        prepared.append(Manifest({**manifest.body, "metadata": metadata}, manifest.source))
+        prepared.append(replace(manifest, body={**manifest.body, "metadata": metadata}))
     return prepared
 
 
 def seal(obj: PlannedObject) -> None:
-    """Stamp the digest of the final body (namespace set) for the no-op fast path."""
+    """Stamp the digest of the final body (namespace set) for the no-op fast path; of its
+    shape only when its values must stay hidden (a Secret, decrypted values)."""
     metadata = obj.body["metadata"]
     annotations = {
         k: v for k, v in (metadata.get("annotations") or {}).items() if k != DIGEST_ANNOTATION
     }
     metadata.pop("annotations", None)
-    stamp = digest(obj.body)
+    stamp = digest(obj.body, blind=obj.manifest.sensitive)
     metadata["annotations"] = {**annotations, DIGEST_ANNOTATION: stamp}
 
 
@@ -212,7 +213,7 @@ async def dry_run(
 
     async def one(obj: PlannedObject) -> None:
         assert obj.resource is not None
-        obj.manifest = Manifest(without_ignored(obj.body, obj.live, ignore), obj.manifest.source)
+        obj.manifest = replace(obj.manifest, body=without_ignored(obj.body, obj.live, ignore))
         seal(obj)
         if obj.live is not None and provably_unchanged(obj.body, obj.live):
             obj.action, obj.checked = Action.UNCHANGED, True
@@ -223,7 +224,7 @@ async def dry_run(
             if _immutable_hook(obj, error):
                 obj.action, obj.checked, obj.recreate = Action.CONFIGURED, True, True
                 return
-            plan.errors.append(f"{obj.ref} ({obj.manifest.source}): {error}")
+            plan.errors.append(f"{obj.ref} ({obj.manifest.source}): {refusal(obj, error)}")
             obj.action = Action.FAILED
             return
         obj.checked = True
@@ -248,6 +249,14 @@ def _immutable_hook(obj: PlannedObject, error: ApiError) -> bool:
         and error.status == _INVALID
         and "immutable" in str(error)
     )
+
+
+def refusal(obj: PlannedObject, error: BaseException) -> str:
+    """What to say about the server refusing ``obj``: never its echo of a Secret's or a
+    decrypted object's values, only the fields and reasons."""
+    if isinstance(error, ApiError) and obj.manifest.sensitive:
+        return error.withheld
+    return str(error)
 
 
 def _version(obj: dict[str, Any] | None) -> str:

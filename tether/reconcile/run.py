@@ -430,14 +430,18 @@ async def _diff(
         if not obj.checked:
             report.diffs.append(ObjectDiff(obj.ref, "create (after its CRD or Namespace)", ""))
         elif obj.action is not Action.UNCHANGED:
-            text = unified_diff(obj.ref, obj.live, obj.dry_run)
+            text = unified_diff(
+                obj.ref,
+                redactor.scrub_object(obj.live),
+                redactor.scrub_object(obj.dry_run),
+                obj.manifest.decrypted,
+            )
             report.diffs.append(ObjectDiff(obj.ref, obj.action.value, redactor.scrub(text)))
     if plan.errors:
         errors = "\n  ".join(plan.errors[:20])
         raise TetherError(redactor.scrub(f"the server refused the dry-run:\n  {errors}"))
     if options.prune:
         for ref, live in await engine.prune_candidates(previous, plan):
-            report.diffs.append(
-                ObjectDiff(ref, "prune", redactor.scrub(unified_diff(ref, live, None)))
-            )
+            text = unified_diff(ref, redactor.scrub_object(live), None)
+            report.diffs.append(ObjectDiff(ref, "prune", redactor.scrub(text)))
     return report

@@ -3,6 +3,10 @@
 One top-level object per file; key order kept; numbers are integers when they fit in 64 bits
 and are written without a fraction or exponent, floats otherwise (Go's ``json.Number`` rules).
 Output is indented with a tab and ends with a newline, like sops' default.
+
+Reading applies the limits of Tether's one YAML reader (``tether.core.kubeyaml.YamlLimits``):
+a file larger than a document may be, or nested deeper than ``max_depth``, is refused with the
+file and the limit named before any other code walks it (and no ``RecursionError`` escapes).
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import json
 import math
 from typing import Any
 
+from tether.core.kubeyaml import DEFAULT_LIMITS
 from tether.errors import SecretsError
 from tether.secrets import _go
 from tether.secrets._tree import Branch, Comment, Pair, Timestamp
@@ -49,6 +54,12 @@ def _constant(name: str) -> Any:
 
 
 def load_json(text: str, source: str) -> list[Branch]:
+    limits = DEFAULT_LIMITS
+    if len(text) > limits.max_document_chars:
+        raise SecretsError(
+            f"{source}: larger than {limits.max_document_chars} characters "
+            "(YamlLimits.max_document_chars); split the file"
+        )
     try:
         data = json.loads(
             text,
@@ -65,14 +76,37 @@ def load_json(text: str, source: str) -> list[Branch]:
         raise SecretsError(
             f"{source}:{error.lineno}:{error.colno}: not valid JSON: {error.msg}"
         ) from None
+    except RecursionError:
+        raise _too_deep(source) from None
     except ValueError as error:
         raise SecretsError(f"{source}: not valid JSON: {error}") from None
+    _check_depth(data, source)
     if not isinstance(data, Branch):
         raise SecretsError(
             f"{source}: SOPS only supports JSON files whose top level is an object; wrap the "
             'value in one, e.g. {"data": [...]}'
         )
     return [data]
+
+
+def _check_depth(data: Any, source: str) -> None:
+    """Refuse objects and arrays nested deeper than ``YamlLimits.max_depth`` (iteratively)."""
+    pending: list[tuple[Any, int]] = [(data, 1)]
+    while pending:
+        value, depth = pending.pop()
+        if not isinstance(value, Branch | list):
+            continue
+        if depth > DEFAULT_LIMITS.max_depth:
+            raise _too_deep(source)
+        children = [pair.value for pair in value.pairs()] if isinstance(value, Branch) else value
+        pending.extend((child, depth + 1) for child in children)
+
+
+def _too_deep(source: str) -> SecretsError:
+    return SecretsError(
+        f"{source}: JSON nested deeper than {DEFAULT_LIMITS.max_depth} levels "
+        "(YamlLimits.max_depth); flatten it"
+    )
 
 
 def dump_json(documents: list[Branch]) -> str:
