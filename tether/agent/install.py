@@ -13,14 +13,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from tether.agent import crds
+from tether.agent.secretdata import SECRETS_ROLE
 from tether.agent.settings import DEFAULT_SERVICE_ACCOUNT
 
 IMAGE = "ghcr.io/tether-dev/tether:0.1.0"
 NAMESPACE = "tether-system"
 AGENT = "tether-agent"
-# Reads Secrets in the namespaces an operator binds it in (a RoleBinding per team namespace
-# whose GitSources, Apps or AlertProviders name Secrets); bound nowhere by the install.
-SECRETS_ROLE = "tether-agent-secrets"
+# SECRETS_ROLE reads Secrets in the namespaces an operator binds it in (a RoleBinding per team
+# namespace whose GitSources, Apps or AlertProviders name Secrets); bound nowhere by the install.
 # The platform's own identity: the root App of `tether bootstrap` is applied as it, through the
 # Project PLATFORM_PROJECT in the agent's namespace. Only Apps there can name it.
 PLATFORM_ACCOUNT = "tether-platform"

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from tether.agent import crds
+from tether.agent.secretdata import SECRETS_ROLE
 from tether.agent.settings import AgentSettings
 from tether.agent.specs import AppSpec
 from tether.cluster.client import ApiError, KubeClient
@@ -113,8 +114,8 @@ async def _must_exist(client: KubeClient, spec: AppSpec, identity: Identity) -> 
 
 
 def refusal_hint(error: str, service_account: str) -> str:
-    """What to do about an API server refusal of an App's requests (the error of a failed sync,
-    which names the request and the user); "" when the error is no refusal."""
+    """What to do about an API server refusal in the error of a failed sync (which names the
+    request and the user refused); "" when there is none, or nothing to add."""
     if "(403 " not in error or not service_account:
         return ""
     if "cannot impersonate" in error:
@@ -122,8 +123,16 @@ def refusal_hint(error: str, service_account: str) -> str:
             f"the agent may not impersonate ServiceAccount {service_account}: list its name in "
             "`tether install --deployer-name` (see docs/tenancy.md)"
         )
-    return (
-        f"the App is applied as ServiceAccount {service_account}, which lacks the rights above: "
-        "bind it a Role (or, for other namespaces and cluster-scoped objects, a Project's "
-        "ServiceAccount a ClusterRole) that allows them (see docs/tenancy.md)"
-    )
+    namespace, _, name = service_account.partition("/")
+    if f'"system:serviceaccount:{namespace}:{name}"' in error:
+        return (
+            f"the App is applied as ServiceAccount {service_account}, which lacks the rights "
+            "above: bind it a Role (or, for other namespaces and cluster-scoped objects, a "
+            "Project's ServiceAccount a ClusterRole) that allows them (see docs/tenancy.md)"
+        )
+    if 'cannot get resource "secrets"' in error:
+        return (
+            f"the agent reads the App's decryption keys as itself: bind it ClusterRole "
+            f"{SECRETS_ROLE} in namespace {namespace} (see docs/tenancy.md)"
+        )
+    return ""
