@@ -170,6 +170,20 @@ def test_an_app_without_a_project_is_applied_and_watched_as_its_namespace_defaul
         60,
         "the hand edit put back",
     )
+    # a second revision is planned, applied and pruned as the identity too
+    commit = repo.write("settings.yaml", configmap("renamed")).commit("rename")
+    kubectl(
+        "annotate",
+        "apps.tether.dev",
+        "web",
+        "-n",
+        namespace,
+        f"tether.dev/reconcile-requested-at={commit}",
+        "--overwrite",
+    )
+    wait_for(lambda: app_ready(kubectl, namespace, revision=commit), 90, "the second revision")
+    assert kubectl.get("configmap", "renamed", namespace) is not None
+    assert kubectl.get("configmap", "settings", namespace) is None
 
 
 def test_an_app_without_a_project_stays_in_its_namespace_by_tethers_check(

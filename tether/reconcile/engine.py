@@ -247,11 +247,25 @@ class SyncEngine:
                 continue  # the kind is gone (its CRD was deleted), so are its objects
             namespaces = sorted(previous.namespaces) if resource.namespaced else [""]
             for namespace in namespaces:
-                for item in await self.client.list(resource, namespace, selector):
+                for item in await self._members(resource, namespace, selector, previous):
                     ref = ObjectRef.of(item)
                     if ref not in desired and not _prune_disabled(item):
                         found.append((ref, item))
         return found
+
+    async def _members(
+        self, resource: Resource, namespace: str, selector: str, previous: Inventory
+    ) -> list[dict[str, Any]]:
+        """The app's objects of ``resource`` in ``namespace``. The inventory's own namespace is
+        a member namespace by the ApplySet convention even when the app put nothing there; an
+        app identity that may not list it there (a team's ServiceAccount in tether-system) has
+        no members there."""
+        try:
+            return await self.client.list(resource, namespace, selector)
+        except ApiError as error:
+            if error.status == _FORBIDDEN and namespace == previous.namespace:
+                return []
+            raise
 
     async def _prune(
         self, candidates: list[tuple[ObjectRef, dict[str, Any]]], changes: ChangeSet
