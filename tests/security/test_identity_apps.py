@@ -28,6 +28,7 @@ from tests.security.identity import agent_kubeconfig, apply_install, bind
 from tether.agent import install
 from tether.agent.controller import Agent
 from tether.agent.settings import DEFAULT_SERVICE_ACCOUNT, AgentSettings
+from tether.agent.specs import REQUESTED_ANNOTATION
 from tether.cluster import kubeconfig
 from tether.devcluster.controlplane import DevCluster
 
@@ -145,6 +146,20 @@ def nothing_escaped(kubectl: Kubectl, namespace: str, other: str) -> bool:
     )
 
 
+def fetch_and_sync(kubectl: Kubectl, namespace: str, token: str) -> None:
+    """``tether reconcile app web --with-source``: fetch the GitSource now, then sync."""
+    for kind, name in (("gitsources.tether.dev", "repo"), ("apps.tether.dev", "web")):
+        kubectl(
+            "annotate",
+            kind,
+            name,
+            "-n",
+            namespace,
+            f"{REQUESTED_ANNOTATION}={token}",
+            "--overwrite",
+        )
+
+
 def other_namespace(kubectl: Kubectl, namespace: str) -> str:
     other = f"{namespace}-other"
     kubectl("create", "namespace", other)
@@ -172,15 +187,7 @@ def test_an_app_without_a_project_is_applied_and_watched_as_its_namespace_defaul
     )
     # a second revision is planned, applied and pruned as the identity too
     commit = repo.write("settings.yaml", configmap("renamed")).commit("rename")
-    kubectl(
-        "annotate",
-        "apps.tether.dev",
-        "web",
-        "-n",
-        namespace,
-        f"tether.dev/reconcile-requested-at={commit}",
-        "--overwrite",
-    )
+    fetch_and_sync(kubectl, namespace, commit)
     wait_for(lambda: app_ready(kubectl, namespace, revision=commit), 90, "the second revision")
     assert kubectl.get("configmap", "renamed", namespace) is not None
     assert kubectl.get("configmap", "settings", namespace) is None
@@ -274,16 +281,8 @@ spec: {{destinations: ["{target}"], serviceAccountName: web-deployer}}
     assert kubectl.get("configmap", "a", target) is not None
 
     kubectl("delete", "serviceaccount", "web-deployer", "-n", namespace)
-    repo.write("b.yaml", configmap("b")).commit()
-    kubectl(
-        "annotate",
-        "apps.tether.dev",
-        "web",
-        "-n",
-        namespace,
-        "tether.dev/reconcile-requested-at=after-the-delete",
-        "--overwrite",
-    )
+    commit = repo.write("b.yaml", configmap("b")).commit()
+    fetch_and_sync(kubectl, namespace, commit)
     ready = wait_for(
         lambda: not_ready(kubectl, namespace, "ServiceAccountNotFound"), 90, "the condition"
     )
@@ -292,5 +291,7 @@ spec: {{destinations: ["{target}"], serviceAccountName: web-deployer}}
     assert f"Project {namespace}/web" in message
     assert "does not exist" in message and "nothing was applied" in message
     assert "kubectl create serviceaccount web-deployer" in message
+    status = kubectl.get("apps.tether.dev", "web", namespace)["status"]
+    assert status["lastAttemptedRevision"] == commit != status["lastAppliedRevision"]
     assert kubectl.get("configmap", "b", target) is None
     assert kubectl.get("configmap", "a", target) is not None

@@ -165,10 +165,12 @@ class AppWorkers:
         try:
             options = await with_identity(self.client, spec, sync_options(spec), self.settings)
         except IdentityMissing as error:
-            await self._failed(state, str(error), None, "ServiceAccountNotFound")
+            await self._failed(
+                state, str(error), None, "ServiceAccountNotFound", source.revision.commit
+            )
             return None
         except TetherError as error:
-            await self._failed(state, str(error), None)
+            await self._failed(state, str(error), None, attempted=source.revision.commit)
             return None
         state.identity = options.impersonate
         report, failure = await self._sync(
@@ -271,7 +273,12 @@ class AppWorkers:
         return [d for d in spec.depends_on if not (d in apps and apps[d].ready and apps[d].healthy)]
 
     async def _failed(
-        self, state: AppState, error: str, report: SyncReport | None, reason: str = "SyncFailed"
+        self,
+        state: AppState,
+        error: str,
+        report: SyncReport | None,
+        reason: str = "SyncFailed",
+        attempted: str = "",
     ) -> None:
         hint = refusal_hint(error, state.identity)
         if hint:
@@ -287,7 +294,7 @@ class AppWorkers:
                 reconciling=False,
                 ready=(False, reason, error),
                 stalled=state.failures > state.spec.retry_limit,
-                attempted=report.revision.commit if report and report.revision else "",
+                attempted=report.revision.commit if report and report.revision else attempted,
             ),
         )
         await self.events.record(state.spec, "Warning", reason, error)
