@@ -6,13 +6,15 @@ can do what it needs."""
 from __future__ import annotations
 
 import pytest
+import yaml
 
-from tests.conftest import Kubectl
+from tests.conftest import Cli, Kubectl
 from tests.security.identity import AGENT_USER, apply_install
 from tether.agent import install
 from tether.devcluster.controlplane import DevCluster
 
 OWN = install.NAMESPACE
+AGENT = install.AGENT
 
 
 @pytest.fixture(scope="module")
@@ -124,3 +126,31 @@ def test_no_rule_of_the_agent_grants_everything() -> None:
     assert rules and agent_roles == {install.AGENT}
     for rule in rules:
         assert "*" not in rule["verbs"] + rule["resources"] + rule["apiGroups"], rule
+
+
+def test_install_lists_the_deployer_names_it_may_impersonate(cli: Cli) -> None:
+    code, out, err = cli(
+        "install", "--export", "--deployer-name", "team-deployer", "--deployer-name", "web-ci"
+    )
+    assert code == 0, err
+    objects = list(yaml.safe_load_all(out))
+    role = next(o for o in objects if o["kind"] == "ClusterRole" and o["metadata"]["name"] == AGENT)
+    impersonation = [r for r in role["rules"] if "impersonate" in r["verbs"]]
+    assert impersonation == [
+        {
+            "apiGroups": [""],
+            "resources": ["serviceaccounts"],
+            "verbs": ["impersonate", "get"],
+            "resourceNames": ["team-deployer", "web-ci"],
+        }
+    ]
+    agent = next(o for o in objects if o["kind"] == "Deployment")
+    args = agent["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert "--default-service-account=team-deployer" in args
+
+
+@pytest.mark.parametrize("flag", ["--deployer-name", "--default-service-account"])
+def test_a_name_that_is_no_service_account_exits_2(cli: Cli, flag: str) -> None:
+    command = ["install", "--export"] if flag == "--deployer-name" else ["agent"]
+    code, _, err = cli(*command, flag, "Team A")
+    assert code == 2 and f"{flag} 'Team A' is not a ServiceAccount name" in err
