@@ -1,4 +1,5 @@
-"""What the agent benchmarks share: installing the CRDs and starting an agent process."""
+"""What the agent benchmarks share: installing the CRDs, the identity Apps are applied as, and
+starting an agent process."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from pathlib import Path
 import yaml
 
 from tether.agent import crds
+from tether.agent.settings import DEFAULT_SERVICE_ACCOUNT
+from tether.devcluster.provision import ensure_binary
 
 
 def install_crds(kubectl: str, kubeconfig: Path) -> None:
@@ -27,6 +30,28 @@ def install_crds(kubectl: str, kubeconfig: Path) -> None:
     )
 
 
+def provision_deployer(kubeconfig: Path, namespace: str) -> None:
+    """``tether-deployer`` in ``namespace``, with every right there: the identity the agent
+    applies the benchmark's Apps (which have no Project) as (docs/tenancy.md)."""
+    manifest = f"""apiVersion: v1
+kind: ServiceAccount
+metadata: {{name: {DEFAULT_SERVICE_ACCOUNT}, namespace: {namespace}}}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {{name: {DEFAULT_SERVICE_ACCOUNT}, namespace: {namespace}}}
+roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: cluster-admin}}
+subjects: [{{kind: ServiceAccount, name: {DEFAULT_SERVICE_ACCOUNT}, namespace: {namespace}}}]
+"""
+    subprocess.run(
+        [str(ensure_binary("kubectl")), f"--kubeconfig={kubeconfig}", "apply", "-f", "-"],
+        input=manifest,
+        text=True,
+        check=True,
+        capture_output=True,
+    )
+
+
 def start_agent(
     kubeconfig: Path,
     namespace: str,
@@ -35,6 +60,7 @@ def start_agent(
     webhook_secret: Path | None = None,
 ) -> subprocess.Popen[bytes]:
     """``tether agent`` scoped to ``namespace`` (its Apps and its Lease), quiet."""
+    provision_deployer(kubeconfig, namespace)
     argv = [
         sys.executable,
         "-m",

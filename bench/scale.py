@@ -22,7 +22,7 @@ from pathlib import Path
 import httpx
 
 from bench import gitserver, identity
-from bench.common import install_crds
+from bench.common import install_crds, provision_deployer
 from bench.flux import controllers as flux
 from tether.agent import crds
 from tether.cluster import kubeconfig as kubeconfig_module
@@ -117,6 +117,7 @@ def start_agent(
     """``tether agent`` for ``namespace`` as identity ``bench-<who>``, once it leads; ``code``:
     a directory holding another version of the ``tether`` package to run instead; ``extra``:
     more flags (e.g. ``--max-concurrent=8``)."""
+    provision_deployer(bench.kubeconfig, namespace)
     port = flux.free_port()
     env = {**os.environ, "TETHER_DB": str(bench.tmp / f"audit-{namespace}.db")}
     if code is not None:

@@ -21,6 +21,7 @@ import yaml
 
 from tests.conftest import Kubectl
 from tether.agent import crds
+from tether.agent.settings import DEFAULT_SERVICE_ACCOUNT
 from tether.devcluster.controlplane import DevCluster
 
 WEBHOOK_SECRET = b"test-webhook-secret"
@@ -122,11 +123,50 @@ class AgentProcess:
                 self.kill()
 
 
+def provision_deployer(kubectl: Kubectl, namespace: str) -> None:
+    """The team's identity the agent applies Apps without a Project as: ServiceAccount
+    ``tether-deployer`` with every right in ``namespace`` and none elsewhere."""
+    kubectl("create", "serviceaccount", DEFAULT_SERVICE_ACCOUNT, "-n", namespace)
+    kubectl(
+        "create",
+        "rolebinding",
+        DEFAULT_SERVICE_ACCOUNT,
+        "-n",
+        namespace,
+        "--clusterrole=cluster-admin",
+        f"--serviceaccount={namespace}:{DEFAULT_SERVICE_ACCOUNT}",
+    )
+
+
+def platform_project(kubectl: Kubectl, namespace: str, name: str = "platform") -> str:
+    """A Project for Apps that deploy cluster-wide (CRDs, ClusterRoles, other namespaces), as a
+    ServiceAccount bound to cluster-admin: ``  project: NAME`` for an App's spec."""
+    account = f"{name}-deployer"
+    kubectl("create", "serviceaccount", account, "-n", namespace)
+    kubectl(
+        "create",
+        "clusterrolebinding",
+        f"{namespace}-{account}",
+        "--clusterrole=cluster-admin",
+        f"--serviceaccount={namespace}:{account}",
+    )
+    apply_yaml(
+        kubectl,
+        f"""apiVersion: tether.dev/v1alpha1
+kind: Project
+metadata: {{name: {name}, namespace: {namespace}}}
+spec: {{destinations: ["*"], clusterScoped: true, serviceAccountName: {account}}}
+""",
+    )
+    return f"  project: {name}\n"
+
+
 @pytest.fixture
 def start_agent(
-    dev_cluster: DevCluster, tether_crds: None, namespace: str, tmp_path: Path
+    dev_cluster: DevCluster, tether_crds: None, namespace: str, tmp_path: Path, kubectl: Kubectl
 ) -> Iterator[Callable[[str], AgentProcess]]:
     started: list[AgentProcess] = []
+    provision_deployer(kubectl, namespace)
 
     def start(identity: str = "agent-a", *extra: str) -> AgentProcess:
         agent = AgentProcess(dev_cluster.kubeconfig_path, namespace, tmp_path, identity, *extra)

@@ -179,7 +179,10 @@ def test_bootstrap_installs_and_creates_the_root_app(
     ].endswith("platform.git")
     assert kubectl.get("deployment", "tether-agent", "tether-system") is not None
     code, out, _ = cli("install", "--export")
-    assert code == 0 and "kind: CustomResourceDefinition" in out and "tether-agent-apply" in out
+    assert code == 0 and "kind: CustomResourceDefinition" in out and "tether-agent-secrets" in out
+    # the root App is applied as the platform's identity, through the Project the install names
+    project = kubectl.get("projects.tether.dev", root["spec"]["project"], "tether-system")
+    assert project["spec"]["serviceAccountName"] == "tether-platform"
 
 
 def test_a_project_limits_what_an_app_may_create(

@@ -28,7 +28,13 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from tests.agent.conftest import AgentProcess, app_condition, apply_yaml, wait_for
+from tests.agent.conftest import (
+    AgentProcess,
+    app_condition,
+    apply_yaml,
+    platform_project,
+    wait_for,
+)
 from tests.conftest import GitRepo, Kubectl
 from tether.cli.main import app as tether_cli
 from tether.core import HealthStatus, ObjectRef
@@ -264,6 +270,7 @@ class Setup:
     cluster: Cluster
     kubeconfig: Path
     db: Path
+    project: str  # the App's ``project:`` line (the corpus deploys cluster-wide)
 
     def tether(self, *args: str) -> tuple[int, str]:
         """The CLI, in-process, against the test cluster."""
@@ -288,7 +295,7 @@ spec:
   path: {case.path}{destination}
   syncPolicy: {{prune: true, selfHeal: true, interval: 1h, retry: {{limit: 3}}}}
   healthTimeout: 120s
-"""
+{self.project}"""
 
     def destination(self, case: Case) -> str:
         return case.destination or self.namespace
@@ -325,6 +332,7 @@ spec: {{url: {json.dumps(str(repo.root))}, interval: 1h}}
             Cluster(kubectl),
             dev_cluster.kubeconfig_path,
             tmp / "audit.db",
+            platform_project(kubectl, namespace),
         )
     finally:
         agent.stop()

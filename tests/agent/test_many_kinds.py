@@ -6,7 +6,14 @@ from __future__ import annotations
 
 import json
 
-from tests.agent.conftest import app_ready, apply_yaml, log_entries, source_and_app, wait_for
+from tests.agent.conftest import (
+    app_ready,
+    apply_yaml,
+    log_entries,
+    platform_project,
+    source_and_app,
+    wait_for,
+)
 from tests.agent.kinds import CUSTOM_KINDS, kind_count, many_kinds
 from tests.conftest import GitRepo, Kubectl
 
@@ -16,7 +23,9 @@ def test_an_app_of_many_kinds_syncs_heals_and_keeps_the_lease(
 ) -> None:
     suffix = namespace
     repo.write("app.yaml", many_kinds(suffix)).commit("many kinds")
-    apply_yaml(kubectl, source_and_app(namespace, str(repo.root)))
+    # its CRDs are cluster-scoped: the App needs a Project that allows them
+    project = platform_project(kubectl, namespace)
+    apply_yaml(kubectl, source_and_app(namespace, str(repo.root), extra=project))
     agent = start_agent()
     wait_for(lambda: app_ready(kubectl, namespace), 120, "the app of many kinds to be Ready")
     inventory = kubectl.get("apps.tether.dev", "web", namespace)["status"]["inventory"]

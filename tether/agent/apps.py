@@ -14,7 +14,7 @@ from typing import Any
 from tether.agent import metrics
 from tether.agent.alerts import AlertQueue
 from tether.agent.conditions import now
-from tether.agent.drift import DriftWatcher
+from tether.agent.drift import DriftWatcher, WatchKey
 from tether.agent.events import EventRecorder
 from tether.agent.lifecycle import AppLifecycle
 from tether.agent.settings import AgentSettings
@@ -22,7 +22,7 @@ from tether.agent.sources import SourceWorkers, alert_for, jittered
 from tether.agent.specs import REQUESTED_ANNOTATION, AppSpec
 from tether.agent.state import AppState, Fleet, SourceState
 from tether.agent.status import AppStatusChange, StatusWriter
-from tether.agent.tenancy import limited_by_project
+from tether.agent.tenancy import IdentityMissing, refusal_hint, with_identity
 from tether.audit import AuditStore
 from tether.cluster.client import KubeClient, Resource
 from tether.cluster.kubeconfig import Connection
@@ -88,7 +88,7 @@ class AppWorkers:
         self.audit = audit
         self.slots = asyncio.Semaphore(settings.max_concurrent)
         self.lifecycle = AppLifecycle(
-            connection, client, status, events, audit, f"agent/{settings.identity}"
+            connection, client, status, events, audit, f"agent/{settings.identity}", settings
         )
 
     async def on_event(self, event: str, obj: dict[str, Any]) -> None:
@@ -168,11 +168,22 @@ class AppWorkers:
             return None
         await self.status.app(state, AppStatusChange(reconciling=True))
         try:
+            options = await with_identity(self.client, spec, sync_options(spec), self.settings)
+        except IdentityMissing as error:
+            await self._failed(
+                state, str(error), None, "ServiceAccountNotFound", source.revision.commit
+            )
+            return None
+        except TetherError as error:
+            await self._failed(state, str(error), None, attempted=source.revision.commit)
+            return None
+        try:
             sync_source = await self.sources.sync_source(source, spec.path, spec.chart)
         except TetherError as error:  # its Secret went missing since the source was fetched
-            await self._failed(state, str(error), None)
+            await self._failed(state, str(error), None, attempted=source.revision.commit)
             return None
-        report, failure = await self._sync(state, sync_source)
+        state.identity = options.impersonate
+        report, failure = await self._sync(state, sync_source, options)
         if report is None or not report.succeeded:
             await self._failed(state, report.error if report else failure, report)
             return None
@@ -180,13 +191,15 @@ class AppWorkers:
         state.settled = settled
         return None
 
-    async def _sync(self, state: AppState, source: SyncSource) -> tuple[SyncReport | None, str]:
+    async def _sync(
+        self, state: AppState, source: SyncSource, options: SyncOptions
+    ) -> tuple[SyncReport | None, str]:
         spec, started = state.spec, time.monotonic()
         state.syncing = True
         try:
             report = await run_sync(
                 source,
-                await limited_by_project(self.client, spec, sync_options(spec)),
+                options,
                 self.connection,
                 audit=self.audit,
                 actor=f"agent/{self.settings.identity}",
@@ -214,9 +227,11 @@ class AppWorkers:
         refs = [ref for ref in state.drifted if ref in state.desired]
         assert source.revision is not None
         try:
-            options = await limited_by_project(self.client, spec, sync_options(spec))
+            options = await with_identity(self.client, spec, sync_options(spec), self.settings)
         except TetherError:
             return False
+        if options.impersonate != state.identity:
+            return False  # the identity changed: a full pass applies everything as the new one
         report = await run_heal(
             [self._healing_body(state, ref) for ref in refs],
             options,
@@ -264,7 +279,17 @@ class AppWorkers:
         apps = self.fleet.apps
         return [d for d in spec.depends_on if not (d in apps and apps[d].ready and apps[d].healthy)]
 
-    async def _failed(self, state: AppState, error: str, report: SyncReport | None) -> None:
+    async def _failed(
+        self,
+        state: AppState,
+        error: str,
+        report: SyncReport | None,
+        reason: str = "SyncFailed",
+        attempted: str = "",
+    ) -> None:
+        hint = refusal_hint(error, state.identity)
+        if hint:
+            error, reason = f"{error} — {hint}", "Forbidden"
         state.failures += 1
         state.ready = False
         metrics.SYNCS.labels(state.spec.key, "failed").inc()
@@ -274,12 +299,12 @@ class AppWorkers:
             state,
             AppStatusChange(
                 reconciling=False,
-                ready=(False, "SyncFailed", error),
+                ready=(False, reason, error),
                 stalled=state.failures > state.spec.retry_limit,
-                attempted=report.revision.commit if report and report.revision else "",
+                attempted=report.revision.commit if report and report.revision else attempted,
             ),
         )
-        await self.events.record(state.spec, "Warning", "SyncFailed", error)
+        await self.events.record(state.spec, "Warning", reason, error)
         summary = f"sync of {state.spec.key} failed: {error}"
         self.alerts.put(alert_for(state, AlertEvent.SYNC_FAILED, summary))
         await self._judge_raced(state)
@@ -333,14 +358,20 @@ class AppWorkers:
         """Make sure every kind the app manages is watched. A kind whose informer is new was
         listed after the apply, and that list judged every object present; an object desired but
         absent from it was deleted in the gap, which is drift too."""
-        new_kinds = await self.drift.ensure({resource for resource, _ in state.desired.values()})
-        gone = [
-            ref
+        keys = {
+            ref: self._watch_key(state, resource, ref)
             for ref, (resource, _) in state.desired.items()
-            if resource in new_kinds and not self.drift.exists(resource, ref)
-        ]
+        }
+        new = await self.drift.ensure(set(keys.values()))
+        gone = [ref for ref, key in keys.items() if key in new and not self.drift.exists(key, ref)]
         for ref in gone:
             await self.drift.on_change(state.spec.inventory_name, ref, None)
+
+    @staticmethod
+    def _watch_key(state: AppState, resource: Resource, ref: ObjectRef) -> WatchKey:
+        """Objects are watched as the identity that applied them, in their namespace (a
+        cluster-wide watch would need the right to list every namespace's objects)."""
+        return WatchKey(resource, state.identity, ref.namespace if resource.namespaced else "")
 
     async def _judge_raced(self, state: AppState) -> None:
         """Changes seen while the sync ran, judged against what it left as desired: an edit that
@@ -352,7 +383,11 @@ class AppWorkers:
     async def _wait_health(self, state: AppState, report: SyncReport) -> None:
         """Wait for health, unless something new (drift, a new revision, a request) pokes the
         app first: a deleted object never becomes healthy by waiting, the next pass decides."""
-        engine = SyncEngine(self.client, sync_options(state.spec, state.spec.health_timeout))
+        engine = SyncEngine(
+            self.client.impersonating(state.identity) if state.identity else self.client,
+            sync_options(state.spec, state.spec.health_timeout),
+            inventory_client=self.client,
+        )
         waiting = asyncio.create_task(
             engine.wait_healthy([o for o in report.objects if o.resource])
         )

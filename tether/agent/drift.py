@@ -1,7 +1,9 @@
-"""Drift detection through shared watches: one informer per kind for every managed object of
-every app (selected by the ApplySet ``part-of`` label), never one per object or per app. Each
-change or deletion is handed to a callback with the owning app's inventory name; the callback
-decides whether it is drift (see ``tether.agent.healing``)."""
+"""Drift detection through shared watches: one informer per kind, identity and namespace for
+every managed object of the apps applied as that identity there (selected by the ApplySet
+``part-of`` label), never one per object or per app. The watch runs as the identity that applied
+the objects, so the agent itself needs no right to list them (docs/decisions/0012). Each change
+or deletion is handed to a callback with the owning app's inventory name; the callback decides
+whether it is drift (see ``tether.agent.healing``)."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ import asyncio
 import functools
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from tether.agent.informer import Informer
 from tether.cluster.client import KubeClient, Resource
@@ -21,50 +23,67 @@ log = logging.getLogger("tether.agent.drift")
 DriftCallback = Callable[[str, ObjectRef, dict[str, Any] | None], Awaitable[None]]
 
 
+class WatchKey(NamedTuple):
+    """What one informer follows: a kind, as a ServiceAccount (``namespace/name``, "" for the
+    agent itself), in a namespace ("" for a cluster-scoped kind)."""
+
+    resource: Resource
+    identity: str
+    namespace: str
+
+
 class DriftWatcher:
-    """Keeps one informer running per resource kind that any app manages."""
+    """Keeps one informer running per kind, identity and namespace that any app manages."""
 
     def __init__(self, client: KubeClient, on_change: DriftCallback) -> None:
         self.client = client
         self.on_change = on_change
-        self._informers: dict[Resource, Informer] = {}
-        self._tasks: dict[Resource, asyncio.Task[None]] = {}
+        self._informers: dict[WatchKey, Informer] = {}
+        self._tasks: dict[WatchKey, asyncio.Task[None]] = {}
 
     def kinds(self) -> set[Resource]:
-        return set(self._informers)
+        return {key.resource for key in self._informers}
 
-    async def ensure(self, resources: set[Resource]) -> set[Resource]:
-        """Start informers for kinds not watched yet and wait until each has handled its first
-        list; the kinds whose informer is new (their objects were judged by that list)."""
-        new = resources - set(self._informers)
-        for resource in new:
+    async def ensure(self, keys: set[WatchKey]) -> set[WatchKey]:
+        """Start informers not running yet and wait until each has handled its first list (or
+        ended: its kind is gone, or its identity may not list it); the keys whose informer is
+        new (their objects were judged by that list)."""
+        new = keys - set(self._informers)
+        for key in new:
+            client = self.client.impersonating(key.identity) if key.identity else self.client
             informer = Informer(
-                self.client, resource, self._handler(resource), selector=PART_OF_LABEL
+                client,
+                key.resource,
+                self._handler(key.resource),
+                namespace=key.namespace,
+                selector=PART_OF_LABEL,
+                forbidden_ends=True,
             )
-            self._informers[resource] = informer
+            self._informers[key] = informer
             task = asyncio.create_task(informer.run())
-            task.add_done_callback(functools.partial(self._forget, resource))
-            self._tasks[resource] = task
-        await asyncio.gather(*(self._synced_or_gone(r) for r in resources))
-        return new
+            task.add_done_callback(functools.partial(self._forget, key))
+            self._tasks[key] = task
+        await asyncio.gather(*(self._synced_or_gone(k) for k in keys))
+        return {key for key in new if key in self._informers}
 
-    async def _synced_or_gone(self, resource: Resource) -> None:
-        informer, task = self._informers.get(resource), self._tasks.get(resource)
+    async def _synced_or_gone(self, key: WatchKey) -> None:
+        informer, task = self._informers.get(key), self._tasks.get(key)
         if informer is None or task is None:
             return
         synced = asyncio.create_task(informer.synced.wait())
         await asyncio.wait({synced, task}, return_when=asyncio.FIRST_COMPLETED)
         synced.cancel()
 
-    def _forget(self, resource: Resource, ended: asyncio.Task[None]) -> None:
-        """An informer ended (its kind is no longer served): a later ``ensure`` starts anew."""
-        if self._tasks.get(resource) is ended:
-            del self._tasks[resource]
-            self._informers.pop(resource, None)
+    def _forget(self, key: WatchKey, ended: asyncio.Task[None]) -> None:
+        """An informer ended (its kind is no longer served, or its identity may not list it):
+        a later ``ensure`` starts anew."""
+        if self._tasks.get(key) is ended:
+            del self._tasks[key]
+            self._informers.pop(key, None)
 
-    def exists(self, resource: Resource, ref: ObjectRef) -> bool:
-        """Whether the informer of ``resource`` last saw ``ref`` present."""
-        informer = self._informers.get(resource)
+    def exists(self, key: WatchKey, ref: ObjectRef) -> bool:
+        """Whether the informer of ``key`` last saw ``ref`` present."""
+        informer = self._informers.get(key)
         return informer is not None and (ref.namespace, ref.name) in informer.known
 
     async def stop(self) -> None:

@@ -27,6 +27,7 @@ EventHandler = Callable[[str, dict[str, Any]], Awaitable[None]]
 WATCH_TIMEOUT_MIN = 240
 WATCH_TIMEOUT_MAX = 300
 RETRY_MAX = 10.0
+_FORBIDDEN = 403
 
 
 def _key(obj: dict[str, Any]) -> tuple[str, str]:
@@ -52,8 +53,12 @@ class Informer:
         *,
         namespace: str = "",
         selector: str = "",
+        forbidden_ends: bool = False,
     ) -> None:
+        """``forbidden_ends``: a 403 (the client's identity may not list or watch the kind)
+        ends the informer instead of being retried."""
         self.client = client
+        self.forbidden_ends = forbidden_ends
         self.resource = resource
         self.handle = handle
         self.namespace = namespace
@@ -88,6 +93,9 @@ class Informer:
                     log.info(
                         "%s is no longer served (its CRD is gone): watch ended", self.resource.kind
                     )
+                    return
+                if error.status == _FORBIDDEN and self.forbidden_ends:
+                    log.warning("watch of %s refused: not watched: %s", self.resource.kind, error)
                     return
                 failures += 1
                 log.warning("watch of %s failed: %s", self.resource.kind, error)

@@ -9,13 +9,15 @@ import logging
 
 from tether.agent import crds
 from tether.agent.events import EventRecorder
+from tether.agent.settings import AgentSettings
 from tether.agent.specs import FINALIZER, AppSpec
 from tether.agent.state import AppState
 from tether.agent.status import AppStatusChange, StatusWriter
-from tether.agent.tenancy import limited_by_project
+from tether.agent.tenancy import with_identity
 from tether.audit import AuditStore
 from tether.cluster.client import ApiError, KubeClient
 from tether.cluster.kubeconfig import Connection
+from tether.errors import TetherError
 from tether.reconcile.options import SyncOptions
 from tether.reconcile.run import run_delete
 
@@ -33,6 +35,7 @@ class AppLifecycle:
         events: EventRecorder,
         audit: AuditStore,
         actor: str,
+        settings: AgentSettings,
     ) -> None:
         self.connection = connection
         self.client = client
@@ -40,6 +43,7 @@ class AppLifecycle:
         self.events = events
         self.audit = audit
         self.actor = actor
+        self.settings = settings
 
     async def _set_finalizer(self, spec: AppSpec, present: bool) -> bool:
         """Add or remove our finalizer with a compare-and-swap; False when the App moved on
@@ -75,22 +79,28 @@ class AppLifecycle:
         if not spec.finalized:
             return
         if spec.deletes_objects and not spec.suspend:
-            report = await run_delete(
-                await limited_by_project(self.client, spec, options),
-                self.connection,
-                audit=self.audit,
-                actor=self.actor,
-                client=self.client,
-            )
-            if report.error:
+            error = await self._delete_objects(spec, options)
+            if error:
                 state.failures += 1
                 await self.status.app(
-                    state, AppStatusChange(ready=(False, "DeletionFailed", report.error))
+                    state, AppStatusChange(ready=(False, "DeletionFailed", error))
                 )
-                await self.events.record(spec, "Warning", "DeletionFailed", report.error)
+                await self.events.record(spec, "Warning", "DeletionFailed", error)
                 return  # the finalizer stays; the worker retries with backoff
+        log.info("app deleted", extra={"app": spec.key, "orphaned": not spec.deletes_objects})
+        await self._set_finalizer(spec, present=False)
+
+    async def _delete_objects(self, spec: AppSpec, options: SyncOptions) -> str:
+        """Delete what the App applied, as the identity it was applied as; the error, or ""."""
+        try:
+            identified = await with_identity(self.client, spec, options, self.settings)
+        except TetherError as error:
+            return str(error)
+        report = await run_delete(
+            identified, self.connection, audit=self.audit, actor=self.actor, client=self.client
+        )
+        if not report.error:
             await self.events.record(
                 spec, "Normal", "Deleted", f"deleted {report.changes.summary()}"
             )
-        log.info("app deleted", extra={"app": spec.key, "orphaned": not spec.deletes_objects})
-        await self._set_finalizer(spec, present=False)
+        return report.error

@@ -6,6 +6,8 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
+DEFAULT_SERVICE_ACCOUNT = "tether-deployer"
+
 
 @dataclass(frozen=True)
 class AgentSettings:
@@ -26,6 +28,13 @@ class AgentSettings:
     loopback_http_credentials: bool = False  # credentials over plain http to loopback (tests)
     fetch_timeout: float = 120.0  # seconds one fetch may take, git processes killed after
     fetches_per_namespace: int = 2  # fetches of one namespace running at once
+    # The ServiceAccount, in the App's own namespace, that an App without a Project is applied
+    # as (and a Project that names none). See docs/tenancy.md.
+    default_service_account: str = DEFAULT_SERVICE_ACCOUNT
+    # Tether's own tenancy check (Project limits; an App without a Project stays in its
+    # namespace). No flag turns it off: only a test does, to show that the API server's RBAC
+    # alone refuses the same escapes.
+    tenancy_check: bool = True
 
     def owns(self, app_key: str) -> bool:
         """True when the app ``namespace/name`` belongs to this replica's shard."""

@@ -44,6 +44,7 @@ class AppState:
     healthy: bool = False
     health_checked: bool = False  # a health wait finished since the last successful sync
     applied_revision: str = ""
+    identity: str = ""  # the ServiceAccount (namespace/name) its last pass was applied as
     desired: dict[ObjectRef, tuple[Resource, dict[str, Any]]] = field(default_factory=dict)
     # what each object should keep looking like, in the server's form (drift is judged on it)
     baseline: dict[ObjectRef, dict[str, Any]] = field(default_factory=dict)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import socket
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -16,6 +17,7 @@ from rich.table import Table
 
 from tether.agent import crds, install
 from tether.agent.conditions import now
+from tether.agent.settings import DEFAULT_SERVICE_ACCOUNT
 from tether.agent.specs import REQUESTED_ANNOTATION
 from tether.agent.webhooks import refuse_empty
 from tether.cli import output
@@ -38,6 +40,7 @@ NamespaceOpt = Annotated[
     str, typer.Option("-n", "--namespace", help="Namespace of the App objects.")
 ]
 commands = typer.Typer()
+_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?")
 get_app = typer.Typer(help="Show Apps the agent manages.", no_args_is_help=True)
 
 
@@ -148,6 +151,14 @@ def agent(
             "--db", envvar="TETHER_DB", help="Audit database (SQLite path or postgresql://…)."
         ),
     ] = None,
+    default_service_account: Annotated[
+        str,
+        typer.Option(
+            "--default-service-account",
+            help="ServiceAccount, in the App's own namespace, that an App without a Project (or "
+            "whose Project names none) is applied as. See docs/tenancy.md.",
+        ),
+    ] = DEFAULT_SERVICE_ACCOUNT,
     log_level: Annotated[str, typer.Option("--log-level")] = "info",
     kubeconfig: KubeconfigOpt = None,
     context: ContextOpt = None,
@@ -182,6 +193,7 @@ def agent(
         loopback_http_credentials=allow_loopback_http_credentials,
         fetch_timeout=fetch_timeout,
         fetches_per_namespace=fetches_per_namespace,
+        default_service_account=_account_name(default_service_account),
     )
     try:
         asyncio.run(
@@ -233,6 +245,31 @@ def _webhook_secret(path: Path | None) -> bytes | None:
         raise typer.BadParameter(str(error), param_hint="--webhook-secret-file") from None
 
 
+def _deployers(names: list[str] | None) -> list[str]:
+    """The --deployer-name values, checked (default: the default ServiceAccount)."""
+    return [_account_name(n, "--deployer-name") for n in names or [DEFAULT_SERVICE_ACCOUNT]]
+
+
+def _account_name(name: str, flag: str = "--default-service-account") -> str:
+    """A ServiceAccount name as given, or exit 2 naming the flag."""
+    if not _DNS_LABEL.fullmatch(name):
+        raise typer.BadParameter(
+            f"{name!r} is not a ServiceAccount name (lower-case letters, digits, '-', '.')",
+            param_hint=flag,
+        )
+    return name
+
+
+DeployerOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--deployer-name",
+        help="A ServiceAccount name the agent may impersonate, in any namespace (repeat it; the "
+        f"first is the agent's --default-service-account; default {DEFAULT_SERVICE_ACCOUNT}).",
+    ),
+]
+
+
 @commands.command(
     name="install",
     epilog="Examples:\n\n  tether install --export > tether.yaml\n\n  tether install",
@@ -242,11 +279,12 @@ def install_cmd(
         bool, typer.Option("--export", help="Print the manifests instead of applying them.")
     ] = False,
     image: Annotated[str, typer.Option("--image", help="Agent image.")] = install.IMAGE,
+    deployer_name: DeployerOpt = None,
     kubeconfig: KubeconfigOpt = None,
     context: ContextOpt = None,
 ) -> None:
     """The agent's CRDs, namespace, ServiceAccount, RBAC and Deployment."""
-    objects = install.manifests(image=image)
+    objects = install.manifests(image=image, deployers=_deployers(deployer_name))
     if export:
         print(yaml.safe_dump_all(objects, sort_keys=False), end="")
         return
@@ -264,11 +302,12 @@ def bootstrap(
     ],
     ref: Annotated[str | None, typer.Option("--ref", help="Branch to follow.")] = None,
     image: Annotated[str, typer.Option("--image", help="Agent image.")] = install.IMAGE,
+    deployer_name: DeployerOpt = None,
     kubeconfig: KubeconfigOpt = None,
     context: ContextOpt = None,
 ) -> None:
     """Install the agent and create the root App for PATH: from then on its config lives in Git."""
-    objects = install.manifests(image=image)
+    objects = install.manifests(image=image, deployers=_deployers(deployer_name))
 
     async def go(client: KubeClient) -> str:
         installed = await _apply(client, objects, "tether-install")

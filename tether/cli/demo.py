@@ -41,6 +41,7 @@ APPS_NAMESPACE = "tether-demo"  # the GitSource and App live here; the agent wat
 SOURCE = "gitops"
 PATH = "apps/guestbook/overlays/dev"
 NAMESPACE = "guestbook-dev"
+DEPLOYER = "guestbook-deployer"  # the ServiceAccount the App is applied as
 DEPLOYMENT = "guestbook"
 BRANCH = "main"
 AGENT_IDENTITY = "tether-demo"
@@ -72,8 +73,36 @@ def default_workdir() -> Path:
 
 
 def app_manifest(repository: Path) -> str:
-    """The objects that hand the repository to the agent: a GitSource and an App."""
-    return f"""apiVersion: tether.dev/v1alpha1
+    """The objects that hand the repository to the agent: the identity the App is applied as
+    (a ServiceAccount that may create its namespace and its three kinds), a Project naming it,
+    a GitSource and an App."""
+    return f"""apiVersion: v1
+kind: ServiceAccount
+metadata: {{name: {DEPLOYER}, namespace: {APPS_NAMESPACE}}}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {{name: {DEPLOYER}}}
+rules:
+  - {{apiGroups: [""], resources: [namespaces], verbs: [get, list, watch, create, patch]}}
+  - {{apiGroups: ["", apps], resources: [configmaps, services, deployments], verbs: ["*"]}}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {{name: {DEPLOYER}}}
+roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: {DEPLOYER}}}
+subjects: [{{kind: ServiceAccount, name: {DEPLOYER}, namespace: {APPS_NAMESPACE}}}]
+---
+apiVersion: tether.dev/v1alpha1
+kind: Project
+metadata: {{name: {APP}, namespace: {APPS_NAMESPACE}}}
+spec:
+  destinations: [{NAMESPACE}]
+  clusterScoped: true    # its Namespace
+  kinds: {{allow: [Namespace, ConfigMap, Service, Deployment.apps]}}
+  serviceAccountName: {DEPLOYER}   # the App is applied as it (docs/tenancy.md)
+---
+apiVersion: tether.dev/v1alpha1
 kind: GitSource
 metadata:
   name: {SOURCE}
@@ -89,6 +118,7 @@ metadata:
   name: {APP}
   namespace: {APPS_NAMESPACE}
 spec:
+  project: {APP}
   sourceRef: {{name: {SOURCE}}}
   path: {PATH}
   destination: {{namespace: {NAMESPACE}}}
@@ -202,7 +232,10 @@ class Demo:
     def _hand_over(self, commit: str) -> None:
         manifest = self.workdir / "guestbook-app.yaml"
         manifest.write_text(app_manifest(self.repository))
-        _step("4. Hand the repository to the agent: a GitSource and an App", f"cat {manifest}")
+        _step(
+            "4. Hand the repository to the agent: its identity, a Project, a GitSource and an App",
+            f"cat {manifest}",
+        )
         output.out.print(Syntax(manifest.read_text(), "yaml", theme="ansi_dark"))
         output.out.print(f"$ kubectl apply -f {manifest}", style="dim")
         started = time.monotonic()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import copy
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -91,32 +92,59 @@ class KubeClient:
         """``impersonate`` (``namespace/serviceaccount``) sends every request as that
         ServiceAccount, so the API server's RBAC decides what it may do."""
         self.connection = connection
+        tls = connection.ssl_context()
+        self._auth = KubeAuth(connection.credentials)  # one credential cache for both pools
+        self._timeout = timeout
+        self._transport = httpx.AsyncHTTPTransport(
+            verify=tls,
+            limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
+        )
+        # Watches hold a connection each for minutes: they get their own pool, unbounded, so no
+        # number of watched kinds can starve the requests above (see docs/decisions/0009).
+        self._watch_transport = httpx.AsyncHTTPTransport(
+            verify=tls, limits=httpx.Limits(max_connections=None, max_keepalive_connections=0)
+        )
+        self._limit = asyncio.Semaphore(concurrency)
+        self._group_versions: dict[str, dict[str, Resource]] = {}
+        self._preferred: dict[str, str] = {}
+        self._views: dict[str, KubeClient] = {}
+        self._owns_pools = True
+        self._open(impersonate)
+
+    def _open(self, impersonate: str) -> None:
+        """The HTTP clients over the pools, sending requests as ``impersonate`` (or as is)."""
+        self.impersonated = impersonate
         headers = {"User-Agent": "tether/0.1", "Accept": "application/json"}
         if impersonate:
             namespace, _, name = impersonate.partition("/")
             headers["Impersonate-User"] = f"system:serviceaccount:{namespace}:{name}"
-        auth = KubeAuth(connection.credentials)  # one credential cache for both pools
-        tls = connection.ssl_context()
         self._http = httpx.AsyncClient(
-            base_url=connection.server,
-            verify=tls,
-            auth=auth,
-            timeout=timeout,
-            limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
+            base_url=self.connection.server,
+            auth=self._auth,
+            timeout=self._timeout,
             headers=headers,
+            transport=self._transport,
         )
-        # Watches hold a connection each for minutes: they get their own pool, unbounded, so no
-        # number of watched kinds can starve the requests above (see docs/decisions/0009).
         self._watch_http = httpx.AsyncClient(
-            base_url=connection.server,
-            verify=tls,
-            auth=auth,
-            limits=httpx.Limits(max_connections=None, max_keepalive_connections=0),
+            base_url=self.connection.server,
+            auth=self._auth,
             headers=headers,
+            transport=self._watch_transport,
         )
-        self._limit = asyncio.Semaphore(concurrency)
-        self._group_versions: dict[str, dict[str, Resource]] = {}
-        self._preferred: dict[str, str] | None = None
+
+    def impersonating(self, service_account: str) -> KubeClient:
+        """A client sending every request as ServiceAccount ``namespace/name``, over this
+        client's connection pools, request limit and discovery cache (one per name, kept until
+        this client is closed; closing it closes nothing)."""
+        if service_account == self.impersonated:
+            return self
+        view = self._views.get(service_account)
+        if view is None:
+            view = copy.copy(self)
+            view._owns_pools = False
+            view._open(service_account)
+            self._views[service_account] = view
+        return view
 
     async def __aenter__(self) -> KubeClient:
         return self
@@ -125,8 +153,10 @@ class KubeClient:
         await self.close()
 
     async def close(self) -> None:
-        await self._http.aclose()
-        await self._watch_http.aclose()
+        """Close the connection pools (a view from ``impersonating`` closes nothing)."""
+        if self._owns_pools:
+            await self._http.aclose()
+            await self._watch_http.aclose()
 
     # -- transport ---------------------------------------------------------------------------
 
@@ -197,11 +227,11 @@ class KubeClient:
         """The resource for ``group``/``kind`` at the server's preferred version."""
         if not group:
             return await self.resource("v1", kind)
-        if self._preferred is None or group not in self._preferred:
+        if group not in self._preferred:
             data = await self.request("GET", "/apis", what="API discovery")
-            self._preferred = {
-                g["name"]: g["preferredVersion"]["groupVersion"] for g in data.get("groups", [])
-            }
+            self._preferred.update(
+                {g["name"]: g["preferredVersion"]["groupVersion"] for g in data.get("groups", [])}
+            )
         if group not in self._preferred:
             raise ClusterError(f"the API server has no API group {group!r} (kind {kind})")
         return await self.resource(self._preferred[group], kind)
@@ -209,7 +239,7 @@ class KubeClient:
     def forget_discovery(self) -> None:
         """Drop cached discovery (after CRDs were created or removed)."""
         self._group_versions.clear()
-        self._preferred = None
+        self._preferred.clear()
 
     # -- verbs -------------------------------------------------------------------------------
 

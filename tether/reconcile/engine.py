@@ -78,14 +78,11 @@ class SyncEngine:
         inventory = Inventory(self.options.app, self.options.inventory_namespace)
         prepared = planning.prepare(manifests, inventory)
         plan = planning.Plan([planning.PlannedObject(m) for m in prepared])
-        namespace_resource = await self.client.resource("v1", "Namespace")
-        new_namespaces = set()
-        for obj in plan.objects:
-            if (
-                obj.manifest.is_namespace
-                and await self.client.get(namespace_resource, "", obj.ref.name) is None
-            ):
-                new_namespaces.add(obj.ref.name)
+        new_namespaces = {
+            obj.ref.name
+            for obj in plan.objects
+            if obj.manifest.is_namespace and not await self._namespace_exists(obj.ref.name)
+        }
         await planning.resolve(self.client, plan, self.options.namespace, new_namespaces)
         planning.check_duplicates(plan)
         if self.options.tenancy is not None:
@@ -100,6 +97,18 @@ class SyncEngine:
         planning.raise_on_conflicts(planning.check_ownership(ready, inventory))
         await planning.dry_run(self.client, plan, ready, self.options.ignore)
         return plan, await self.load_inventory()
+
+    async def _namespace_exists(self, name: str) -> bool:
+        """Whether Namespace ``name`` exists. When the app's identity may not read it, it is
+        taken as existing: the tenancy check, or the dry-run of the Namespace, then refuses it
+        with the reason instead of this read failing first."""
+        try:
+            found = await self.client.get(await self.client.resource("v1", "Namespace"), "", name)
+        except ApiError as error:
+            if error.status != _FORBIDDEN:
+                raise
+            return True
+        return found is not None
 
     async def sync(
         self, manifests: list[Manifest], source: dict[str, str] | None = None
@@ -289,11 +298,25 @@ class SyncEngine:
                 continue  # the kind is gone (its CRD was deleted), so are its objects
             namespaces = sorted(previous.namespaces) if resource.namespaced else [""]
             for namespace in namespaces:
-                for item in await self.client.list(resource, namespace, selector):
+                for item in await self._members(resource, namespace, selector, previous):
                     ref = ObjectRef.of(item)
                     if ref not in desired and not _prune_disabled(item):
                         found.append((ref, item))
         return found
+
+    async def _members(
+        self, resource: Resource, namespace: str, selector: str, previous: Inventory
+    ) -> list[dict[str, Any]]:
+        """The app's objects of ``resource`` in ``namespace``. The inventory's own namespace is
+        a member namespace by the ApplySet convention even when the app put nothing there; an
+        app identity that may not list it there (a team's ServiceAccount in tether-system) has
+        no members there."""
+        try:
+            return await self.client.list(resource, namespace, selector)
+        except ApiError as error:
+            if error.status == _FORBIDDEN and namespace == previous.namespace:
+                return []
+            raise
 
     async def _prune(
         self, candidates: list[tuple[ObjectRef, dict[str, Any]]], changes: ChangeSet

@@ -24,6 +24,7 @@ from tether.policy.access import PlacedObject, Tenancy, object_violations
 
 _LIST_THRESHOLD = 8
 _INVALID = 422
+_FORBIDDEN = 403
 
 
 @dataclass
@@ -173,15 +174,33 @@ async def fetch_live(client: KubeClient, objects: list[PlannedObject]) -> None:
 
     async def load(resource: Resource, namespace: str, members: list[PlannedObject]) -> None:
         if len(members) >= _LIST_THRESHOLD:
-            items = await client.list(resource, namespace)
-            by_name = {item["metadata"]["name"]: item for item in items}
-            for obj in members:
-                obj.live = by_name.get(obj.ref.name)
-        else:
-            for obj in members:
-                obj.live = await client.get(resource, namespace, obj.ref.name)
+            try:
+                items = await client.list(resource, namespace)
+            except ApiError as error:
+                if error.status != _FORBIDDEN:
+                    raise
+            else:
+                by_name = {item["metadata"]["name"]: item for item in items}
+                for obj in members:
+                    obj.live = by_name.get(obj.ref.name)
+                return
+        for obj in members:
+            obj.live = await _readable(client, resource, namespace, obj.ref.name)
 
     await asyncio.gather(*(load(r, ns, members) for (r, ns), members in groups.items()))
+
+
+async def _readable(
+    client: KubeClient, resource: Resource, namespace: str, name: str
+) -> dict[str, Any] | None:
+    """The live object, or None when the app's identity may not read it: its dry-run is then
+    refused too, and the plan names every object refused so, not only the first."""
+    try:
+        return await client.get(resource, namespace, name)
+    except ApiError as error:
+        if error.status != _FORBIDDEN:
+            raise
+        return None
 
 
 def check_ownership(objects: list[PlannedObject], inventory: Inventory) -> list[str]:

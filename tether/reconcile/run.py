@@ -331,9 +331,7 @@ async def _writer(
     ServiceAccount the app's Project or team names, so the API server's RBAC applies too."""
     if not options.impersonate:
         return client
-    return await stack.enter_async_context(
-        KubeClient(connection, options.concurrency, impersonate=options.impersonate)
-    )
+    return client.impersonating(options.impersonate)  # over the caller's connection pools
 
 
 async def _recorded(report: SyncReport, audit: AuditStore | None, actor: str) -> SyncReport:
