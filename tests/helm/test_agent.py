@@ -8,6 +8,7 @@ import base64
 from tests.agent.conftest import (
     app_ready,
     apply_yaml,
+    platform_project,
     source_and_app,
     start_agent,
     tether_crds,
@@ -39,6 +40,8 @@ def test_the_agent_installs_a_chart_app_and_heals_a_hand_edit(
     extra = (
         "  chart: {valuesFiles: [values/prod.yaml], values: {image: registry.example/shop:pinned}}\n"
         "  decryption: {secretRef: {name: age-keys}}\n"
+        # the chart has a CRD: cluster-wide rights need a Project (docs/tenancy.md)
+        + platform_project(kubectl, namespace)
     )
     apply_yaml(kubectl, source_and_app(namespace, str(repo.root), "charts/shop", extra=extra))
     agent = start_agent()

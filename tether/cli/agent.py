@@ -253,10 +253,10 @@ def _deployers(names: list[str] | None) -> list[str]:
 def _account_name(name: str, flag: str = "--default-service-account") -> str:
     """A ServiceAccount name as given, or exit 2 naming the flag."""
     if not _DNS_LABEL.fullmatch(name):
-        raise typer.BadParameter(
-            f"{name!r} is not a ServiceAccount name (lower-case letters, digits, '-', '.')",
-            param_hint=flag,
+        output.print_error(
+            f"{flag} {name!r} is not a ServiceAccount name (lower-case letters, digits, '-', '.')"
         )
+        raise typer.Exit(2)
     return name
 
 

@@ -417,6 +417,12 @@ def _name(resource: Resource, namespace: str, name: str) -> str:
     return f"{kind}/{namespace}/{name}" if namespace and resource.namespaced else f"{kind}/{name}"
 
 
+# Answers whose text the API server builds from the request's identity, verb, kind, name and field
+# paths alone, never from the object's values (authorization, not found, conflicts, throttling):
+# their message stays whole even for a Secret, so a refusal still names who was refused.
+_NO_VALUE_ECHO = frozenset({401, 403, 404, 405, 409, 429})
+
+
 def _api_error(response: httpx.Response, what: str, method: str) -> ApiError:
     causes: list[str] = []
     try:
@@ -434,6 +440,8 @@ def _api_error(response: httpx.Response, what: str, method: str) -> ApiError:
         "PUT": "replace",
     }.get(method, method.lower())
     refused = f"{what}: {verb} refused by the API server ({response.status_code} {reason})"
+    if response.status_code in _NO_VALUE_ECHO:
+        return ApiError(f"{refused}: {message}", response.status_code, reason)
     withheld = f"{refused}: {'; '.join(causes)}" if causes else refused
     withheld += " (the server's message is not shown: it may echo the object's values)"
     return ApiError(f"{refused}: {message}", response.status_code, reason, withheld)
