@@ -12,14 +12,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from tests.agent.conftest import (  # noqa: F401  (fixtures used here)
-    app_condition,
-    apply_yaml,
-    source_and_app,
-    start_agent,
-    tether_crds,
-    wait_for,
-)
+from tests.agent.conftest import app_condition, apply_yaml, source_and_app, wait_for
 from tests.conftest import Cli, GitRepo, Kubectl
 from tether.cli.main import app
 
@@ -108,7 +101,7 @@ def test_the_agent_reports_hostile_yaml_on_the_app_and_keeps_serving(
     repo: GitRepo,
     namespace: str,
     kubectl: Kubectl,
-    start_agent,  # noqa: F811  (the fixture)
+    start_agent,
 ) -> None:
     repo.write("deep.yaml", DEEP_YAML).write("bomb.yaml", BOMB).commit("hostile")
     apply_yaml(kubectl, source_and_app(namespace, str(repo.root)))

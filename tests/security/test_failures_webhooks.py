@@ -11,11 +11,7 @@ import json
 
 import httpx
 
-from tests.agent.conftest import (  # noqa: F401  (fixtures used here)
-    WEBHOOK_SECRET,
-    start_agent,
-    tether_crds,
-)
+from tests.agent.conftest import WEBHOOK_SECRET
 
 PUSH = json.dumps({"repository": {"clone_url": "https://git.example.com/org/none.git"}}).encode()
 
@@ -25,7 +21,7 @@ def signature(body: bytes) -> str:
 
 
 def test_hostile_webhook_calls_get_4xx_and_replays_are_ignored(
-    start_agent,  # noqa: F811  (the fixture)
+    start_agent,
 ) -> None:
     agent = start_agent()
     hook = f"{agent.url}/hooks/github"

@@ -17,14 +17,7 @@ from urllib.parse import quote
 
 import pytest
 
-from tests.agent.conftest import (  # noqa: F401  (fixtures used here)
-    app_condition,
-    apply_yaml,
-    source_and_app,
-    start_agent,
-    tether_crds,
-    wait_for,
-)
+from tests.agent.conftest import app_condition, apply_yaml, source_and_app, wait_for
 from tests.conftest import Cli, GitRepo, Kubectl
 from tether.cluster import kubeconfig
 from tether.cluster.client import ApiError, KubeClient
@@ -137,7 +130,7 @@ def test_the_agent_shows_no_decrypted_value_in_its_condition_events_or_audit(
     repo: GitRepo,
     namespace: str,
     kubectl: Kubectl,
-    start_agent,  # noqa: F811  (the fixture)
+    start_agent,
     tmp_path: Path,
 ) -> None:
     commit_refused_objects(repo, kubectl, namespace)

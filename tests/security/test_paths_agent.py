@@ -11,21 +11,13 @@ import json
 
 import httpx
 
-from tests.agent.conftest import (  # noqa: F401  (the agent fixtures)
-    app_condition,
-    apply_yaml,
-    source_and_app,
-    start_agent,
-    tether_crds,
-    wait_for,
-)
+from tests.agent.conftest import app_condition, apply_yaml, source_and_app, wait_for
 from tests.agent.test_agent import signed
 from tests.conftest import GitRepo, Kubectl
+from tests.security.platform_secret import store_age_key, write_platform_secret
 from tests.sync.manifests import configmap
-from tether.secrets import EncryptionRules, encrypt_document, generate_identity
 
 PASSWORD = "platform-db-password-agent-4242"
-RULES = EncryptionRules(encrypted_regex="^(data|stringData)$")
 
 
 def project(namespace: str) -> str:
@@ -54,30 +46,13 @@ def refused(kubectl: Kubectl, namespace: str, name: str, text: str) -> dict | No
 
 
 def test_a_project_app_cannot_decrypt_the_platforms_secret(
-    start_agent,  # noqa: F811
+    start_agent,
     repo: GitRepo,
     namespace: str,
     kubectl: Kubectl,
 ) -> None:
-    identity, recipient = generate_identity()
-    kubectl(
-        "create",
-        "secret",
-        "generic",
-        "age-keys",
-        "-n",
-        namespace,
-        f"--from-literal=identity.agekey={identity}",
-    )
-    secret = (
-        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: platform-db\n"
-        f"stringData:\n  password: {PASSWORD}\ntype: Opaque\n"
-    )
-    repo.write(
-        "platform/secrets/db.yaml",
-        encrypt_document(secret, "yaml", [recipient], RULES, source="platform/secrets/db.yaml"),
-    )
-    repo.write("platform/secrets/kustomization.yaml", "resources: [db.yaml]\n")
+    recipient = store_age_key(kubectl, namespace)
+    write_platform_secret(repo, recipient, PASSWORD)
     repo.write("apps/web/cm.yaml", configmap("web"))
     repo.write(
         "apps/web/kustomization.yaml", "resources:\n  - cm.yaml\n  - ../../platform/secrets\n"

@@ -19,8 +19,8 @@ from collections.abc import Callable
 import pytest
 
 from tests.conftest import Cli, GitRepo, Kubectl
+from tests.security.platform_secret import store_age_key, write_platform_secret
 from tests.sync.manifests import configmap
-from tether.secrets import EncryptionRules, encrypt_document, generate_identity
 
 ALLOWED = "the paths team 'web' may deploy from (apps/web/**, apps/shared/**)"
 PLATFORM_VALUE = "platform-only-value"
@@ -203,33 +203,12 @@ def test_the_team_may_sync_its_own_directory_and_what_its_paths_allow(
     assert "path 'platform' is outside what team 'web' may deploy from" in report["error"]
 
 
-RULES = EncryptionRules(encrypted_regex="^(data|stringData)$")
-
-
 def test_the_platforms_sops_secret_is_never_decrypted_for_the_team(
     cli: Cli, repo: GitRepo, namespace: str, kubectl: Kubectl
 ) -> None:
-    identity, recipient = generate_identity()
-    kubectl(
-        "create",
-        "secret",
-        "generic",
-        "age-keys",
-        "-n",
-        namespace,
-        f"--from-literal=identity.agekey={identity}",
-    )
-    # Keys in the order kustomize writes them, so the SOPS MAC still holds after a build.
-    secret = (
-        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: platform-db\n"
-        f"stringData:\n  password: {PASSWORD}\ntype: Opaque\n"
-    )
+    recipient = store_age_key(kubectl, namespace)
     base_repo(repo, namespace)
-    repo.write(
-        "platform/secrets/db.yaml",
-        encrypt_document(secret, "yaml", [recipient], RULES, source="platform/secrets/db.yaml"),
-    )
-    repo.write("platform/secrets/kustomization.yaml", "resources: [db.yaml]\n")
+    write_platform_secret(repo, recipient, PASSWORD)
     repo.write(
         "apps/web/kustomization.yaml",
         "resources:\n  - cm.yaml\n  - ../../platform/secrets\n",

@@ -20,7 +20,6 @@ import pytest
 from tests.agent.conftest import (
     AgentProcess,
     apply_yaml,
-    tether_crds,  # noqa: F401 - a fixture
     wait_for,
 )
 from tests.conftest import Kubectl
@@ -40,7 +39,7 @@ AGENT_TOKEN = "agent-serviceaccount-token-4f9c2e"
 @pytest.fixture
 def start_tenant_agent(
     dev_cluster: DevCluster,
-    tether_crds: None,  # noqa: F811 - the fixture imported above
+    tether_crds: None,
     namespace: str,
     tmp_path: Path,
 ) -> Iterator[Callable[..., AgentProcess]]:

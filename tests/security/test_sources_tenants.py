@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from tests.agent.conftest import apply_yaml, tether_crds  # noqa: F401 - a fixture
+from tests.agent.conftest import apply_yaml
 from tests.conftest import Kubectl
 from tests.security.sources_servers import PrivateGitHost, SilentHost
 from tests.source.gitrepo import Origin
@@ -140,7 +140,7 @@ def run_workers(
 
 def test_hung_fetches_of_one_namespace_do_not_delay_another(
     dev_cluster: DevCluster,
-    tether_crds: None,  # noqa: F811 - the fixture imported above
+    tether_crds: None,
     kubectl: Kubectl,
     namespace: str,
     other_namespace: str,
@@ -206,7 +206,7 @@ async def _check_timed_out(state: SourceState, base: str) -> None:
 
 def test_a_commit_fetched_with_one_teams_credentials_is_not_served_to_another(
     dev_cluster: DevCluster,
-    tether_crds: None,  # noqa: F811 - the fixture imported above
+    tether_crds: None,
     kubectl: Kubectl,
     namespace: str,
     other_namespace: str,

@@ -14,7 +14,7 @@ or a packaged ``.tgz`` (fetched and verified by ``tether.source``). ``helm templ
   repositories, no kubeconfig, a proxy that refuses every connection (so a ``lookup`` or a
   dependency download fails instead of reaching the network), no standard environment;
 - under the same time and memory limits as kustomize (``RenderSettings.timeout``,
-  ``RenderSettings.helm_memory``, set by ``/bin/sh``'s ``ulimit -v``).
+  ``RenderSettings.helm_memory``; see ``_limited.py``).
 
 Its output is read with Tether's YAML reader and its limits; each object names the chart's
 template it came from. Hooks are mapped as ``tether.core.hooks`` says (decision record 0016).
@@ -26,7 +26,6 @@ import json
 import logging
 import os
 import re
-import subprocess
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -37,6 +36,7 @@ from tether.core import Manifest, SourceLocation
 from tether.core.hooks import ignored_events, is_test_hook, unsupported_events
 from tether.core.kubeyaml import Document
 from tether.errors import RenderError
+from tether.render._limited import Cause, Stopped, Tool, run_limited
 from tether.render._manifests import check_unique, from_documents
 from tether.render._postrender import Patch, post_render
 from tether.render._problems import Problems
@@ -50,7 +50,6 @@ _SOURCE_COMMENT = re.compile(r"^# Source: (?P<template>\S.*)$")
 _REFUSED_PROXY = "http://127.0.0.1:9"  # the discard port: nothing listens, every request fails
 _STDERR_LIMIT = 2000
 _DEBUG_HINT = "; Use --debug flag to render out invalid YAML"  # not a flag Tether users have
-_OUT_OF_MEMORY = re.compile(r"out of memory|cannot allocate memory", re.IGNORECASE)
 _RELEASE_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _MAX_RELEASE_NAME = 53
 
@@ -178,14 +177,8 @@ def _check_confined(tree: Tree, chart: Chart, problems: Problems) -> None:
                 )
 
 
-def _command(binary: Path, chart: Chart, settings: RenderSettings) -> list[str]:
-    command = [
-        "/bin/sh",
-        "-c",
-        'ulimit -v "$1" && shift && exec "$@"',
-        "helm",
-        str(max(settings.helm_memory // 1024, 1)),
-        str(binary),
+def _arguments(chart: Chart) -> list[str]:
+    arguments = [
         "template",
         chart.release,
         str(chart.path),
@@ -196,12 +189,12 @@ def _command(binary: Path, chart: Chart, settings: RenderSettings) -> list[str]:
         "-",
     ]
     if chart.include_crds:
-        command.append("--include-crds")
+        arguments.append("--include-crds")
     if chart.capabilities is not None:
-        command += ["--kube-version", chart.capabilities.kube_version]
+        arguments += ["--kube-version", chart.capabilities.kube_version]
         for api_version in chart.capabilities.api_versions:
-            command += ["--api-versions", api_version]
-    return command
+            arguments += ["--api-versions", api_version]
+    return arguments
 
 
 def _environment(scratch: str) -> dict[str, str]:
@@ -231,44 +224,42 @@ def _environment(scratch: str) -> dict[str, str]:
 
 def _run(binary: Path, chart: Chart, settings: RenderSettings) -> str:
     """``helm template``'s standard output; ``_HelmFailed`` with its error."""
-    timeout = settings.timeout
-    values = json.dumps(chart.values).encode()
+    tool = Tool("helm", binary, settings.helm_memory)
     with tempfile.TemporaryDirectory(prefix="tether-helm-") as scratch:
         try:
-            completed = subprocess.run(
-                _command(binary, chart, settings),
+            finished = run_limited(
+                tool,
+                _arguments(chart),
+                timeout=settings.timeout,
                 cwd=scratch,
-                env=_environment(scratch),
-                input=values,
-                capture_output=True,
-                timeout=timeout,
-                check=False,
+                environment=_environment(scratch),
+                tidy=lambda stderr: _tidy(stderr, chart, scratch),
+                stdin=json.dumps(chart.values).encode(),
             )
-        except subprocess.TimeoutExpired as exc:
-            raise _HelmFailed(
-                f"helm template did not finish within {timeout:g}s (RenderSettings.timeout); "
-                "nothing was applied: look for a runaway loop in the chart's templates"
-            ) from exc
-        except OSError as exc:
-            raise _HelmFailed(
-                f"helm binary {binary} cannot be run ({exc.strerror or exc}); "
-                "check RenderSettings.helm"
-            ) from exc
-        stderr = _tidy(completed.stderr.decode("utf-8", "replace"), chart, scratch)
-    if completed.returncode != 0 and _OUT_OF_MEMORY.search(stderr):
+        except Stopped as exc:
+            raise _HelmFailed(_stopped(exc, binary, settings)) from exc
+    if finished.returncode != 0:
         raise _HelmFailed(
+            f"helm template failed (exit {finished.returncode}): {finished.stderr or 'no output'}"
+        )
+    if finished.stderr:
+        log.warning("helm template of %s: %s", chart.label, finished.stderr)
+    return finished.stdout
+
+
+def _stopped(stopped: Stopped, binary: Path, settings: RenderSettings) -> str:
+    """What to tell about a ``helm template`` run stopped by a limit, or not run at all."""
+    if stopped.cause is Cause.TIME:
+        return (
+            f"helm template did not finish within {settings.timeout:g}s (RenderSettings.timeout); "
+            "nothing was applied: look for a runaway loop in the chart's templates"
+        )
+    if stopped.cause is Cause.MEMORY:
+        return (
             f"helm template ran out of its memory limit of {settings.helm_memory // 1024**2} MiB "
             "(RenderSettings.helm_memory); nothing was applied"
         )
-    if completed.returncode in (126, 127) and "exec:" in stderr:  # from /bin/sh's exec
-        raise _HelmFailed(f"helm binary {binary} cannot be run; check RenderSettings.helm")
-    if completed.returncode != 0:
-        raise _HelmFailed(
-            f"helm template failed (exit {completed.returncode}): {stderr or 'no output'}"
-        )
-    if stderr:
-        log.warning("helm template of %s: %s", chart.label, stderr)
-    return completed.stdout.decode("utf-8", "replace")
+    return f"helm binary {binary} cannot be run ({stopped.reason}); check RenderSettings.helm"
 
 
 def _tidy(stderr: str, chart: Chart, scratch: str) -> str:

@@ -15,10 +15,10 @@ kustomize then runs with plugins off (no ``--enable-exec``, ``--enable-alpha-plu
 as working directory and home, a minimal environment, a time limit (``RenderSettings.timeout``
 is the budget of the whole render: the builds of a directory holding many kustomizations share
 it, so one commit cannot hold a worker for the limit times the number of kustomizations; the
-process is killed when it runs out) and a memory limit (its address
-space, ``RLIMIT_AS``, set by ``/bin/sh``'s ``ulimit -v`` just before kustomize is executed:
-kustomize expands YAML aliases, so one alias bomb among the resources would otherwise take all
-the memory of the machine). Its output is read with the same ``YamlLimits`` as any manifest.
+process is killed when it runs out) and a memory limit (its address space, set by ``/bin/sh``'s
+``ulimit -v`` just before kustomize is executed, see ``_limited.py``: kustomize expands YAML
+aliases, so one alias bomb among the resources would otherwise take all the memory of the
+machine). Its output is read with the same ``YamlLimits`` as any manifest.
 
 With ``ReadLimits`` (a team's source paths), a reference is also refused when its real target
 (symlinks resolved) lies outside them, naming the kustomization, the line and the limits; and
@@ -31,7 +31,6 @@ from __future__ import annotations
 import logging
 import os
 import re
-import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
@@ -42,6 +41,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from tether.core import Manifest
 from tether.core.kubeyaml import YamlLimits
+from tether.render._limited import Cause, Stopped, Tool, run_limited
 from tether.render._manifests import from_documents
 from tether.render._problems import Problems
 from tether.render._settings import RenderSettings
@@ -75,7 +75,6 @@ _HOST_LIKE = re.compile(r"^[a-z0-9-]+(?:\.[a-z0-9-]+)+/", re.IGNORECASE)
 
 _STDERR_LIMIT = 2000
 _MISSING = re.compile(r"no such file|must resolve to a file|does not exist", re.IGNORECASE)
-_OUT_OF_MEMORY = re.compile(r"out of memory|cannot allocate memory", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -278,6 +277,7 @@ def _run(
 ) -> str:
     """``kustomize build directory``'s standard output, killed after ``timeout`` seconds;
     ``_BuildFailed`` with its error."""
+    tool = Tool("kustomize", binary, settings.kustomize_memory)
     with tempfile.TemporaryDirectory(prefix="tether-kustomize-") as scratch:
         environment = {
             "HOME": scratch,
@@ -288,58 +288,46 @@ def _run(
             "PATH": os.defpath,
             "LANG": "C",
         }
-        command = [
-            "/bin/sh",
-            "-c",
-            'ulimit -v "$1" && shift && exec "$@"',
-            "kustomize",
-            str(max(settings.kustomize_memory // 1024, 1)),
-            str(binary),
-            "build",
-            "--load-restrictor",
-            "LoadRestrictionsRootOnly",
-            str(directory),
-        ]
         try:
-            completed = subprocess.run(
-                command,
-                cwd=scratch,
-                env=environment,
-                stdin=subprocess.DEVNULL,
-                capture_output=True,
+            finished = run_limited(
+                tool,
+                ["build", "--load-restrictor", "LoadRestrictionsRootOnly", str(directory)],
                 timeout=timeout,
-                check=False,
+                cwd=scratch,
+                environment=environment,
+                tidy=lambda stderr: _tidy(stderr, root, scratch),
             )
-        except subprocess.TimeoutExpired as exc:
-            raise _BuildFailed(
-                f"kustomize build did not finish within {settings.timeout:g}s "
-                "(RenderSettings.timeout, the time limit of the render) and was stopped; "
-                "nothing was applied: look for a YAML alias bomb or a runaway generator"
-            ) from exc
-        except OSError as exc:
-            raise _BuildFailed(
-                f"kustomize binary {binary} cannot be run ({exc.strerror or exc}); "
-                "check RenderSettings.kustomize"
-            ) from exc
-        stderr = _tidy(completed.stderr.decode("utf-8", "replace"), root, scratch)
-    if completed.returncode != 0 and _OUT_OF_MEMORY.search(stderr):
+        except Stopped as exc:
+            raise _BuildFailed(_stopped(exc, binary, settings)) from exc
+    if finished.returncode != 0:
+        return_code = finished.returncode
         raise _BuildFailed(
+            f"kustomize build failed (exit {return_code}): {finished.stderr or 'no output'}"
+        )
+    if finished.stderr:
+        log.warning("kustomize build of %s: %s", directory, finished.stderr)
+    return finished.stdout
+
+
+def _stopped(stopped: Stopped, binary: Path, settings: RenderSettings) -> str:
+    """What to tell about a ``kustomize build`` stopped by a limit, or not run at all."""
+    if stopped.cause is Cause.TIME:
+        return (
+            f"kustomize build did not finish within {settings.timeout:g}s "
+            "(RenderSettings.timeout, the time limit of the render) and was stopped; "
+            "nothing was applied: look for a YAML alias bomb or a runaway generator"
+        )
+    if stopped.cause is Cause.MEMORY:
+        return (
             f"kustomize build ran out of its memory limit of "
             f"{settings.kustomize_memory // 1024**2} MiB (RenderSettings.kustomize_memory); "
             "nothing was applied: look for a YAML alias bomb among the resources (kustomize "
             "expands aliases), or raise the limit for a very large kustomization"
         )
-    if completed.returncode in (126, 127) and "exec:" in stderr:  # from /bin/sh's exec
-        reason = stderr.rpartition(": ")[2] or "cannot execute"
-        raise _BuildFailed(
-            f"kustomize binary {binary} cannot be run ({reason}); check RenderSettings.kustomize"
-        )
-    if completed.returncode != 0:
-        return_code = completed.returncode
-        raise _BuildFailed(f"kustomize build failed (exit {return_code}): {stderr or 'no output'}")
-    if stderr:
-        log.warning("kustomize build of %s: %s", directory, stderr)
-    return completed.stdout.decode("utf-8", "replace")
+    return (
+        f"kustomize binary {binary} cannot be run ({stopped.reason}); "
+        "check RenderSettings.kustomize"
+    )
 
 
 def _tidy(stderr: str, root: Path, scratch: str) -> str:
