@@ -39,9 +39,8 @@ def test_the_agent_installs_a_chart_app_and_heals_a_hand_edit(
     repo.commit("the shop chart and its encrypted values")
     extra = (
         "  chart: {valuesFiles: [values/prod.yaml], values: {image: registry.example/shop:pinned}}\n"
-        "  decryption: {secretRef: {name: age-keys}}\n"
+        "  decryption: {secretRef: {name: age-keys}}\n" + platform_project(kubectl, namespace)
         # the chart has a CRD: cluster-wide rights need a Project (docs/tenancy.md)
-        + platform_project(kubectl, namespace)
     )
     apply_yaml(kubectl, source_and_app(namespace, str(repo.root), "charts/shop", extra=extra))
     agent = start_agent()

@@ -20,6 +20,7 @@ import pytest
 from tests.agent.conftest import (
     AgentProcess,
     apply_yaml,
+    provision_deployer,
     wait_for,
 )
 from tests.conftest import Kubectl
@@ -42,9 +43,12 @@ def start_tenant_agent(
     tether_crds: None,
     namespace: str,
     tmp_path: Path,
+    kubectl: Kubectl,
 ) -> Iterator[Callable[..., AgentProcess]]:
-    """The agent as installed for tenants: local sources refused (no --allow-local-sources)."""
+    """The agent as installed for tenants: local sources refused (no --allow-local-sources),
+    the namespace's Apps applied as its tether-deployer."""
     started: list[AgentProcess] = []
+    provision_deployer(kubectl, namespace)
 
     def start(*extra: str) -> AgentProcess:
         agent = AgentProcess(
