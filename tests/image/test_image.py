@@ -18,7 +18,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.agent.conftest import app_condition, free_port, source_and_app, wait_for
+from tests.agent.conftest import (
+    app_condition,
+    free_port,
+    provision_deployer,
+    source_and_app,
+    wait_for,
+)
 from tests.conftest import GitRepo, Kubectl
 from tests.image.conftest import ROOT, WorkingContainer, image_config
 from tests.sync.manifests import configmap
@@ -214,6 +220,7 @@ def test_the_agent_from_the_image_syncs_an_app_and_heals_drift(
     repo = GitRepo(tmp_path / "served" / "gitops")
     repo.write("kustomization.yaml", "resources: [settings.yaml]\n")  # the image's kustomize
     commit = repo.write("settings.yaml", configmap("settings", level="info")).commit("first")
+    provision_deployer(kubectl, namespace)  # the identity the App is applied as
     kubectl("apply", "-f", "-", stdin=source_and_app(namespace, git_daemon.url("gitops")))
 
     def settings_from_git() -> bool:
