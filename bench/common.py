@@ -31,15 +31,16 @@ def install_crds(kubectl: str, kubeconfig: Path) -> None:
 
 
 def provision_deployer(kubeconfig: Path, namespace: str) -> None:
-    """``tether-deployer`` in ``namespace``, with every right there: the identity the agent
-    applies the benchmark's Apps (which have no Project) as (docs/tenancy.md)."""
+    """``tether-deployer`` in ``namespace``, bound to cluster-admin: the identity the agent
+    applies the benchmark's Apps as (docs/tenancy.md); the 35-kind app's CRDs need the
+    cluster-wide rights, through a Project (``scale.source_and_app``)."""
     manifest = f"""apiVersion: v1
 kind: ServiceAccount
 metadata: {{name: {DEFAULT_SERVICE_ACCOUNT}, namespace: {namespace}}}
 ---
 apiVersion: rbac.authorization.k8s.io/v1
-kind: RoleBinding
-metadata: {{name: {DEFAULT_SERVICE_ACCOUNT}, namespace: {namespace}}}
+kind: ClusterRoleBinding
+metadata: {{name: {namespace}-{DEFAULT_SERVICE_ACCOUNT}}}
 roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: cluster-admin}}
 subjects: [{{kind: ServiceAccount, name: {DEFAULT_SERVICE_ACCOUNT}, namespace: {namespace}}}]
 """

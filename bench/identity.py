@@ -123,6 +123,49 @@ def _grant_and_count(kubectl: str, admin_kubeconfig: Path, user: str) -> None:
     )
 
 
+def count_impersonated(
+    kubectl: str, admin_kubeconfig: Path, name: str, namespace: str, account: str
+) -> None:
+    """Count the requests ``bench-<name>`` sends as ServiceAccount ``namespace/account`` (the
+    agent applies Apps by impersonating it, and the API server then sees that user) as its own:
+    a FlowSchema ``bench-<name>-as-<namespace>`` that ``requests_by(…, name)`` adds up too."""
+    schema = {
+        "apiVersion": "flowcontrol.apiserver.k8s.io/v1",
+        "kind": "FlowSchema",
+        "metadata": {"name": f"bench-{name}-as-{namespace}"},
+        "spec": {
+            "matchingPrecedence": 50,
+            "priorityLevelConfiguration": {"name": "exempt"},
+            "rules": [
+                {
+                    "subjects": [
+                        {
+                            "kind": "ServiceAccount",
+                            "serviceAccount": {"namespace": namespace, "name": account},
+                        }
+                    ],
+                    "resourceRules": [
+                        {
+                            "verbs": ["*"],
+                            "apiGroups": ["*"],
+                            "resources": ["*"],
+                            "namespaces": ["*"],
+                            "clusterScope": True,
+                        }
+                    ],
+                }
+            ],
+        },
+    }
+    subprocess.run(
+        [kubectl, f"--kubeconfig={admin_kubeconfig}", "apply", "--server-side", "-f", "-"],
+        input=yaml.safe_dump(schema),
+        text=True,
+        check=True,
+        capture_output=True,
+    )
+
+
 def metrics_text(cluster: DevCluster) -> str:
     state = cluster.state()
     assert state is not None
@@ -132,14 +175,15 @@ def metrics_text(cluster: DevCluster) -> str:
 
 
 def requests_by(cluster: DevCluster, *names: str) -> float:
-    """Requests the API server has dispatched so far for the identities ``bench-<name>``."""
+    """Requests the API server has dispatched so far for the identities ``bench-<name>``
+    (and the ServiceAccounts each impersonates, see ``count_impersonated``)."""
     text = metrics_text(cluster)
     total = 0.0
     for name in names:
         pattern = (
             r"^apiserver_flowcontrol_dispatched_requests_total\{[^}]*flow_schema=\"bench-"
             + re.escape(name)
-            + r"\"[^}]*\} ([0-9.e+]+)$"
+            + r"(?:-as-[^\"]*)?\"[^}]*\} ([0-9.e+]+)$"
         )
         total += sum(float(v) for v in re.findall(pattern, text, re.M))
     return total

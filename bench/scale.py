@@ -25,6 +25,7 @@ from bench import gitserver, identity
 from bench.common import install_crds, provision_deployer
 from bench.flux import controllers as flux
 from tether.agent import crds
+from tether.agent.settings import DEFAULT_SERVICE_ACCOUNT
 from tether.cluster import kubeconfig as kubeconfig_module
 from tether.cluster.kubeconfig import Connection
 from tether.devcluster import versions
@@ -118,6 +119,9 @@ def start_agent(
     a directory holding another version of the ``tether`` package to run instead; ``extra``:
     more flags (e.g. ``--max-concurrent=8``)."""
     provision_deployer(bench.kubeconfig, namespace)
+    identity.count_impersonated(
+        bench.kubectl, bench.kubeconfig, who, namespace, DEFAULT_SERVICE_ACCOUNT
+    )
     port = flux.free_port()
     env = {**os.environ, "TETHER_DB": str(bench.tmp / f"audit-{namespace}.db")}
     if code is not None:
@@ -239,8 +243,20 @@ def start_flux(bench: Bench, build: flux.FluxBuild, namespace: str) -> flux.Flux
 def source_and_app(
     namespace: str, url: str, app: str, interval: str = "10m"
 ) -> list[dict[str, object]]:
-    """A GitSource ``repo`` for ``url`` and an App ``app`` of its ``app`` path (prune, selfHeal)."""
+    """A GitSource ``repo`` for ``url`` and an App ``app`` of its ``app`` path (prune, selfHeal),
+    in a Project ``bench`` that may deploy anything (the 35-kind app has CRDs and cluster-scoped
+    objects), applied as the namespace's deployer ServiceAccount."""
     return [
+        {
+            "apiVersion": crds.API_VERSION,
+            "kind": "Project",
+            "metadata": {"name": "bench", "namespace": namespace},
+            "spec": {
+                "destinations": ["*"],
+                "clusterScoped": True,
+                "serviceAccountName": DEFAULT_SERVICE_ACCOUNT,
+            },
+        },
         {
             "apiVersion": crds.API_VERSION,
             "kind": "GitSource",
@@ -254,6 +270,7 @@ def source_and_app(
             "spec": {
                 "sourceRef": {"name": "repo"},
                 "path": "app",
+                "project": "bench",
                 "syncPolicy": {"interval": "10m", "prune": True, "selfHeal": True},
             },
         },
