@@ -1,7 +1,7 @@
 """An app whose manifests come from a Helm chart: fetch, values, capabilities, render.
 
     ChartSpec(chart, repository, version, values_files, values)   what the CLI (or an App) asks
-    load_chart(url, ref, token_file, spec, client, options, redactor, binaries)
+    load_chart(git_artifact, spec, client, options, redactor, binaries, read_limits)
         -> (revision, manifests, the Git tree or None)
 
 The chart is a directory of the Git source (``repository`` empty), or a chart of a Helm HTTP
@@ -17,7 +17,7 @@ other render (CRDs first, hooks as decision record 0016 says).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,7 @@ from tether.reconcile.options import SyncOptions
 from tether.render import (
     Capabilities,
     Chart,
+    ReadLimits,
     RenderSettings,
     merge_values,
     read_patch,
@@ -113,25 +114,23 @@ async def cluster_capabilities(client: KubeClient) -> Capabilities:
 
 
 async def load_chart(
-    url: str,
-    ref: str | None,
-    fetch_git: Callable[[str, str | None], Artifact],
+    git: Artifact | None,
     spec: ChartSpec,
     client: KubeClient,
     options: SyncOptions,
     redactor: Redactor,
     binaries: Binaries,
-) -> tuple[Revision, list[Manifest], Path | None]:
-    """Fetch the Git source (``url``, may be empty for a repository chart) and the chart,
-    read and decrypt the values, discover the cluster, render. Returns the revision (the Git
-    commit for a chart in Git; the chart's version and digest for a repository chart), the
-    manifests, and the Git source's tree (None without one)."""
-    root: Path | None = None
-    git_revision: Revision | None = None
-    if url:
-        artifact = await asyncio.to_thread(fetch_git, url, ref)
-        root, git_revision = artifact.root, artifact.revision
-    settings = RenderSettings(kustomize=binaries.kustomize, helm=binaries.helm)
+    read_limits: ReadLimits | None = None,
+) -> tuple[Revision, list[Manifest]]:
+    """Fetch the chart (from ``git``, the fetched Git source, or its Helm repository), read and
+    decrypt the values (from ``git``, within ``read_limits``), discover the cluster, render.
+    Returns the revision (the Git commit for a chart in Git; the chart's version and digest for
+    a repository chart) and the manifests."""
+    root = git.root if git is not None else None
+    git_revision = git.revision if git is not None else None
+    settings = RenderSettings(
+        kustomize=binaries.kustomize, helm=binaries.helm, read_limits=read_limits
+    )
     if spec.repository:
         package = await asyncio.to_thread(fetch_chart, spec.source())
         chart_path, label, tree = package.path, f"{spec.chart}-{package.version}", None
@@ -182,7 +181,7 @@ async def load_chart(
         )
         chart = replace(chart, capabilities=widened)
         manifests = await asyncio.to_thread(render_with_helm, chart, settings)
-    return revision, manifests, root
+    return revision, manifests
 
 
 def _served_by_chart_crds(manifests: list[Manifest]) -> set[str]:

@@ -160,10 +160,15 @@ async def _load(
         )
         return revision, manifests, checked or options
     in_repository = None if spec.chart.repository else source_path(options.app, spec.chart.chart)
-    revision, manifests, root = await load_chart(
-        spec.url, spec.ref, git_fetcher(spec), spec.chart, client, options, redactor, binaries
+    fetched: Artifact | None = None
+    if spec.url:  # the chart, or its values files, are in Git: the team's limits come first
+        fetched = await asyncio.to_thread(git_fetcher(spec), spec.url, spec.ref)
+    options = _limited(options, fetched.root if fetched else None, in_repository)
+    limits = options.tenancy.path_limits() if options.tenancy is not None else None
+    revision, manifests = await load_chart(
+        fetched, spec.chart, client, options, redactor, binaries, limits
     )
-    return revision, manifests, _limited(options, root, in_repository)
+    return revision, manifests, options
 
 
 def _recorded_source(spec: SourceSpec, revision: Revision, options: SyncOptions) -> dict[str, str]:

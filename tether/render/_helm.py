@@ -100,7 +100,7 @@ def render_chart(chart: Chart, settings: RenderSettings) -> list[Manifest]:
     problems = Problems()
     _check_release(chart, problems)
     if chart.tree is not None:
-        _check_confined(Tree.open(chart.tree), chart, problems)
+        _check_confined(Tree.open(chart.tree, settings.read_limits), chart, problems)
     if settings.helm is None:
         problems.add(
             f"{chart.label}: this is a Helm chart, but no helm binary is configured "
@@ -154,11 +154,15 @@ def _check_release(chart: Chart, problems: Problems) -> None:
 
 
 def _check_confined(tree: Tree, chart: Chart, problems: Problems) -> None:
-    """Every file of a chart directory stays in the repository (Helm follows symlinks)."""
+    """Every file of a chart directory stays in the repository, and within the read limits of
+    the tree when it has some (Helm follows symlinks)."""
     try:
         start = tree.confine(chart.path)
     except Escape as exc:
-        problems.add(f"{chart.label}: leaves the repository (it points to {exc})")
+        if exc.limits:
+            problems.add(f"{chart.label}: the chart is {exc.where()}; {exc.advice()}")
+        else:
+            problems.add(f"{chart.label}: leaves the repository (it points to {exc})")
         return
     if not start.is_dir():
         return  # a packaged chart inside the repository: Helm reads only the archive
@@ -171,10 +175,7 @@ def _check_confined(tree: Tree, chart: Chart, problems: Problems) -> None:
             try:
                 tree.confine(path)
             except Escape as exc:
-                problems.add(
-                    f"{label}: symlink points outside the repository (to {exc}); only files "
-                    "inside the repository can be rendered"
-                )
+                problems.add(f"{label}: symlink points {exc.where()}; {exc.advice()}")
 
 
 def _arguments(chart: Chart) -> list[str]:
@@ -362,7 +363,7 @@ def read_values(root: Path | None, path: str, settings: RenderSettings) -> dict[
     local file when ``root`` is None. Read with Tether's YAML reader and its limits; an empty
     file is no values. ``RenderError`` naming the file (and line) when it cannot be used."""
     if root is not None:
-        real, label = Tree.open(root).locate(path)
+        real, label = Tree.open(root, settings.read_limits).locate(path)
     else:
         real, label = Path(path), path
     problems = Problems()

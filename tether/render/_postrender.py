@@ -40,7 +40,7 @@ class Patch:
 
 def read_patch(root: Path, path: str, settings: RenderSettings) -> Patch:
     """The patch file ``path`` of the repository ``root``: one mapping naming its target."""
-    real, label = Tree.open(root).locate(path)
+    real, label = Tree.open(root, settings.read_limits).locate(path)
     try:
         text = real.read_text(encoding="utf-8-sig")
         documents = [d for d in load_yaml(text, settings.yaml_limits) if d.data is not None]
