@@ -28,7 +28,8 @@ from tests.security.sources_servers import Listener, PrivateGitHost
 from tests.source.gitrepo import Origin
 from tether.agent.specs import REQUESTED_ANNOTATION
 from tether.devcluster.controlplane import DevCluster
-from tether.source import default_cache_dir, fetch
+from tether.errors import SourceError
+from tether.source import FetchRules, default_cache_dir, fetch
 
 pytestmark = pytest.mark.cluster
 
@@ -359,3 +360,56 @@ def test_an_ssh_source_uses_its_secrets_key_and_none_of_the_agents(
     assert "tenant-deploy-key-material" in calls
     assert "/agents/own/key" not in calls
     assert "IdentityAgent=none" in calls and "-F /dev/null" in calls
+
+
+def test_a_github_app_token_endpoint_on_another_host_is_never_called(
+    start_tenant_agent: Callable[..., AgentProcess], kubectl: Kubectl, namespace: str
+) -> None:
+    """A tenant's Secret names where the GitHub App's signed token request goes
+    (githubAppAPIURL): the agent refuses any host but the source's own, and sends nothing."""
+    with Listener().running() as listener:
+        body = {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "app-creds", "namespace": namespace},
+            "stringData": {
+                "githubAppID": "1",
+                "githubAppInstallationID": "2",
+                "githubAppPrivateKey": "not-a-key",
+                "githubAppAPIURL": listener.base,
+            },
+        }
+        kubectl("apply", "-f", "-", stdin=json.dumps(body))
+        start_tenant_agent("--allow-loopback-http-credentials")
+        apply_yaml(
+            kubectl,
+            git_source(
+                namespace,
+                "hub",
+                "https://github.com/example/platform.git",
+                ", secretRef: {name: app-creds}",
+            ),
+        )
+        condition = refused(kubectl, namespace, "hub")
+        assert "githubAppAPIURL" in condition["message"]
+        assert "api.github.com" in condition["message"]
+        assert listener.raw == []
+
+
+@pytest.mark.parametrize(
+    ("source", "api", "allowed"),
+    [
+        ("https://github.com/o/r.git", "https://api.github.com", True),
+        ("https://ghe.example.com/o/r.git", "https://ghe.example.com/api/v3", True),
+        ("https://github.com/o/r.git", "https://evil.example.com", False),
+        ("https://github.com/o/r.git", "http://api.github.com", False),
+        ("https://github.com/o/r.git", "https://api.github.com.evil.example", False),
+    ],
+)
+def test_the_token_endpoint_rule(source: str, api: str, allowed: bool) -> None:
+    rules = FetchRules.tenant()
+    if allowed:
+        rules.check_token_endpoint(source, api, "GitSource t/x")
+    else:
+        with pytest.raises(SourceError, match="githubAppAPIURL"):
+            rules.check_token_endpoint(source, api, "GitSource t/x")

@@ -200,11 +200,13 @@ class SourceWorkers:
             return BasicAuth(data.get("username") or "git", password)
         version = str(secret.get("metadata", {}).get("resourceVersion", ""))
         if state.github_app is None or state.github_app_version != version:
+            api_url = data.get("githubAppAPIURL", "https://api.github.com")
+            self.rules.check_token_endpoint(spec.url, api_url, f"GitSource {spec.key}")
             state.github_app = GitHubApp(
                 data["githubAppID"],
                 data.get("githubAppInstallationID", ""),
                 data.get("githubAppPrivateKey", "").encode(),
-                data.get("githubAppAPIURL", "https://api.github.com"),
+                api_url,
             )
             state.github_app_version = version
         return state.github_app

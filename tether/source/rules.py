@@ -87,6 +87,25 @@ class FetchRules:
             f"on the path can read them{allowed_here}; use the https:// URL"
         )
 
+    def check_token_endpoint(self, source_url: str, api_url: str, about: str) -> None:
+        """Refuse a GitHub App token endpoint (``api_url``, where the app's signed JWT is
+        POSTed) on another host than the source's own: ``api.github.com`` for ``github.com``,
+        the same host for GitHub Enterprise. A tenant's Secret could otherwise make the agent
+        POST to any URL. https only, except to loopback under the same flag as credentials."""
+        if self.url_credentials:
+            return  # the CLI: the user's own Secret, the user's own choice
+        api = urlsplit(api_url)
+        source_host = (urlsplit(source_url).hostname or "").lower()
+        allowed = {source_host, f"api.{source_host}"}
+        plain_ok = api.scheme == "http" and self.loopback_http_credentials and is_loopback(api_url)
+        if (api.hostname or "").lower() in allowed and (api.scheme == "https" or plain_ok):
+            return
+        raise SourceError(
+            f"cannot fetch {about}: the GitHub App token endpoint (githubAppAPIURL) must be "
+            f"https on the source's own host ({' or '.join(sorted(allowed))}); fix "
+            "githubAppAPIURL in the GitSource's Secret"
+        )
+
     @staticmethod
     def protocol(remote: Remote) -> str:
         """``GIT_ALLOW_PROTOCOL`` for a fetch of ``remote``: its own protocol only."""
