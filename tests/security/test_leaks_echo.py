@@ -26,8 +26,9 @@ from tether.reconcile.decrypt import Redactor
 from tether.secrets import EncryptionRules, encrypt_document, generate_identity
 
 # A quote, a newline, a tab and a backslash: the server quotes each differently from the value.
-VALUE = 'pin"7e3f\n\tback\\slashZQ-0042'
-MARKERS = ("7e3f", "slashZQ")
+VALUE = 'pin"7x3q\n\tback\\slashZQ-0042'
+# markers that no generated name can hold (namespaces are t-<hex>: "7e3f" once matched one)
+MARKERS = ("7x3q", "slashZQ")
 RULES = EncryptionRules(encrypted_regex="^(stringData|labels|externalName)$")
 
 
