@@ -25,9 +25,8 @@ import uuid
 from pathlib import Path
 
 from bench.sync_1000 import tether_writes, timed
-from tether.devcluster import versions
 from tether.devcluster.controlplane import DevCluster
-from tether.devcluster.provision import component_cache_dir, ensure_binary
+from tether.devcluster.provision import ensure_binary
 from tether.source.workspace import commit_all, init_repository
 
 TEMPLATES = {
@@ -116,8 +115,7 @@ def main() -> None:
 
     cluster = DevCluster(args.cluster)
     kubeconfig = cluster.up()
-    built_kubectl = component_cache_dir(versions.KUBERNETES_COMPONENT) / "kubectl"
-    kubectl = str(built_kubectl if built_kubectl.is_file() else ensure_binary("kubectl"))
+    kubectl = str(ensure_binary("kubectl"))  # the pinned build first (find_binary's order)
     helm = str(ensure_binary("helm"))
     tether = str(Path(sys.executable).parent / "tether")
     env = {**os.environ, "TETHER_DB": str(Path(tempfile.mkdtemp()) / "audit.db")}
