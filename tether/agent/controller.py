@@ -2,7 +2,8 @@
 replica leads. Each concern has its own module:
 
 - ``informer``: list and watch one kind (re-list on 410, forget what is gone);
-- ``sources``: GitSource workers (fetch, credentials, signatures);
+- ``sources``: GitSource workers (fetch, credentials, signatures); ``helmsources``:
+  HelmSource workers (charts resolved per App); ``appsources``: what an App syncs, any kind;
 - ``apps``: App workers (the reconcile pass, dependencies, health wait);
 - ``drift`` and ``healing``: shared watches of managed objects, and judging their changes;
 - ``tenancy``: an App's Project as sync options;
@@ -18,9 +19,11 @@ import logging
 from tether.agent import crds, metrics
 from tether.agent.alerts import AlertQueue
 from tether.agent.apps import AppWorkers
+from tether.agent.appsources import AppSources
 from tether.agent.drift import DriftWatcher
 from tether.agent.events import EventRecorder
 from tether.agent.healing import DriftJudge
+from tether.agent.helmsources import HelmSourceWorkers
 from tether.agent.informer import Informer
 from tether.agent.settings import AgentSettings
 from tether.agent.sources import SourceWorkers
@@ -50,12 +53,16 @@ class Agent:
         self.judge = DriftJudge(self.fleet, status, events, self.alerts)
         self.drift = DriftWatcher(self.client, self.judge.on_change)
         self.sources = SourceWorkers(self.client, self.fleet, status, self.alerts, settings)
+        self.helm_sources = HelmSourceWorkers(
+            self.client, self.fleet, status, self.alerts, settings, self.sources.slots
+        )
         self.apps = AppWorkers(
             connection=connection,
             client=self.client,
             settings=settings,
             fleet=self.fleet,
             sources=self.sources,
+            app_sources=AppSources(self.fleet, self.sources, self.helm_sources),
             drift=self.drift,
             status=status,
             events=events,
@@ -73,6 +80,12 @@ class Agent:
             self.sources.on_event,
             namespace=namespace,
         )
+        helm_sources = Informer(
+            self.client,
+            await self.client.resource(crds.API_VERSION, "HelmSource"),
+            self.helm_sources.on_event,
+            namespace=namespace,
+        )
         apps = Informer(
             self.client,
             await self.client.resource(crds.API_VERSION, "App"),
@@ -88,6 +101,7 @@ class Agent:
         try:
             await asyncio.gather(
                 sources.run(),
+                helm_sources.run(),
                 apps.run(),
                 providers.run(),
                 self._when_listed(providers),
@@ -103,8 +117,10 @@ class Agent:
         self.alerts.providers_listed.set()
 
     async def _stop_workers(self) -> None:
-        tasks = [a.task for a in self.fleet.apps.values() if a.task] + [
-            s.task for s in self.fleet.sources.values() if s.task
+        tasks = [
+            *(a.task for a in self.fleet.apps.values() if a.task),
+            *(s.task for s in self.fleet.sources.values() if s.task),
+            *(h.task for h in self.fleet.helm_sources.values() if h.task),
         ]
         for task in tasks:
             task.cancel()

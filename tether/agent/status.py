@@ -1,4 +1,5 @@
-"""Writing the ``status`` of Apps and GitSources: conditions, revisions, inventory, history."""
+"""Writing the ``status`` of Apps, GitSources and HelmSources: conditions, revisions, the
+resolved artifact, inventory, history."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ from typing import Any
 
 from tether.agent import crds
 from tether.agent.conditions import now, set_condition
-from tether.agent.specs import SourceSpec
-from tether.agent.state import AppState, SourceState
+from tether.agent.specs import HelmSourceSpec, SourceSpec
+from tether.agent.state import AppState, HelmSourceState, SourceState
 from tether.cluster.client import ApiError, KubeClient
 from tether.source import mask_url
 
@@ -26,6 +27,7 @@ class AppStatusChange:
     applied: str = ""
     health: str = ""
     source_error: str | None = None
+    chart: dict[str, str] | None = None  # a repository chart applied: name, version, digest
 
 
 def _app_conditions(
@@ -85,6 +87,8 @@ class StatusWriter:
             status["inventory"] = {"count": len(state.desired), "groupKinds": kinds}
         if change.health:
             status["health"] = change.health
+        if change.chart is not None:
+            status["chart"] = change.chart
         if status == state.status:
             return
         try:
@@ -107,5 +111,44 @@ class StatusWriter:
                 "url": mask_url(spec.url),
                 "fetchedAt": now(),
             }
+        with contextlib.suppress(ApiError):
+            await self.client.patch_status(resource, spec.namespace, spec.name, status)
+
+    async def helm_source(self, spec: HelmSourceSpec, ok: bool, state: HelmSourceState) -> None:
+        """``Ready`` and ``status.artifact``: per chart its Apps ask for, the version and digest
+        resolved (or the error); ``revision``/``version``/``digest`` at the top when there is
+        one chart, as for a GitSource's single artifact."""
+        resource = await self.client.resource(crds.API_VERSION, "HelmSource")
+        charts = [
+            {"chart": name, "range": wanted, "version": a.version, "digest": a.digest}
+            for (name, wanted), a in sorted(state.charts.items())
+            if (name, wanted) not in state.chart_errors
+        ] + [
+            {"chart": name, "range": wanted, "error": error[:1000]}
+            for (name, wanted), error in sorted(state.chart_errors.items())
+        ]
+        artifact: dict[str, Any] = {"url": mask_url(spec.url), "fetchedAt": state.fetched_at}
+        resolved = [c for c in charts if "digest" in c]
+        if len(resolved) == 1:
+            only = resolved[0]
+            artifact.update(
+                revision=f"{only['chart']} {only['version']}@{only['digest']}",
+                version=only["version"],
+                digest=only["digest"],
+            )
+        elif resolved:
+            artifact["revision"] = f"{len(resolved)} charts"
+        artifact["charts"] = charts
+        message = (
+            state.error
+            or ", ".join(f"{c['chart']} {c['version']}" for c in resolved)
+            or "no App names a chart of this HelmSource yet"
+        )
+        status = {
+            "conditions": set_condition(
+                [], "Ready", ok, "Succeeded" if ok else "FetchFailed", message, 0
+            ),
+            "artifact": artifact,
+        }
         with contextlib.suppress(ApiError):
             await self.client.patch_status(resource, spec.namespace, spec.name, status)

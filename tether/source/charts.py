@@ -32,9 +32,9 @@ import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from tether.core.kubeyaml import YamlLimits, YamlProblem, load_all
 from tether.core.paths import cache_root
@@ -49,6 +49,27 @@ _TIMEOUT = 60.0
 _CHUNK = 1024 * 1024
 _DIGEST = re.compile(r"^(?:sha256:)?(?P<hex>[0-9a-f]{64})$")
 _SHOWN = 6
+
+
+class ChartAuth(Protocol):
+    """How a request to a Helm repository authenticates: the ``Authorization`` header value."""
+
+    def header(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class ChartCredentials:
+    """Credentials held in memory (the agent's, read from a HelmSource's Secret on each fetch):
+    a username and password for basic auth, or a bearer token when there is no username."""
+
+    username: str
+    password: str = field(repr=False)
+
+    def header(self) -> str:
+        if not self.username:
+            return f"Bearer {self.password}"
+        token = base64.b64encode(f"{self.username}:{self.password}".encode()).decode()
+        return f"Basic {token}"
 
 
 @dataclass(frozen=True)
@@ -73,13 +94,15 @@ class ChartRepositoryAuth:
 @dataclass(frozen=True)
 class ChartSource:
     """A chart in a Helm repository: the repository's base URL, the chart's name, a semver range
-    (``None`` or ``*`` for the highest release), and how to connect."""
+    (``None`` or ``*`` for the highest release), and how to connect: ``auth``, and a CA bundle
+    as a file (``ca_file``) or as PEM text (``ca_data``, e.g. from a Secret)."""
 
     repository: str
     name: str
     version: str | None = None
-    auth: ChartRepositoryAuth | None = None
+    auth: ChartAuth | None = None
     ca_file: Path | None = None
+    ca_data: str = field(default="", repr=False)
 
     @property
     def display(self) -> str:
@@ -160,9 +183,16 @@ class _SameOriginRedirects(urllib.request.HTTPRedirectHandler):
 
 
 def _opener(source: ChartSource) -> urllib.request.OpenerDirector:
-    context = ssl.create_default_context(
-        cafile=str(source.ca_file) if source.ca_file is not None else None
-    )
+    try:
+        context = ssl.create_default_context(
+            cafile=str(source.ca_file) if source.ca_file is not None else None,
+            cadata=source.ca_data or None,
+        )
+    except (ssl.SSLError, ValueError) as error:
+        raise SourceError(
+            f"{source.display}: the CA bundle is not valid PEM ({type(error).__name__}); give "
+            "the repository's CA certificate(s) in PEM form"
+        ) from None
     return urllib.request.build_opener(
         urllib.request.HTTPSHandler(context=context), _SameOriginRedirects()
     )
