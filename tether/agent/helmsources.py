@@ -234,11 +234,14 @@ class HelmSourceWorkers:
         await self.status.helm_source(spec, not errors, state)
 
     async def _app_failed(self, app: AppState, error: str, first: bool) -> None:
+        """Told once per failure: status, an alert, and a poke (an App waiting for its first
+        package then reports why it cannot sync; one that has a package keeps it)."""
         if not first:
             return
         summary = f"source HelmSource {app.spec.source} failed: {error}"
         self.alerts.put(alert_for(app, AlertEvent.SOURCE_UNREACHABLE, summary))
         await self.status.app(app, AppStatusChange(source_error=error))
+        app.poke(f"HelmSource {app.spec.source} failed")
 
     def refetcher(
         self, spec: HelmSourceSpec, wanted: ChartWanted, auth: ChartCredentials | None, ca: str
