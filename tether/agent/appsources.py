@@ -120,9 +120,9 @@ class AppSources:
         fetched commit, fetched the agent's way."""
         assert spec.chart is not None
         wanted = (spec.chart.chart, spec.chart.version or "*")
-        auth, ca = await self.helm.connection(helm.spec)
+        access = await self.helm.connection(helm.spec)
         chart = replace(spec.chart, repository=helm.spec.url)
-        fetcher = pinned_fetcher(artifact, self.helm.refetcher(helm.spec, wanted, auth, ca))
+        fetcher = pinned_fetcher(artifact, self.helm.refetcher(helm.spec, wanted, access))
         if values is None:
             return SyncSource("", spec.path, chart=chart, chart_fetcher=fetcher)
         git = await self.git.sync_source(values, spec.path, chart)

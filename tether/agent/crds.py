@@ -177,6 +177,11 @@ _CERT_SECRET_REF = {
     **_SECRET_REF,
     "description": "A Secret in this namespace whose key ca.crt holds the CA bundle (PEM).",
 }
+_INSECURE = {
+    "type": "boolean",
+    "description": "An oci:// registry served over plain http (credentials then only to a "
+    "loopback address, with the agent's --allow-loopback-http-credentials).",
+}
 HELM_SOURCE = _crd(
     "HelmSource",
     "helmsources",
@@ -191,6 +196,7 @@ HELM_SOURCE = _crd(
                 "description": "Keys username and password (basic auth), or token (bearer).",
             },
             "certSecretRef": _CERT_SECRET_REF,
+            "insecure": _INSECURE,
             "suspend": {"type": "boolean"},
         },
     },
@@ -236,6 +242,7 @@ OCI_SOURCE = _crd(
                 "description": "Keys username and password (basic auth), or token (bearer).",
             },
             "certSecretRef": _CERT_SECRET_REF,
+            "insecure": _INSECURE,
             "allowedDigests": {
                 "type": "array",
                 "items": {"type": "string", "pattern": "^sha256:[0-9a-f]{64}$"},

@@ -23,7 +23,7 @@ from typing import Any
 
 from tether.agent.alerts import AlertQueue
 from tether.agent.conditions import now
-from tether.agent.secretdata import decoded, get_secret
+from tether.agent.repositoryaccess import RepositoryAccess, SourceAccess, repository_access
 from tether.agent.settings import AgentSettings
 from tether.agent.sources import FetchSlots, alert_for, jittered
 from tether.agent.specs import AppSpec, HelmSourceSpec
@@ -34,7 +34,6 @@ from tether.errors import SourceError, TetherError
 from tether.notify import AlertEvent
 from tether.source import (
     ChartArtifact,
-    ChartCredentials,
     ChartSource,
     FetchRules,
     chart_cache_dir,
@@ -42,8 +41,18 @@ from tether.source import (
 )
 
 KIND = "HelmSource"
-CA_KEY = "ca.crt"
-CREDENTIAL_KEYS = "keys username and password (basic auth), or token (a bearer token)"
+
+
+def access_of(spec: HelmSourceSpec) -> SourceAccess:
+    return SourceAccess(
+        KIND,
+        spec.namespace,
+        spec.name,
+        spec.url,
+        spec.secret_name,
+        spec.cert_secret_name,
+        spec.insecure,
+    )
 
 
 def wanted_chart(spec: AppSpec) -> ChartWanted | None:
@@ -135,59 +144,31 @@ class HelmSourceWorkers:
         never served to another team."""
         return chart_cache_dir() / "tenants" / spec.namespace
 
-    async def connection(self, spec: HelmSourceSpec) -> tuple[ChartCredentials | None, str]:
+    async def connection(self, spec: HelmSourceSpec) -> RepositoryAccess:
         """Credentials and CA bundle from the HelmSource's Secrets, in its own namespace, after
         its URL is checked against the tenant rules."""
-        about = f"HelmSource {spec.key}"
-        credentials = None
-        if spec.secret_name:
-            data = decoded(await self._secret(spec, spec.secret_name, "secretRef"))
-            password = data.get("password") or data.get("token", "")
-            if not password:
-                raise SourceError(
-                    f"{about}: Secret {spec.secret_name!r} holds no credentials; give it "
-                    f"{CREDENTIAL_KEYS}"
-                )
-            credentials = ChartCredentials(
-                data.get("username", "") if "password" in data else "", password
-            )
-        self.rules.check_http_repository(spec.url, credentials is not None, about)
-        ca = ""
-        if spec.cert_secret_name:
-            data = decoded(await self._secret(spec, spec.cert_secret_name, "certSecretRef"))
-            ca = data.get(CA_KEY, "")
-            if not ca:
-                raise SourceError(
-                    f"{about}: Secret {spec.cert_secret_name!r} (certSecretRef) has no key "
-                    f"{CA_KEY}; put the repository's CA bundle (PEM) there"
-                )
-        return credentials, ca
-
-    async def _secret(self, spec: HelmSourceSpec, name: str, field: str) -> dict[str, Any]:
-        secret = await get_secret(self.client, spec.namespace, name)
-        if secret is None:
-            raise SourceError(
-                f"HelmSource {spec.key}: Secret {name!r} ({field}) not found in namespace "
-                f"{spec.namespace}; create it or fix spec.{field}"
-            )
-        return secret
+        return await repository_access(self.client, self.rules, access_of(spec))
 
     def chart_source(
-        self, spec: HelmSourceSpec, wanted: ChartWanted, auth: ChartCredentials | None, ca: str
+        self, spec: HelmSourceSpec, wanted: ChartWanted, access: RepositoryAccess
     ) -> ChartSource:
-        if spec.url.startswith("oci://"):
-            raise SourceError(
-                f"HelmSource {spec.key}: charts in OCI registries ({spec.url}) are not fetched "
-                "by the agent yet; use the registry's Helm HTTP repository (docs/helm.md)"
-            )
-        return ChartSource(spec.url, wanted[0], wanted[1], auth=auth, ca_data=ca)
+        """``wanted`` in the HelmSource's repository (``oci://``: in its registry, the chart
+        being ``URL/NAME``)."""
+        return ChartSource(
+            spec.url,
+            wanted[0],
+            wanted[1],
+            auth=access.credentials,
+            ca_file=access.ca_file,
+            plain_http=access.plain_http,
+        )
 
     async def fetch(self, state: HelmSourceState) -> None:
         """Resolve every chart and range the HelmSource's Apps ask for; poke the Apps whose
         package moved (or that waited for their first one); report what failed."""
         spec = state.spec
         try:
-            auth, ca = await self.connection(spec)
+            access = await self.connection(spec)
         except TetherError as error:
             await self._report(state, {}, {w: str(error) for w in self._wanted(spec)}, str(error))
             return
@@ -195,7 +176,7 @@ class HelmSourceWorkers:
         errors: dict[ChartWanted, str] = {}
         for wanted in self._wanted(spec):
             try:
-                source = self.chart_source(spec, wanted, auth, ca)
+                source = self.chart_source(spec, wanted, access)
                 fetch = functools.partial(fetch_chart, source, self.cache_dir(spec))
                 resolved[wanted] = await self.slots.run(spec.namespace, fetch)
             except TetherError as error:
@@ -244,12 +225,12 @@ class HelmSourceWorkers:
         app.poke(f"HelmSource {app.spec.source} failed")
 
     def refetcher(
-        self, spec: HelmSourceSpec, wanted: ChartWanted, auth: ChartCredentials | None, ca: str
+        self, spec: HelmSourceSpec, wanted: ChartWanted, access: RepositoryAccess
     ) -> Callable[[str], ChartArtifact]:
         """Fetch ``wanted``'s chart again at one exact version (the cache lost its package)."""
 
         def fetch_again(version: str) -> ChartArtifact:
-            source = replace(self.chart_source(spec, wanted, auth, ca), version=version)
+            source = replace(self.chart_source(spec, wanted, access), version=version)
             return fetch_chart(source, self.cache_dir(spec))
 
         return fetch_again

@@ -76,6 +76,7 @@ class HelmSourceSpec:
     suspend: bool
     secret_name: str  # keys username and password, or token
     cert_secret_name: str = ""  # key ca.crt: the CA bundle
+    insecure: bool = False  # an oci:// registry served over plain http
     requested: str = ""
 
     kind = "HelmSource"
@@ -91,6 +92,7 @@ class HelmSourceSpec:
             suspend=bool(spec.get("suspend", False)),
             secret_name=(spec.get("secretRef") or {}).get("name", ""),
             cert_secret_name=(spec.get("certSecretRef") or {}).get("name", ""),
+            insecure=bool(spec.get("insecure", False)),
             requested=(meta.get("annotations") or {}).get(REQUESTED_ANNOTATION, ""),
         )
 
@@ -113,6 +115,7 @@ class OCISourceSpec:
     secret_name: str
     cert_secret_name: str = ""
     allowed_digests: tuple[str, ...] = ()
+    insecure: bool = False  # the registry is served over plain http
     requested: str = ""
 
     kind = "OCISource"
@@ -132,6 +135,7 @@ class OCISourceSpec:
             secret_name=(spec.get("secretRef") or {}).get("name", ""),
             cert_secret_name=(spec.get("certSecretRef") or {}).get("name", ""),
             allowed_digests=tuple(spec.get("allowedDigests") or ()),
+            insecure=bool(spec.get("insecure", False)),
             requested=(meta.get("annotations") or {}).get(REQUESTED_ANNOTATION, ""),
         )
 

@@ -13,6 +13,9 @@ with the URLs of its packaged ``.tgz`` and that package's SHA-256 ``digest``. On
    downloads it (at most ``MAX_CHART`` bytes) and keeps it only if its SHA-256 is the index's
    digest. A version without a digest in the index is refused: nothing unverified is rendered.
 
+A repository written ``oci://HOST/PATH`` is an OCI registry: the chart ``oci://HOST/PATH/NAME``
+is fetched by ``tether.source.oci`` (tags for versions, the manifest digest verified).
+
 Basic auth (a username and a password file, re-read on every fetch) is sent to the repository's
 own origin only, never to another host a chart URL or a redirect points to. A CA bundle can be
 given for a repository with a private CA. Like the rest of ``tether.source``, HTTP goes through
@@ -52,9 +55,12 @@ _SHOWN = 6
 
 
 class ChartAuth(Protocol):
-    """How a request to a Helm repository authenticates: the ``Authorization`` header value."""
+    """How a request to a Helm repository (``header``) or an OCI registry (``current``, a
+    ``CredentialProvider``) authenticates."""
 
     def header(self) -> str: ...
+
+    def current(self) -> tuple[str, str]: ...
 
 
 @dataclass(frozen=True)
@@ -64,6 +70,9 @@ class ChartCredentials:
 
     username: str
     password: str = field(repr=False)
+
+    def current(self) -> tuple[str, str]:
+        return self.username, self.password
 
     def header(self) -> str:
         if not self.username:
@@ -79,7 +88,8 @@ class ChartRepositoryAuth:
     username: str
     password_file: Path
 
-    def header(self) -> str:
+    def current(self) -> tuple[str, str]:
+        """The username and the password as the file holds it now (a ``CredentialProvider``)."""
         try:
             password = self.password_file.read_text().strip()
         except OSError as error:
@@ -87,22 +97,26 @@ class ChartRepositoryAuth:
                 f"cannot read the Helm repository password file {self.password_file}: "
                 f"{error.strerror or error}"
             ) from None
-        token = base64.b64encode(f"{self.username}:{password}".encode()).decode()
+        return self.username, password
+
+    def header(self) -> str:
+        username, password = self.current()
+        token = base64.b64encode(f"{username}:{password}".encode()).decode()
         return f"Basic {token}"
 
 
 @dataclass(frozen=True)
 class ChartSource:
     """A chart in a Helm repository: the repository's base URL, the chart's name, a semver range
-    (``None`` or ``*`` for the highest release), and how to connect: ``auth``, and a CA bundle
-    as a file (``ca_file``) or as PEM text (``ca_data``, e.g. from a Secret)."""
+    (``None`` or ``*`` for the highest release), and how to connect."""
 
     repository: str
     name: str
     version: str | None = None
     auth: ChartAuth | None = None
     ca_file: Path | None = None
-    ca_data: str = field(default="", repr=False)
+    plain_http: bool = False  # oci:// only: a registry served over http (loopback, tests)
+    allowed_digests: tuple[str, ...] = ()  # oci:// only: the manifest digests accepted
 
     @property
     def display(self) -> str:
@@ -128,7 +142,10 @@ def chart_cache_dir() -> Path:
 
 def fetch_chart(source: ChartSource, cache_dir: Path | None = None) -> ChartArtifact:
     """The package of the highest version of ``source.name`` in ``source.version``'s range,
-    from the cache or the repository, verified against the digest in the repository's index."""
+    from the cache or the repository, verified against the digest in the repository's index.
+    An ``oci://`` repository is an OCI registry: see ``tether.source.oci.fetch_oci_chart``."""
+    if source.repository.startswith("oci://"):
+        return _fetch_from_registry(source, cache_dir)
     _check_url(source.repository, source)
     opener = _opener(source)
     index = _read_index(source, opener)
@@ -146,8 +163,18 @@ def fetch_chart(source: ChartSource, cache_dir: Path | None = None) -> ChartArti
                 f"{digest}; nothing was rendered. The package or the index was changed: "
                 "re-publish the index (helm repo index) or check who serves the repository"
             )
-        _store(directory, cached, data)
+        store_package(directory, cached, data)
     return ChartArtifact(source.name, version, f"sha256:{digest}", cached, mask_url(url))
+
+
+def _fetch_from_registry(source: ChartSource, cache_dir: Path | None) -> ChartArtifact:
+    from tether.source.oci import OCIAuth, fetch_oci_chart
+
+    auth = OCIAuth(source.auth, source.ca_file, source.plain_http)
+    reference = source.repository.rstrip("/") + "/" + source.name
+    return fetch_oci_chart(
+        reference, source.version, auth, cache_dir, allowed_digests=source.allowed_digests
+    )
 
 
 def _check_url(url: str, source: ChartSource) -> None:
@@ -155,7 +182,7 @@ def _check_url(url: str, source: ChartSource) -> None:
     if scheme not in ("http", "https"):
         raise SourceError(
             f"{source.display}: {mask_url(url)} is not an http(s) URL; a Helm repository is "
-            "served over HTTP (for oci:// registries see docs/helm.md)"
+            "served over HTTP, an OCI registry as oci://HOST/PATH (docs/helm.md)"
         )
 
 
@@ -185,8 +212,7 @@ class _SameOriginRedirects(urllib.request.HTTPRedirectHandler):
 def _opener(source: ChartSource) -> urllib.request.OpenerDirector:
     try:
         context = ssl.create_default_context(
-            cafile=str(source.ca_file) if source.ca_file is not None else None,
-            cadata=source.ca_data or None,
+            cafile=str(source.ca_file) if source.ca_file is not None else None
         )
     except (ssl.SSLError, ValueError) as error:
         raise SourceError(
@@ -323,7 +349,7 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _store(directory: Path, target: Path, data: bytes) -> None:
+def store_package(directory: Path, target: Path, data: bytes) -> None:
     """Write ``data`` to ``target`` atomically (a concurrent reader sees all of it or none)."""
     directory.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=".chart-", dir=directory)
