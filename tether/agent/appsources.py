@@ -4,6 +4,7 @@ trail and heals, and how to build the sync's source) or ``NotReady`` (why not; a
 means a fetch is under way and pokes the App when done).
 
 - GitSource: the commit its worker fetched; ``spec.path`` in it (a directory or a chart).
+- OCISource: the artifact its worker pulled (by digest); ``spec.path`` in it.
 - HelmSource: the package its worker resolved for the App's ``spec.chart.name`` and ``version``
   range, with the values files from the GitSource ``spec.chart.valuesSourceRef`` names (its
   commit is part of the token, so a values change in Git syncs too). See decision 0023.
@@ -20,7 +21,7 @@ from tether.agent.specs import AppSpec
 from tether.agent.state import Fleet, HelmSourceState, SourceState
 from tether.core import Revision
 from tether.reconcile.run import SourceSpec as SyncSource
-from tether.source import ChartArtifact, mask_url
+from tether.source import Artifact, ChartArtifact, mask_url
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,8 @@ class AppSources:
     async def pin(self, spec: AppSpec) -> Pinned | NotReady:
         if spec.source_kind == "HelmSource":
             return self._helm(spec)
+        if spec.source_kind == "OCISource":
+            return self._oci(spec)
         if spec.source_kind != "GitSource":
             return NotReady(f"{spec.source_kind} {spec.source}: not fetched by this agent yet")
         source = self._git(spec.source)
@@ -74,6 +77,24 @@ class AppSources:
         if source is None or source.revision is None:
             return NotReady(source.error if source else f"GitSource {key} not found")
         return source
+
+    def _oci(self, spec: AppSpec) -> Pinned | NotReady:
+        source = self.fleet.oci_sources.get(spec.source)
+        if source is None:
+            return NotReady(f"OCISource {spec.source} not found")
+        if source.artifact is None:
+            suspended = f"OCISource {spec.source} is suspended" if source.spec.suspend else ""
+            return NotReady(source.error or suspended)
+        artifact = source.artifact
+        origin = f"from {artifact.origin}@{artifact.origin_revision}" if artifact.origin else ""
+        revision = Revision(artifact.url, artifact.tag, artifact.digest, subject=origin)
+        pulled = Artifact(revision, artifact.root)
+        return Pinned(
+            artifact.digest,
+            revision,
+            artifact.url,
+            lambda: _oci_sync_source(spec, pulled),
+        )
 
     def _helm(self, spec: AppSpec) -> Pinned | NotReady:
         helm = self.fleet.helm_sources.get(spec.source)
@@ -133,3 +154,9 @@ def _values_subject(values: SourceState | None) -> str:
     if values is None or values.revision is None:
         return ""
     return f"values from {values.revision.url}@{values.revision.short}"
+
+
+async def _oci_sync_source(spec: AppSpec, pulled: Artifact) -> SyncSource:
+    """``spec.path`` of the pulled artifact (already verified and unpacked in the cache)."""
+    revision = pulled.revision
+    return SyncSource(revision.url, spec.path, revision.commit, fetcher=lambda _url, _ref: pulled)

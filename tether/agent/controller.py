@@ -3,7 +3,7 @@ replica leads. Each concern has its own module:
 
 - ``informer``: list and watch one kind (re-list on 410, forget what is gone);
 - ``sources``: GitSource workers (fetch, credentials, signatures); ``helmsources``:
-  HelmSource workers (charts resolved per App); ``appsources``: what an App syncs, any kind;
+  HelmSource workers (charts resolved per App); ``ocisources``: OCISource workers; ``appsources``: what an App syncs, any kind;
 - ``apps``: App workers (the reconcile pass, dependencies, health wait);
 - ``drift`` and ``healing``: shared watches of managed objects, and judging their changes;
 - ``tenancy``: an App's Project as sync options;
@@ -25,6 +25,7 @@ from tether.agent.events import EventRecorder
 from tether.agent.healing import DriftJudge
 from tether.agent.helmsources import HelmSourceWorkers
 from tether.agent.informer import Informer
+from tether.agent.ocisources import OCISourceWorkers
 from tether.agent.settings import AgentSettings
 from tether.agent.sources import SourceWorkers
 from tether.agent.state import Fleet
@@ -54,6 +55,9 @@ class Agent:
         self.drift = DriftWatcher(self.client, self.judge.on_change)
         self.sources = SourceWorkers(self.client, self.fleet, status, self.alerts, settings)
         self.helm_sources = HelmSourceWorkers(
+            self.client, self.fleet, status, self.alerts, settings, self.sources.slots
+        )
+        self.oci_sources = OCISourceWorkers(
             self.client, self.fleet, status, self.alerts, settings, self.sources.slots
         )
         self.apps = AppWorkers(
@@ -86,6 +90,12 @@ class Agent:
             self.helm_sources.on_event,
             namespace=namespace,
         )
+        oci_sources = Informer(
+            self.client,
+            await self.client.resource(crds.API_VERSION, "OCISource"),
+            self.oci_sources.on_event,
+            namespace=namespace,
+        )
         apps = Informer(
             self.client,
             await self.client.resource(crds.API_VERSION, "App"),
@@ -102,6 +112,7 @@ class Agent:
             await asyncio.gather(
                 sources.run(),
                 helm_sources.run(),
+                oci_sources.run(),
                 apps.run(),
                 providers.run(),
                 self._when_listed(providers),
@@ -121,6 +132,7 @@ class Agent:
             *(a.task for a in self.fleet.apps.values() if a.task),
             *(s.task for s in self.fleet.sources.values() if s.task),
             *(h.task for h in self.fleet.helm_sources.values() if h.task),
+            *(o.task for o in self.fleet.oci_sources.values() if o.task),
         ]
         for task in tasks:
             task.cancel()

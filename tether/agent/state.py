@@ -8,10 +8,11 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from tether.agent.specs import AppSpec, HelmSourceSpec, SourceSpec
+from tether.agent.specs import AppSpec, HelmSourceSpec, OCISourceSpec, SourceSpec
 from tether.cluster.client import Resource
 from tether.core import ObjectRef, Revision
 from tether.source import ChartArtifact, GitHubApp
+from tether.source.oci import FetchedArtifact
 
 log = logging.getLogger("tether.agent")
 
@@ -41,6 +42,18 @@ class HelmSourceState:
     charts: dict[ChartWanted, ChartArtifact] = field(default_factory=dict)
     chart_errors: dict[ChartWanted, str] = field(default_factory=dict)
     error: str = ""  # the repository itself could not be read
+    fetched_at: str = ""
+    trigger: asyncio.Event = field(default_factory=asyncio.Event)
+    task: asyncio.Task[None] | None = None
+
+
+@dataclass
+class OCISourceState:
+    """An OCISource's last good artifact (kept while later fetches fail), or why not."""
+
+    spec: OCISourceSpec
+    artifact: FetchedArtifact | None = None
+    error: str = ""
     fetched_at: str = ""
     trigger: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task[None] | None = None
@@ -85,6 +98,7 @@ class Fleet:
     apps: dict[str, AppState] = field(default_factory=dict)
     sources: dict[str, SourceState] = field(default_factory=dict)
     helm_sources: dict[str, HelmSourceState] = field(default_factory=dict)
+    oci_sources: dict[str, OCISourceState] = field(default_factory=dict)
 
     def apps_of(self, source_key: str, kind: str = "GitSource") -> list[AppState]:
         """The Apps that read source ``kind`` ``source_key`` (as their source, or for values)."""
@@ -98,3 +112,4 @@ class Fleet:
         self.apps.clear()
         self.sources.clear()
         self.helm_sources.clear()
+        self.oci_sources.clear()

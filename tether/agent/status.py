@@ -9,8 +9,8 @@ from typing import Any
 
 from tether.agent import crds
 from tether.agent.conditions import now, set_condition
-from tether.agent.specs import HelmSourceSpec, SourceSpec
-from tether.agent.state import AppState, HelmSourceState, SourceState
+from tether.agent.specs import HelmSourceSpec, OCISourceSpec, SourceSpec
+from tether.agent.state import AppState, HelmSourceState, OCISourceState, SourceState
 from tether.cluster.client import ApiError, KubeClient
 from tether.source import mask_url
 
@@ -150,5 +150,28 @@ class StatusWriter:
             ),
             "artifact": artifact,
         }
+        with contextlib.suppress(ApiError):
+            await self.client.patch_status(resource, spec.namespace, spec.name, status)
+
+    async def oci_source(
+        self, spec: OCISourceSpec, ok: bool, message: str, state: OCISourceState
+    ) -> None:
+        """``Ready`` and ``status.artifact``: the tag, digest and revision last pulled."""
+        resource = await self.client.resource(crds.API_VERSION, "OCISource")
+        reason = "Succeeded" if ok else "FetchFailed"
+        status: dict[str, Any] = {"conditions": set_condition([], "Ready", ok, reason, message, 0)}
+        if state.artifact is not None:
+            artifact = state.artifact
+            status["artifact"] = {
+                "revision": artifact.revision,
+                "digest": artifact.digest,
+                "version": artifact.tag,
+                "url": artifact.url,
+                "fetchedAt": state.fetched_at,
+                **({"origin": artifact.origin} if artifact.origin else {}),
+                **(
+                    {"originRevision": artifact.origin_revision} if artifact.origin_revision else {}
+                ),
+            }
         with contextlib.suppress(ApiError):
             await self.client.patch_status(resource, spec.namespace, spec.name, status)
