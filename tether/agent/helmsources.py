@@ -195,7 +195,8 @@ class HelmSourceWorkers:
         spec = state.spec
         moved = {w for w, a in resolved.items() if state.charts.get(w) != a}
         recovered = {w for w in resolved if w in state.chart_errors}
-        newly_failed = {w for w in errors if w not in state.chart_errors}
+        # a failure is told once, and again only when it changes (another cause)
+        newly_failed = {w for w, e in errors.items() if state.chart_errors.get(w) != e}
         state.charts.update(resolved)
         state.chart_errors = dict(errors)
         state.error = error
@@ -215,7 +216,7 @@ class HelmSourceWorkers:
         await self.status.helm_source(spec, not errors, state)
 
     async def _app_failed(self, app: AppState, error: str, first: bool) -> None:
-        """Told once per failure: status, an alert, and a poke (an App waiting for its first
+        """Told once per failure (``first``): status, an alert, and a poke (an App waiting for its first
         package then reports why it cannot sync; one that has a package keeps it)."""
         if not first:
             return
