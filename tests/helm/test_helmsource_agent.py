@@ -185,3 +185,31 @@ def test_a_package_that_does_not_match_the_index_digest_applies_nothing(
     assert "has SHA-256" in source["artifact"]["charts"][0]["error"]
     assert kubectl.get("crd", f"widgets.{group}", "") is None
     assert kubectl.get("deployment", "web-web", namespace) is None
+
+
+def test_the_api_server_refuses_an_app_that_does_not_fit_its_source_kind(
+    tether_crds: None, namespace: str, kubectl: Kubectl
+) -> None:
+    def refused(spec: str) -> str:
+        text = (
+            f"apiVersion: tether.dev/v1alpha1\nkind: App\n"
+            f"metadata: {{name: bad, namespace: {namespace}}}\nspec: {spec}\n"
+        )
+        result = apply_yaml(kubectl, text, check=False)
+        assert result.returncode != 0, spec
+        return result.stderr
+
+    assert "spec.chart.name" in refused("{sourceRef: {kind: HelmSource, name: charts}}")
+    assert "spec.path is required" in refused("{sourceRef: {name: repo}}")
+    assert "valuesSourceRef is for an App on a HelmSource" in refused(
+        "{sourceRef: {name: repo}, path: charts/shop, chart: {valuesSourceRef: {name: v}}}"
+    )
+    assert "Unsupported value" in refused("{sourceRef: {kind: S3Bucket, name: b}, path: x}")
+    accepted = apply_yaml(
+        kubectl,
+        f"apiVersion: tether.dev/v1alpha1\nkind: App\nmetadata: {{name: ok, namespace: "
+        f"{namespace}}}\nspec: {{sourceRef: {{name: repo}}, path: deploy}}\n",
+    )
+    assert accepted.returncode == 0
+    app = kubectl.get("apps.tether.dev", "ok", namespace)
+    assert app["spec"]["sourceRef"]["kind"] == "GitSource"  # the default
