@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from tether.agent import crds, metrics
 from tether.agent.alerts import AlertQueue
@@ -33,6 +35,7 @@ from tether.agent.status import StatusWriter
 from tether.audit import AuditStore
 from tether.cluster.client import KubeClient
 from tether.cluster.kubeconfig import Connection
+from tether.errors import ClusterError
 
 log = logging.getLogger("tether.agent")
 # Requests in flight at once for syncs, status and events (watches use their own pool).
@@ -84,18 +87,8 @@ class Agent:
             self.sources.on_event,
             namespace=namespace,
         )
-        helm_sources = Informer(
-            self.client,
-            await self.client.resource(crds.API_VERSION, "HelmSource"),
-            self.helm_sources.on_event,
-            namespace=namespace,
-        )
-        oci_sources = Informer(
-            self.client,
-            await self.client.resource(crds.API_VERSION, "OCISource"),
-            self.oci_sources.on_event,
-            namespace=namespace,
-        )
+        helm_sources = await self._informer_if_installed("HelmSource", self.helm_sources.on_event)
+        oci_sources = await self._informer_if_installed("OCISource", self.oci_sources.on_event)
         apps = Informer(
             self.client,
             await self.client.resource(crds.API_VERSION, "App"),
@@ -111,8 +104,7 @@ class Agent:
         try:
             await asyncio.gather(
                 sources.run(),
-                helm_sources.run(),
-                oci_sources.run(),
+                *(informer.run() for informer in (helm_sources, oci_sources) if informer),
                 apps.run(),
                 providers.run(),
                 self._when_listed(providers),
@@ -121,6 +113,18 @@ class Agent:
         finally:
             metrics.IS_LEADER.set(0)
             await self._stop_workers()
+
+    async def _informer_if_installed(
+        self, kind: str, handler: Callable[[str, dict[str, Any]], Awaitable[None]]
+    ) -> Informer | None:
+        """An informer of ``kind``, or None (logged) when the cluster's CRDs predate it: an
+        agent upgraded before `tether install` was run again keeps serving the other kinds."""
+        try:
+            resource = await self.client.resource(crds.API_VERSION, kind)
+        except ClusterError:
+            log.warning("%s is not installed: run `tether install` to update the CRDs", kind)
+            return None
+        return Informer(self.client, resource, handler, namespace=self.settings.namespace)
 
     async def _when_listed(self, providers: Informer) -> None:
         """Alerts wait for the first list of AlertProviders, so none is sent to nobody."""

@@ -122,9 +122,10 @@ class HelmSourceWorkers:
             self.fleet.helm_sources[spec.key] = state
             state.task = asyncio.create_task(self._worker(state))
         elif current.spec != spec:
+            if replace(current.spec, requested=spec.requested) != spec:
+                current.charts.clear()  # another URL or Secret: resolve everything again
+                current.chart_errors.clear()
             current.spec = spec
-            current.charts.clear()  # another URL or credentials: resolve everything again
-            current.chart_errors.clear()
             current.trigger.set()
 
     async def _worker(self, state: HelmSourceState) -> None:

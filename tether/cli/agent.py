@@ -424,10 +424,10 @@ def reconcile_cmd(
         apps = await client.resource(crds.API_VERSION, "App")
         app_obj = await client.merge_patch(apps, namespace, name, stamp)
         if with_source:
-            sources = await client.resource(crds.API_VERSION, "GitSource")
-            await client.merge_patch(
-                sources, namespace, app_obj["spec"]["sourceRef"]["name"], stamp
-            )
+            source_ref = app_obj["spec"]["sourceRef"]
+            kind = source_ref.get("kind") or "GitSource"
+            sources = await client.resource(crds.API_VERSION, kind)
+            await client.merge_patch(sources, namespace, source_ref["name"], stamp)
 
     _run(kubeconfig, context, go)
     output.out.print(f"reconcile of {namespace}/{name} requested")
