@@ -198,10 +198,16 @@ class HelmSourceWorkers:
         recovered = {w for w in resolved if w in state.chart_errors}
         # a failure is told once, and again only when it changes (another cause)
         newly_failed = {w for w, e in errors.items() if state.chart_errors.get(w) != e}
-        state.charts.update(resolved)
+        in_use = set(resolved) | set(errors)  # a chart no App asks for any more is forgotten
+        charts = {w: a for w, a in {**state.charts, **resolved}.items() if w in in_use}
+        # status is written when something changed, not on every quiet interval
+        changed = bool(moved or recovered or newly_failed) or charts.keys() != state.charts.keys()
+        changed = changed or not state.fetched_at or (bool(error) != bool(state.error))
+        state.charts = charts
         state.chart_errors = dict(errors)
         state.error = error
-        state.fetched_at = now()
+        if changed:
+            state.fetched_at = now()
         for app in self.fleet.apps_of(spec.key, KIND):
             wanted = wanted_chart(app.spec)
             if wanted is None:
@@ -214,11 +220,12 @@ class HelmSourceWorkers:
             if wanted in moved or wanted in recovered:
                 artifact = resolved[wanted]
                 app.poke(f"HelmSource {spec.key} at {artifact.name} {artifact.version}")
-        await self.status.helm_source(spec, not errors, state)
+        if changed:
+            await self.status.helm_source(spec, not errors, state)
 
     async def _app_failed(self, app: AppState, error: str, first: bool) -> None:
-        """Told once per failure (``first``): status, an alert, and a poke (an App waiting for its first
-        package then reports why it cannot sync; one that has a package keeps it)."""
+        """Told once per failure (``first``): status, an alert, and a poke (an App waiting for
+        its first package then reports why it cannot sync; one that has a package keeps it)."""
         if not first:
             return
         summary = f"source HelmSource {app.spec.source} failed: {error}"
