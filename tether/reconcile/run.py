@@ -276,7 +276,8 @@ async def run_sync(
         changes = failure.changes or changes
     report = SyncReport(
         options.app,
-        mask_url(spec.url),
+        # a repository chart without a Git source: the chart's repository is the source
+        mask_url(spec.url or (spec.chart.repository if spec.chart else "")),
         revision,
         _scrubbed(changes, redactor),
         health,
