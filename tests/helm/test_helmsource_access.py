@@ -7,6 +7,7 @@ for loopback (the rules of a GitSource, decision 0013); and a chart pushed by th
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -28,6 +29,8 @@ from tests.helm.charts import helm_package, hermetic_env, write_chart
 from tests.helm.conftest import HelmRepository
 from tests.helm.test_sync import unique_group
 from tests.oci.conftest import USER, Registry, registry
+from tether.errors import SourceError
+from tether.source import FetchRules
 
 __all__ = ["registry", "start_agent", "tether_crds"]  # fixtures used here
 
@@ -157,3 +160,30 @@ def test_a_chart_pushed_by_helm_to_an_oci_registry_installs_through_a_helm_sourc
     assert status["lastAppliedRevision"] == status["chart"]["digest"]
     image = kubectl.get("deployment", "web-web", namespace)["spec"]["template"]["spec"]
     assert image["containers"][0]["image"] == "registry.example/shop:1.2.0"
+
+
+@pytest.mark.parametrize(
+    ("url", "credentials", "refusal"),
+    [
+        ("https://reader:pw@charts.example/", False, "the URL carries credentials"),
+        ("http://charts.example/", True, "refusing to send credentials over plain http"),
+        ("http://127.0.0.1:8080/charts", True, "--allow-loopback-http-credentials"),
+        ("ftp://charts.example/", False, "is not an http(s) or oci:// URL"),
+        ("/srv/charts", False, "is not an http(s) or oci:// URL"),
+    ],
+)
+def test_a_tenants_repository_url_follows_the_git_source_rules(
+    url: str, credentials: bool, refusal: str
+) -> None:
+    with pytest.raises(SourceError, match=re.escape(refusal)) as refused:
+        FetchRules.tenant().check_http_repository(url, credentials, "HelmSource t/charts")
+    assert "pw@" not in str(refused.value)
+
+
+def test_what_a_tenants_repository_url_may_be() -> None:
+    rules = FetchRules.tenant()
+    rules.check_http_repository("https://charts.example/", True, "HelmSource t/charts")
+    rules.check_http_repository("http://charts.example/", False, "HelmSource t/charts")
+    rules.check_http_repository("oci://registry.example/charts", True, "HelmSource t/charts")
+    loopback = FetchRules.tenant(loopback_http_credentials=True)
+    loopback.check_http_repository("http://127.0.0.1:5000/charts", True, "HelmSource t/charts")
