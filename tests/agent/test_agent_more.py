@@ -142,6 +142,8 @@ def test_install_export_is_valid_and_least_privilege(kubectl: Kubectl, namespace
         {o["metadata"]["name"] for o in objects if o["kind"] == "CustomResourceDefinition"}
         == {
             "gitsources.tether.dev",
+            "helmsources.tether.dev",
+            "ocisources.tether.dev",
             "apps.tether.dev",
             "alertproviders.tether.dev",
             "projects.tether.dev",
