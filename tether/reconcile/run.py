@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import functools
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -48,6 +48,13 @@ class SourceSpec:
     # credentials (see tether.agent.sources).
     fetcher: Callable[[str, str | None], Artifact] | None = field(default=None, compare=False)
     chart: ChartSpec | None = None
+
+
+# What the layer above may do to a render between decryption and the engine: the delivery layer
+# holds a Deployment at its stable version and adds the candidate beside it, a quarantine puts
+# the last good render in place of a bad one. Raising a ``TetherError`` stops the pass with
+# nothing applied. It gets the revision rendered and the decrypted manifests.
+ManifestShaper = Callable[[Revision, list[Manifest]], Awaitable[list[Manifest]]]
 
 
 @dataclass
@@ -220,10 +227,12 @@ async def run_sync(
     kustomize: Path | None = None,
     client: KubeClient | None = None,
     helm: Path | None = None,
+    shape: ManifestShaper | None = None,
 ) -> SyncReport:
     """One sync pass of ``spec`` into the cluster, recorded in ``audit`` whatever happens.
 
-    ``client`` lets a long-running caller (the agent) share one connection pool.
+    ``client`` lets a long-running caller (the agent) share one connection pool; ``shape``
+    lets it change the render before it is planned (see ``ManifestShaper``).
     """
     started, clock = datetime.now(UTC), time.monotonic()
     revision: Revision | None = None
@@ -243,6 +252,8 @@ async def run_sync(
             recorded = _recorded_source(spec, revision, options)
             writer = await _writer(stack, own, connection, options)
             manifests = await decrypt_manifests(own, manifests, options.keys, redactor)
+            if shape is not None:
+                manifests = await shape(revision, manifests)
             result = await SyncEngine(writer, options, inventory_client=own).sync(
                 manifests, recorded
             )
