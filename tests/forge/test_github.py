@@ -12,7 +12,7 @@ from typing import TypeVar
 import pytest
 
 from tests.forge.conftest import QUICK
-from tests.forge.contracts.replay import ContractReplay
+from tests.forge.contracts.replay import Pauses, replayed
 from tether.errors import ForgeError, ForgeUnreachable
 from tether.forge import (
     ChangeRequest,
@@ -38,16 +38,6 @@ ROLLOUT = "https://tether.example.com/apps/web/rollouts/12"
 _T = TypeVar("_T")
 
 
-class Pauses:
-    """The driver's sleep, recorded instead of waited for."""
-
-    def __init__(self) -> None:
-        self.taken: list[float] = []
-
-    async def __call__(self, seconds: float) -> None:
-        self.taken.append(seconds)
-
-
 def _revert() -> ChangeRequest:
     return ChangeRequest(
         repo=REPO,
@@ -67,17 +57,11 @@ def _revert() -> ChangeRequest:
 def _replayed(
     contracts: list[str], act: Callable[[GitHubForge], Awaitable[_T]], pauses: Pauses | None = None
 ) -> _T:
-    """``act(forge)`` with the driver pointed at the replay of ``contracts``; the test fails if
-    the driver strays from them."""
+    # A GitHub Enterprise Server address: the driver adds /api/v3 itself.
+    def driver(origin: str) -> GitHubForge:
+        return GitHubForge(origin, StaticToken(TOKEN), QUICK, sleep=pauses or Pauses())
 
-    async def scenario() -> _T:
-        async with ContractReplay(contracts, token=TOKEN) as replay:
-            # A GitHub Enterprise Server address: the driver adds /api/v3 itself.
-            forge = GitHubForge(replay.origin, StaticToken(TOKEN), QUICK, sleep=pauses or Pauses())
-            async with forge:
-                return await act(forge)
-
-    return asyncio.run(scenario())
+    return replayed(contracts, TOKEN, driver, act)
 
 
 def test_a_revert_is_opened_once_however_often_it_is_asked_for() -> None:
@@ -254,3 +238,15 @@ def test_the_forge_and_its_auth_show_no_token() -> None:
             return repr(forge) + repr(vars(forge)) + repr(vars(forge._http))
 
     assert TOKEN not in asyncio.run(scenario())
+
+
+def test_the_replay_fails_a_driver_that_strays_from_its_contract() -> None:
+    """The recorded contract is strict: a request it has no exchange for fails the test (and
+    the failure shows no token), as does an exchange never asked for."""
+    with pytest.raises(pytest.fail.Exception) as caught:
+        _replayed(["github/bad-gateway.yaml"], lambda forge: forge.pull_request(REPO, 41))
+    report = str(caught.value)
+    assert "GET /api/v3/repos/platform/gitops/pulls/41" in report
+    assert "does not match github/bad-gateway.yaml exchange 1" in report
+    assert "exchange 2 (Get a pull request, answered) was never asked for" in report
+    assert TOKEN not in report

@@ -34,19 +34,54 @@ a mismatch shows ``{token}`` in their place.
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl
 
 import pytest
 import yaml
 from aiohttp import web
 
+from tether.forge import Forge
+
 CONTRACTS = Path(__file__).parent
 ANY = "{any}"
+_Driver = TypeVar("_Driver", bound=Forge)
+_T = TypeVar("_T")
+
+
+class Pauses:
+    """A driver's ``sleep``, recorded instead of waited for."""
+
+    def __init__(self) -> None:
+        self.taken: list[float] = []
+
+    async def __call__(self, seconds: float) -> None:
+        self.taken.append(seconds)
+
+
+def replayed(
+    contracts: list[str],
+    token: str,
+    driver: Callable[[str], _Driver],
+    act: Callable[[_Driver], Awaitable[_T]],
+) -> _T:
+    """``act(forge)``, with ``forge = driver(address of the replay of contracts)``; the test
+    fails if the driver strays from the contracts or leaves part of them unasked."""
+
+    async def scenario() -> _T:
+        async with ContractReplay(contracts, token=token) as replay:
+            forge = driver(replay.origin)
+            try:
+                return await act(forge)
+            finally:
+                await forge.close()
+
+    return asyncio.run(scenario())
 
 
 @dataclass
