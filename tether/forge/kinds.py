@@ -21,6 +21,10 @@ from tether.forge.gitlab import GitLabForge
 from tether.forge.interface import Forge, TokenProvider
 from tether.forge.transport import ForgeSettings, plain_base_url
 
+ForgeDriver = GiteaForge | GitHubForge | GitLabForge
+"""Any of the drivers: each is a ``Forge`` and an async context manager that closes it."""
+_DRIVERS: tuple[type[Forge], ...] = (GiteaForge, GitHubForge, GitLabForge)  # checked by mypy
+
 
 class ForgeKind(enum.Enum):
     """The forges Tether has a driver for."""
@@ -74,8 +78,9 @@ def forge_for(
     settings: ForgeSettings | None = None,
     *,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-) -> Forge:
-    """The driver for the forge at ``base_url`` (``kind`` may be ``""`` when the URL tells it)."""
+) -> ForgeDriver:
+    """The driver for the forge at ``base_url`` (``kind`` may be ``""`` when the URL tells it);
+    use it as ``async with forge_for(…) as forge:`` or close it."""
     chosen = forge_kind(kind, base_url)
     if chosen is ForgeKind.GITHUB:
         return GitHubForge(base_url, credentials, settings, sleep=sleep)
