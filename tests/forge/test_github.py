@@ -250,3 +250,28 @@ def test_the_replay_fails_a_driver_that_strays_from_its_contract() -> None:
     assert "does not match github/bad-gateway.yaml exchange 1" in report
     assert "exchange 2 (Get a pull request, answered) was never asked for" in report
     assert TOKEN not in report
+
+
+class RotatingToken:
+    """A token source whose token changes after each request, as a rotated token file does."""
+
+    def __init__(self, *tokens: str) -> None:
+        self._tokens = list(tokens)
+
+    def current(self) -> tuple[str, str]:
+        token = self._tokens[0]
+        if len(self._tokens) > 1:
+            self._tokens.pop(0)
+        return "x-access-token", token
+
+
+def test_the_token_is_asked_for_on_every_request() -> None:
+    rotated = "ghs_rotatedInstallationToken2222222222"
+
+    def driver(origin: str) -> GitHubForge:
+        return GitHubForge(origin, RotatingToken(TOKEN, rotated), QUICK, sleep=Pauses())
+
+    async def twice(forge: GitHubForge) -> list[int]:
+        return [(await forge.pull_request(REPO, 42)).number for _ in range(2)]
+
+    assert replayed(["github/rotated-token.yaml"], TOKEN, driver, twice) == [42, 42]

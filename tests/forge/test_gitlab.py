@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pytest
 
@@ -28,6 +28,7 @@ from tether.forge import (
     revert_branch,
 )
 from tether.forge.gitlab import gitlab_root_url
+from tether.forge.transport import ForgeHttp
 
 TOKEN = "glpat-contractTestToken000000"
 REPO = RepoRef("platform", "gitops")
@@ -228,3 +229,27 @@ def test_a_next_page_on_another_host_is_not_followed_with_the_token() -> None:
         caught.value
     )
     assert "page=2" not in str(caught.value)
+
+
+def test_a_rate_limit_without_retry_after_waits_until_its_reset_time() -> None:
+    pauses = Pauses()
+    now = 1795822850.0  # ten seconds before the recorded RateLimit-Reset
+
+    def transport(origin: str) -> ForgeHttp:
+        return ForgeHttp(
+            origin,
+            "/api/v4",
+            StaticToken(TOKEN),
+            QUICK,
+            sleep=pauses,
+            auth_scheme="Bearer",
+            clock=lambda: now,
+        )
+
+    async def read(http: ForgeHttp) -> Any:
+        return await http.request(
+            "GET", "/projects/platform%2Fgitops/merge_requests/7", what="reading !7"
+        )
+
+    assert replayed(["gitlab/rate-limit-reset.yaml"], TOKEN, transport, read)["iid"] == 7
+    assert pauses.taken == [10.0]

@@ -224,8 +224,7 @@ class ForgeHttp:
         asked_pause: float | None = None
         for attempt in range(self.settings.attempts):
             if attempt:
-                backoff = min(self.settings.backoff * 2 ** (attempt - 1), self.settings.max_backoff)
-                await self._sleep(backoff if asked_pause is None else asked_pause)
+                await self._sleep(self._backoff(attempt) if asked_pause is None else asked_pause)
                 asked_pause = None
             try:
                 async with asyncio.timeout(self.settings.attempt_timeout):
@@ -242,7 +241,7 @@ class ForgeHttp:
                 if isinstance(error, _NOT_SENT) or repeat:
                     continue
                 raise self._unreachable(what, url, last_failure, attempt + 1) from error
-            wait = self._rate_limit_wait(response)
+            wait = self._rate_limit_wait(response, attempt + 1)
             if wait is not None:
                 last_status = response.status_code
                 last_failure = f"HTTP {last_status}: rate limited: {self._message_of(response)}"
@@ -263,10 +262,15 @@ class ForgeHttp:
             return response
         raise self._unreachable(what, url, last_failure, self.settings.attempts, last_status)
 
-    def _rate_limit_wait(self, response: httpx.Response) -> float | None:
-        """Seconds the forge asks to wait before the request is tried again, when the answer
-        says it was rate limited (and so not acted on); None for any other answer. A 403 counts
-        only with a rate-limit header (GitHub); otherwise it is a missing permission."""
+    def _backoff(self, retry: int) -> float:
+        """The pause before retry number ``retry`` (1 for the second attempt)."""
+        return min(self.settings.backoff * 2.0 ** (retry - 1), self.settings.max_backoff)
+
+    def _rate_limit_wait(self, response: httpx.Response, retry: int) -> float | None:
+        """Seconds the forge asks to wait before the request is tried again (as ``retry``),
+        when the answer says it was rate limited (and so not acted on); None for any other
+        answer. A 403 counts only with a rate-limit header (GitHub); otherwise it is a missing
+        permission. Without a time to wait, the backoff applies."""
         status, headers = response.status_code, response.headers
         if status not in (403, 429):
             return None
@@ -278,7 +282,7 @@ class ForgeHttp:
         if exhausted and reset.strip().isdigit():
             return max(0.0, float(reset) - self._clock())
         if status == 429 or exhausted:
-            return min(self.settings.backoff, self.settings.max_backoff)
+            return self._backoff(retry)
         return None
 
     def _rate_limited(self, what: str, url: str, wait: float, status: int) -> ForgeUnreachable:

@@ -39,18 +39,24 @@ import json
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 from urllib.parse import parse_qsl
 
 import pytest
 import yaml
 from aiohttp import web
 
-from tether.forge import Forge
-
 CONTRACTS = Path(__file__).parent
 ANY = "{any}"
-_Driver = TypeVar("_Driver", bound=Forge)
+
+
+class _Closable(Protocol):
+    """A driver (or a bare transport) pointed at the replay, closed when the test is done."""
+
+    async def close(self) -> None: ...
+
+
+_Driver = TypeVar("_Driver", bound=_Closable)
 _T = TypeVar("_T")
 
 
