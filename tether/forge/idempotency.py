@@ -80,5 +80,14 @@ async def keyed_comment(
     text = f"{body}\n\n{marker}"
     for comment in await existing():
         if marker in comment.body:
-            return comment if comment.body.strip() == text.strip() else await edit(comment, text)
+            return comment if _same_text(comment.body, text) else await edit(comment, text)
     return await post(text)
+
+
+def _same_text(left: str, right: str) -> bool:
+    """Equal once line endings and trailing blanks are set aside (forges store ``\r\n``)."""
+    return _lines(left) == _lines(right)
+
+
+def _lines(text: str) -> list[str]:
+    return [line.rstrip() for line in text.strip().splitlines()]
