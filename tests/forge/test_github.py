@@ -275,3 +275,19 @@ def test_the_token_is_asked_for_on_every_request() -> None:
         return [(await forge.pull_request(REPO, 42)).number for _ in range(2)]
 
     assert replayed(["github/rotated-token.yaml"], TOKEN, driver, twice) == [42, 42]
+
+
+def test_a_status_on_a_commit_github_does_not_have_asks_whether_it_was_pushed() -> None:
+    pauses = Pauses()
+    unknown = "0000000000000000000000000000000000000bad"
+    failing = CommitStatus(CommitState.FAILURE, "tether/analysis")
+    with pytest.raises(ForgeError) as caught:
+        _replayed(
+            ["github/unknown-commit.yaml"],
+            lambda forge: forge.set_commit_status(REPO, unknown, failing),
+            pauses,
+        )
+    assert caught.value.status == 422
+    assert "No commit found for SHA" in str(caught.value)
+    assert "was commit 000000000000 pushed to platform/gitops?" in str(caught.value)
+    assert pauses.taken == []

@@ -313,14 +313,23 @@ class GitHubForge:
             body["description"] = _shortened(status.description)
         if status.target_url:
             body["target_url"] = status.target_url
-        await self._http.request(
-            "POST",
-            _repo_path(repo, f"/statuses/{quote(sha, safe='')}"),
-            body=body,
-            what=f"setting commit status {status.context}={status.state.value} on {sha[:12]} "
-            f"in {repo}",
-            repeatable=True,  # the latest status per context wins: setting it twice is harmless
-        )
+        try:
+            await self._http.request(
+                "POST",
+                _repo_path(repo, f"/statuses/{quote(sha, safe='')}"),
+                body=body,
+                what=f"setting commit status {status.context}={status.state.value} on "
+                f"{sha[:12]} in {repo}",
+                repeatable=True,  # the latest status per context wins: setting it twice is fine
+            )
+        except ForgeError as error:
+            if error.status == 422 and "No commit found" in str(error):
+                raise ForgeError(
+                    f"{error}; was commit {sha[:12]} pushed to {repo}?",
+                    url=error.url,
+                    status=error.status,
+                ) from error
+            raise
 
     async def commit_statuses(self, repo: RepoRef, sha: str) -> list[CommitStatus]:
         # The combined status holds the latest status of each context.
