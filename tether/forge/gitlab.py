@@ -147,11 +147,7 @@ class GitLabForge:
             params=params,
             what=f"listing merge requests from {source} in {repo}",
         )
-        found = [
-            _pull_from_json(repo, item)
-            for item in items
-            if item.get("source_project_id") in (None, item.get("project_id"))  # not from forks
-        ]
+        found = [_pull_from_json(repo, item) for item in items if not _from_a_fork(item)]
         return sorted(found, key=lambda pull: pull.number, reverse=True)
 
     async def pull_request(self, repo: RepoRef, number: int) -> PullRequest:
@@ -336,6 +332,14 @@ class GitLabForge:
 
 def _project_path(repo: RepoRef, rest: str) -> str:
     return f"/projects/{quote(f'{repo.owner}/{repo.name}', safe='')}{rest}"
+
+
+def _from_a_fork(item: dict[str, Any]) -> bool:
+    """A merge request whose source branch lives in another project (a fork's branch of the
+    same name is not Tether's revert)."""
+    source = item.get("source_project_id")
+    target = item.get("target_project_id") or item.get("project_id")
+    return source is not None and target is not None and source != target
 
 
 def _pull_from_json(repo: RepoRef, data: dict[str, Any]) -> PullRequest:
