@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.oci.conftest import USER, Registry, write_manifests
+from tether.devcluster.registry import running_registry
 from tether.errors import SourceError
 from tether.source.oci import (
     OCIAuth,
@@ -169,3 +170,18 @@ def test_references_parse() -> None:
     assert (ref.registry, ref.repository, ref.tag) == ("127.0.0.1:5000", "a/b/c", "1.2.3_build")
     assert ref.reference == "sha256:" + "a" * 64
     assert OCIReference.parse("oci://h:5000/r").tag == ""
+
+
+def test_a_pinned_artifact_in_the_cache_needs_no_registry(tmp_path: Path) -> None:
+    with running_registry(tmp_path / "reg") as server:
+        auth = OCIAuth(plain_http=True)
+        ref = f"oci://{server.host}/pinned/app:v1"
+        digest = push_artifact(ref, write_manifests(tmp_path / "src"), "git://x", "r9", auth)
+        first = fetch_artifact(f"{ref}@{digest}", auth, tmp_path / "cache")
+    again = fetch_artifact(f"{ref}@{digest}", auth, tmp_path / "cache")
+    assert again == first
+    assert again.origin_revision == "r9"
+    with pytest.raises(SourceError) as down:
+        fetch_artifact(ref, auth, tmp_path / "cache")
+    assert f"http://{server.host}" in str(down.value)
+    assert "check that the registry is running" in str(down.value)

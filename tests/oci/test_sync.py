@@ -58,7 +58,9 @@ def test_an_artifact_syncs_diffs_clean_and_records_its_digest(
 
     code, status, shown = run(cli, "status", "web", "-n", namespace)
     assert code == 0, shown
-    assert digest in json.dumps(status)
+    assert status["revision"] == digest
+    assert status["syncError"] == ""
+    assert [(o["name"], o["sync"]) for o in status["objects"]] == [("web", "Synced")]
 
 
 def test_a_digest_not_allowed_applies_nothing(

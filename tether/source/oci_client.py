@@ -30,6 +30,7 @@ environment are used, so nothing but the given credentials is ever sent.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import re
@@ -54,7 +55,6 @@ _TIMEOUT = 60.0
 _MAX_ERROR = 200
 _MAX_TAG_PAGES = 100
 _CHALLENGE_PARAM = re.compile(r'(\w+)="([^"]*)"')
-_LOOPBACK = ("127.0.0.1", "localhost", "[::1]")
 
 
 @dataclass(frozen=True)
@@ -425,8 +425,6 @@ def _parse_challenge(header: str) -> _Challenge | None:
 
 
 def _basic_header(username: str, password: str) -> str:
-    import base64
-
     return "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()
 
 
@@ -464,13 +462,3 @@ def _registry_errors(response: httpx.Response) -> str:
 def _next_page(link: str) -> str | None:
     match = re.search(r"<([^>]+)>\s*;\s*rel=\"?next\"?", link)
     return match.group(1) if match else None
-
-
-def is_loopback(registry: str) -> bool:
-    """Whether ``registry`` (host[:port]) is this machine."""
-    host = (
-        registry.rsplit(":", 1)[0]
-        if not registry.startswith("[")
-        else registry.split("]", maxsplit=1)[0] + "]"
-    )
-    return host in _LOOPBACK
