@@ -34,6 +34,7 @@ import base64
 import hashlib
 import json
 import re
+import ssl
 import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -137,7 +138,7 @@ class RegistryClient:
             timeout=timeout,
             trust_env=False,
             follow_redirects=True,
-            verify=str(self.auth.ca_file) if self.auth.ca_file else True,
+            verify=_tls_context(self.auth.ca_file),
             headers={"User-Agent": "tether"},
         )
         self._basic: tuple[str, str] | None = None
@@ -415,6 +416,14 @@ class RegistryClient:
             f"{self._where}: {what} answered HTTP {status}{f' ({detail})' if detail else ''}; "
             f"{hint}"
         )
+
+
+def _tls_context(ca_file: Path | None) -> ssl.SSLContext:
+    """The system's trust store, or only ``ca_file`` when one is given (a private CA)."""
+    try:
+        return ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
+    except (OSError, ssl.SSLError) as error:
+        raise SourceError(f"cannot read the CA file {ca_file}: {error}") from None
 
 
 def _parse_challenge(header: str) -> _Challenge | None:
