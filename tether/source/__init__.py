@@ -29,6 +29,16 @@ the highest matching tag), ``verify`` (commit signatures against trusted SSH/Ope
 from tether.source.charts import ChartArtifact, ChartRepositoryAuth, ChartSource, fetch_chart
 from tether.source.credentials import BasicAuth, CredentialProvider, GitHubApp, SshKey, TokenFile
 from tether.source.fetch import Artifact, default_cache_dir, fetch
+from tether.source.oci import (
+    FetchedArtifact,
+    OCIAuth,
+    OCIReference,
+    fetch_artifact,
+    fetch_artifact_async,
+    fetch_oci_chart,
+    fetch_oci_chart_async,
+    push_artifact,
+)
 from tether.source.rules import FetchRules
 from tether.source.urls import mask_text, mask_url
 from tether.source.verify import Signature, SignaturePolicy
@@ -41,14 +51,22 @@ __all__ = [
     "ChartSource",
     "CredentialProvider",
     "FetchRules",
+    "FetchedArtifact",
     "GitHubApp",
+    "OCIAuth",
+    "OCIReference",
     "Signature",
     "SignaturePolicy",
     "SshKey",
     "TokenFile",
     "default_cache_dir",
     "fetch",
+    "fetch_artifact",
+    "fetch_artifact_async",
     "fetch_chart",
+    "fetch_oci_chart",
+    "fetch_oci_chart_async",
     "mask_text",
     "mask_url",
+    "push_artifact",
 ]
