@@ -20,6 +20,7 @@ from tests.conftest import Kubectl
 from tests.oci.conftest import USER, Registry, write_manifests
 from tests.oci.test_sync import helm_push
 from tether.devcluster.controlplane import DevCluster
+from tether.errors import SourceError
 from tether.source.oci import fetch_oci_chart, push_artifact
 
 _READY_WAIT = 180.0
@@ -156,6 +157,20 @@ def test_a_chart_pushed_by_helm_is_read_back(
         f"{registry.ref(repository)}/tiny", "~0.3", registry.auth, tmp_path / "cache"
     )
     assert (chart.name, chart.version, chart.digest) == ("tiny", "0.3.0", digest)
+    pinned = fetch_oci_chart(
+        f"{registry.ref(repository)}/tiny@{digest}", None, registry.auth, tmp_path / "cache"
+    )
+    assert (pinned.version, pinned.path) == ("0.3.0", chart.path)
+    with pytest.raises(SourceError, match="not in the allowed digests") as refused:
+        fetch_oci_chart(
+            f"{registry.ref(repository)}/tiny",
+            "~0.3",
+            registry.auth,
+            tmp_path / "other-cache",
+            allowed_digests=("sha256:" + "2" * 64,),
+        )
+    assert digest in str(refused.value)
+    assert not (tmp_path / "other-cache").exists()
     listing = subprocess.run(
         ["tar", "-tzf", str(chart.path)], capture_output=True, text=True, check=True
     ).stdout.split()

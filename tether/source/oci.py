@@ -260,7 +260,13 @@ def fetch_oci_chart(
                 f"{ref.display} is not a Helm chart (config media type {config.media_type!r}, "
                 f"expected {HELM_CONFIG}); push charts with `helm push`"
             )
-        version = _chart_version(ref, registry.blob(config, MAX_CONFIG))
+        # `helm push` tags a chart with its version (+ written _); only a chart pinned by
+        # digest needs its config blob (Chart.yaml as JSON) to say which version it is
+        version = (
+            ref.tag.replace("_", "+")
+            if ref.tag and not ref.digest
+            else _chart_version(ref, registry.blob(config, MAX_CONFIG))
+        )
         package = _chart_layer(ref, layers)
         directory = cache_dir or chart_cache_dir()
         cached = directory / f"{package.digest.replace(':', '-')}.tgz"
