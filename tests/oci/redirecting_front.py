@@ -6,7 +6,8 @@ with the registry's origin.
 real registry as it is (headers included), except ``GET /v2/…/blobs/sha256:…``, which is
 answered ``307`` to the "storage" server on another port. The storage server records the
 ``Authorization`` header it was sent (``storage_authorizations``) and serves the blob, fetching
-it from the registry with its own login (as a pre-signed URL would carry its own signature).
+it from the registry with its own login (as a pre-signed URL would carry its own signature),
+with ``extra`` bytes appended when asked to misbehave.
 """
 
 from __future__ import annotations
@@ -22,9 +23,12 @@ _HOP_BY_HOP = {"host", "content-length", "transfer-encoding", "connection"}
 
 
 class RedirectingFront:
-    def __init__(self, registry_url: str, repository: str, login: tuple[str, str]) -> None:
+    def __init__(
+        self, registry_url: str, repository: str, login: tuple[str, str], extra: bytes = b""
+    ) -> None:
         self.registry_url = registry_url
         self.repository = repository
+        self.extra = extra  # appended to every blob served: a storage that sends too much
         token = base64.b64encode(":".join(login).encode()).decode()
         self._login = {"Authorization": f"Basic {token}"}
         self.storage_authorizations: list[str] = []
@@ -84,12 +88,16 @@ class RedirectingFront:
             aiohttp.ClientSession() as session,
             session.get(blob, headers=self._login) as answer,
         ):
-            return web.Response(status=answer.status, body=await answer.read())
+            return web.Response(status=answer.status, body=await answer.read() + self.extra)
 
     def close(self) -> None:
         async def stop() -> None:
             for runner in self._runners:
                 await runner.cleanup()
+            pending = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+            for task in pending:  # handlers of clients that hung up (a refused oversized blob)
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
 
         asyncio.run_coroutine_threadsafe(stop(), self._loop).result(10)
         self._loop.call_soon_threadsafe(self._loop.stop)

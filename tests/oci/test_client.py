@@ -217,3 +217,21 @@ def test_https_with_the_registrys_ca(tmp_path: Path) -> None:
     assert f"https://{server.host}" in message
     assert "CA file" in message
     assert "tls-pass-77" not in message
+
+
+def test_a_blob_longer_than_its_descriptor_is_cut_off_and_refused(
+    registry: Registry, repository: str, tmp_path: Path
+) -> None:
+    front = RedirectingFront(
+        registry.server.url, repository, (USER, registry.password), extra=b"\0" * 65536
+    )
+    try:
+        ref = f"oci://{front.host}/{repository}:v1"
+        push_artifact(ref, write_manifests(tmp_path / "src"), "s", "r", registry.auth)
+        with pytest.raises(SourceError) as refused:
+            fetch_artifact(ref, registry.auth, tmp_path / "cache")
+    finally:
+        front.close()
+    assert "sent more than the" in str(refused.value)
+    assert f"http://{front.host}" in str(refused.value)
+    assert not any((tmp_path / "cache").glob("sha256-*"))
