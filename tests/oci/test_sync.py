@@ -166,3 +166,22 @@ def test_a_chart_from_oci_installs_diffs_clean_and_upgrades(
     assert report["revision"]["commit"] == second
     info = kubectl.get("configmap", "tiny-info", namespace)
     assert info is not None and info["data"] == {"version": "1.1.0+build.7"}
+
+
+def test_a_wrong_login_is_named_without_the_password_and_applies_nothing(
+    cli: Cli, registry: Registry, repository: str, namespace: str, kubectl: Kubectl, tmp_path: Path
+) -> None:
+    ref = registry.ref(repository) + ":1.0.0"
+    push(cli, registry, ref, write_manifests(tmp_path / "art", name="locked"))
+    wrong = tmp_path / "wrong-password"
+    wrong.write_text("hunter2-but-longer-5150\n")
+    code, report, shown = run(
+        cli, "sync", "--oci", ref, "--app", "locked", "-n", namespace, "--repo-username", USER,
+        "--repo-password-file", str(wrong), "--plain-http", "--timeout", "0",
+    )  # fmt: skip
+    assert code == 2
+    assert f"registry http://{registry.host}" in report["error"]
+    assert "check the username and the password" in report["error"]
+    assert "hunter2-but-longer-5150" not in shown
+    assert registry.password not in shown
+    assert kubectl.get("configmap", "locked", namespace) is None
