@@ -17,6 +17,8 @@ SOPS = "v3.13.3"
 # The forge the delivery tests open pull requests in (not part of the control plane itself).
 GITEA = "v1.26.0"
 HELM = "v3.21.4"
+# The OCI registry the OCI source tests push to and pull from (CNCF distribution).
+DISTRIBUTION = "v3.1.2"
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,7 @@ KUSTOMIZE_COMPONENT = Component("kustomize", KUSTOMIZE, ("kustomize",))
 SOPS_COMPONENT = Component("sops", SOPS, ("sops",))
 GITEA_COMPONENT = Component("gitea", GITEA, ("gitea",))
 HELM_COMPONENT = Component("helm", HELM, ("helm",))
+REGISTRY_COMPONENT = Component("registry", DISTRIBUTION, ("registry",))
 
 ALL_COMPONENTS = (
     KUBERNETES_COMPONENT,
@@ -52,4 +55,5 @@ ALL_COMPONENTS = (
     SOPS_COMPONENT,
     GITEA_COMPONENT,
     HELM_COMPONENT,
+    REGISTRY_COMPONENT,
 )

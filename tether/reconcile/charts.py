@@ -5,7 +5,8 @@
         -> (revision, manifests, the Git tree or None)
 
 The chart is a directory of the Git source (``repository`` empty), or a chart of a Helm HTTP
-repository, fetched and verified by ``tether.source.fetch_chart``. Values files are read from
+repository or an OCI registry (``oci://``), fetched and verified by
+``tether.source.fetch_chart``. Values files are read from
 the Git source (or, without one, from local paths) with Tether's YAML reader; a SOPS-encrypted
 values file is decrypted in memory with the sync's keys, and every decrypted value is given to
 the sync's ``Redactor``. The cluster's Kubernetes version and API versions (kinds included) are
@@ -61,6 +62,8 @@ class ChartSpec:
     ca_file: str = ""
     include_crds: bool = True
     patches: tuple[str, ...] = ()  # strategic-merge patches in the Git source, after rendering
+    plain_http: bool = False  # an oci:// registry served over http
+    allowed_digests: tuple[str, ...] = ()  # oci:// only: the chart manifest digests accepted
 
     def source(self) -> ChartSource:
         auth = (
@@ -74,6 +77,8 @@ class ChartSpec:
             self.version,
             auth=auth,
             ca_file=Path(self.ca_file) if self.ca_file else None,
+            plain_http=self.plain_http,
+            allowed_digests=self.allowed_digests,
         )
 
 

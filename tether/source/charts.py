@@ -13,6 +13,9 @@ with the URLs of its packaged ``.tgz`` and that package's SHA-256 ``digest``. On
    downloads it (at most ``MAX_CHART`` bytes) and keeps it only if its SHA-256 is the index's
    digest. A version without a digest in the index is refused: nothing unverified is rendered.
 
+A repository written ``oci://HOST/PATH`` is an OCI registry: the chart ``oci://HOST/PATH/NAME``
+is fetched by ``tether.source.oci`` (tags for versions, the manifest digest verified).
+
 Basic auth (a username and a password file, re-read on every fetch) is sent to the repository's
 own origin only, never to another host a chart URL or a redirect points to. A CA bundle can be
 given for a repository with a private CA. Like the rest of ``tether.source``, HTTP goes through
@@ -58,7 +61,8 @@ class ChartRepositoryAuth:
     username: str
     password_file: Path
 
-    def header(self) -> str:
+    def current(self) -> tuple[str, str]:
+        """The username and the password as the file holds it now (a ``CredentialProvider``)."""
         try:
             password = self.password_file.read_text().strip()
         except OSError as error:
@@ -66,7 +70,11 @@ class ChartRepositoryAuth:
                 f"cannot read the Helm repository password file {self.password_file}: "
                 f"{error.strerror or error}"
             ) from None
-        token = base64.b64encode(f"{self.username}:{password}".encode()).decode()
+        return self.username, password
+
+    def header(self) -> str:
+        username, password = self.current()
+        token = base64.b64encode(f"{username}:{password}".encode()).decode()
         return f"Basic {token}"
 
 
@@ -80,6 +88,8 @@ class ChartSource:
     version: str | None = None
     auth: ChartRepositoryAuth | None = None
     ca_file: Path | None = None
+    plain_http: bool = False  # oci:// only: a registry served over http (loopback, tests)
+    allowed_digests: tuple[str, ...] = ()  # oci:// only: the manifest digests accepted
 
     @property
     def display(self) -> str:
@@ -105,7 +115,10 @@ def chart_cache_dir() -> Path:
 
 def fetch_chart(source: ChartSource, cache_dir: Path | None = None) -> ChartArtifact:
     """The package of the highest version of ``source.name`` in ``source.version``'s range,
-    from the cache or the repository, verified against the digest in the repository's index."""
+    from the cache or the repository, verified against the digest in the repository's index.
+    An ``oci://`` repository is an OCI registry: see ``tether.source.oci.fetch_oci_chart``."""
+    if source.repository.startswith("oci://"):
+        return _fetch_from_registry(source, cache_dir)
     _check_url(source.repository, source)
     opener = _opener(source)
     index = _read_index(source, opener)
@@ -123,8 +136,18 @@ def fetch_chart(source: ChartSource, cache_dir: Path | None = None) -> ChartArti
                 f"{digest}; nothing was rendered. The package or the index was changed: "
                 "re-publish the index (helm repo index) or check who serves the repository"
             )
-        _store(directory, cached, data)
+        store_package(directory, cached, data)
     return ChartArtifact(source.name, version, f"sha256:{digest}", cached, mask_url(url))
+
+
+def _fetch_from_registry(source: ChartSource, cache_dir: Path | None) -> ChartArtifact:
+    from tether.source.oci import OCIAuth, fetch_oci_chart
+
+    auth = OCIAuth(source.auth, source.ca_file, source.plain_http)
+    reference = source.repository.rstrip("/") + "/" + source.name
+    return fetch_oci_chart(
+        reference, source.version, auth, cache_dir, allowed_digests=source.allowed_digests
+    )
 
 
 def _check_url(url: str, source: ChartSource) -> None:
@@ -132,7 +155,7 @@ def _check_url(url: str, source: ChartSource) -> None:
     if scheme not in ("http", "https"):
         raise SourceError(
             f"{source.display}: {mask_url(url)} is not an http(s) URL; a Helm repository is "
-            "served over HTTP (for oci:// registries see docs/helm.md)"
+            "served over HTTP, an OCI registry as oci://HOST/PATH (docs/helm.md)"
         )
 
 
@@ -293,7 +316,7 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _store(directory: Path, target: Path, data: bytes) -> None:
+def store_package(directory: Path, target: Path, data: bytes) -> None:
     """Write ``data`` to ``target`` atomically (a concurrent reader sees all of it or none)."""
     directory.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=".chart-", dir=directory)
