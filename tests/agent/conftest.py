@@ -35,10 +35,7 @@ def tether_crds(kubectl: Kubectl) -> None:
     kubectl(
         "wait",
         "--for=condition=Established",
-        "crd/apps.tether.dev",
-        "crd/gitsources.tether.dev",
-        "crd/alertproviders.tether.dev",
-        "crd/projects.tether.dev",
+        *(f"crd/{crd['metadata']['name']}" for crd in crds.ALL),
         "--timeout=60s",
     )
 

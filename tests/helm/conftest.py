@@ -73,6 +73,10 @@ class HelmRepository:
     def publish_shop(self, version: str, group: str, *, extra: bool = False) -> Path:
         return self.publish(write_chart(self.root / "src" / version, version, group, extra=extra))
 
+    def stop_serving(self) -> None:
+        """Close the listening socket: from now on a connection is refused (not left hanging)."""
+        asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
+
     def close(self) -> None:
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)

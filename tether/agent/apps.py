@@ -13,6 +13,7 @@ from typing import Any
 
 from tether.agent import metrics
 from tether.agent.alerts import AlertQueue
+from tether.agent.appsources import AppSources, NotReady, Pinned
 from tether.agent.conditions import now
 from tether.agent.drift import DriftWatcher, WatchKey
 from tether.agent.events import EventRecorder
@@ -20,7 +21,7 @@ from tether.agent.lifecycle import AppLifecycle
 from tether.agent.settings import AgentSettings
 from tether.agent.sources import SourceWorkers, alert_for, jittered
 from tether.agent.specs import REQUESTED_ANNOTATION, AppSpec
-from tether.agent.state import AppState, Fleet, SourceState
+from tether.agent.state import AppState, Fleet
 from tether.agent.status import AppStatusChange, StatusWriter
 from tether.agent.tenancy import IdentityMissing, refusal_hint, with_identity
 from tether.audit import AuditStore
@@ -36,7 +37,6 @@ from tether.reconcile.engine import SyncEngine
 from tether.reconcile.options import SyncOptions
 from tether.reconcile.run import SourceSpec as SyncSource
 from tether.reconcile.run import SyncReport, run_heal, run_sync
-from tether.source import mask_url
 
 log = logging.getLogger("tether.agent")
 _HISTORY = 5
@@ -70,6 +70,7 @@ class AppWorkers:
         settings: AgentSettings,
         fleet: Fleet,
         sources: SourceWorkers,
+        app_sources: AppSources,
         drift: DriftWatcher,
         status: StatusWriter,
         events: EventRecorder,
@@ -81,6 +82,7 @@ class AppWorkers:
         self.settings = settings
         self.fleet = fleet
         self.sources = sources
+        self.app_sources = app_sources
         self.drift = drift
         self.status = status
         self.events = events
@@ -154,13 +156,12 @@ class AppWorkers:
             asyncio.get_running_loop().call_later(5, state.poke, "dependencies re-checked")
             message = f"waiting for {', '.join(waiting)}"
             return await self._hold(state, (False, "DependencyNotReady", message), True)
-        source = self.fleet.sources.get(spec.source)
-        if source and not (source.revision or source.error or source.spec.suspend):
-            return None  # its first fetch is under way and pokes this app when done
-        if source is None or source.revision is None:
-            message = source.error if source else f"GitSource {spec.source} not found"
-            return await self._hold(state, (False, "SourceNotReady", message), True)
-        settled = f"{source.revision.commit}:{spec.generation}:{state.reason}"
+        source = await self.app_sources.pin(spec)
+        if isinstance(source, NotReady):
+            if not source.message:
+                return None  # its first fetch is under way and pokes this app when done
+            return await self._hold(state, (False, "SourceNotReady", source.message), True)
+        settled = f"{source.token}:{spec.generation}:{state.reason}"
         healed = self._only_drift(state, settled) and await self._heal(state, source)
         if healed and state.health_checked:
             return None
@@ -178,7 +179,7 @@ class AppWorkers:
             await self._failed(state, str(error), None, attempted=source.revision.commit)
             return None
         try:
-            sync_source = await self.sources.sync_source(source, spec.path, spec.chart)
+            sync_source = await source.build()
         except TetherError as error:  # its Secret went missing since the source was fetched
             await self._failed(state, str(error), None, attempted=source.revision.commit)
             return None
@@ -187,7 +188,7 @@ class AppWorkers:
         if report is None or not report.succeeded:
             await self._failed(state, report.error if report else failure, report)
             return None
-        await self._succeeded(state, report)
+        await self._succeeded(state, report, source.chart)
         state.settled = settled
         return None
 
@@ -220,12 +221,11 @@ class AppWorkers:
         request are those that pass applied, so putting back what drifted is enough."""
         return state.ready and state.settled == settled and bool(state.drifted)
 
-    async def _heal(self, state: AppState, source: SourceState) -> bool:
+    async def _heal(self, state: AppState, source: Pinned) -> bool:
         """Apply again what drifted, exactly as the last pass applied it; False (a full pass
         follows) when that is not possible."""
         spec = state.spec
         refs = [ref for ref in state.drifted if ref in state.desired]
-        assert source.revision is not None
         try:
             options = await with_identity(self.client, spec, sync_options(spec), self.settings)
         except TetherError:
@@ -240,7 +240,7 @@ class AppWorkers:
             actor=f"agent/{self.settings.identity}",
             client=self.client,
             revision=source.revision,
-            source_url=mask_url(source.spec.url),
+            source_url=source.url,
         )
         if not report.succeeded:
             log.info("putting drift back failed; a full pass follows", extra={"app": spec.key})
@@ -309,7 +309,9 @@ class AppWorkers:
         self.alerts.put(alert_for(state, AlertEvent.SYNC_FAILED, summary))
         await self._judge_raced(state)
 
-    async def _succeeded(self, state: AppState, report: SyncReport) -> None:
+    async def _succeeded(
+        self, state: AppState, report: SyncReport, chart: dict[str, str] | None = None
+    ) -> None:
         spec = state.spec
         state.failures = 0
         state.health_checked = False
@@ -338,6 +340,7 @@ class AppWorkers:
                 attempted=revision,
                 applied=revision,
                 drifted=False,
+                chart=chart,
             ),
         )
         if report.changes.wrote_anything:

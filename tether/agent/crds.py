@@ -1,4 +1,5 @@
-"""The agent's API, ``tether.dev/v1alpha1``: GitSource, App and AlertProvider, as
+"""The agent's API, ``tether.dev/v1alpha1``: GitSource, HelmSource, OCISource, App,
+AlertProvider and Project, as
 CustomResourceDefinitions with OpenAPI validation so the API server refuses bad input (an
 interval like ``5 minutes``, an unknown ref kind) before the agent ever sees it."""
 
@@ -170,19 +171,154 @@ GIT_SOURCE = _crd(
     ["gs"],
 )
 
+# A Helm repository (``https://`` with index.yaml, or an ``oci://`` registry) and how to reach
+# it; an App on it names the chart and version range (decision 0023).
+_CERT_SECRET_REF = {
+    **_SECRET_REF,
+    "description": "A Secret in this namespace whose key ca.crt holds the CA bundle (PEM).",
+}
+_INSECURE = {
+    "type": "boolean",
+    "description": "An oci:// registry served over plain http (credentials then only to a "
+    "loopback address, with the agent's --allow-loopback-http-credentials).",
+}
+HELM_SOURCE = _crd(
+    "HelmSource",
+    "helmsources",
+    {
+        "type": "object",
+        "required": ["url"],
+        "properties": {
+            "url": {"type": "string", "pattern": r"^(https?|oci)://[^\s]+$", "maxLength": 2048},
+            "interval": {**_DURATION, "default": "5m"},
+            "secretRef": {
+                **_SECRET_REF,
+                "description": "Keys username and password (basic auth), or token (bearer).",
+            },
+            "certSecretRef": _CERT_SECRET_REF,
+            "insecure": _INSECURE,
+            "suspend": {"type": "boolean"},
+        },
+    },
+    {
+        "properties": {
+            "conditions": _CONDITIONS,
+            "artifact": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
+        }
+    },
+    [
+        {"name": "URL", "type": "string", "jsonPath": ".spec.url"},
+        {"name": "Revision", "type": "string", "jsonPath": ".status.artifact.revision"},
+        {
+            "name": "Ready",
+            "type": "string",
+            "jsonPath": '.status.conditions[?(@.type=="Ready")].status',
+        },
+    ],
+    ["hs"],
+)
+
+# One OCI artifact of plain manifests (``oci://host/repo``) at a tag, digest or semver range.
+OCI_SOURCE = _crd(
+    "OCISource",
+    "ocisources",
+    {
+        "type": "object",
+        "required": ["url"],
+        "properties": {
+            "url": {"type": "string", "pattern": r"^oci://[^\s]+$", "maxLength": 2048},
+            "ref": {
+                "type": "object",
+                "maxProperties": 1,
+                "properties": {
+                    "tag": {"type": "string", "minLength": 1},
+                    "digest": {"type": "string", "pattern": "^sha256:[0-9a-f]{64}$"},
+                    "semver": {"type": "string", "minLength": 1},
+                },
+            },
+            "interval": {**_DURATION, "default": "5m"},
+            "secretRef": {
+                **_SECRET_REF,
+                "description": "Keys username and password (basic auth), or token (bearer).",
+            },
+            "certSecretRef": _CERT_SECRET_REF,
+            "insecure": _INSECURE,
+            "allowedDigests": {
+                "type": "array",
+                "items": {"type": "string", "pattern": "^sha256:[0-9a-f]{64}$"},
+            },
+            "suspend": {"type": "boolean"},
+        },
+    },
+    {
+        "properties": {
+            "conditions": _CONDITIONS,
+            "artifact": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
+        }
+    },
+    [
+        {"name": "URL", "type": "string", "jsonPath": ".spec.url"},
+        {"name": "Revision", "type": "string", "jsonPath": ".status.artifact.revision"},
+        {
+            "name": "Ready",
+            "type": "string",
+            "jsonPath": '.status.conditions[?(@.type=="Ready")].status',
+        },
+    ],
+    ["ocis"],
+)
+
+SOURCE_KINDS = ("GitSource", "HelmSource", "OCISource")
+# spec.sourceRef.kind, and what an App on each kind must say (checked by the API server).
+_SOURCE_REF = {
+    "type": "object",
+    "required": ["name"],
+    "properties": {
+        "name": _NAME,
+        "kind": {"type": "string", "enum": list(SOURCE_KINDS), "default": "GitSource"},
+    },
+}
+_SOURCE_RULES = [
+    {
+        "rule": "(has(self.sourceRef.kind) && self.sourceRef.kind != 'GitSource') || has(self.path)",
+        "message": "spec.path is required: the directory (or chart) in the GitSource",
+    },
+    {
+        "rule": "!has(self.sourceRef.kind) || self.sourceRef.kind != 'HelmSource' || "
+        "(has(self.chart) && has(self.chart.name))",
+        "message": "an App on a HelmSource names its chart in spec.chart.name",
+    },
+    {
+        "rule": "!has(self.chart) || !has(self.chart.valuesSourceRef) || "
+        "(has(self.sourceRef.kind) && self.sourceRef.kind == 'HelmSource')",
+        "message": "spec.chart.valuesSourceRef is for an App on a HelmSource; on a GitSource the "
+        "values files are in that GitSource",
+    },
+]
+# spec.chart's fields for a chart of a HelmSource: which chart, which versions, where the values
+# files are (decision 0023).
+_REPOSITORY_CHART = {
+    "name": {"type": "string", "minLength": 1, "maxLength": 253},
+    "version": {"type": "string", "minLength": 1},
+    "valuesSourceRef": {"type": "object", "required": ["name"], "properties": {"name": _NAME}},
+}
+
 APP = _crd(
     "App",
     "apps",
     {
         "type": "object",
-        "required": ["sourceRef", "path"],
+        "required": ["sourceRef"],
+        "x-kubernetes-validations": _SOURCE_RULES,
         "properties": {
-            "sourceRef": {"type": "object", "required": ["name"], "properties": {"name": _NAME}},
+            "sourceRef": _SOURCE_REF,
             "path": {"type": "string", "minLength": 1},
             "chart": {
                 "type": "object",
-                "description": "Render spec.path as a Helm chart (docs/helm.md).",
+                "description": "Render a Helm chart: spec.path in the GitSource, or spec.chart.name "
+                "of the HelmSource (docs/helm.md).",
                 "properties": {
+                    **_REPOSITORY_CHART,
                     "valuesFiles": {"type": "array", "items": {"type": "string", "minLength": 1}},
                     "values": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
                     "releaseName": {"type": "string", "maxLength": 53},
@@ -314,4 +450,4 @@ PROJECT = _crd(
     ["proj"],
 )
 
-ALL = (GIT_SOURCE, APP, ALERT_PROVIDER, PROJECT)
+ALL = (GIT_SOURCE, HELM_SOURCE, OCI_SOURCE, APP, ALERT_PROVIDER, PROJECT)

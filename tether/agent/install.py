@@ -62,12 +62,24 @@ def controller_rules(namespace: str, deployers: Sequence[str]) -> list[dict[str,
     return [
         {
             "apiGroups": [crds.GROUP],
-            "resources": ["gitsources", "apps", "alertproviders", "projects"],
+            "resources": [
+                "gitsources",
+                "helmsources",
+                "ocisources",
+                "apps",
+                "alertproviders",
+                "projects",
+            ],
             "verbs": ["get", "list", "watch"],
         },
         {
             "apiGroups": [crds.GROUP],
-            "resources": ["gitsources/status", "apps/status"],
+            "resources": [
+                "gitsources/status",
+                "helmsources/status",
+                "ocisources/status",
+                "apps/status",
+            ],
             "verbs": ["get", "patch", "update"],
         },
         # the finalizer on Apps, and a standby's "fetch now" annotation on GitSources

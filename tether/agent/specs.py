@@ -1,5 +1,5 @@
-"""Typed, defaulted views of App and GitSource objects (the API server already validated
-their shape against the CRD schema; this only reads them)."""
+"""Typed, defaulted views of App, GitSource, HelmSource and OCISource objects (the API server
+already validated their shape against the CRD schema; this only reads them)."""
 
 from __future__ import annotations
 
@@ -65,11 +65,91 @@ class SourceSpec:
 
 
 @dataclass(frozen=True)
+class HelmSourceSpec:
+    """A HelmSource: a Helm repository (``https://`` with ``index.yaml``, or ``oci://``) and how
+    to reach it. Which chart and versions is each App's (``spec.chart``), see decision 0023."""
+
+    namespace: str
+    name: str
+    url: str
+    interval: float
+    suspend: bool
+    secret_name: str  # keys username and password, or token
+    cert_secret_name: str = ""  # key ca.crt: the CA bundle
+    insecure: bool = False  # an oci:// registry served over plain http
+    requested: str = ""
+
+    kind = "HelmSource"
+
+    @classmethod
+    def of(cls, obj: dict[str, Any]) -> HelmSourceSpec:
+        spec, meta = obj.get("spec") or {}, obj["metadata"]
+        return cls(
+            namespace=meta["namespace"],
+            name=meta["name"],
+            url=spec["url"],
+            interval=seconds(spec.get("interval", ""), 300.0),
+            suspend=bool(spec.get("suspend", False)),
+            secret_name=(spec.get("secretRef") or {}).get("name", ""),
+            cert_secret_name=(spec.get("certSecretRef") or {}).get("name", ""),
+            insecure=bool(spec.get("insecure", False)),
+            requested=(meta.get("annotations") or {}).get(REQUESTED_ANNOTATION, ""),
+        )
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+
+@dataclass(frozen=True)
+class OCISourceSpec:
+    """An OCISource: one OCI artifact of plain manifests at a tag, a digest or a semver range,
+    accepted only with a digest of ``allowed_digests`` when that list is given."""
+
+    namespace: str
+    name: str
+    url: str
+    ref: str  # a tag, "sha256:…" (a digest) or "semver:RANGE"; "latest" when none is given
+    interval: float
+    suspend: bool
+    secret_name: str
+    cert_secret_name: str = ""
+    allowed_digests: tuple[str, ...] = ()
+    insecure: bool = False  # the registry is served over plain http
+    requested: str = ""
+
+    kind = "OCISource"
+
+    @classmethod
+    def of(cls, obj: dict[str, Any]) -> OCISourceSpec:
+        spec, meta = obj.get("spec") or {}, obj["metadata"]
+        ref = spec.get("ref") or {}
+        semver = f"semver:{ref['semver']}" if ref.get("semver") else ""
+        return cls(
+            namespace=meta["namespace"],
+            name=meta["name"],
+            url=spec["url"],
+            ref=ref.get("digest") or ref.get("tag") or semver or "latest",
+            interval=seconds(spec.get("interval", ""), 300.0),
+            suspend=bool(spec.get("suspend", False)),
+            secret_name=(spec.get("secretRef") or {}).get("name", ""),
+            cert_secret_name=(spec.get("certSecretRef") or {}).get("name", ""),
+            allowed_digests=tuple(spec.get("allowedDigests") or ()),
+            insecure=bool(spec.get("insecure", False)),
+            requested=(meta.get("annotations") or {}).get(REQUESTED_ANNOTATION, ""),
+        )
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+
+@dataclass(frozen=True)
 class AppSpec:
     namespace: str
     name: str
     generation: int
-    source: str  # namespace/name of the GitSource
+    source: str  # namespace/name of the source (of kind source_kind)
     path: str
     destination: str
     suspend: bool
@@ -92,6 +172,10 @@ class AppSpec:
     health_checks: tuple[dict[str, Any], ...] = ()  # spec.health.checks: CEL checks per kind
     health_grace: float = 30.0  # spec.health.gracePeriod: seconds a controller gets to report
     chart: ChartSpec | None = None  # spec.chart: spec.path is a Helm chart (docs/helm.md)
+    source_kind: str = "GitSource"  # spec.sourceRef.kind: GitSource, HelmSource or OCISource
+    # spec.chart.valuesSourceRef: namespace/name of the GitSource holding the values files of a
+    # chart of a HelmSource ("" when it has none)
+    values_source: str = ""
     resource_version: str = field(default="", compare=False)
 
     @property
@@ -112,7 +196,7 @@ class AppSpec:
             name=meta["name"],
             generation=int(meta.get("generation", 0)),
             source=f"{namespace}/{spec['sourceRef']['name']}",
-            path=spec["path"],
+            path=spec.get("path") or ".",
             destination=(spec.get("destination") or {}).get("namespace") or namespace,
             suspend=bool(spec.get("suspend", False)),
             automated=bool(policy.get("automated", True)),
@@ -148,6 +232,8 @@ class AppSpec:
             health_checks=tuple((spec.get("health") or {}).get("checks") or ()),
             health_grace=seconds((spec.get("health") or {}).get("gracePeriod", ""), 30.0),
             chart=_chart(spec),
+            source_kind=spec["sourceRef"].get("kind") or "GitSource",
+            values_source=_values_source(namespace, spec),
             resource_version=str(meta.get("resourceVersion", "")),
         )
 
@@ -166,6 +252,13 @@ class AppSpec:
         namespace, _, name = inventory_name.partition(".")
         return f"{namespace}/{name}"
 
+    def uses(self, kind: str, key: str) -> bool:
+        """True when this App reads the source ``kind`` ``key`` (``namespace/name``): as its
+        source, or (a GitSource) as where its chart's values files are."""
+        if self.source_kind == kind and self.source == key:
+            return True
+        return kind == "GitSource" and self.values_source == key
+
     def next_backoff(self, failures: int) -> float:
         return float(
             min(self.backoff * self.backoff_factor ** max(failures - 1, 0), self.backoff_max)
@@ -174,14 +267,24 @@ class AppSpec:
 
 def _chart(spec: dict[str, Any]) -> ChartSpec | None:
     """``spec.chart``: ``spec.path`` is a Helm chart in the GitSource, rendered with these
-    values files (in the same repository) and inline values, as release ``releaseName``."""
+    values files (in the same repository) and inline values, as release ``releaseName``. On a
+    HelmSource, ``spec.chart.name`` and ``version`` name the chart instead (its repository is
+    filled in from the HelmSource when the App syncs)."""
     chart = spec.get("chart")
     if not isinstance(chart, dict):
         return None
+    repository_chart = (spec.get("sourceRef") or {}).get("kind") == "HelmSource"
     return ChartSpec(
-        spec["path"],
+        str(chart.get("name") or "") if repository_chart else spec.get("path") or ".",
+        version=str(chart["version"]) if repository_chart and chart.get("version") else None,
         values_files=tuple(chart.get("valuesFiles") or ()),
         values=dict(chart.get("values") or {}),
         release=str(chart.get("releaseName") or ""),
         patches=tuple(chart.get("postRenderPatches") or ()),
     )
+
+
+def _values_source(namespace: str, spec: dict[str, Any]) -> str:
+    """``namespace/name`` of ``spec.chart.valuesSourceRef`` (a GitSource), or ""."""
+    ref = (spec.get("chart") or {}).get("valuesSourceRef") or {}
+    return f"{namespace}/{ref['name']}" if ref.get("name") else ""

@@ -1,5 +1,5 @@
-"""What the agent remembers between passes, per GitSource and per App (rebuilt from the cluster
-after a restart: nothing here must be durable)."""
+"""What the agent remembers between passes, per source (GitSource, HelmSource) and per App
+(rebuilt from the cluster after a restart: nothing here must be durable)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,11 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from tether.agent.specs import AppSpec, SourceSpec
+from tether.agent.specs import AppSpec, HelmSourceSpec, OCISourceSpec, SourceSpec
 from tether.cluster.client import Resource
 from tether.core import ObjectRef, Revision
-from tether.source import GitHubApp
+from tether.source import ChartArtifact, GitHubApp
+from tether.source.oci import FetchedArtifact
 
 log = logging.getLogger("tether.agent")
 
@@ -26,6 +27,36 @@ class SourceState:
     signature: str = ""  # who signed the fetched commit, when the source verifies signatures
     github_app: GitHubApp | None = None  # kept so its token is reused until near expiry
     github_app_version: str = ""  # resourceVersion of the Secret it was built from
+
+
+ChartWanted = tuple[str, str]
+"""A chart name and the version range an App asks of a HelmSource (``*`` for any)."""
+
+
+@dataclass
+class HelmSourceState:
+    """A HelmSource's last fetch: for each chart and range its Apps ask for, the package it
+    resolved and verified (what those Apps sync, until the next fetch moves it), or why not."""
+
+    spec: HelmSourceSpec
+    charts: dict[ChartWanted, ChartArtifact] = field(default_factory=dict)
+    chart_errors: dict[ChartWanted, str] = field(default_factory=dict)
+    error: str = ""  # the repository itself could not be read
+    fetched_at: str = ""
+    trigger: asyncio.Event = field(default_factory=asyncio.Event)
+    task: asyncio.Task[None] | None = None
+
+
+@dataclass
+class OCISourceState:
+    """An OCISource's last good artifact (kept while later fetches fail), or why not."""
+
+    spec: OCISourceSpec
+    artifact: FetchedArtifact | None = None
+    error: str = ""
+    fetched_at: str = ""
+    trigger: asyncio.Event = field(default_factory=asyncio.Event)
+    task: asyncio.Task[None] | None = None
 
 
 @dataclass
@@ -62,13 +93,16 @@ class AppState:
 
 @dataclass
 class Fleet:
-    """Every GitSource and App this replica works on, by ``namespace/name``."""
+    """Every source and App this replica works on, by ``namespace/name``."""
 
     apps: dict[str, AppState] = field(default_factory=dict)
     sources: dict[str, SourceState] = field(default_factory=dict)
+    helm_sources: dict[str, HelmSourceState] = field(default_factory=dict)
+    oci_sources: dict[str, OCISourceState] = field(default_factory=dict)
 
-    def apps_of(self, source_key: str) -> list[AppState]:
-        return [a for a in self.apps.values() if a.spec.source == source_key]
+    def apps_of(self, source_key: str, kind: str = "GitSource") -> list[AppState]:
+        """The Apps that read source ``kind`` ``source_key`` (as their source, or for values)."""
+        return [a for a in self.apps.values() if a.spec.uses(kind, source_key)]
 
     def app_by_inventory(self, inventory_name: str) -> AppState | None:
         """The app whose objects carry ``inventory_name`` in their app label."""
@@ -77,3 +111,5 @@ class Fleet:
     def clear(self) -> None:
         self.apps.clear()
         self.sources.clear()
+        self.helm_sources.clear()
+        self.oci_sources.clear()

@@ -1,4 +1,5 @@
-"""Writing the ``status`` of Apps and GitSources: conditions, revisions, inventory, history."""
+"""Writing the ``status`` of Apps, GitSources and HelmSources: conditions, revisions, the
+resolved artifact, inventory, history."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ from typing import Any
 
 from tether.agent import crds
 from tether.agent.conditions import now, set_condition
-from tether.agent.specs import SourceSpec
-from tether.agent.state import AppState, SourceState
+from tether.agent.specs import HelmSourceSpec, OCISourceSpec, SourceSpec
+from tether.agent.state import AppState, HelmSourceState, OCISourceState, SourceState
 from tether.cluster.client import ApiError, KubeClient
 from tether.source import mask_url
 
@@ -26,6 +27,7 @@ class AppStatusChange:
     applied: str = ""
     health: str = ""
     source_error: str | None = None
+    chart: dict[str, str] | None = None  # a repository chart applied: name, version, digest
 
 
 def _app_conditions(
@@ -85,6 +87,8 @@ class StatusWriter:
             status["inventory"] = {"count": len(state.desired), "groupKinds": kinds}
         if change.health:
             status["health"] = change.health
+        if change.chart is not None:
+            status["chart"] = change.chart
         if status == state.status:
             return
         try:
@@ -106,6 +110,68 @@ class StatusWriter:
                 "commit": state.revision.commit,
                 "url": mask_url(spec.url),
                 "fetchedAt": now(),
+            }
+        with contextlib.suppress(ApiError):
+            await self.client.patch_status(resource, spec.namespace, spec.name, status)
+
+    async def helm_source(self, spec: HelmSourceSpec, ok: bool, state: HelmSourceState) -> None:
+        """``Ready`` and ``status.artifact``: per chart its Apps ask for, the version and digest
+        resolved (or the error); ``revision``/``version``/``digest`` at the top when there is
+        one chart, as for a GitSource's single artifact."""
+        resource = await self.client.resource(crds.API_VERSION, "HelmSource")
+        charts = [
+            {"chart": name, "range": wanted, "version": a.version, "digest": a.digest}
+            for (name, wanted), a in sorted(state.charts.items())
+            if (name, wanted) not in state.chart_errors
+        ] + [
+            {"chart": name, "range": wanted, "error": error[:1000]}
+            for (name, wanted), error in sorted(state.chart_errors.items())
+        ]
+        artifact: dict[str, Any] = {"url": mask_url(spec.url), "fetchedAt": state.fetched_at}
+        resolved = [c for c in charts if "digest" in c]
+        if len(resolved) == 1:
+            only = resolved[0]
+            artifact.update(
+                revision=f"{only['chart']} {only['version']}@{only['digest']}",
+                version=only["version"],
+                digest=only["digest"],
+            )
+        elif resolved:
+            artifact["revision"] = f"{len(resolved)} charts"
+        artifact["charts"] = charts
+        message = (
+            state.error
+            or ", ".join(f"{c['chart']} {c['version']}" for c in resolved)
+            or "no App names a chart of this HelmSource yet"
+        )
+        status = {
+            "conditions": set_condition(
+                [], "Ready", ok, "Succeeded" if ok else "FetchFailed", message, 0
+            ),
+            "artifact": artifact,
+        }
+        with contextlib.suppress(ApiError):
+            await self.client.patch_status(resource, spec.namespace, spec.name, status)
+
+    async def oci_source(
+        self, spec: OCISourceSpec, ok: bool, message: str, state: OCISourceState
+    ) -> None:
+        """``Ready`` and ``status.artifact``: the tag, digest and revision last pulled."""
+        resource = await self.client.resource(crds.API_VERSION, "OCISource")
+        reason = "Succeeded" if ok else "FetchFailed"
+        status: dict[str, Any] = {"conditions": set_condition([], "Ready", ok, reason, message, 0)}
+        if state.artifact is not None:
+            artifact = state.artifact
+            status["artifact"] = {
+                "revision": artifact.revision,
+                "digest": artifact.digest,
+                "version": artifact.tag,
+                "url": artifact.url,
+                "fetchedAt": state.fetched_at,
+                **({"origin": artifact.origin} if artifact.origin else {}),
+                **(
+                    {"originRevision": artifact.origin_revision} if artifact.origin_revision else {}
+                ),
             }
         with contextlib.suppress(ApiError):
             await self.client.patch_status(resource, spec.namespace, spec.name, status)

@@ -349,6 +349,7 @@ def get_apps(
         "REASON",
         "HEALTH",
         "REVISION",
+        "CHART",
         "LAST SYNC",
         "SUSPENDED",
     ):
@@ -360,7 +361,8 @@ def get_apps(
             row["ready"],
             row["reason"],
             row["health"],
-            row["revision"][:12],
+            _short_revision(row["revision"]),
+            row["chart"],
             row["lastSync"],
             str(row["suspended"]).lower(),
         )
@@ -393,9 +395,11 @@ def get_one(
             namespace,
             name,
             report.health.status.value,
-            report.revision[:12] or "-",
+            _short_revision(report.revision) or "-",
         )
     )
+    if report.source.get("chartVersion"):
+        output.out.print(output.chart_line(report.source))
     output.out.print(output.health_table(report.health))
 
 
@@ -420,10 +424,10 @@ def reconcile_cmd(
         apps = await client.resource(crds.API_VERSION, "App")
         app_obj = await client.merge_patch(apps, namespace, name, stamp)
         if with_source:
-            sources = await client.resource(crds.API_VERSION, "GitSource")
-            await client.merge_patch(
-                sources, namespace, app_obj["spec"]["sourceRef"]["name"], stamp
-            )
+            source_ref = app_obj["spec"]["sourceRef"]
+            kind = source_ref.get("kind") or "GitSource"
+            sources = await client.resource(crds.API_VERSION, kind)
+            await client.merge_patch(sources, namespace, source_ref["name"], stamp)
 
     _run(kubeconfig, context, go)
     output.out.print(f"reconcile of {namespace}/{name} requested")
@@ -511,6 +515,13 @@ def events(
 commands.add_typer(get_app, name="get")
 
 
+def _short_revision(revision: str) -> str:
+    """A commit's first 12 digits; a digest ``sha256:…`` keeps its algorithm."""
+    if revision.startswith("sha256:"):
+        return revision[:19]
+    return revision[:12]
+
+
 def _only_app(what: str) -> None:
     if what not in ("app", "apps"):
         raise typer.BadParameter(f"{what!r}: only 'app' is supported")
@@ -522,6 +533,7 @@ def _app_row(item: dict[str, Any]) -> dict[str, Any]:
         (c for c in status.get("conditions") or [] if c.get("type") == "Ready"), {}
     )
     history = status.get("history") or [{}]
+    chart = status.get("chart") or {}
     return {
         "namespace": item["metadata"]["namespace"],
         "name": item["metadata"]["name"],
@@ -529,6 +541,8 @@ def _app_row(item: dict[str, Any]) -> dict[str, Any]:
         "reason": ready.get("reason", ""),
         "health": status.get("health", ""),
         "revision": status.get("lastAppliedRevision", ""),
+        # a chart of a HelmSource: "NAME VERSION" (the revision is then the package's digest)
+        "chart": f"{chart['name']} {chart['version']}" if chart.get("name") else "",
         "lastSync": history[0].get("finishedAt", ""),
         "suspended": bool((item.get("spec") or {}).get("suspend", False)),
     }

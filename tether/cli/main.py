@@ -541,6 +541,8 @@ def status(
                 report.revision or "-",
             )
         )
+        if report.source.get("chartVersion"):
+            output.out.print(output.chart_line(report.source))
         output.out.print(output.health_table(report.health))
     raise typer.Exit(0)
 

@@ -49,6 +49,17 @@ def styled(template: str, *values: object) -> Text:
     return Text.from_markup(template.format(*(escape(str(value)) for value in values)))
 
 
+def chart_line(source: dict[str, str]) -> Text:
+    """The chart a repository-chart app last applied, from its inventory's recorded source."""
+    return styled(
+        "chart {} {} ({}) from {}",
+        source.get("chart", ""),
+        source.get("chartVersion", ""),
+        source.get("chartDigest", ""),
+        source.get("chartRepository", ""),
+    )
+
+
 def print_error(message: object) -> None:
     """``error: message`` on stderr, the message shown exactly as written."""
     err.print(styled("[bold red]error:[/] {}", message))

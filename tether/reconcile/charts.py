@@ -18,7 +18,7 @@ other render (CRDs first, hooks as decision record 0016 says).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -38,7 +38,14 @@ from tether.render import (
     read_values,
 )
 from tether.render import render_chart as render_with_helm
-from tether.source import Artifact, ChartRepositoryAuth, ChartSource, fetch_chart, mask_url
+from tether.source import (
+    Artifact,
+    ChartArtifact,
+    ChartRepositoryAuth,
+    ChartSource,
+    fetch_chart,
+    mask_url,
+)
 
 
 @dataclass(frozen=True)
@@ -126,18 +133,20 @@ async def load_chart(
     redactor: Redactor,
     binaries: Binaries,
     read_limits: ReadLimits | None = None,
+    fetch: Callable[[ChartSource], ChartArtifact] = fetch_chart,
 ) -> tuple[Revision, list[Manifest]]:
     """Fetch the chart (from ``git``, the fetched Git source, or its Helm repository), read and
     decrypt the values (from ``git``, within ``read_limits``), discover the cluster, render.
     Returns the revision (the Git commit for a chart in Git; the chart's version and digest for
-    a repository chart) and the manifests."""
+    a repository chart) and the manifests. ``fetch`` fetches a repository chart (the agent pins
+    the package its HelmSource resolved)."""
     root = git.root if git is not None else None
     git_revision = git.revision if git is not None else None
     settings = RenderSettings(
         kustomize=binaries.kustomize, helm=binaries.helm, read_limits=read_limits
     )
     if spec.repository:
-        package = await asyncio.to_thread(fetch_chart, spec.source())
+        package = await asyncio.to_thread(fetch, spec.source())
         chart_path, label, tree = package.path, f"{spec.chart}-{package.version}", None
         revision = Revision(
             mask_url(spec.repository),

@@ -31,7 +31,16 @@ from tether.reconcile.engine import SyncEngine
 from tether.reconcile.options import SyncOptions
 from tether.reconcile.plan import PlannedObject
 from tether.render import RenderSettings, render
-from tether.source import Artifact, ChartRepositoryAuth, TokenFile, fetch, mask_url
+from tether.source import (
+    Artifact,
+    ChartArtifact,
+    ChartRepositoryAuth,
+    ChartSource,
+    TokenFile,
+    fetch,
+    fetch_chart,
+    mask_url,
+)
 from tether.source.oci import OCIAuth, fetch_artifact
 
 
@@ -80,6 +89,11 @@ class SourceSpec:
     fetcher: Callable[[str, str | None], Artifact] | None = field(default=None, compare=False)
     chart: ChartSpec | None = None
     oci: OCISpec | None = None
+    # How a repository chart is fetched instead of the CLI's way: the agent's, exactly the
+    # package its HelmSource resolved (see tether.agent.helmsources).
+    chart_fetcher: Callable[[ChartSource], ChartArtifact] | None = field(
+        default=None, compare=False
+    )
 
 
 # What the layer above may do to a render between decryption and the engine: the delivery layer
@@ -210,7 +224,14 @@ async def _load(
     options = _limited(options, fetched.root if fetched else None, in_repository)
     limits = options.tenancy.path_limits() if options.tenancy is not None else None
     revision, manifests = await load_chart(
-        fetched, spec.chart, client, options, redactor, binaries, limits
+        fetched,
+        spec.chart,
+        client,
+        options,
+        redactor,
+        binaries,
+        limits,
+        fetch=spec.chart_fetcher or fetch_chart,
     )
     return revision, manifests, options
 
@@ -229,6 +250,9 @@ def _recorded_source(spec: SourceSpec, revision: Revision, options: SyncOptions)
         recorded["chart"] = spec.chart.chart
         recorded["chartRepository"] = mask_url(spec.chart.repository)
         recorded["chartRevision"] = f"{revision.ref}@{revision.commit}"
+        if spec.chart.repository:  # the revision's ref is "chart NAME VERSION"
+            recorded["chartVersion"] = revision.ref.rpartition(" ")[2]
+            recorded["chartDigest"] = revision.commit
     return recorded
 
 
@@ -301,7 +325,8 @@ async def run_sync(
         changes = failure.changes or changes
     report = SyncReport(
         options.app,
-        mask_url(spec.url),
+        # a repository chart without a Git source: the chart's repository is the source
+        mask_url(spec.url or (spec.chart.repository if spec.chart else "")),
         revision,
         _scrubbed(changes, redactor),
         health,

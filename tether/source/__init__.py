@@ -26,7 +26,14 @@ reach: URL forms, plain http, the machine's own git configuration and keys), ``s
 the highest matching tag), ``verify`` (commit signatures against trusted SSH/OpenPGP keys).
 """
 
-from tether.source.charts import ChartArtifact, ChartRepositoryAuth, ChartSource, fetch_chart
+from tether.source.charts import (
+    ChartArtifact,
+    ChartCredentials,
+    ChartRepositoryAuth,
+    ChartSource,
+    chart_cache_dir,
+    fetch_chart,
+)
 from tether.source.credentials import BasicAuth, CredentialProvider, GitHubApp, SshKey, TokenFile
 from tether.source.fetch import Artifact, default_cache_dir, fetch
 from tether.source.oci import (
@@ -47,6 +54,7 @@ __all__ = [
     "Artifact",
     "BasicAuth",
     "ChartArtifact",
+    "ChartCredentials",
     "ChartRepositoryAuth",
     "ChartSource",
     "CredentialProvider",
@@ -59,6 +67,7 @@ __all__ = [
     "SignaturePolicy",
     "SshKey",
     "TokenFile",
+    "chart_cache_dir",
     "default_cache_dir",
     "fetch",
     "fetch_artifact",

@@ -35,9 +35,9 @@ import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from tether.core.kubeyaml import YamlLimits, YamlProblem, load_all
 from tether.core.paths import cache_root
@@ -52,6 +52,33 @@ _TIMEOUT = 60.0
 _CHUNK = 1024 * 1024
 _DIGEST = re.compile(r"^(?:sha256:)?(?P<hex>[0-9a-f]{64})$")
 _SHOWN = 6
+
+
+class ChartAuth(Protocol):
+    """How a request to a Helm repository (``header``) or an OCI registry (``current``, a
+    ``CredentialProvider``) authenticates."""
+
+    def header(self) -> str: ...
+
+    def current(self) -> tuple[str, str]: ...
+
+
+@dataclass(frozen=True)
+class ChartCredentials:
+    """Credentials held in memory (the agent's, read from a HelmSource's Secret on each fetch):
+    a username and password for basic auth, or a bearer token when there is no username."""
+
+    username: str
+    password: str = field(repr=False)
+
+    def current(self) -> tuple[str, str]:
+        return self.username, self.password
+
+    def header(self) -> str:
+        if not self.username:
+            return f"Bearer {self.password}"
+        token = base64.b64encode(f"{self.username}:{self.password}".encode()).decode()
+        return f"Basic {token}"
 
 
 @dataclass(frozen=True)
@@ -86,7 +113,7 @@ class ChartSource:
     repository: str
     name: str
     version: str | None = None
-    auth: ChartRepositoryAuth | None = None
+    auth: ChartAuth | None = None
     ca_file: Path | None = None
     plain_http: bool = False  # oci:// only: a registry served over http (loopback, tests)
     allowed_digests: tuple[str, ...] = ()  # oci:// only: the manifest digests accepted
@@ -183,9 +210,15 @@ class _SameOriginRedirects(urllib.request.HTTPRedirectHandler):
 
 
 def _opener(source: ChartSource) -> urllib.request.OpenerDirector:
-    context = ssl.create_default_context(
-        cafile=str(source.ca_file) if source.ca_file is not None else None
-    )
+    try:
+        context = ssl.create_default_context(
+            cafile=str(source.ca_file) if source.ca_file is not None else None
+        )
+    except (ssl.SSLError, ValueError) as error:
+        raise SourceError(
+            f"{source.display}: the CA bundle is not valid PEM ({type(error).__name__}); give "
+            "the repository's CA certificate(s) in PEM form"
+        ) from None
     return urllib.request.build_opener(
         urllib.request.HTTPSHandler(context=context), _SameOriginRedirects()
     )

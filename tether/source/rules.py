@@ -18,11 +18,11 @@ over another protocol runs. See ``docs/sources.md`` (Security) and decision 0013
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from urllib.parse import urlsplit
 
 from tether.errors import SourceError
-from tether.source.urls import Remote
+from tether.source.urls import Remote, mask_url, parse_remote
 
 LOCAL_FLAG = "--allow-local-sources"
 """The agent flag that lets GitSources name local paths and ``file://`` URLs."""
@@ -86,6 +86,25 @@ class FetchRules:
             f"cannot fetch {about}: refusing to send credentials over plain http, where anyone "
             f"on the path can read them{allowed_here}; use the https:// URL"
         )
+
+    def check_http_repository(self, url: str, credentials: bool, about: str) -> None:
+        """Refuse a Helm repository or OCI registry ``url`` (``https://``/``http://``; an
+        ``oci://`` URL is judged as its ``https://`` form) that these rules do not allow: the same
+        rules as a Git source's: no credentials written into the URL for a tenant, no
+        ``credentials`` over plain http except to loopback under the operator's flag."""
+        if url.startswith("oci://"):
+            url = "https://" + url.removeprefix("oci://")
+        scheme = urlsplit(url).scheme.lower()
+        if scheme not in ("http", "https"):
+            raise SourceError(
+                f"cannot fetch {about}: {mask_url(url)!r} is not an http(s) or oci:// URL; give the "
+                "repository's https:// URL"
+            )
+        remote = parse_remote(url)
+        self.check_url(remote, about)
+        if credentials and remote.username is None:
+            remote = replace(remote, username="")
+        self.check(remote, about)
 
     def check_token_endpoint(self, source_url: str, api_url: str, about: str) -> None:
         """Refuse a GitHub App token endpoint (``api_url``, where the app's signed JWT is
