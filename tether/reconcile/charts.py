@@ -9,7 +9,8 @@ repository, fetched and verified by ``tether.source.fetch_chart``. Values files 
 the Git source (or, without one, from local paths) with Tether's YAML reader; a SOPS-encrypted
 values file is decrypted in memory with the sync's keys, and every decrypted value is given to
 the sync's ``Redactor``. The cluster's Kubernetes version and API versions (kinds included) are
-read by discovery and passed to ``helm template``, so ``.Capabilities`` tells the truth. Then
+read by discovery (cached per client, see ``KubeClient.served_apis``) and passed to
+``helm template``, so ``.Capabilities`` tells the truth. Then
 the chart is rendered by ``tether.render.render_chart``; what comes out is synced like any
 other render (CRDs first, hooks as decision record 0016 says).
 """
@@ -22,7 +23,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from tether.cluster.client import ApiError, KubeClient
+from tether.cluster.client import KubeClient
 from tether.core import Manifest, Revision
 from tether.errors import RenderError
 from tether.reconcile.decrypt import Redactor, decrypt_values
@@ -86,31 +87,10 @@ class Binaries:
 
 
 async def cluster_capabilities(client: KubeClient) -> Capabilities:
-    """The server's version and every API version it serves, with each of its kinds."""
-    version = await client.request("GET", "/version", what="the server's version")
-    core = await client.request("GET", "/api", what="API discovery")
-    groups = await client.request("GET", "/apis", what="API discovery")
-    group_versions = list(core.get("versions") or [])
-    for group in groups.get("groups") or []:
-        group_versions += [v["groupVersion"] for v in group.get("versions") or []]
-
-    async def kinds(group_version: str) -> list[str]:
-        path = f"/api/{group_version}" if "/" not in group_version else f"/apis/{group_version}"
-        try:
-            data = await client.request("GET", path, what=f"apiVersion {group_version}")
-        except ApiError:
-            return []  # an aggregated API that is down: its version is still listed
-        return sorted(
-            {
-                f"{group_version}/{item['kind']}"
-                for item in data.get("resources") or []
-                if "/" not in item.get("name", "")
-            }
-        )
-
-    listed = await asyncio.gather(*(kinds(gv) for gv in group_versions))
-    api_versions = sorted({*group_versions, *(kind for found in listed for kind in found)})
-    return Capabilities(str(version.get("gitVersion", "")), tuple(api_versions))
+    """The server's version and every API version it serves, with each of its kinds (from the
+    client's discovery cache, which a sync drops once it has applied or pruned a CRD)."""
+    served = await client.served_apis()
+    return Capabilities(served.kube_version, served.api_versions)
 
 
 async def load_chart(

@@ -155,6 +155,8 @@ class SyncEngine:
         await self._write_parent(desired.union(previous) if previous else desired)
         await self._apply(plan.stage(first=True), changes)
         await self._wait_first_stage(plan.stage(first=True))
+        if _changed_crds(changes):
+            self.client.forget_discovery()  # served kinds changed: the next chart rediscovers
         second = plan.stage(first=False)
         deferred = [o for o in second if o.deferred]
         if deferred:
@@ -333,6 +335,8 @@ class SyncEngine:
             resource = await self.client.resource(item["apiVersion"], item["kind"])
             await self.client.delete(resource, ref.namespace, ref.name)
             changes.add(ref, Action.PRUNED)
+        if _changed_crds(changes):
+            self.client.forget_discovery()
 
     async def delete_app(self) -> ChangeSet:
         """Delete everything the app's inventory holds (except objects marked
@@ -496,3 +500,11 @@ def _raise_plan_errors(plan: planning.Plan, after_first_stage: bool = False) -> 
             f"{written}: the server refused the dry-run of "
             f"{len(plan.errors)} object(s):\n  " + "\n  ".join(shown) + more
         )
+
+
+def _changed_crds(changes: ChangeSet) -> bool:
+    """Whether a CRD was created, changed or pruned: what the server serves changed."""
+    return any(
+        change.ref.kind == "CustomResourceDefinition" and change.action.writes
+        for change in changes.changes
+    )
