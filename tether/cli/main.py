@@ -6,6 +6,7 @@ Exit codes everywhere: 0 ok (or in sync), 1 differences found, 2 error.
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -27,6 +28,7 @@ from tether.reconcile.decrypt import KeySources
 from tether.reconcile.options import SyncOptions
 from tether.reconcile.run import SourceSpec, run_diff, run_sync
 from tether.reconcile.status import app_status
+from tether.render import SetValue
 
 app = typer.Typer(
     name="tether",
@@ -101,6 +103,21 @@ PatchOpt = Annotated[
         "--post-render-patch",
         help="Strategic-merge patch file in the repository applied to the rendered chart "
         "(repeatable).",
+    ),
+]
+SetOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set",
+        help="A chart value in helm's --set syntax (a.b=1,c[0]=x), given to helm as it is, on "
+        "top of every other value (repeatable). Never printed.",
+    ),
+]
+SetStringOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set-string",
+        help="Like --set, every value a string (helm's --set-string).",
     ),
 ]
 RepoCaOpt = Annotated[
@@ -262,6 +279,25 @@ def chart_spec(
     )
 
 
+def with_set_values(
+    chart: ChartSpec | None, set_values: list[str] | None, set_strings: list[str] | None
+) -> ChartSpec | None:
+    """``chart`` with its ``--set``/``--set-string`` values (helm parses them)."""
+    given = [("--set", v) for v in set_values or []] + [
+        ("--set-string", v) for v in set_strings or []
+    ]
+    if not given:
+        return chart
+    if chart is None:
+        raise typer.BadParameter("--set and --set-string need --chart")
+    for flag, expression in given:
+        if "=" not in expression:
+            raise typer.BadParameter(
+                f"{flag} takes KEY=VALUE (helm's syntax: a.b=1,c[0]=x)", param_hint=flag
+            )
+    return replace(chart, set_values=tuple(SetValue(flag, value) for flag, value in given))
+
+
 def source_spec(
     source: str, path: str, ref: str | None, token_file: str, chart: ChartSpec | None
 ) -> SourceSpec:
@@ -330,6 +366,8 @@ def sync(
     repo_password_file: RepoPasswordOpt = "",
     repo_ca_file: RepoCaOpt = "",
     post_render_patch: PatchOpt = None,
+    set_values: SetOpt = None,
+    set_strings: SetStringOpt = None,
 ) -> None:
     """Render a path of a Git repository (or a Helm chart) and bring the cluster to it (one
     reconcile pass)."""
@@ -337,6 +375,7 @@ def sync(
     require_app(app_name)
     auth = (repo_username, repo_password_file, repo_ca_file)
     charted = chart_spec(chart, repo, version, values, release, auth, post_render_patch)
+    charted = with_set_values(charted, set_values, set_strings)
     spec = source_spec(source, path, ref, git_token_file, charted)
     try:
         connection = connect(kubeconfig_path, context)
@@ -409,12 +448,15 @@ def diff(
     repo_password_file: RepoPasswordOpt = "",
     repo_ca_file: RepoCaOpt = "",
     post_render_patch: PatchOpt = None,
+    set_values: SetOpt = None,
+    set_strings: SetStringOpt = None,
 ) -> None:
     """Show what a sync would change, as a unified diff of live vs desired (Secret values masked)."""
     json_output = check_output(output_format)
     require_app(app_name)
     auth = (repo_username, repo_password_file, repo_ca_file)
     charted = chart_spec(chart, repo, version, values, release, auth, post_render_patch)
+    charted = with_set_values(charted, set_values, set_strings)
     spec = source_spec(source, path, ref, git_token_file, charted)
     try:
         connection = connect(kubeconfig_path, context)

@@ -18,12 +18,14 @@ other render (CRDs first, hooks as decision record 0016 says).
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from tether.cluster.client import KubeClient
+from tether.cluster.client import ApiError, KubeClient
 from tether.core import Manifest, Revision
 from tether.errors import RenderError
 from tether.reconcile.decrypt import Redactor, decrypt_values
@@ -33,12 +35,37 @@ from tether.render import (
     Chart,
     ReadLimits,
     RenderSettings,
+    SetValue,
     merge_values,
+    parse_values,
     read_patch,
     read_values,
 )
 from tether.render import render_chart as render_with_helm
 from tether.source import Artifact, ChartRepositoryAuth, ChartSource, fetch_chart, mask_url
+
+VALUES_KINDS = ("ConfigMap", "Secret")
+DEFAULT_VALUES_KEY = "values.yaml"
+
+
+@dataclass(frozen=True)
+class ValuesReference:
+    """Values kept in a ConfigMap or Secret of the App's namespace (``spec.chart.valuesFrom``).
+
+    ``values_key`` holds a YAML mapping of values (SOPS-encrypted allowed), or, with
+    ``target_path`` (``db.password``), one value put at that path as a string. A missing object
+    or key fails the sync unless ``optional``."""
+
+    kind: str
+    name: str
+    namespace: str
+    values_key: str = DEFAULT_VALUES_KEY
+    target_path: str = ""
+    optional: bool = False
+
+    @property
+    def label(self) -> str:
+        return f"valuesFrom {self.kind} {self.namespace}/{self.name} key {self.values_key!r}"
 
 
 @dataclass(frozen=True)
@@ -62,6 +89,8 @@ class ChartSpec:
     ca_file: str = ""
     include_crds: bool = True
     patches: tuple[str, ...] = ()  # strategic-merge patches in the Git source, after rendering
+    values_from: tuple[ValuesReference, ...] = ()  # after the files, before ``values``
+    set_values: tuple[SetValue, ...] = ()  # --set/--set-string, passed to helm, on top of all
 
     def source(self) -> ChartSource:
         auth = (
@@ -132,6 +161,11 @@ async def load_chart(
     for values_file in spec.values_files:
         values = await asyncio.to_thread(read_values, root, values_file, settings)
         layers.append(await decrypt_values(client, values, values_file, options.keys, redactor))
+    reader = client.impersonating(options.impersonate) if options.impersonate else client
+    for reference in spec.values_from:
+        referenced = await _referenced_values(reader, reference, settings, options, redactor)
+        if referenced is not None:
+            layers.append(referenced)
     layers.append(dict(spec.values))
     patches = []
     for patch in spec.patches:
@@ -149,6 +183,7 @@ async def load_chart(
         spec.include_crds,
         tree,
         tuple(patches),
+        spec.set_values,
     )
     manifests = await asyncio.to_thread(render_with_helm, chart, settings)
     served = _served_by_chart_crds(manifests) - set(capabilities.api_versions)
@@ -180,3 +215,98 @@ def _served_by_chart_crds(manifests: list[Manifest]) -> set[str]:
                     f"{group}/{version.get('name')}/{kind}",
                 }
     return served
+
+
+async def _referenced_values(
+    client: KubeClient,
+    reference: ValuesReference,
+    settings: RenderSettings,
+    options: SyncOptions,
+    redactor: Redactor,
+) -> dict[str, Any] | None:
+    """The values ``reference`` names, read as the App's identity (``client``); None when it is
+    optional and missing. Every value of a Secret is given to ``redactor``; a SOPS-encrypted
+    document is decrypted in memory like a values file."""
+    text = await _referenced_text(client, reference, options)
+    if text is None:
+        return None
+    secret = reference.kind == "Secret"
+    if secret:
+        redactor.add(text)
+    if reference.target_path:
+        if secret:
+            redactor.add(text.strip())
+        return _at_path(reference, text)
+    values = parse_values(text, reference.label, settings, secret=secret)
+    values = await decrypt_values(client, values, reference.label, options.keys, redactor)
+    if secret:
+        for leaf in _leaves(values):
+            redactor.add(leaf)
+    return values
+
+
+async def _referenced_text(
+    client: KubeClient, reference: ValuesReference, options: SyncOptions
+) -> str | None:
+    if reference.kind not in VALUES_KINDS:
+        raise RenderError(f"{reference.label}: kind must be ConfigMap or Secret")
+    who = f"as {options.impersonate}" if options.impersonate else "with the sync's credentials"
+    try:
+        obj = await client.get(
+            await client.resource("v1", reference.kind), reference.namespace, reference.name
+        )
+    except ApiError as error:
+        if error.status in (401, 403):
+            raise RenderError(
+                f"{reference.label}: may not be read {who}: give that identity `get` on "
+                f"{reference.kind.lower()}s in {reference.namespace}; nothing was applied"
+            ) from None
+        raise
+    if obj is None:
+        if reference.optional:
+            return None
+        raise RenderError(
+            f"{reference.label}: {reference.kind} {reference.namespace}/{reference.name} not "
+            "found: create it, or mark the reference optional: true; nothing was applied"
+        )
+    data = obj.get("data") or {}
+    raw = data.get(reference.values_key)
+    if raw is None:
+        if reference.optional:
+            return None
+        keys = ", ".join(sorted(data)) or "none"
+        raise RenderError(
+            f"{reference.label}: the {reference.kind} has no key {reference.values_key!r} "
+            f"(its keys: {keys}); set valuesKey, or mark the reference optional: true; nothing "
+            "was applied"
+        )
+    if reference.kind == "ConfigMap":
+        return str(raw)
+    try:
+        return base64.b64decode(str(raw), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        raise RenderError(f"{reference.label}: not UTF-8 text; nothing was applied") from None
+
+
+def _at_path(reference: ValuesReference, text: str) -> dict[str, Any]:
+    """``{"a": {"b": text}}`` for target path ``a.b`` (``\\.`` is a dot inside a key)."""
+    keys = [
+        key.replace("\x00", ".") for key in reference.target_path.replace("\\.", "\x00").split(".")
+    ]
+    if any(not key or "[" in key for key in keys):
+        raise RenderError(
+            f"{reference.label}: targetPath {reference.target_path!r} is not a dotted path of "
+            "keys (a.b.c; write \\. for a dot inside a key; list indexes are not supported)"
+        )
+    value: Any = text
+    for key in reversed(keys):
+        value = {key: value}
+    return dict(value)
+
+
+def _leaves(values: Any) -> list[str]:
+    if isinstance(values, dict):
+        return [leaf for value in values.values() for leaf in _leaves(value)]
+    if isinstance(values, list):
+        return [leaf for value in values for leaf in _leaves(value)]
+    return [] if values is None or isinstance(values, bool) else [str(values)]
