@@ -52,6 +52,7 @@ _STDERR_LIMIT = 2000
 _DEBUG_HINT = "; Use --debug flag to render out invalid YAML"  # not a flag Tether users have
 _RELEASE_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _MAX_RELEASE_NAME = 53
+_MISSING_DEPENDENCIES = "missing in charts/ directory"
 
 
 @dataclass(frozen=True)
@@ -265,9 +266,15 @@ def _run(binary: Path, chart: Chart, settings: RenderSettings) -> str:
         except Stopped as exc:
             raise _HelmFailed(_stopped(exc, binary, settings)) from exc
     if finished.returncode != 0:
-        raise _HelmFailed(
-            f"helm template failed (exit {finished.returncode}): {finished.stderr or 'no output'}"
-        )
+        said = finished.stderr or "no output"
+        if _MISSING_DEPENDENCIES in said:
+            said += (
+                "; Tether downloads nothing at render time: vendor every dependency of "
+                "Chart.yaml in the chart's charts/ directory and commit it (even one its "
+                "condition disables: Helm checks them all; a chart's own .gitignore may hide "
+                "charts/), or remove the ones not used from Chart.yaml"
+            )
+        raise _HelmFailed(f"helm template failed (exit {finished.returncode}): {said}")
     if finished.stderr:
         log.warning("helm template of %s: %s", chart.label, _tidy(finished.stderr, chart, ""))
     return finished.stdout
