@@ -109,7 +109,13 @@ class SyncEngine:
         await planning.fetch_live(self.client, ready)
         planning.raise_on_conflicts(planning.check_ownership(ready, inventory))
         await planning.dry_run(self.client, plan, ready, self.options.ignore)
-        return plan, await self.load_inventory()
+        previous = await self.load_inventory()
+        for job in planning.rest_vanished_jobs(plan, previous is not None):
+            self._finished_hooks[job.ref] = (
+                HealthStatus.HEALTHY,
+                "ran with an earlier sync, then deleted (ttlSecondsAfterFinished)",
+            )
+        return plan, previous
 
     async def _namespace_exists(self, name: str) -> bool:
         """Whether Namespace ``name`` exists. When the app's identity may not read it, it is
