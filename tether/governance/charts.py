@@ -51,6 +51,7 @@ from tether.policy.secrets import literal_value
 from tether.render import (
     Capabilities,
     Chart,
+    Patch,
     RenderSettings,
     merge_values,
     read_patch,
@@ -178,30 +179,9 @@ def lint_chart(
     if schema_findings:
         result.findings += schema_findings
         return result
-    given = [layer.values for layer in layers[1:]]  # helm applies the chart's defaults itself
-    release = str(chart.get("releaseName") or app.ref.name)
-    namespace = str((spec.get("destination") or {}).get("namespace") or app.ref.namespace or "")
-    capabilities = Capabilities(_kube_version(settings), _crd_api_versions(unit.manifests))
-    rendered = Chart(
-        repository.root / chart_path,
-        chart_path,
-        release,
-        namespace or "default",
-        _without_sops(merge_values(given)),
-        capabilities,
-        True,
-        repository.root,
-        tuple(patches),
-    )
+    chart_of = _RenderedChart(app, chart_path, chart, tuple(patches))
     try:
-        manifests = render_chart(rendered, render_settings)
-        own = [m for m in manifests if "/crds/" in f"/{m.source.path}"]
-        served = set(_crd_api_versions(own)) - set(capabilities.api_versions)
-        if served:  # Helm installs crds/ before rendering templates: they see those kinds
-            widened = replace(
-                capabilities, api_versions=(*capabilities.api_versions, *sorted(served))
-            )
-            manifests = render_chart(replace(rendered, capabilities=widened), render_settings)
+        manifests = chart_of.render(layers, unit, repository, settings, render_settings)
     except RenderError as error:
         result.findings.append(_finding("render-failed", app, f"{app.ref}: {error}"))
         return result
@@ -209,6 +189,49 @@ def lint_chart(
     result.layers = layers
     result.findings += _cleartext_secrets(manifests, layers, repository)
     return result
+
+
+@dataclass(frozen=True)
+class _RenderedChart:
+    """How one chart App is rendered: its chart, its release and namespace, its patches."""
+
+    app: Manifest
+    path: str
+    chart: dict[str, Any]
+    patches: tuple[Patch, ...]
+
+    def render(
+        self,
+        layers: list[ValuesLayer],
+        unit: Unit,
+        repository: Repository,
+        settings: LintSettings,
+        render_settings: RenderSettings,
+    ) -> list[Manifest]:
+        """``helm template`` of the chart; rendered again with the kinds of its own ``crds/``
+        served when there are some (Helm installs them before rendering the templates)."""
+        spec = self.app.body["spec"]
+        given = [layer.values for layer in layers[1:]]  # helm applies the chart's defaults
+        namespace = (spec.get("destination") or {}).get("namespace") or self.app.ref.namespace
+        capabilities = Capabilities(_kube_version(settings), _crd_api_versions(unit.manifests))
+        chart = Chart(
+            repository.root / self.path,
+            self.path,
+            str(self.chart.get("releaseName") or self.app.ref.name),
+            str(namespace or "default"),
+            _without_sops(merge_values(given)),
+            capabilities,
+            True,
+            repository.root,
+            self.patches,
+        )
+        manifests = render_chart(chart, render_settings)
+        own = [m for m in manifests if "/crds/" in f"/{m.source.path}"]
+        served = set(_crd_api_versions(own)) - set(capabilities.api_versions)
+        if not served:
+            return manifests
+        widened = replace(capabilities, api_versions=(*capabilities.api_versions, *sorted(served)))
+        return render_chart(replace(chart, capabilities=widened), render_settings)
 
 
 def _why_skipped(spec: dict[str, Any], chart: dict[str, Any], repository: Repository) -> str:
