@@ -6,6 +6,7 @@ Exit codes everywhere: 0 ok (or in sync), 1 differences found, 2 error.
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -35,6 +36,7 @@ from tether.reconcile.decrypt import KeySources
 from tether.reconcile.options import SyncOptions
 from tether.reconcile.run import OCISpec, SourceSpec, run_diff, run_sync
 from tether.reconcile.status import app_status
+from tether.render import SetValue
 
 app = typer.Typer(
     name="tether",
@@ -111,6 +113,21 @@ PatchOpt = Annotated[
         "--post-render-patch",
         help="Strategic-merge patch file in the repository applied to the rendered chart "
         "(repeatable).",
+    ),
+]
+SetOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set",
+        help="A chart value in helm's --set syntax (a.b=1,c[0]=x), given to helm as it is, on "
+        "top of every other value (repeatable). Never printed.",
+    ),
+]
+SetStringOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set-string",
+        help="Like --set, every value a string (helm's --set-string).",
     ),
 ]
 RepoCaOpt = Annotated[
@@ -270,6 +287,25 @@ def chart_spec(
     )
 
 
+def with_set_values(
+    chart: ChartSpec | None, set_values: list[str] | None, set_strings: list[str] | None
+) -> ChartSpec | None:
+    """``chart`` with its ``--set``/``--set-string`` values (helm parses them)."""
+    given = [("--set", v) for v in set_values or []] + [
+        ("--set-string", v) for v in set_strings or []
+    ]
+    if not given:
+        return chart
+    if chart is None:
+        raise typer.BadParameter("--set and --set-string need --chart")
+    for flag, expression in given:
+        if "=" not in expression:
+            raise typer.BadParameter(
+                f"{flag} takes KEY=VALUE (helm's syntax: a.b=1,c[0]=x)", param_hint=flag
+            )
+    return replace(chart, set_values=tuple(SetValue(flag, value) for flag, value in given))
+
+
 def source_spec(
     source: str,
     path: str,
@@ -294,8 +330,10 @@ def _source_of_options(
     charted: tuple[str, str, str | None, list[str] | None, str, list[str] | None],
     auth: tuple[str, str, str],
     registry: tuple[str, bool, list[str] | None],
+    set_options: tuple[list[str] | None, list[str] | None] = (None, None),
 ) -> SourceSpec:
-    """The ``SourceSpec`` of sync's and diff's source options (Git, chart, OCI)."""
+    """The ``SourceSpec`` of sync's and diff's source options (Git, chart with its ``--set``
+    values, OCI)."""
     source, path, ref, token_file = git
     chart, repo, version, values, release, patches = charted
     oci, plain_http, allow_digest = registry
@@ -305,6 +343,7 @@ def _source_of_options(
     chart_of = chart_spec(
         chart, repo, version, values, release, auth, patches, (plain_http, allowed)
     )
+    chart_of = with_set_values(chart_of, *set_options)
     return source_spec(
         source, path, ref, token_file, chart_of, oci_spec(oci, ref, auth, plain_http, allowed)
     )
@@ -371,6 +410,8 @@ def sync(
     oci: OciOpt = "",
     plain_http: PlainHttpOpt = False,
     allow_digest: AllowDigestOpt = None,
+    set_values: SetOpt = None,
+    set_strings: SetStringOpt = None,
 ) -> None:
     """Render a path of a Git repository (or a Helm chart, or an OCI artifact) and bring the
     cluster to it (one reconcile pass)."""
@@ -381,6 +422,7 @@ def sync(
         (chart, repo, version, values, release, post_render_patch),
         (repo_username, repo_password_file, repo_ca_file),
         (oci, plain_http, allow_digest),
+        (set_values, set_strings),
     )
     try:
         connection = connect(kubeconfig_path, context)
@@ -456,6 +498,8 @@ def diff(
     oci: OciOpt = "",
     plain_http: PlainHttpOpt = False,
     allow_digest: AllowDigestOpt = None,
+    set_values: SetOpt = None,
+    set_strings: SetStringOpt = None,
 ) -> None:
     """Show what a sync would change, as a unified diff of live vs desired (Secret values masked)."""
     json_output = check_output(output_format)
@@ -465,6 +509,7 @@ def diff(
         (chart, repo, version, values, release, post_render_patch),
         (repo_username, repo_password_file, repo_ca_file),
         (oci, plain_http, allow_digest),
+        (set_values, set_strings),
     )
     try:
         connection = connect(kubeconfig_path, context)
