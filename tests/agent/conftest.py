@@ -93,7 +93,11 @@ class AgentProcess:
         self.process = subprocess.Popen(
             argv, stdout=self.log.open("ab"), stderr=subprocess.STDOUT, env=env
         )
-        wait_for(self.healthy, 30, f"agent {identity} to serve /healthz")
+        try:
+            wait_for(self.healthy, 30, f"agent {identity} to serve /healthz")
+        except BaseException:
+            self.stop()  # a fixture that never returned is never torn down: stop it here
+            raise
 
     @property
     def url(self) -> str:

@@ -135,6 +135,10 @@ ARGS = {"service-name": "shop", "version": "v2"}
             ),
             "provider.prometheus has fields Tether does not read: insecure",
         ),
+        (  # as in argo-rollouts' e2e template web-background: the refusal says what to do
+            _with_metric(provider={"web": {"url": "https://x", "insecure": True}}),
+            "insecure: TLS verification cannot be switched off: give the server a certificate",
+        ),
         (
             _with_metric(provider={"job": {"spec": {}}}),
             "a job metric needs a cluster to run its Job on, and none was given",

@@ -169,6 +169,26 @@ def test_a_keyed_comment_is_posted_once_and_plain_comments_each_time(
     assert bodies[1] == "A person asked for a retry"
 
 
+def test_a_keyed_comment_asked_for_with_new_text_is_edited_in_place(
+    forge_repo: ForgeRepo,
+) -> None:
+    _, bad = _good_then_bad(forge_repo)
+
+    async def scenario() -> tuple[int, int, int]:
+        async with make_forge(forge_repo.gitea.url, forge_repo.gitea.admin.token) as forge:
+            pull = await forge.open_change(_revert_of(forge_repo, bad))
+            first = await forge.comment(pull.repo, pull.number, "Error rate 3 %", key="rate")
+            edited = await forge.comment(pull.repo, pull.number, "Error rate 7.5 %", key="rate")
+            return pull.number, first.id, edited.id
+
+    number, first, edited = asyncio.run(scenario())
+    assert edited == first
+    bodies = [item["body"] for item in forge_repo.get(f"/issues/{number}/comments").json()]
+    assert len(bodies) == 1
+    assert bodies[0].startswith("Error rate 7.5 %")
+    assert "<!-- tether-key: rate -->" in bodies[0]
+
+
 def test_commit_statuses_are_set_and_the_latest_per_context_is_read_back(
     forge_repo: ForgeRepo,
 ) -> None:

@@ -84,6 +84,7 @@ def test_the_image_has_its_tools_and_leaves_out_apt_lists_pip_caches_and_docs(
     root = container.root()
     assert (root / "usr/bin/python3.11").is_file()
     assert (root / "usr/bin/git").is_file() and (root / "usr/local/bin/kustomize").is_file()
+    assert (root / "usr/local/bin/helm").is_file()  # chart Apps are rendered in the agent
     # what tether.source.verify runs to check signed commits
     assert (root / "usr/bin/ssh-keygen").is_file() and (root / "usr/bin/gpg").is_file()
     assert sorted(p.name for p in (root / "var/lib/apt/lists").iterdir() if p.is_file()) in (

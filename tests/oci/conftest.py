@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tether.devcluster.provision import ensure_binary
 from tether.devcluster.registry import LocalRegistry, running_registry
 from tether.source.oci import OCIAuth, TokenFile
 
@@ -45,6 +46,11 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
     password_file.write_text(password + "\n")
     with running_registry(root / "server", {USER: password}) as server:
         yield Registry(server, password, password_file)
+
+
+@pytest.fixture(scope="session")
+def helm() -> Path:
+    return ensure_binary("helm")
 
 
 @pytest.fixture

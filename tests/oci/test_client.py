@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 
 from tests.oci.conftest import USER, Registry, write_manifests
+from tests.oci.redirecting_front import RedirectingFront
+from tether.devcluster.registry import running_registry
 from tether.errors import SourceError
 from tether.source.oci import (
     OCIAuth,
@@ -169,3 +171,67 @@ def test_references_parse() -> None:
     assert (ref.registry, ref.repository, ref.tag) == ("127.0.0.1:5000", "a/b/c", "1.2.3_build")
     assert ref.reference == "sha256:" + "a" * 64
     assert OCIReference.parse("oci://h:5000/r").tag == ""
+
+
+def test_a_pinned_artifact_in_the_cache_needs_no_registry(tmp_path: Path) -> None:
+    with running_registry(tmp_path / "reg") as server:
+        auth = OCIAuth(plain_http=True)
+        ref = f"oci://{server.host}/pinned/app:v1"
+        digest = push_artifact(ref, write_manifests(tmp_path / "src"), "git://x", "r9", auth)
+        first = fetch_artifact(f"{ref}@{digest}", auth, tmp_path / "cache")
+    again = fetch_artifact(f"{ref}@{digest}", auth, tmp_path / "cache")
+    assert again == first
+    assert again.origin_revision == "r9"
+    with pytest.raises(SourceError) as down:
+        fetch_artifact(ref, auth, tmp_path / "cache")
+    assert f"http://{server.host}" in str(down.value)
+    assert "check that the registry is running" in str(down.value)
+
+
+def test_credentials_are_not_sent_where_a_blob_download_is_redirected(
+    registry: Registry, repository: str, tmp_path: Path
+) -> None:
+    front = RedirectingFront(registry.server.url, repository, (USER, registry.password))
+    try:
+        ref = f"oci://{front.host}/{repository}:v1"
+        digest = push_artifact(ref, write_manifests(tmp_path / "src"), "s", "r", registry.auth)
+        fetched = fetch_artifact(ref, registry.auth, tmp_path / "cache")
+    finally:
+        front.close()
+    assert fetched.digest == digest
+    assert (fetched.root / "configmap.yaml").is_file()
+    assert front.storage_authorizations == [""]
+
+
+def test_https_with_the_registrys_ca(tmp_path: Path) -> None:
+    password = tmp_path / "password"
+    password.write_text("tls-pass-77")
+    with running_registry(tmp_path / "reg", {USER: "tls-pass-77"}, tls=True) as server:
+        auth = OCIAuth(TokenFile(password, USER), ca_file=server.ca_file)
+        ref = f"oci://{server.host}/tls/app:v1"
+        digest = push_artifact(ref, write_manifests(tmp_path / "src"), "s", "r", auth)
+        assert fetch_artifact(ref, auth, tmp_path / "cache").digest == digest
+        with pytest.raises(SourceError) as untrusted:
+            fetch_artifact(ref, OCIAuth(TokenFile(password, USER)), tmp_path / "cache")
+    message = str(untrusted.value)
+    assert f"https://{server.host}" in message
+    assert "CA file" in message
+    assert "tls-pass-77" not in message
+
+
+def test_a_blob_longer_than_its_descriptor_is_cut_off_and_refused(
+    registry: Registry, repository: str, tmp_path: Path
+) -> None:
+    front = RedirectingFront(
+        registry.server.url, repository, (USER, registry.password), extra=b"\0" * 65536
+    )
+    try:
+        ref = f"oci://{front.host}/{repository}:v1"
+        push_artifact(ref, write_manifests(tmp_path / "src"), "s", "r", registry.auth)
+        with pytest.raises(SourceError) as refused:
+            fetch_artifact(ref, registry.auth, tmp_path / "cache")
+    finally:
+        front.close()
+    assert "sent more than the" in str(refused.value)
+    assert f"http://{front.host}" in str(refused.value)
+    assert not any((tmp_path / "cache").glob("sha256-*"))

@@ -302,6 +302,27 @@ _REPOSITORY_CHART = {
     "version": {"type": "string", "minLength": 1},
     "valuesSourceRef": {"type": "object", "required": ["name"], "properties": {"name": _NAME}},
 }
+_VALUES_FROM = {
+    "type": "array",
+    "description": "ConfigMaps and Secrets of the App's namespace holding values, read as the "
+    "App's identity, merged in order after valuesFiles and before values (docs/helm.md).",
+    "items": {
+        "type": "object",
+        "required": ["kind", "name"],
+        "properties": {
+            "kind": {"type": "string", "enum": ["ConfigMap", "Secret"]},
+            "name": _NAME,
+            "valuesKey": {
+                "type": "string",
+                "pattern": r"^[-._a-zA-Z0-9]+$",
+                "maxLength": 253,
+                "default": "values.yaml",
+            },
+            "targetPath": {"type": "string", "maxLength": 250},
+            "optional": {"type": "boolean", "default": False},
+        },
+    },
+}
 
 APP = _crd(
     "App",
@@ -326,6 +347,7 @@ APP = _crd(
                         "type": "array",
                         "items": {"type": "string", "minLength": 1},
                     },
+                    "valuesFrom": _VALUES_FROM,
                 },
             },
             "destination": {"type": "object", "properties": {"namespace": _NAME}},

@@ -15,6 +15,7 @@ from tether.agent.state import AppState, Fleet
 from tether.agent.status import AppStatusChange, StatusWriter
 from tether.core import ObjectRef
 from tether.core.compare import drifted_fields
+from tether.core.hooks import vanishes_when_finished
 from tether.core.ignore import without_ignored
 from tether.notify import AlertEvent
 
@@ -44,6 +45,8 @@ class DriftJudge:
         if ref not in state.desired:
             return
         expected = state.baseline.get(ref) or state.desired[ref][1]
+        if live is None and vanishes_when_finished(state.desired[ref][1]):
+            return  # a Job deleted by its ttlSecondsAfterFinished: finished, not drift
         fields = drifted_fields(without_ignored(expected, live, state.spec.ignore), live)
         if not fields:
             return

@@ -9,7 +9,7 @@ from typing import Any
 
 from tether.core.ignore import IgnoreRule
 from tether.core.inventory import app_identity
-from tether.reconcile.charts import ChartSpec
+from tether.reconcile.charts import DEFAULT_VALUES_KEY, ChartSpec, ValuesReference
 
 REQUESTED_ANNOTATION = "tether.dev/reconcile-requested-at"
 # Held on every App the agent manages, so that deleting the App first deletes what it applied.
@@ -231,7 +231,7 @@ class AppSpec:
             orphan_on_delete=annotations.get(DELETION_POLICY_ANNOTATION) == "orphan",
             health_checks=tuple((spec.get("health") or {}).get("checks") or ()),
             health_grace=seconds((spec.get("health") or {}).get("gracePeriod", ""), 30.0),
-            chart=_chart(spec),
+            chart=_chart(spec, namespace),
             source_kind=spec["sourceRef"].get("kind") or "GitSource",
             values_source=_values_source(namespace, spec),
             resource_version=str(meta.get("resourceVersion", "")),
@@ -265,11 +265,12 @@ class AppSpec:
         )
 
 
-def _chart(spec: dict[str, Any]) -> ChartSpec | None:
+def _chart(spec: dict[str, Any], namespace: str) -> ChartSpec | None:
     """``spec.chart``: ``spec.path`` is a Helm chart in the GitSource, rendered with these
-    values files (in the same repository) and inline values, as release ``releaseName``. On a
-    HelmSource, ``spec.chart.name`` and ``version`` name the chart instead (its repository is
-    filled in from the HelmSource when the App syncs)."""
+    values files (in the same repository), ConfigMaps and Secrets of the App's ``namespace``
+    (``valuesFrom``) and inline values, as release ``releaseName``. On a HelmSource,
+    ``spec.chart.name`` and ``version`` name the chart instead (its repository is filled in from
+    the HelmSource when the App syncs)."""
     chart = spec.get("chart")
     if not isinstance(chart, dict):
         return None
@@ -281,6 +282,17 @@ def _chart(spec: dict[str, Any]) -> ChartSpec | None:
         values=dict(chart.get("values") or {}),
         release=str(chart.get("releaseName") or ""),
         patches=tuple(chart.get("postRenderPatches") or ()),
+        values_from=tuple(
+            ValuesReference(
+                str(ref["kind"]),
+                str(ref["name"]),
+                namespace,
+                str(ref.get("valuesKey") or DEFAULT_VALUES_KEY),
+                str(ref.get("targetPath") or ""),
+                bool(ref.get("optional", False)),
+            )
+            for ref in chart.get("valuesFrom") or ()
+        ),
     )
 
 

@@ -261,14 +261,28 @@ def _metrics(title: str, raw: list[Any]) -> list[Mapping[str, Any]]:
     return raw
 
 
+# Argo fields refused on purpose, with what to do instead (seen in Argo Rollouts' own examples).
+_REFUSED_ON_PURPOSE = {
+    "insecure": (
+        "TLS verification cannot be switched off: give the server a certificate from a CA the "
+        "agent trusts, or measure it over plain http on a cluster-internal address"
+    ),
+}
+
+
 def _refuse_unknown(where: str, part: str, mapping: Any, accepted: frozenset[str]) -> None:
     if not isinstance(mapping, dict):
         raise AnalysisError(f"{where}: {part} must be a mapping")
     unknown = sorted(set(mapping) - accepted)
     if unknown:
+        hints = [
+            f"{name}: {_REFUSED_ON_PURPOSE[name]}"
+            for name in unknown
+            if name in _REFUSED_ON_PURPOSE
+        ]
         raise AnalysisError(
             f"{where}: {part} has fields Tether does not read: {', '.join(unknown)} "
-            f"(accepted: {', '.join(sorted(accepted))})"
+            f"(accepted: {', '.join(sorted(accepted))})" + "".join(f"; {hint}" for hint in hints)
         )
 
 

@@ -167,7 +167,7 @@ def lint(
     if output_format not in RuleOutput:
         raise typer.BadParameter("use -o text, json, sarif or junit", param_hint="-o")
     json_output = output_format == "json"
-    from tether.cli.devcluster import resolve_kustomize
+    from tether.cli.devcluster import resolve_helm, resolve_kustomize
     from tether.core.paths import cache_root
     from tether.devcluster.versions import KUBERNETES
     from tether.governance import LintSettings
@@ -185,6 +185,7 @@ def lint(
             connection = connect(kubeconfig_path, context)
         settings = LintSettings(
             kustomize=resolve_kustomize(),
+            helm=resolve_helm() if _holds_charts(path) else None,
             schema_cache=cache,
             kubernetes_version=kubernetes_version or KUBERNETES,
             cluster=connection,
@@ -196,6 +197,11 @@ def lint(
         raise _fail(error, json_output) from None
     sys.stdout.write(render(report, output_format, _version()))
     raise typer.Exit(report.exit_code)
+
+
+def _holds_charts(root: Path) -> bool:
+    """Whether the repository has a Helm chart (then helm is needed, and built if missing)."""
+    return root.is_dir() and any(".git" not in found.parts for found in root.rglob("Chart.yaml"))
 
 
 def _update_schemas(cache: Path, kubeconfig_path: str | None, context: str | None) -> None:

@@ -6,6 +6,7 @@ Exit codes everywhere: 0 ok (or in sync), 1 differences found, 2 error.
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -17,6 +18,14 @@ from tether.cli.agent import commands as agent_commands
 from tether.cli.connection import connect
 from tether.cli.devcluster import dev_cluster_app, resolve_helm, resolve_kustomize
 from tether.cli.governance import register as register_governance
+from tether.cli.oci import (
+    AllowDigestOpt,
+    OciOpt,
+    PlainHttpOpt,
+    allowed_digests,
+    oci_spec,
+    push_app,
+)
 from tether.cli.parsing import parse_duration
 from tether.cli.secrets import secrets_app
 from tether.cluster.client import DEFAULT_CONCURRENCY
@@ -25,8 +34,9 @@ from tether.errors import TetherError
 from tether.reconcile.charts import ChartSpec
 from tether.reconcile.decrypt import KeySources
 from tether.reconcile.options import SyncOptions
-from tether.reconcile.run import SourceSpec, run_diff, run_sync
+from tether.reconcile.run import OCISpec, SourceSpec, run_diff, run_sync
 from tether.reconcile.status import app_status
+from tether.render import SetValue
 
 app = typer.Typer(
     name="tether",
@@ -40,6 +50,7 @@ app = typer.Typer(
 app.add_typer(dev_cluster_app, name="dev-cluster")
 app.add_typer(secrets_app, name="secrets")
 app.add_typer(agent_commands)
+app.add_typer(push_app, name="push")
 register_governance(app)
 
 KubeconfigOpt = Annotated[
@@ -87,12 +98,13 @@ ReleaseOpt = Annotated[
     str, typer.Option("--release", help="Helm release name (default: the app's name).")
 ]
 RepoUserOpt = Annotated[
-    str, typer.Option("--repo-username", help="Basic-auth user for the Helm repository.")
+    str, typer.Option("--repo-username", help="User for the Helm repository or OCI registry.")
 ]
 RepoPasswordOpt = Annotated[
     str,
     typer.Option(
-        "--repo-password-file", help="File with the Helm repository's password, read per fetch."
+        "--repo-password-file",
+        help="File with the Helm repository's or OCI registry's password, read per fetch.",
     ),
 ]
 PatchOpt = Annotated[
@@ -101,6 +113,21 @@ PatchOpt = Annotated[
         "--post-render-patch",
         help="Strategic-merge patch file in the repository applied to the rendered chart "
         "(repeatable).",
+    ),
+]
+SetOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set",
+        help="A chart value in helm's --set syntax (a.b=1,c[0]=x), given to helm as it is, on "
+        "top of every other value (repeatable). Never printed.",
+    ),
+]
+SetStringOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set-string",
+        help="Like --set, every value a string (helm's --set-string).",
     ),
 ]
 RepoCaOpt = Annotated[
@@ -226,22 +253,18 @@ def chart_spec(
     release: str,
     auth: tuple[str, str, str],
     patches: list[str] | None = None,
+    registry: tuple[bool, tuple[str, ...]] = (False, ()),
 ) -> ChartSpec | None:
-    """The chart the options name, or None without ``--chart``. ``REPO_URL/CHART`` is split at
-    its last ``/``; ``auth`` is (username, password file, CA file)."""
+    """The chart the options name, or None without ``--chart``. ``REPO_URL/CHART`` (or
+    ``oci://HOST/PATH/CHART``) is split at its last ``/``; ``auth`` is (username, password file,
+    CA file); ``registry`` (plain http, allowed digests) applies to ``oci://`` charts."""
     if not chart:
         if repo or version or values or patches:
             raise typer.BadParameter(
                 "--repo, --version, --values and --post-render-patch need --chart"
             )
         return None
-    if chart.startswith("oci://") or repo.startswith("oci://"):
-        raise typer.BadParameter(
-            "charts in OCI registries (oci://) are not supported yet: use a Helm HTTP "
-            "repository or a chart kept in Git (docs/helm.md)",
-            param_hint="--chart",
-        )
-    if not repo and chart.startswith(("http://", "https://")):
+    if not repo and chart.startswith(("http://", "https://", "oci://")):
         repo, _, chart = chart.rstrip("/").rpartition("/")
     if version and not repo:
         raise typer.BadParameter(
@@ -259,17 +282,71 @@ def chart_spec(
         password_file=password_file,
         ca_file=ca_file,
         patches=tuple(patches or ()),
+        plain_http=registry[0],
+        allowed_digests=registry[1],
     )
 
 
+def with_set_values(
+    chart: ChartSpec | None, set_values: list[str] | None, set_strings: list[str] | None
+) -> ChartSpec | None:
+    """``chart`` with its ``--set``/``--set-string`` values (helm parses them)."""
+    given = [("--set", v) for v in set_values or []] + [
+        ("--set-string", v) for v in set_strings or []
+    ]
+    if not given:
+        return chart
+    if chart is None:
+        raise typer.BadParameter("--set and --set-string need --chart")
+    for flag, expression in given:
+        if "=" not in expression:
+            raise typer.BadParameter(
+                f"{flag} takes KEY=VALUE (helm's syntax: a.b=1,c[0]=x)", param_hint=flag
+            )
+    return replace(chart, set_values=tuple(SetValue(flag, value) for flag, value in given))
+
+
 def source_spec(
-    source: str, path: str, ref: str | None, token_file: str, chart: ChartSpec | None
+    source: str,
+    path: str,
+    ref: str | None,
+    token_file: str,
+    chart: ChartSpec | None,
+    oci: OCISpec | None = None,
 ) -> SourceSpec:
     """Where the app's manifests come from; ``--source`` may be left out only for a chart of a
-    Helm repository."""
+    Helm repository or an OCI artifact (``--oci``, which excludes ``--source`` and ``--chart``)."""
+    if oci is not None:
+        if source or chart is not None:
+            raise typer.BadParameter("--oci is the source: leave out --source and --chart")
+        return SourceSpec(oci.reference, path, oci=oci)
     if not source and (chart is None or not chart.repository):
-        raise typer.BadParameter("--source is required", param_hint="--source")
+        raise typer.BadParameter("--source (or --oci) is required", param_hint="--source")
     return SourceSpec(source, path, ref, token_file, chart=chart)
+
+
+def _source_of_options(
+    git: tuple[str, str, str | None, str],
+    charted: tuple[str, str, str | None, list[str] | None, str, list[str] | None],
+    auth: tuple[str, str, str],
+    registry: tuple[str, bool, list[str] | None],
+    set_options: tuple[list[str] | None, list[str] | None] = (None, None),
+) -> SourceSpec:
+    """The ``SourceSpec`` of sync's and diff's source options (Git, chart with its ``--set``
+    values, OCI)."""
+    source, path, ref, token_file = git
+    chart, repo, version, values, release, patches = charted
+    oci, plain_http, allow_digest = registry
+    allowed = allowed_digests(allow_digest)
+    if allowed and not (oci or chart.startswith("oci://") or repo.startswith("oci://")):
+        raise typer.BadParameter("--allow-digest applies to --oci and oci:// charts only")
+    chart_of = chart_spec(
+        chart, repo, version, values, release, auth, patches, (plain_http, allowed)
+    )
+    chart_of = with_set_values(chart_of, *set_options)
+    return source_spec(
+        source, path, ref, token_file, chart_of, oci_spec(oci, ref, auth, plain_http, allowed)
+    )
 
 
 def check_output(value: str) -> bool:
@@ -330,14 +407,23 @@ def sync(
     repo_password_file: RepoPasswordOpt = "",
     repo_ca_file: RepoCaOpt = "",
     post_render_patch: PatchOpt = None,
+    oci: OciOpt = "",
+    plain_http: PlainHttpOpt = False,
+    allow_digest: AllowDigestOpt = None,
+    set_values: SetOpt = None,
+    set_strings: SetStringOpt = None,
 ) -> None:
-    """Render a path of a Git repository (or a Helm chart) and bring the cluster to it (one
-    reconcile pass)."""
+    """Render a path of a Git repository (or a Helm chart, or an OCI artifact) and bring the
+    cluster to it (one reconcile pass)."""
     json_output = check_output(output_format)
     require_app(app_name)
-    auth = (repo_username, repo_password_file, repo_ca_file)
-    charted = chart_spec(chart, repo, version, values, release, auth, post_render_patch)
-    spec = source_spec(source, path, ref, git_token_file, charted)
+    spec = _source_of_options(
+        (source, path, ref, git_token_file),
+        (chart, repo, version, values, release, post_render_patch),
+        (repo_username, repo_password_file, repo_ca_file),
+        (oci, plain_http, allow_digest),
+        (set_values, set_strings),
+    )
     try:
         connection = connect(kubeconfig_path, context)
         options = SyncOptions(
@@ -409,13 +495,22 @@ def diff(
     repo_password_file: RepoPasswordOpt = "",
     repo_ca_file: RepoCaOpt = "",
     post_render_patch: PatchOpt = None,
+    oci: OciOpt = "",
+    plain_http: PlainHttpOpt = False,
+    allow_digest: AllowDigestOpt = None,
+    set_values: SetOpt = None,
+    set_strings: SetStringOpt = None,
 ) -> None:
     """Show what a sync would change, as a unified diff of live vs desired (Secret values masked)."""
     json_output = check_output(output_format)
     require_app(app_name)
-    auth = (repo_username, repo_password_file, repo_ca_file)
-    charted = chart_spec(chart, repo, version, values, release, auth, post_render_patch)
-    spec = source_spec(source, path, ref, git_token_file, charted)
+    spec = _source_of_options(
+        (source, path, ref, git_token_file),
+        (chart, repo, version, values, release, post_render_patch),
+        (repo_username, repo_password_file, repo_ca_file),
+        (oci, plain_http, allow_digest),
+        (set_values, set_strings),
+    )
     try:
         connection = connect(kubeconfig_path, context)
         options = SyncOptions(

@@ -12,6 +12,7 @@ import asyncio
 import builtins
 import copy
 import json
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -32,6 +33,9 @@ _RETRY_STATUSES = (429, 503)
 # How long past its server-side timeout a silent watch is given before it is declared dead.
 _WATCH_READ_MARGIN = 30.0
 _RETRIES = 4
+SERVED_APIS_MAX_AGE = 60.0
+"""Seconds the served API versions are trusted without rediscovery (a CRD another actor adds
+is seen within this time; one Tether applies is seen at once, see ``forget_discovery``)."""
 
 
 class ApiError(ClusterError):
@@ -55,6 +59,16 @@ class ApiError(ClusterError):
     @property
     def conflict(self) -> bool:
         return self.status == 409
+
+
+@dataclass(frozen=True)
+class ServedApis:
+    """What the server serves: its ``kube_version`` (``v1.33.2``) and every ``api_versions``
+    entry, ``group/version`` and ``group/version/Kind`` alike (``apps/v1``,
+    ``apps/v1/Deployment``), as ``helm template --api-versions`` takes them."""
+
+    kube_version: str
+    api_versions: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -107,6 +121,8 @@ class KubeClient:
         self._limit = asyncio.Semaphore(concurrency)
         self._group_versions: dict[str, dict[str, Resource]] = {}
         self._preferred: dict[str, str] = {}
+        # shared with the views (copy.copy), like the discovery above: (when read, what)
+        self._served: dict[str, tuple[float, ServedApis]] = {}
         self._views: dict[str, KubeClient] = {}
         self._owns_pools = True
         self._open(impersonate)
@@ -236,10 +252,45 @@ class KubeClient:
             raise ClusterError(f"the API server has no API group {group!r} (kind {kind})")
         return await self.resource(self._preferred[group], kind)
 
+    async def served_apis(self, max_age: float = SERVED_APIS_MAX_AGE) -> ServedApis:
+        """The server's version and every API version it serves, with each of its kinds.
+
+        Cached with the rest of discovery (one per connection, shared by the impersonating
+        views): read again after ``max_age`` seconds, or after ``forget_discovery`` (which a
+        sync calls once it has applied or pruned a CRD). Reading it also fills the kinds cache
+        ``resource`` uses."""
+        cached = self._served.get("all")
+        if cached is not None and time.monotonic() - cached[0] < max_age:
+            return cached[1]
+        started = time.monotonic()
+        version = await self.request("GET", "/version", what="the server's version")
+        core = await self.request("GET", "/api", what="API discovery")
+        groups = await self.request("GET", "/apis", what="API discovery")
+        group_versions = list(core.get("versions") or [])
+        for group in groups.get("groups") or []:
+            group_versions += [v["groupVersion"] for v in group.get("versions") or []]
+            self._preferred[group["name"]] = group["preferredVersion"]["groupVersion"]
+
+        async def kinds(group_version: str) -> list[str]:
+            try:
+                resources = await self._load_group_version(group_version)
+            except ApiError:
+                return []  # an aggregated API that is down: its version is still listed
+            return [f"{group_version}/{kind}" for kind in resources]
+
+        listed = await asyncio.gather(*(kinds(gv) for gv in group_versions))
+        served = ServedApis(
+            str(version.get("gitVersion", "")),
+            tuple(sorted({*group_versions, *(kind for found in listed for kind in found)})),
+        )
+        self._served["all"] = (started, served)
+        return served
+
     def forget_discovery(self) -> None:
         """Drop cached discovery (after CRDs were created or removed)."""
         self._group_versions.clear()
         self._preferred.clear()
+        self._served.clear()
 
     # -- verbs -------------------------------------------------------------------------------
 

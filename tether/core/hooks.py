@@ -97,3 +97,15 @@ def hook_weight(body: Mapping[str, Any]) -> int:
         return int(str(value).strip()) if value is not None else 0
     except ValueError:
         return 0
+
+
+def vanishes_when_finished(body: Mapping[str, Any]) -> bool:
+    """A Job the cluster deletes once it has finished (``spec.ttlSecondsAfterFinished``), as
+    many charts' hook Jobs are: being gone afterwards is its normal state, not drift."""
+    spec = body.get("spec")
+    return (
+        body.get("kind") == "Job"
+        and str(body.get("apiVersion", "")).startswith("batch/")
+        and isinstance(spec, Mapping)
+        and spec.get("ttlSecondsAfterFinished") is not None
+    )

@@ -18,7 +18,9 @@ class Revision:
 
     @property
     def short(self) -> str:
-        return self.commit[:12]
+        """The first 12 hex digits of a commit, or of a ``sha256:`` digest (OCI, charts)."""
+        algorithm, colon, digest = self.commit.partition(":")
+        return f"{algorithm}:{digest[:12]}" if colon else self.commit[:12]
 
     def __str__(self) -> str:
         return f"{self.ref}@{self.short}" if self.ref else self.short

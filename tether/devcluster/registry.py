@@ -28,6 +28,7 @@ import os
 import secrets
 import signal
 import socket
+import ssl
 import subprocess
 import time
 from collections.abc import Iterator, Mapping
@@ -183,7 +184,9 @@ class LocalRegistry:
 
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + _READY_SECONDS
-        verify: str | bool = str(self.ca_file) if self.tls else False
+        verify: ssl.SSLContext | bool = (
+            ssl.create_default_context(cafile=str(self.ca_file)) if self.tls else False
+        )
         while time.monotonic() < deadline:
             if self._process is not None and self._process.poll() is not None:
                 raise DevClusterError(

@@ -2,6 +2,10 @@
 
     Forge                   the Protocol delivery depends on (interface.py)
     ├── GiteaForge          Gitea's API v1, tested against a real Gitea (gitea.py)
+    ├── GitHubForge         GitHub's REST v3 (github.com, Enterprise Server) (github.py)
+    └── GitLabForge         GitLab's REST v4 (gitlab.com, self-managed) (gitlab.py)
+    forge_for               the driver for a kind (gitea | github | gitlab) or a URL (kinds.py)
+    revert_branch           ``tether/revert-<sha>``, a revert's idempotency key (idempotency.py)
     ChangeRequest           a branch + files + pull request to open, keyed by its head branch
     PullRequest, PullState  what the forge reports (open | merged | closed, merge commit)
     CommitStatus            pending | success | failure | error, with context, description, URL
@@ -14,7 +18,11 @@ repeated safely. Tokens never appear in errors or logs. See docs/forge.md.
 """
 
 from tether.forge.gitea import GiteaForge
+from tether.forge.github import GitHubForge
+from tether.forge.gitlab import GitLabForge
+from tether.forge.idempotency import revert_branch
 from tether.forge.interface import Forge, StaticToken, TokenProvider
+from tether.forge.kinds import ForgeKind, forge_for
 from tether.forge.model import (
     ChangeRequest,
     Comment,
@@ -34,11 +42,16 @@ __all__ = [
     "CommitStatus",
     "FileChange",
     "Forge",
+    "ForgeKind",
     "ForgeSettings",
+    "GitHubForge",
+    "GitLabForge",
     "GiteaForge",
     "PullRequest",
     "PullState",
     "RepoRef",
     "StaticToken",
     "TokenProvider",
+    "forge_for",
+    "revert_branch",
 ]

@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 from urllib.parse import quote
 
 from tether.errors import ForgeError, ForgeUnreachable
+from tether.forge.idempotency import keyed_comment, prepare_branch
 from tether.forge.interface import TokenProvider
 from tether.forge.model import (
     ChangeRequest,
@@ -34,7 +35,6 @@ from tether.forge.transport import ForgeHttp, ForgeSettings
 
 _PAGE_SIZE = 50
 _MAX_PAGES = 40
-_KEY_MARKER = "<!-- tether-key: {key} -->"
 _T = TypeVar("_T")
 
 
@@ -204,21 +204,15 @@ class GiteaForge:
     # -- branches and files ------------------------------------------------------------------
 
     async def _prepare_branch(self, request: ChangeRequest) -> None:
-        """Branch ``head`` exists and carries ``files``: created at ``start_sha`` and committed
-        to when missing; left alone when its head has moved past ``start_sha`` (done before)."""
-        head_sha = await self._branch_head(request.repo, request.head)
-        if head_sha is None:
-            if not request.start_sha:
-                raise ForgeError(
-                    f"branch {request.head} does not exist in {request.repo} at {self.base_url} "
-                    "and no start commit was given to create it from; push it first or give "
-                    "start_sha",
-                    url=self._http.url_of(_repo_path(request.repo, "/branches")),
-                )
-            await self._create_branch(request.repo, request.head, request.start_sha)
-            head_sha = request.start_sha
-        if request.files and _same_commit(head_sha, request.start_sha):
-            await self._commit_files(request)
+        repo, head = request.repo, request.head
+        await prepare_branch(
+            request,
+            branch_head=lambda: self._branch_head(repo, head),
+            create_branch=lambda: self._create_branch(repo, head, request.start_sha),
+            commit_files=lambda: self._commit_files(request),
+            where=self.base_url,
+            url=self._http.url_of(_repo_path(repo, "/branches")),
+        )
 
     async def _branch_head(self, repo: RepoRef, branch: str) -> str | None:
         try:
@@ -288,18 +282,29 @@ class GiteaForge:
     # -- comments and statuses ---------------------------------------------------------------
 
     async def comment(self, repo: RepoRef, number: int, body: str, *, key: str = "") -> Comment:
-        marker = _KEY_MARKER.format(key=key) if key else ""
-        if marker:
-            for item in await self._comments(repo, number):
-                if marker in str(item.get("body", "")):
-                    return _comment_from_json(item)
-        data = await self._http.request(
-            "POST",
-            _repo_path(repo, f"/issues/{number}/comments"),
-            body={"body": f"{body}\n\n{marker}" if marker else body},
-            what=f"commenting on pull request #{number} of {repo}",
-        )
-        return _comment_from_json(data)
+        async def existing() -> list[Comment]:
+            return [_comment_from_json(item) for item in await self._comments(repo, number)]
+
+        async def post(text: str) -> Comment:
+            data = await self._http.request(
+                "POST",
+                _repo_path(repo, f"/issues/{number}/comments"),
+                body={"body": text},
+                what=f"commenting on pull request #{number} of {repo}",
+            )
+            return _comment_from_json(data)
+
+        async def edit(comment: Comment, text: str) -> Comment:
+            data = await self._http.request(
+                "PATCH",
+                _repo_path(repo, f"/issues/comments/{comment.id}"),
+                body={"body": text},
+                what=f"editing comment {comment.id} on pull request #{number} of {repo}",
+                repeatable=True,  # the same text written twice is the same comment
+            )
+            return _comment_from_json(data)
+
+        return await keyed_comment(body, key, existing=existing, post=post, edit=edit)
 
     async def _comments(self, repo: RepoRef, number: int) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
@@ -401,11 +406,6 @@ class GiteaForge:
 
 def _repo_path(repo: RepoRef, rest: str) -> str:
     return f"/repos/{quote(repo.owner, safe='')}/{quote(repo.name, safe='')}{rest}"
-
-
-def _same_commit(left: str, right: str) -> bool:
-    """Full and abbreviated SHAs of the same commit compare equal."""
-    return bool(left and right) and (left.startswith(right) or right.startswith(left))
 
 
 def _same_repo(item: dict[str, Any], repo: RepoRef) -> bool:

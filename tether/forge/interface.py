@@ -1,7 +1,9 @@
 """What delivery needs from a forge, as one Protocol, and how a forge driver gets its token.
 
 Delivery (canary abort, rollback, promotion) depends on ``Forge`` only; ``GiteaForge`` is the
-driver tested against a real Gitea, and GitHub or GitLab drivers slot in beside it.
+driver tested against a real Gitea, ``GitHubForge`` and ``GitLabForge`` are tested against
+recorded contracts (stand-ins for GitHub and GitLab, which cannot run here), and ``forge_for``
+picks one by kind or URL.
 
 Credentials: a driver asks its ``TokenProvider`` for the token on every request, never keeps
 it, and never puts it in an error or a log line. ``current()`` returns ``(username, token)``,
@@ -73,8 +75,9 @@ class Forge(Protocol):
         ...
 
     async def comment(self, repo: RepoRef, number: int, body: str, *, key: str = "") -> Comment:
-        """Add a comment to pull request ``number``. With a ``key``, a comment carrying the same
-        key is returned instead of posting a second one."""
+        """Add a comment to pull request ``number``. With a ``key``, the comment already carrying
+        that key is edited to read ``body`` (when it does not already) and returned, instead of
+        posting a second one."""
         ...
 
     async def set_commit_status(self, repo: RepoRef, sha: str, status: CommitStatus) -> None:

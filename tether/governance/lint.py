@@ -20,13 +20,13 @@ from pathlib import Path
 
 from tether.core import Manifest
 from tether.errors import RenderError
-from tether.governance import dryrun, locate, schemas
+from tether.governance import charts, dryrun, locate, schemas
 from tether.governance.repository import Repository, open_repository, under
 from tether.governance.settings import LintSettings
 from tether.policy import allowlist, changes, images, layout, naming, ownership, secrets, tenancy
 from tether.policy.config import CONFIG_FILE
 from tether.policy.findings import Finding, Report
-from tether.policy.layout import CLUSTERS, KUSTOMIZATION_FILES, Unit, place_of
+from tether.policy.layout import CLUSTERS, KUSTOMIZATION_FILES, Place, Unit, place_of
 from tether.policy.rules import RULES
 from tether.render import RenderSettings, render
 from tether.source.changes import changed_files
@@ -107,7 +107,9 @@ def _files(run: _Run) -> None:
         run.findings.append(
             Finding(rule.id, CONFIG_FILE, "there is no tether.yaml", 0, rule.severity, rule.hint)
         )
-    run.findings += layout.check(repository.files, repository.manifest_files, config)
+    run.findings += _chart_files(
+        run, layout.check(repository.files, repository.manifest_files, config)
+    )
     rule = RULES["layout-symlink-outside"]
     run.findings += [
         Finding(
@@ -135,7 +137,10 @@ def _files(run: _Run) -> None:
 
 
 def _environment(unit_path: str, run: _Run) -> str:
-    place = place_of(f"{unit_path}/x")
+    return _environment_of(place_of(f"{unit_path}/x"), run)
+
+
+def _environment_of(place: Place, run: _Run) -> str:
     if place.environment:
         return place.environment
     cluster = run.repository.config.cluster(place.cluster) if place.cluster else None
@@ -198,19 +203,56 @@ def _objects(run: _Run) -> tuple[list[Unit], list[Unit]]:
             checked.append(Unit(unit.path, unit.place, own))
         else:
             checked.append(unit)
+    charted = _render_charts(run, checked)
+    chart_units = [result.unit for result in charted if result.unit is not None]
+    checked += chart_units
+    rendered += chart_units
+    chart_of = {id(result.unit): result for result in charted}
     run.checked["objects"] = sum(len(unit.manifests) for unit in checked)
     every = [m for unit in rendered for m in unit.manifests]
     custom = tenancy.cluster_scoped(every)
     for unit in checked:
         found = naming.check(unit, config)
-        environment = _environment(unit.path, run)
+        environment = _environment_of(unit.place, run)
         if environment:
             found += images.check(unit.manifests, environment, config.image_rules(environment))
         found += tenancy.check_namespaces(unit, config, custom)
+        chart = chart_of.get(id(unit))
+        if chart is not None:
+            found = [chart.refine(f, run.repository) for f in found]
         run.findings += [locate.refine(f, unit.path, run.repository) for f in found]
     owned = [unit for unit in checked if unit.place.layer != CLUSTERS]
     run.findings += tenancy.check_duplicates(owned, config.environments, custom)
     return checked, rendered
+
+
+def _render_charts(run: _Run, units: list[Unit]) -> list[charts.ChartLint]:
+    """Render the chart of every App with ``spec.chart`` the units define (in parallel, like
+    kustomize builds); their findings are kept, what rendered is returned to be checked."""
+    apps = [(app, unit) for unit in units for app in charts.chart_apps(unit)]
+    with ThreadPoolExecutor(max_workers=RENDER_WORKERS) as pool:
+        results = list(
+            pool.map(
+                lambda pair: charts.lint_chart(pair[0], pair[1], run.repository, run.settings),
+                apps,
+            )
+        )
+    for result in results:
+        run.findings += result.findings
+    run.checked["charts rendered"] = sum(result.unit is not None for result in results)
+    return results
+
+
+def _chart_files(run: _Run, findings: list[Finding]) -> list[Finding]:
+    """``findings`` without layout-misplaced ones about a chart's own files (its templates are
+    not manifests until helm renders them)."""
+    directories = charts.chart_directories(run.repository)
+    return [
+        finding
+        for finding in findings
+        if finding.rule != "layout-misplaced"
+        or not any(under(finding.path, directory) for directory in directories)
+    ]
 
 
 # -- schemas --------------------------------------------------------------------------------------

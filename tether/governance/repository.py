@@ -102,8 +102,11 @@ def open_repository(root: Path) -> Repository:
         repository.config = config_module.parse(config_text, CONFIG_FILE)
     else:
         repository.config = _inferred(files)
+    charts = {str(PurePosixPath(path).parent) for path in files if path.endswith("/Chart.yaml")}
     for path in files:
-        if path.endswith(MANIFEST_SUFFIXES) and not is_hidden(path) and path != CONFIG_FILE:
+        chart_file = any(under(path, chart) for chart in charts)  # templates are not objects
+        manifest = path.endswith(MANIFEST_SUFFIXES) and path != CONFIG_FILE
+        if manifest and not is_hidden(path) and not chart_file:
             _index_objects(repository, path)
     return repository
 

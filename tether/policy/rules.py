@@ -91,9 +91,25 @@ _RULES = (
     # -- objects ------------------------------------------------------------------------------
     Rule(
         "render-failed",
-        "an overlay or cluster directory does not render",
-        "fix the problems listed (run `kustomize build` on the directory to reproduce)",
+        "an overlay, a cluster directory or a chart App does not render",
+        "fix the problems listed (run `kustomize build` on the directory, or `tether diff` with "
+        "the App's chart, to reproduce)",
         E,
+        "render",
+    ),
+    Rule(
+        "chart-values-invalid",
+        "a chart App's values do not fit the chart's values.schema.json",
+        "fix the value in the values file named (Helm refuses these values, so nothing renders)",
+        E,
+        "render",
+    ),
+    Rule(
+        "chart-skipped",
+        "a chart App lint cannot render offline (a chart fetched over the network, or not in "
+        "this repository)",
+        "run `tether diff` with the App's chart options to render it against a cluster",
+        N,
         "render",
     ),
     Rule(

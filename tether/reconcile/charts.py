@@ -5,11 +5,13 @@
         -> (revision, manifests, the Git tree or None)
 
 The chart is a directory of the Git source (``repository`` empty), or a chart of a Helm HTTP
-repository, fetched and verified by ``tether.source.fetch_chart``. Values files are read from
+repository or an OCI registry (``oci://``), fetched and verified by
+``tether.source.fetch_chart``. Values files are read from
 the Git source (or, without one, from local paths) with Tether's YAML reader; a SOPS-encrypted
 values file is decrypted in memory with the sync's keys, and every decrypted value is given to
 the sync's ``Redactor``. The cluster's Kubernetes version and API versions (kinds included) are
-read by discovery and passed to ``helm template``, so ``.Capabilities`` tells the truth. Then
+read by discovery (cached per client, see ``KubeClient.served_apis``) and passed to
+``helm template``, so ``.Capabilities`` tells the truth. Then
 the chart is rendered by ``tether.render.render_chart``; what comes out is synced like any
 other render (CRDs first, hooks as decision record 0016 says).
 """
@@ -17,6 +19,8 @@ other render (CRDs first, hooks as decision record 0016 says).
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -32,7 +36,9 @@ from tether.render import (
     Chart,
     ReadLimits,
     RenderSettings,
+    SetValue,
     merge_values,
+    parse_values,
     read_patch,
     read_values,
 )
@@ -45,6 +51,29 @@ from tether.source import (
     fetch_chart,
     mask_url,
 )
+
+VALUES_KINDS = ("ConfigMap", "Secret")
+DEFAULT_VALUES_KEY = "values.yaml"
+
+
+@dataclass(frozen=True)
+class ValuesReference:
+    """Values kept in a ConfigMap or Secret of the App's namespace (``spec.chart.valuesFrom``).
+
+    ``values_key`` holds a YAML mapping of values (SOPS-encrypted allowed), or, with
+    ``target_path`` (``db.password``), one value put at that path as a string. A missing object
+    or key fails the sync unless ``optional``."""
+
+    kind: str
+    name: str
+    namespace: str
+    values_key: str = DEFAULT_VALUES_KEY
+    target_path: str = ""
+    optional: bool = False
+
+    @property
+    def label(self) -> str:
+        return f"valuesFrom {self.kind} {self.namespace}/{self.name} key {self.values_key!r}"
 
 
 @dataclass(frozen=True)
@@ -68,6 +97,10 @@ class ChartSpec:
     ca_file: str = ""
     include_crds: bool = True
     patches: tuple[str, ...] = ()  # strategic-merge patches in the Git source, after rendering
+    plain_http: bool = False  # an oci:// registry served over http
+    allowed_digests: tuple[str, ...] = ()  # oci:// only: the chart manifest digests accepted
+    values_from: tuple[ValuesReference, ...] = ()  # after the files, before ``values``
+    set_values: tuple[SetValue, ...] = ()  # --set/--set-string, passed to helm, on top of all
 
     def source(self) -> ChartSource:
         auth = (
@@ -81,6 +114,8 @@ class ChartSpec:
             self.version,
             auth=auth,
             ca_file=Path(self.ca_file) if self.ca_file else None,
+            plain_http=self.plain_http,
+            allowed_digests=self.allowed_digests,
         )
 
 
@@ -93,31 +128,10 @@ class Binaries:
 
 
 async def cluster_capabilities(client: KubeClient) -> Capabilities:
-    """The server's version and every API version it serves, with each of its kinds."""
-    version = await client.request("GET", "/version", what="the server's version")
-    core = await client.request("GET", "/api", what="API discovery")
-    groups = await client.request("GET", "/apis", what="API discovery")
-    group_versions = list(core.get("versions") or [])
-    for group in groups.get("groups") or []:
-        group_versions += [v["groupVersion"] for v in group.get("versions") or []]
-
-    async def kinds(group_version: str) -> list[str]:
-        path = f"/api/{group_version}" if "/" not in group_version else f"/apis/{group_version}"
-        try:
-            data = await client.request("GET", path, what=f"apiVersion {group_version}")
-        except ApiError:
-            return []  # an aggregated API that is down: its version is still listed
-        return sorted(
-            {
-                f"{group_version}/{item['kind']}"
-                for item in data.get("resources") or []
-                if "/" not in item.get("name", "")
-            }
-        )
-
-    listed = await asyncio.gather(*(kinds(gv) for gv in group_versions))
-    api_versions = sorted({*group_versions, *(kind for found in listed for kind in found)})
-    return Capabilities(str(version.get("gitVersion", "")), tuple(api_versions))
+    """The server's version and every API version it serves, with each of its kinds (from the
+    client's discovery cache, which a sync drops once it has applied or pruned a CRD)."""
+    served = await client.served_apis()
+    return Capabilities(served.kube_version, served.api_versions)
 
 
 async def load_chart(
@@ -161,6 +175,11 @@ async def load_chart(
     for values_file in spec.values_files:
         values = await asyncio.to_thread(read_values, root, values_file, settings)
         layers.append(await decrypt_values(client, values, values_file, options.keys, redactor))
+    reader = client.impersonating(options.impersonate) if options.impersonate else client
+    for reference in spec.values_from:
+        referenced = await _referenced_values(reader, reference, settings, options, redactor)
+        if referenced is not None:
+            layers.append(referenced)
     layers.append(dict(spec.values))
     patches = []
     for patch in spec.patches:
@@ -178,6 +197,7 @@ async def load_chart(
         spec.include_crds,
         tree,
         tuple(patches),
+        spec.set_values,
     )
     manifests = await asyncio.to_thread(render_with_helm, chart, settings)
     served = _served_by_chart_crds(manifests) - set(capabilities.api_versions)
@@ -209,3 +229,98 @@ def _served_by_chart_crds(manifests: list[Manifest]) -> set[str]:
                     f"{group}/{version.get('name')}/{kind}",
                 }
     return served
+
+
+async def _referenced_values(
+    client: KubeClient,
+    reference: ValuesReference,
+    settings: RenderSettings,
+    options: SyncOptions,
+    redactor: Redactor,
+) -> dict[str, Any] | None:
+    """The values ``reference`` names, read as the App's identity (``client``); None when it is
+    optional and missing. Every value of a Secret is given to ``redactor``; a SOPS-encrypted
+    document is decrypted in memory like a values file."""
+    text = await _referenced_text(client, reference, options)
+    if text is None:
+        return None
+    secret = reference.kind == "Secret"
+    if secret:
+        redactor.add(text)
+    if reference.target_path:
+        if secret:
+            redactor.add(text.strip())
+        return _at_path(reference, text)
+    values = parse_values(text, reference.label, settings, secret=secret)
+    values = await decrypt_values(client, values, reference.label, options.keys, redactor)
+    if secret:
+        for leaf in _leaves(values):
+            redactor.add(leaf)
+    return values
+
+
+async def _referenced_text(
+    client: KubeClient, reference: ValuesReference, options: SyncOptions
+) -> str | None:
+    if reference.kind not in VALUES_KINDS:
+        raise RenderError(f"{reference.label}: kind must be ConfigMap or Secret")
+    who = f"as {options.impersonate}" if options.impersonate else "with the sync's credentials"
+    try:
+        obj = await client.get(
+            await client.resource("v1", reference.kind), reference.namespace, reference.name
+        )
+    except ApiError as error:
+        if error.status in (401, 403):
+            raise RenderError(
+                f"{reference.label}: may not be read {who}: give that identity `get` on "
+                f"{reference.kind.lower()}s in {reference.namespace}; nothing was applied"
+            ) from None
+        raise
+    if obj is None:
+        if reference.optional:
+            return None
+        raise RenderError(
+            f"{reference.label}: {reference.kind} {reference.namespace}/{reference.name} not "
+            "found: create it, or mark the reference optional: true; nothing was applied"
+        )
+    data = obj.get("data") or {}
+    raw = data.get(reference.values_key)
+    if raw is None:
+        if reference.optional:
+            return None
+        keys = ", ".join(sorted(data)) or "none"
+        raise RenderError(
+            f"{reference.label}: the {reference.kind} has no key {reference.values_key!r} "
+            f"(its keys: {keys}); set valuesKey, or mark the reference optional: true; nothing "
+            "was applied"
+        )
+    if reference.kind == "ConfigMap":
+        return str(raw)
+    try:
+        return base64.b64decode(str(raw), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        raise RenderError(f"{reference.label}: not UTF-8 text; nothing was applied") from None
+
+
+def _at_path(reference: ValuesReference, text: str) -> dict[str, Any]:
+    """``{"a": {"b": text}}`` for target path ``a.b`` (``\\.`` is a dot inside a key)."""
+    keys = [
+        key.replace("\x00", ".") for key in reference.target_path.replace("\\.", "\x00").split(".")
+    ]
+    if any(not key or "[" in key for key in keys):
+        raise RenderError(
+            f"{reference.label}: targetPath {reference.target_path!r} is not a dotted path of "
+            "keys (a.b.c; write \\. for a dot inside a key; list indexes are not supported)"
+        )
+    value: Any = text
+    for key in reversed(keys):
+        value = {key: value}
+    return dict(value)
+
+
+def _leaves(values: Any) -> list[str]:
+    if isinstance(values, dict):
+        return [leaf for value in values.values() for leaf in _leaves(value)]
+    if isinstance(values, list):
+        return [leaf for value in values for leaf in _leaves(value)]
+    return [] if values is None or isinstance(values, bool) else [str(values)]

@@ -10,12 +10,22 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from tether import health
 from tether.cluster.client import ApiError, KubeClient, Resource
-from tether.core import Action, ChangeSet, HealthReport, HealthStatus, Manifest, ObjectRef, kubeyaml
+from tether.core import (
+    Action,
+    ChangeSet,
+    HealthReport,
+    HealthStatus,
+    Manifest,
+    ObjectHealth,
+    ObjectRef,
+    kubeyaml,
+)
 from tether.core.hooks import HookPhase, hook_phase, hook_weight
 from tether.core.inventory import PART_OF_LABEL, PRUNE_ANNOTATION, Inventory, split_group_kind
 from tether.errors import (
@@ -26,6 +36,7 @@ from tether.errors import (
     TetherError,
 )
 from tether.reconcile import plan as planning
+from tether.reconcile.finished import FinishedJobs
 from tether.reconcile.options import SyncOptions
 
 _ESTABLISH_TIMEOUT = 60.0
@@ -62,6 +73,8 @@ class SyncEngine:
         self.options = options
         self.inventory_client = inventory_client or client
         self._health_policy: health.HealthPolicy | None = None
+        # hook Jobs seen finishing by a watch: their outcome stands once they are deleted
+        self._finished_hooks: dict[ObjectRef, tuple[HealthStatus, str]] = {}
 
     async def _parent_resource(self) -> Resource:
         return await self.inventory_client.resource("v1", "ConfigMap")
@@ -96,7 +109,13 @@ class SyncEngine:
         await planning.fetch_live(self.client, ready)
         planning.raise_on_conflicts(planning.check_ownership(ready, inventory))
         await planning.dry_run(self.client, plan, ready, self.options.ignore)
-        return plan, await self.load_inventory()
+        previous = await self.load_inventory()
+        for job in planning.rest_vanished_jobs(plan, previous is not None):
+            self._finished_hooks[job.ref] = (
+                HealthStatus.HEALTHY,
+                "ran with an earlier sync, then deleted (ttlSecondsAfterFinished)",
+            )
+        return plan, previous
 
     async def _namespace_exists(self, name: str) -> bool:
         """Whether Namespace ``name`` exists. When the app's identity may not read it, it is
@@ -155,6 +174,8 @@ class SyncEngine:
         await self._write_parent(desired.union(previous) if previous else desired)
         await self._apply(plan.stage(first=True), changes)
         await self._wait_first_stage(plan.stage(first=True))
+        if _changed_crds(changes):
+            self.client.forget_discovery()  # served kinds changed: the next chart rediscovers
         second = plan.stage(first=False)
         deferred = [o for o in second if o.deferred]
         if deferred:
@@ -191,8 +212,22 @@ class SyncEngine:
         timeout = self.options.timeout or _HOOK_TIMEOUT
         for weight in sorted({hook_weight(o.body) for o in hooks}):
             group = [o for o in hooks if hook_weight(o.body) == weight]
-            await self._apply(group, changes)
-            report = await self.wait_healthy(group, timeout)
+            jobs = [o for o in group if o.ref.group == "batch" and o.ref.kind == "Job"]
+            if jobs and jobs[0].resource is not None:
+                # a Job may finish and be deleted between two polls (ttlSecondsAfterFinished)
+                refs = [o.ref for o in jobs]
+                async with FinishedJobs(
+                    self.client,
+                    jobs[0].resource,
+                    refs,
+                    self._member_selector,
+                    self._finished_hooks,
+                ):
+                    await self._apply(group, changes)
+                    report = await self.wait_healthy(group, timeout)
+            else:
+                await self._apply(group, changes)
+                report = await self.wait_healthy(group, timeout)
             if report.status is not HealthStatus.HEALTHY:
                 listed = "; ".join(
                     f"{o.ref} {o.status.value}: {o.message}" for o in report.not_healthy()[:5]
@@ -333,6 +368,8 @@ class SyncEngine:
             resource = await self.client.resource(item["apiVersion"], item["kind"])
             await self.client.delete(resource, ref.namespace, ref.name)
             changes.add(ref, Action.PRUNED)
+        if _changed_crds(changes):
+            self.client.forget_discovery()
 
     async def delete_app(self) -> ChangeSet:
         """Delete everything the app's inventory holds (except objects marked
@@ -380,7 +417,13 @@ class SyncEngine:
         """The health of ``objects`` now, reading each kind once (see ``_read_live``)."""
         policy = await self.health_policy()
         live = await self._read_live(objects)
-        return health.assess_all([(o.ref, live.get(o.ref)) for o in objects], policy)
+        report = health.assess_all([(o.ref, live.get(o.ref)) for o in objects], policy)
+        return _with_finished(report, self._finished_hooks)
+
+    @property
+    def _member_selector(self) -> str:
+        """The label selector of the app's members (their ApplySet label)."""
+        return f"{PART_OF_LABEL}={Inventory(self.options.app, self.options.inventory_namespace).id}"
 
     async def _read_live(
         self, objects: list[planning.PlannedObject]
@@ -389,9 +432,7 @@ class SyncEngine:
         ApplySet label, instead of one GET per object. An object the list does not return (its
         label was removed by hand, or the app's identity may not list its kind) is fetched by
         name, so it is Missing only if it is gone."""
-        selector = (
-            f"{PART_OF_LABEL}={Inventory(self.options.app, self.options.inventory_namespace).id}"
-        )
+        selector = self._member_selector
         groups: dict[tuple[Resource, str], list[planning.PlannedObject]] = defaultdict(list)
         for obj in objects:
             assert obj.resource is not None
@@ -496,3 +537,25 @@ def _raise_plan_errors(plan: planning.Plan, after_first_stage: bool = False) -> 
             f"{written}: the server refused the dry-run of "
             f"{len(plan.errors)} object(s):\n  " + "\n  ".join(shown) + more
         )
+
+
+def _with_finished(
+    report: HealthReport, finished: Mapping[ObjectRef, tuple[HealthStatus, str]]
+) -> HealthReport:
+    """``report`` with each Missing Job that was seen finishing given that outcome."""
+    return HealthReport(
+        [
+            ObjectHealth(seen.ref, *finished[seen.ref])
+            if seen.status is HealthStatus.MISSING and seen.ref in finished
+            else seen
+            for seen in report.objects
+        ]
+    )
+
+
+def _changed_crds(changes: ChangeSet) -> bool:
+    """Whether a CRD was created, changed or pruned: what the server serves changed."""
+    return any(
+        change.ref.kind == "CustomResourceDefinition" and change.action.writes
+        for change in changes.changes
+    )

@@ -16,7 +16,7 @@ from typing import Any
 from tether.cluster.client import ApiError, KubeClient, Resource
 from tether.core import Action, Manifest, ObjectRef
 from tether.core.compare import DIGEST_ANNOTATION, digest, in_sync, provably_unchanged
-from tether.core.hooks import hook_phase
+from tether.core.hooks import hook_phase, vanishes_when_finished
 from tether.core.ignore import IgnoreRule, without_ignored
 from tether.core.inventory import APP_LABEL, PART_OF_LABEL, Inventory
 from tether.errors import ClusterError, OwnershipConflict
@@ -257,6 +257,26 @@ async def dry_run(
             obj.action = Action.CONFIGURED
 
     await asyncio.gather(*(one(o) for o in objects if o.resource is not None))
+
+
+def rest_vanished_jobs(plan: Plan, synced_before: bool) -> list[PlannedObject]:
+    """Jobs that delete themselves once finished (``vanishes_when_finished``), gone since the
+    sync that ran them, left alone when nothing else of the app changes: their absence is no
+    change. With any other change they are created again (and run, as Helm runs its hooks on
+    every upgrade). The first sync always runs them. Returns the Jobs left alone."""
+    if not synced_before:
+        return []
+    vanished = [
+        o
+        for o in plan.objects
+        if o.action is Action.CREATED and o.live is None and vanishes_when_finished(o.body)
+    ]
+    others = [o for o in plan.objects if all(o is not v for v in vanished)]
+    if not vanished or any(o.action is not Action.UNCHANGED for o in others):
+        return []
+    for obj in vanished:
+        obj.action = Action.UNCHANGED
+    return vanished
 
 
 def _immutable_hook(obj: PlannedObject, error: ApiError) -> bool:

@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import functools
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,19 +34,51 @@ from tether.render import RenderSettings, render
 from tether.source import (
     Artifact,
     ChartArtifact,
+    ChartRepositoryAuth,
     ChartSource,
     TokenFile,
     fetch,
     fetch_chart,
     mask_url,
 )
+from tether.source.oci import OCIAuth, fetch_artifact
+
+
+@dataclass(frozen=True)
+class OCISpec:
+    """An OCI artifact (Flux's format) holding the app's manifests: its reference, how to log
+    in (a username and a password file, re-read on every fetch), a CA file, plain http, and the
+    manifest digests accepted (empty: any)."""
+
+    reference: str
+    username: str = ""
+    password_file: str = ""
+    ca_file: str = ""
+    plain_http: bool = False
+    allowed_digests: tuple[str, ...] = ()
+
+    def auth(self) -> OCIAuth:
+        credentials = (
+            ChartRepositoryAuth(self.username, Path(self.password_file))
+            if self.password_file
+            else None
+        )
+        return OCIAuth(credentials, Path(self.ca_file) if self.ca_file else None, self.plain_http)
+
+    def fetch(self) -> tuple[Path, Revision]:
+        """The unpacked artifact and its revision: ``oci://host/repo``, the tag, the digest."""
+        artifact = fetch_artifact(self.reference, self.auth(), allowed_digests=self.allowed_digests)
+        origin = " ".join(p for p in (artifact.origin, artifact.origin_revision) if p)
+        return artifact.root, Revision(
+            artifact.url, artifact.tag, artifact.digest, subject=f"from {origin}" if origin else ""
+        )
 
 
 @dataclass(frozen=True)
 class SourceSpec:
     """Where an app's desired state lives: a Git URL or local path, a ref, a directory; or a
     Helm chart (``chart``), in that Git source or in a Helm repository (then ``url`` may be
-    empty)."""
+    empty); or an OCI artifact (``oci``; ``url`` is then its reference)."""
 
     url: str
     path: str = "."
@@ -56,11 +88,19 @@ class SourceSpec:
     # credentials (see tether.agent.sources).
     fetcher: Callable[[str, str | None], Artifact] | None = field(default=None, compare=False)
     chart: ChartSpec | None = None
+    oci: OCISpec | None = None
     # How a repository chart is fetched instead of the CLI's way: the agent's, exactly the
     # package its HelmSource resolved (see tether.agent.helmsources).
     chart_fetcher: Callable[[ChartSource], ChartArtifact] | None = field(
         default=None, compare=False
     )
+
+
+# What the layer above may do to a render between decryption and the engine: the delivery layer
+# holds a Deployment at its stable version and adds the candidate beside it, a quarantine puts
+# the last good render in place of a bad one. Raising a ``TetherError`` stops the pass with
+# nothing applied. It gets the revision rendered and the decrypted manifests.
+ManifestShaper = Callable[[Revision, list[Manifest]], Awaitable[list[Manifest]]]
 
 
 @dataclass
@@ -110,20 +150,25 @@ class DiffReport:
 def load_manifests(
     spec: SourceSpec, kustomize: Path | None, options: SyncOptions | None = None
 ) -> tuple[Revision, list[Manifest], SyncOptions | None]:
-    """Fetch the source at its ref and render its path; with ``options.team`` set, read that
+    """Fetch the source (Git at its ref, or the OCI artifact) and render its path; with
+    ``options.team`` set, read that
     team's limits from the repository's tether.yaml at the same revision. The path must be
     one the team (or Project) may deploy from, and the render reads nothing outside those
     paths (symlinks, kustomize bases, patches and generator files included)."""
     app = options.app if options is not None else ""
     path = source_path(app, spec.path)
-    artifact = git_fetcher(spec)(spec.url, spec.ref)
+    if spec.oci is not None:
+        root, revision = spec.oci.fetch()
+    else:
+        artifact = git_fetcher(spec)(spec.url, spec.ref)
+        root, revision = artifact.root, artifact.revision
     if options is not None:
-        options = _limited(options, artifact.root, path)
+        options = _limited(options, root, path)
     tenancy = options.tenancy if options is not None else None
     limits = tenancy.path_limits() if tenancy is not None else None
     settings = RenderSettings(kustomize=kustomize, read_limits=limits)
-    manifests = render(artifact.root, path, settings)
-    return artifact.revision, manifests, options
+    manifests = render(root, path, settings)
+    return revision, manifests, options
 
 
 def git_fetcher(spec: SourceSpec) -> Callable[[str, str | None], Artifact]:
@@ -196,7 +241,7 @@ def _recorded_source(spec: SourceSpec, revision: Revision, options: SyncOptions)
     recorded = {
         "url": mask_url(spec.url),
         "path": spec.path,
-        "ref": spec.ref or "",
+        "ref": revision.ref if spec.oci is not None else spec.ref or "",
         "revision": revision.commit,
         "namespace": options.namespace,
     }
@@ -243,10 +288,12 @@ async def run_sync(
     kustomize: Path | None = None,
     client: KubeClient | None = None,
     helm: Path | None = None,
+    shape: ManifestShaper | None = None,
 ) -> SyncReport:
     """One sync pass of ``spec`` into the cluster, recorded in ``audit`` whatever happens.
 
-    ``client`` lets a long-running caller (the agent) share one connection pool.
+    ``client`` lets a long-running caller (the agent) share one connection pool; ``shape``
+    lets it change the render before it is planned (see ``ManifestShaper``).
     """
     started, clock = datetime.now(UTC), time.monotonic()
     revision: Revision | None = None
@@ -266,6 +313,8 @@ async def run_sync(
             recorded = _recorded_source(spec, revision, options)
             writer = await _writer(stack, own, connection, options)
             manifests = await decrypt_manifests(own, manifests, options.keys, redactor)
+            if shape is not None:
+                manifests = await shape(revision, manifests)
             result = await SyncEngine(writer, options, inventory_client=own).sync(
                 manifests, recorded
             )

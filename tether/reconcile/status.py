@@ -18,7 +18,7 @@ from tether.errors import ClusterError, TetherError
 from tether.health import assess_all
 from tether.reconcile.engine import SyncEngine
 from tether.reconcile.options import SyncOptions
-from tether.reconcile.run import SourceSpec, load_manifests
+from tether.reconcile.run import OCISpec, SourceSpec, load_manifests
 
 SYNCED, OUT_OF_SYNC, UNKNOWN, PRUNE_PENDING = "Synced", "OutOfSync", "Unknown", "PrunePending"
 
@@ -102,6 +102,9 @@ async def _sync_states(
         status.sync_error = "the inventory records no source"
         return
     spec = SourceSpec(source["url"], source.get("path", "."), source["revision"])
+    if source["url"].startswith("oci://"):  # the artifact at the recorded digest (cached)
+        pinned = OCISpec(f"{source['url']}@{source['revision']}")
+        spec = SourceSpec(pinned.reference, spec.path, oci=pinned)
     try:
         _, manifests, _ = load_manifests(spec, kustomize)
         recorded = replace(engine.options, namespace=source.get("namespace", "default"))

@@ -21,6 +21,7 @@ A Helm chart is rendered by ``render_chart`` with the helm binary named in ``Ren
 
     render_chart(Chart(path, label, release, namespace, values, capabilities), settings)
     read_values(root, "values/prod.yaml", settings) -> dict      merge_values([...]) -> dict
+    parse_values(text, label, settings) -> dict    Chart(..., set_values=(SetValue("--set", "a=b"),))
     read_patch(root, "patches/web.yaml", settings) -> Patch      Chart(..., patches=(patch,))
 
 This piece imports only ``tether.core`` and ``tether.errors``. See ``docs/rendering.md``.
@@ -32,7 +33,16 @@ import time
 from pathlib import Path
 
 from tether.core import Manifest
-from tether.render._helm import Capabilities, Chart, merge_values, read_values, render_chart
+from tether.render._helm import (
+    SET_FLAGS,
+    Capabilities,
+    Chart,
+    SetValue,
+    merge_values,
+    parse_values,
+    read_values,
+    render_chart,
+)
 from tether.render._kustomize import build
 from tether.render._manifests import check_unique, read_file
 from tether.render._postrender import Patch, read_patch
@@ -41,12 +51,15 @@ from tether.render._settings import ReadLimits, RenderSettings
 from tether.render._tree import Tree
 
 __all__ = [
+    "SET_FLAGS",
     "Capabilities",
     "Chart",
     "Patch",
     "ReadLimits",
     "RenderSettings",
+    "SetValue",
     "merge_values",
+    "parse_values",
     "read_patch",
     "read_values",
     "render",

@@ -52,6 +52,7 @@ _STDERR_LIMIT = 2000
 _DEBUG_HINT = "; Use --debug flag to render out invalid YAML"  # not a flag Tether users have
 _RELEASE_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _MAX_RELEASE_NAME = 53
+_MISSING_DEPENDENCIES = "missing in charts/ directory"
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,28 @@ class Capabilities:
 
     kube_version: str
     api_versions: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SetValue:
+    """One ``--set``-style value given to helm as it is, in helm's own syntax
+    (``image.tag=1.2``, ``a.b[0]=x,c=d``): ``flag`` is ``--set`` or ``--set-string``. Applied on
+    top of every other value, as Helm does; what follows ``=`` is never shown in an error."""
+
+    flag: str
+    expression: str
+
+    def __post_init__(self) -> None:
+        if self.flag not in SET_FLAGS:
+            raise ValueError(f"{self.flag}: not one of {', '.join(SET_FLAGS)}")
+
+    @property
+    def secret_parts(self) -> list[str]:
+        """The values of the expression (what follows each ``=``), to keep out of errors."""
+        return [part.partition("=")[2] for part in self.expression.split(",") if "=" in part]
+
+
+SET_FLAGS = ("--set", "--set-string")
 
 
 @dataclass(frozen=True)
@@ -84,6 +107,7 @@ class Chart:
     include_crds: bool = True
     tree: Path | None = None
     patches: tuple[Patch, ...] = ()
+    set_values: tuple[SetValue, ...] = ()
 
 
 class _HelmFailed(Exception):
@@ -189,6 +213,8 @@ def _arguments(chart: Chart) -> list[str]:
         "--values",
         "-",
     ]
+    for value in chart.set_values:
+        arguments += [value.flag, value.expression]
     if chart.include_crds:
         arguments.append("--include-crds")
     if chart.capabilities is not None:
@@ -240,11 +266,17 @@ def _run(binary: Path, chart: Chart, settings: RenderSettings) -> str:
         except Stopped as exc:
             raise _HelmFailed(_stopped(exc, binary, settings)) from exc
     if finished.returncode != 0:
-        raise _HelmFailed(
-            f"helm template failed (exit {finished.returncode}): {finished.stderr or 'no output'}"
-        )
+        said = finished.stderr or "no output"
+        if _MISSING_DEPENDENCIES in said:
+            said += (
+                "; Tether downloads nothing at render time: vendor every dependency of "
+                "Chart.yaml in the chart's charts/ directory and commit it (even one its "
+                "condition disables: Helm checks them all; a chart's own .gitignore may hide "
+                "charts/), or remove the ones not used from Chart.yaml"
+            )
+        raise _HelmFailed(f"helm template failed (exit {finished.returncode}): {said}")
     if finished.stderr:
-        log.warning("helm template of %s: %s", chart.label, finished.stderr)
+        log.warning("helm template of %s: %s", chart.label, _tidy(finished.stderr, chart, ""))
     return finished.stdout
 
 
@@ -268,6 +300,11 @@ def _tidy(stderr: str, chart: Chart, scratch: str) -> str:
     chart directory in a repository, Helm's ``name/templates/…`` positions made repository
     paths (``charts/shop/templates/…``), so the error points at the file to fix."""
     text = stderr.replace(str(chart.path), chart.label).replace(scratch, "<scratch>")
+    for value in chart.set_values:  # helm may quote a --set expression back: never its values
+        text = text.replace(value.expression, f"{value.expression.split('=')[0]}=…")
+        for part in sorted(value.secret_parts, key=len, reverse=True):
+            if len(part) >= 3:
+                text = text.replace(part, "…")
     if chart.tree is not None:
         text = text.replace(f"{chart.tree}/", "")
         name = _chart_name(chart.path)
@@ -366,20 +403,31 @@ def read_values(root: Path | None, path: str, settings: RenderSettings) -> dict[
         real, label = Tree.open(root, settings.read_limits).locate(path)
     else:
         real, label = Path(path), path
-    problems = Problems()
     try:
         text = real.read_bytes().decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise RenderError(f"values file {label}: not UTF-8 text (byte {exc.start})") from None
     except OSError as exc:
         raise RenderError(f"values file {label}: cannot be read: {exc.strerror or exc}") from None
+    return parse_values(text, f"values file {label}", settings)
+
+
+def parse_values(
+    text: str, label: str, settings: RenderSettings, *, secret: bool = False
+) -> dict[str, Any]:
+    """A values document (``text``), read with Tether's YAML reader and its limits; an empty
+    text is no values. ``RenderError`` naming ``label`` (and the line) when it cannot be used;
+    with ``secret`` the reader's own message (which may quote the text) is left out."""
+    problems = Problems()
     try:
         documents = [d for d in load_yaml(text, settings.yaml_limits) if d.data is not None]
     except SyntaxProblem as exc:
-        raise RenderError(f"values file {exc.at(label)}") from None
+        if secret:
+            raise RenderError(f"{label}: not valid YAML (line {exc.line})") from None
+        raise RenderError(exc.at(label)) from None
     if len(documents) > 1:
-        problems.add(f"{label}:{documents[1].line}: a values file holds one YAML document")
+        problems.add(f"{label}:{documents[1].line}: values are one YAML document")
     elif documents and not isinstance(documents[0].data, dict):
         problems.add(f"{label}:{documents[0].line}: values must be a mapping of names to values")
-    problems.raise_if_any(f"values file {label}")
+    problems.raise_if_any(label)
     return dict(documents[0].data) if documents else {}

@@ -36,6 +36,16 @@ from tether.source.charts import (
 )
 from tether.source.credentials import BasicAuth, CredentialProvider, GitHubApp, SshKey, TokenFile
 from tether.source.fetch import Artifact, default_cache_dir, fetch
+from tether.source.oci import (
+    FetchedArtifact,
+    OCIAuth,
+    OCIReference,
+    fetch_artifact,
+    fetch_artifact_async,
+    fetch_oci_chart,
+    fetch_oci_chart_async,
+    push_artifact,
+)
 from tether.source.rules import FetchRules
 from tether.source.urls import mask_text, mask_url
 from tether.source.verify import Signature, SignaturePolicy
@@ -49,7 +59,10 @@ __all__ = [
     "ChartSource",
     "CredentialProvider",
     "FetchRules",
+    "FetchedArtifact",
     "GitHubApp",
+    "OCIAuth",
+    "OCIReference",
     "Signature",
     "SignaturePolicy",
     "SshKey",
@@ -57,7 +70,12 @@ __all__ = [
     "chart_cache_dir",
     "default_cache_dir",
     "fetch",
+    "fetch_artifact",
+    "fetch_artifact_async",
     "fetch_chart",
+    "fetch_oci_chart",
+    "fetch_oci_chart_async",
     "mask_text",
     "mask_url",
+    "push_artifact",
 ]

@@ -19,7 +19,8 @@ Digest rules (see docs/decisions/0022-oci-artifacts.md):
 - with ``allowed_digests`` given, any other manifest digest is refused before a blob is read;
 - the cache is keyed by the manifest digest (artifacts: the unpacked tree under
   ``oci/sha256-<hex>/``; charts: the package under ``charts/``, checked again on reuse), so a
-  moved tag is seen at once and an unchanged one costs one manifest request.
+  moved tag is seen at once and an unchanged one costs one manifest request; an artifact pinned
+  by digest that is already unpacked costs none (its content cannot have changed).
 
 ``FetchedArtifact.revision`` is ``TAG@sha256:…`` (the digest alone for a pinned reference), what
 the sync records; the annotations ``org.opencontainers.image.source`` and ``.revision`` say where
@@ -30,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -56,6 +58,7 @@ from tether.source.oci_client import (
     Descriptor,
     OCIAuth,
     RegistryClient,
+    sha256_digest,
 )
 from tether.source.oci_reference import OCIReference
 from tether.source.semver import RangeError, parse_range, versions
@@ -147,13 +150,30 @@ def fetch_artifact(
     verified and unpacked. Raises ``SourceError`` naming the registry and the reference."""
     ref = _reference(ref)
     directory = cache_dir or oci_cache_dir()
+    if ref.digest and (directory / _cache_name(ref.digest)).is_dir():
+        # content addressed: a pinned artifact already verified and unpacked needs no request
+        _check_allowed(ref, ref.digest, allowed_digests)
+        return _fetched(ref, ref.digest, directory)
     with RegistryClient(ref, auth) as registry:
         digest, layers, _, annotations = _read_manifest(registry, ref, allowed_digests)
-        root = directory / digest.replace(":", "-")
+        root = directory / _cache_name(digest)
         if not root.is_dir():
             layer = _content_layer(ref, layers)
             data = registry.blob(layer, MAX_LAYER)
-            _unpack_into_cache(data, directory, root, ref.display)
+            _unpack_into_cache(data, directory, root, ref.display, annotations)
+    return _fetched(ref, digest, directory)
+
+
+def _cache_name(digest: str) -> str:
+    return digest.replace(":", "-")
+
+
+def _fetched(ref: OCIReference, digest: str, directory: Path) -> FetchedArtifact:
+    root = directory / _cache_name(digest)
+    try:
+        annotations = json.loads((directory / f"{_cache_name(digest)}.json").read_text())
+    except (OSError, ValueError):
+        annotations = {}
     return FetchedArtifact(
         root,
         digest,
@@ -191,11 +211,17 @@ def _content_layer(ref: OCIReference, layers: list[Descriptor]) -> Descriptor:
     )
 
 
-def _unpack_into_cache(data: bytes, directory: Path, root: Path, where: str) -> None:
+def _unpack_into_cache(
+    data: bytes, directory: Path, root: Path, where: str, annotations: dict[str, str]
+) -> None:
+    """Unpack into a staging directory, then rename to ``root``; the manifest's annotations go
+    next to it (``sha256-<hex>.json``), for a later fetch by digest that needs no request."""
     directory.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".unpack-", dir=directory))
     try:
         unpack(data, staging / "tree", where)
+        (staging / "annotations.json").write_text(json.dumps(annotations, sort_keys=True))
+        os.replace(staging / "annotations.json", root.with_name(f"{root.name}.json"))
         try:
             (staging / "tree").rename(root)
         except OSError:
@@ -234,8 +260,13 @@ def fetch_oci_chart(
                 f"{ref.display} is not a Helm chart (config media type {config.media_type!r}, "
                 f"expected {HELM_CONFIG}); push charts with `helm push`"
             )
-        chart = json.loads(registry.blob(config, MAX_CONFIG) or b"{}")
-        version = str(chart.get("version") or ref.tag) if isinstance(chart, dict) else ref.tag
+        # `helm push` tags a chart with its version (+ written _); only a chart pinned by
+        # digest needs its config blob (Chart.yaml as JSON) to say which version it is
+        version = (
+            ref.tag.replace("_", "+")
+            if ref.tag and not ref.digest
+            else _chart_version(ref, registry.blob(config, MAX_CONFIG))
+        )
         package = _chart_layer(ref, layers)
         directory = cache_dir or chart_cache_dir()
         cached = directory / f"{package.digest.replace(':', '-')}.tgz"
@@ -258,9 +289,17 @@ async def fetch_oci_chart_async(
     )
 
 
-def _same(path: Path, descriptor: Descriptor) -> bool:
-    from tether.source.oci_client import sha256_digest
+def _chart_version(ref: OCIReference, config: bytes) -> str:
+    """The ``version`` of the chart's config (its Chart.yaml as JSON), else the tag's."""
+    try:
+        chart = json.loads(config)
+    except ValueError:
+        raise SourceError(f"{ref.display}: the chart's config blob is not JSON") from None
+    version = chart.get("version") if isinstance(chart, dict) else None
+    return str(version) if version else ref.tag.replace("_", "+")
 
+
+def _same(path: Path, descriptor: Descriptor) -> bool:
     return sha256_digest(path.read_bytes()) == descriptor.digest
 
 

@@ -26,7 +26,6 @@ more than ``MAX_ENTRIES`` entries or ``MAX_UNPACKED`` bytes.
 from __future__ import annotations
 
 import gzip
-import hashlib
 import io
 import json
 import os
@@ -190,7 +189,3 @@ def _check_members(members: list[tarfile.TarInfo], where: str) -> None:
             raise SourceError(
                 f"{where}: the layer unpacks to more than {MAX_UNPACKED // 1024**2} MiB; refused"
             )
-
-
-def layer_digest_matches(data: bytes, descriptor: Descriptor) -> bool:
-    return hashlib.sha256(data).hexdigest() == descriptor.digest.removeprefix("sha256:")

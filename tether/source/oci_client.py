@@ -30,9 +30,11 @@ environment are used, so nothing but the given credentials is ever sent.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import re
+import ssl
 import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,9 +54,9 @@ DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
 MAX_MANIFEST = 4 * 1024 * 1024
 _TIMEOUT = 60.0
 _MAX_ERROR = 200
+_MAX_TOKEN_ANSWER = 1024 * 1024
 _MAX_TAG_PAGES = 100
 _CHALLENGE_PARAM = re.compile(r'(\w+)="([^"]*)"')
-_LOOPBACK = ("127.0.0.1", "localhost", "[::1]")
 
 
 @dataclass(frozen=True)
@@ -137,12 +139,11 @@ class RegistryClient:
             timeout=timeout,
             trust_env=False,
             follow_redirects=True,
-            verify=str(self.auth.ca_file) if self.auth.ca_file else True,
+            verify=_tls_context(self.auth.ca_file),
             headers={"User-Agent": "tether"},
         )
         self._basic: tuple[str, str] | None = None
         self._bearer: dict[str, str] = {}
-        self._challenge: _Challenge | None = None
 
     def __enter__(self) -> RegistryClient:
         return self
@@ -169,8 +170,6 @@ class RegistryClient:
         response = self._send("GET", path, "pull", headers={"Accept": ", ".join(types)})
         self._expect(response, (200,), f"manifest {reference}")
         body = response.content
-        if len(body) > MAX_MANIFEST:
-            raise SourceError(f"{self._where}: manifest {reference} is larger than 4 MiB; refused")
         digest = sha256_digest(body)
         expected = (
             reference
@@ -194,7 +193,7 @@ class RegistryClient:
                 f"the {limit // 1024**2} MiB allowed; refused"
             )
         path = f"/v2/{self.reference.repository}/blobs/{descriptor.digest}"
-        response = self._send("GET", path, "pull")
+        response = self._send("GET", path, "pull", limit=descriptor.size)
         self._expect(response, (200,), f"blob {descriptor.digest}")
         data = response.content
         actual = sha256_digest(data)
@@ -286,21 +285,24 @@ class RegistryClient:
         *,
         headers: dict[str, str] | None = None,
         content: bytes | None = None,
+        limit: int = MAX_MANIFEST,
     ) -> httpx.Response:
+        """The answer to ``method path`` (its body read, at most ``limit`` bytes), after
+        following one auth challenge."""
         url = path if path.startswith(("http://", "https://")) else self.base + path
         scope = f"repository:{self.reference.repository}:{actions}"
-        response = self._request(method, url, scope, headers, content)
+        response = self._request(method, url, scope, headers, content, limit)
         if response.status_code != 401:
             return response
-        self._challenge = _parse_challenge(response.headers.get("WWW-Authenticate", ""))
-        if self._challenge is None:
+        challenge = _parse_challenge(response.headers.get("WWW-Authenticate", ""))
+        if challenge is None:
             return response
-        if self._challenge.scheme == "basic":
+        if challenge.scheme == "basic":
             self._basic = self._credentials(required=True)
         else:
-            wanted = self._challenge.params.get("scope") or scope
-            self._bearer[scope] = self._token(self._challenge, wanted)
-        return self._request(method, url, scope, headers, content)
+            wanted = challenge.params.get("scope") or scope
+            self._bearer[scope] = self._token(challenge, wanted)
+        return self._request(method, url, scope, headers, content, limit)
 
     def _request(
         self,
@@ -309,6 +311,7 @@ class RegistryClient:
         scope: str,
         headers: dict[str, str] | None,
         content: bytes | None,
+        limit: int,
     ) -> httpx.Response:
         sent = dict(headers or {})
         if _origin(url) == _origin(self.base):
@@ -316,8 +319,13 @@ class RegistryClient:
                 sent["Authorization"] = f"Bearer {self._bearer[scope]}"
             elif self._basic is not None:
                 sent["Authorization"] = _basic_header(*self._basic)
+        request = self._client.build_request(method, url, headers=sent, content=content)
         try:
-            return self._client.request(method, url, headers=sent, content=content)
+            streamed = self._client.send(request, stream=True)
+            try:
+                return self._read(streamed, limit, f"{method} {_shown(url)}")
+            finally:
+                streamed.close()
         except httpx.TimeoutException:
             raise SourceError(
                 f"{self._where}: {method} {_shown(url)} timed out; check that the registry is "
@@ -328,6 +336,27 @@ class RegistryClient:
                 f"cannot reach {self._where}: {_reason(error)}; check that the registry is "
                 "running at that address, the network and, for https, the CA file"
             ) from None
+
+    def _read(self, response: httpx.Response, limit: int, what: str) -> httpx.Response:
+        """``response`` with its body read in full, refused past ``limit`` bytes (a registry
+        cannot make Tether hold more than the manifest or the descriptor announced)."""
+        chunks: list[bytes] = []
+        size = 0
+        for chunk in response.iter_bytes():
+            size += len(chunk)
+            if size > limit:
+                raise SourceError(
+                    f"{self._where}: {what} sent more than the {limit} bytes expected; refused"
+                )
+            chunks.append(chunk)
+        kept = [
+            (name, value)
+            for name, value in response.headers.multi_items()
+            if name.lower() not in ("content-encoding", "content-length", "transfer-encoding")
+        ]
+        return httpx.Response(
+            response.status_code, headers=kept, content=b"".join(chunks), request=response.request
+        )
 
     def _credentials(self, *, required: bool) -> tuple[str, str] | None:
         provider = self.auth.credentials
@@ -361,8 +390,13 @@ class RegistryClient:
         if challenge.params.get("service"):
             query["service"] = challenge.params["service"]
         headers = {"Authorization": _basic_header(*credentials)} if credentials else {}
+        request = self._client.build_request("GET", realm, params=query, headers=headers)
         try:
-            response = self._client.get(realm, params=query, headers=headers)
+            streamed = self._client.send(request, stream=True)
+            try:
+                response = self._read(streamed, _MAX_TOKEN_ANSWER, "the token request")
+            finally:
+                streamed.close()
         except httpx.HTTPError as error:
             raise SourceError(
                 f"cannot reach the token service {_shown(realm)} of {self._where}: {_reason(error)}"
@@ -417,6 +451,14 @@ class RegistryClient:
         )
 
 
+def _tls_context(ca_file: Path | None) -> ssl.SSLContext:
+    """The system's trust store, or only ``ca_file`` when one is given (a private CA)."""
+    try:
+        return ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
+    except (OSError, ssl.SSLError) as error:
+        raise SourceError(f"cannot read the CA file {ca_file}: {error}") from None
+
+
 def _parse_challenge(header: str) -> _Challenge | None:
     scheme, _, rest = header.strip().partition(" ")
     if scheme.lower() not in ("basic", "bearer"):
@@ -425,8 +467,6 @@ def _parse_challenge(header: str) -> _Challenge | None:
 
 
 def _basic_header(username: str, password: str) -> str:
-    import base64
-
     return "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()
 
 
@@ -464,13 +504,3 @@ def _registry_errors(response: httpx.Response) -> str:
 def _next_page(link: str) -> str | None:
     match = re.search(r"<([^>]+)>\s*;\s*rel=\"?next\"?", link)
     return match.group(1) if match else None
-
-
-def is_loopback(registry: str) -> bool:
-    """Whether ``registry`` (host[:port]) is this machine."""
-    host = (
-        registry.rsplit(":", 1)[0]
-        if not registry.startswith("[")
-        else registry.split("]", maxsplit=1)[0] + "]"
-    )
-    return host in _LOOPBACK

@@ -32,8 +32,8 @@ _EXAMPLE = "oci://HOST[:PORT]/REPOSITORY[:TAG][@sha256:DIGEST]"
 class OCIReference:
     """A repository in a registry, optionally with a tag and/or a manifest digest.
 
-    When both are given the digest wins: the tag is only a label for people (and is checked to
-    point at that digest when the artifact is fetched).
+    When both are given the digest wins: the tag is only a label for people (as with Docker
+    and Flux, ``repo:tag@sha256:…`` fetches the digest whatever the tag points at now).
     """
 
     registry: str
