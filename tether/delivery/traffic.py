@@ -83,7 +83,9 @@ def _backend_is_service(ref: Mapping[str, Any], service: str) -> bool:
     )
 
 
-def weigh_route(route: Mapping[str, Any], routing: GatewayRouting, canary_weight: int) -> dict[str, Any]:
+def weigh_route(
+    route: Mapping[str, Any], routing: GatewayRouting, canary_weight: int
+) -> dict[str, Any]:
     """``route`` (an HTTPRoute body) with ``canary_weight`` percent on the canary Service.
 
     Each rule naming the stable Service sends ``100 - canary_weight`` to it and
