@@ -14,17 +14,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.agent.conftest import (  # noqa: F401  (fixtures)
-    AgentProcess,
-    apply_yaml,
-    source_and_app,
-    start_agent,
-    tether_crds,
-    wait_for,
-)
-from tests.conftest import Cli, GitRepo, Kubectl
-from tests.delivery.signals import MetricsApp, error_ratio, new_version
+from tests.agent.conftest import apply_yaml, source_and_app, wait_for
 from tests.analysis.prom import Prometheus
+from tests.conftest import GitRepo, Kubectl
+from tests.delivery.signals import MetricsApp, error_ratio, new_version
 
 TARGET = "Deployment/web"
 ROLLOUT_TIMEOUT = 240.0
@@ -230,3 +223,114 @@ def test_a_healthy_canary_is_promoted_step_by_step(
         if c["type"] == "Rollout"
     )
     assert (condition["status"], condition["reason"]) == ("True", "Promoted")
+
+
+def test_a_canary_whose_error_rate_rises_is_aborted_and_stable_keeps_serving(
+    start_agent: Any,
+    kubectl: Kubectl,
+    namespace: str,
+    repo: GitRepo,
+    metrics_app: MetricsApp,
+    prometheus: Prometheus,
+    tmp_path: Path,
+) -> None:
+    start_agent("agent-a")
+    v1 = first_version(repo, kubectl, namespace, prometheus, STEPS)
+    bad = new_version()
+    serving(metrics_app, prometheus, bad, 0.5)
+    commit = new_commit(repo, kubectl, namespace, bad, STEPS)
+
+    def aborted() -> bool:
+        current = rollout(kubectl, namespace)
+        assert current.get("phase") not in ("Promoting", "Promoted") or (
+            current["stable"]["revision"] != commit
+        ), current
+        return current.get("phase") == "Aborted"
+
+    waited(kubectl, namespace, tmp_path, aborted, "the canary to be aborted")
+    current = rollout(kubectl, namespace)
+    assert current["candidate"]["revision"] == commit and current["weight"] == 0
+    assert "error-rate" in current["message"]
+    # stable restored: the candidate is gone, the Git name serves v1 at full size
+    wait_for(lambda: deploy(kubectl, namespace, "web-canary") is None, 60, "the canary removed")
+    wait_for(
+        lambda: (deploy(kubectl, namespace, "web") or {})["spec"]["replicas"] == 4,
+        60,
+        "stable back at full size",
+    )
+    assert image(deploy(kubectl, namespace, "web")) == f"registry.example/web:{v1}"
+    db = tmp_path / "audit.db"
+    (decision,) = [d for d in audit_rows(db, "decision") if d["decision"] == "aborted"]
+    assert decision["revision"] == commit and decision["actor"] == "agent"
+    (abort,) = audit_rows(db, "abort")
+    assert any("Failed" in line for line in abort["evidence"])
+    assert any(m["phase"] == "Failed" for m in audit_rows(db, "measurement"))
+    assert "RolloutAborted" in events(kubectl, namespace)
+    app = kubectl.get("apps.tether.dev", "web", namespace) or {}
+    condition = next(c for c in app["status"]["conditions"] if c["type"] == "Rollout")
+    assert (condition["status"], condition["reason"]) == ("False", "Aborted")
+    # another pass at the same commit does not roll the aborted version out again
+    decisions = current["decisions"]
+    kubectl(
+        "annotate",
+        "apps.tether.dev/web",
+        "-n",
+        namespace,
+        "--overwrite",
+        f"tether.dev/reconcile-requested-at={time.time()}",
+    )
+    time.sleep(5)
+    again = rollout(kubectl, namespace)
+    assert (again["phase"], again["decisions"]) == ("Aborted", decisions)
+    assert deploy(kubectl, namespace, "web-canary") is None
+
+
+KILL_STEPS = """          - setWeight: 25
+          - analysis: {{templates: [{{templateName: error-rate}}], args: [{{name: version, value: "{version}"}}]}}
+          - setWeight: 100"""
+
+
+def test_an_agent_killed_mid_analysis_is_succeeded_by_one_that_resumes_it(
+    start_agent: Any,
+    kubectl: Kubectl,
+    namespace: str,
+    repo: GitRepo,
+    metrics_app: MetricsApp,
+    prometheus: Prometheus,
+    tmp_path: Path,
+) -> None:
+    first = start_agent("agent-a")
+    first_version(repo, kubectl, namespace, prometheus, KILL_STEPS, count=6, interval="2s")
+    v2 = new_version()
+    serving(metrics_app, prometheus, v2, 0.0)
+    commit = new_commit(repo, kubectl, namespace, v2, KILL_STEPS)
+
+    def measured_twice() -> bool:
+        analysis = rollout(kubectl, namespace).get("analysis") or {}
+        return analysis.get("count", 0) >= 2
+
+    waited(kubectl, namespace, tmp_path, measured_twice, "two measurements")
+    first.kill()
+    before = rollout(kubectl, namespace)
+    assert before["phase"] == "Progressing" and before["step"] == 1
+    assert deploy(kubectl, namespace, "web-canary")["spec"]["replicas"] == 1
+    start_agent("agent-b")
+    counts: list[int] = []
+
+    def promoted() -> bool:
+        current = rollout(kubectl, namespace)
+        analysis = current.get("analysis") or {}
+        if current.get("phase") == "Progressing" and analysis.get("step") == 1:
+            counts.append(analysis["count"])
+        assert current.get("phase") not in ("Aborted", "Inconclusive"), current
+        return current.get("phase") == "Promoted" and current["stable"]["revision"] == commit
+
+    waited(kubectl, namespace, tmp_path, promoted, "agent-b to finish the rollout")
+    # the analysis went on from the measurements taken before the crash, never from zero
+    assert counts and min(counts) >= before["analysis"]["count"]
+    decisions = audit_rows(tmp_path / "audit.db", "decision")
+    started = [d for d in decisions if d["decision"] == "started" and d["revision"] == commit]
+    assert len(started) == 1, decisions
+    successful = [m for m in audit_rows(tmp_path / "audit.db", "measurement")]
+    assert 6 <= len(successful) <= 7  # one may be taken twice if the kill fell between writes
+    assert any(d["decision"] == "promoted" for d in decisions)
