@@ -16,7 +16,7 @@ from typing import Any
 
 from tests.agent.conftest import apply_yaml, source_and_app, wait_for
 from tests.analysis.prom import Prometheus
-from tests.conftest import GitRepo, Kubectl
+from tests.conftest import Cli, GitRepo, Kubectl
 from tests.delivery.signals import MetricsApp, error_ratio, new_version
 
 TARGET = "Deployment/web"
@@ -334,3 +334,80 @@ def test_an_agent_killed_mid_analysis_is_succeeded_by_one_that_resumes_it(
     successful = [m for m in audit_rows(tmp_path / "audit.db", "measurement")]
     assert 6 <= len(successful) <= 7  # one may be taken twice if the kill fell between writes
     assert any(d["decision"] == "promoted" for d in decisions)
+
+
+def test_on_failure_freeze_holds_the_canary_until_a_person_aborts_or_retries(
+    start_agent: Any,
+    kubectl: Kubectl,
+    namespace: str,
+    repo: GitRepo,
+    metrics_app: MetricsApp,
+    prometheus: Prometheus,
+    tmp_path: Path,
+    cli: Cli,
+) -> None:
+    start_agent("agent-a")
+    v1 = first_version(repo, kubectl, namespace, prometheus, STEPS)
+    bad = new_version()
+    serving(metrics_app, prometheus, bad, 0.5)
+    frozen_steps = delivery(bad, STEPS, on_failure="freeze")
+    repo.write("app/web.yaml", deployment(bad))
+    commit = repo.commit(bad)
+    apply_yaml(kubectl, source_and_app(namespace, str(repo.root), "app", extra=frozen_steps))
+    kubectl(
+        "annotate",
+        "gitsources.tether.dev/repo",
+        "-n",
+        namespace,
+        "--overwrite",
+        f"tether.dev/reconcile-requested-at={time.time()}",
+    )
+    waited(
+        kubectl,
+        namespace,
+        tmp_path,
+        lambda: rollout(kubectl, namespace).get("phase") == "Frozen",
+        "the rollout to freeze",
+    )
+    # nothing rolled back: the candidate keeps its share, stable keeps v1 at its share
+    time.sleep(3)
+    assert deploy(kubectl, namespace, "web-canary")["spec"]["replicas"] == 1
+    web = deploy(kubectl, namespace, "web")
+    assert (web["spec"]["replicas"], image(web)) == (3, f"registry.example/web:{v1}")
+    kube = f"--kubeconfig={kubectl.kubeconfig}"
+    code, out, _ = cli("rollout", "status", "web", "-n", namespace, kube)
+    assert code == 0 and "Frozen" in out and "error-rate" in out
+    code, out, _ = cli("get", "app", "web", "-n", namespace, kube)
+    assert code == 0 and "rollouts" in out and "Frozen" in out
+    # a person aborts: recorded as their decision, with their reason
+    code, out, err = cli(
+        "rollout", "abort", "web", "-n", namespace, "--reason", "error budget gone", kube
+    )
+    assert code == 0, err
+    waited(
+        kubectl,
+        namespace,
+        tmp_path,
+        lambda: rollout(kubectl, namespace).get("phase") == "Aborted",
+        "the abort by hand",
+    )
+    wait_for(lambda: deploy(kubectl, namespace, "web-canary") is None, 60, "the canary removed")
+    decisions = audit_rows(tmp_path / "audit.db", "decision")
+    by_hand = next(d for d in decisions if d["decision"] == "aborted")
+    assert by_hand["actor"] not in ("", "agent", "unknown user")
+    assert "error budget gone" in by_hand["reason"] and by_hand["revision"] == commit
+    assert [d["decision"] for d in decisions].count("frozen") == 1
+    # retry rolls the same commit out again from step 0, with no annotation tricks
+    code, _, err = cli("rollout", "retry", "web", "-n", namespace, kube)
+    assert code == 0, err
+    waited(
+        kubectl,
+        namespace,
+        tmp_path,
+        lambda: (
+            [d["decision"] for d in audit_rows(tmp_path / "audit.db", "decision")].count("started")
+            == 2
+        ),
+        "the retry",
+    )
+    assert any(d["decision"] == "retried" for d in audit_rows(tmp_path / "audit.db", "decision"))
