@@ -18,7 +18,9 @@ from typing import Any, NoReturn, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
+from tether.audit import decisions as decision_rows
 from tether.audit import renders as render_rows
+from tether.audit.decisions import DecisionRecord
 from tether.audit.record import SyncRecord
 from tether.audit.renders import RenderRecord
 from tether.audit.schema import count_columns, create_schema, sync_records
@@ -113,29 +115,48 @@ class AuditStore:
     ) -> RenderRecord | None:
         """``app``'s newest healthy render whose digest is not in ``excluding`` (the
         quarantined ones), or None when there is none."""
-        rows = self._read_renders(
+        rows = self._read(
             app, lambda c: render_rows.newest_rows(c, app, limit=1, excluding=excluding)
         )
         return render_rows.record_of(rows[0]) if rows else None
 
     def render_at(self, app: str, revision: str) -> RenderRecord | None:
         """``app``'s newest healthy render of the commit ``revision`` (full or short SHA)."""
-        row = self._read_renders(app, lambda c: render_rows.row_at_revision(c, app, revision))
+        row = self._read(app, lambda c: render_rows.row_at_revision(c, app, revision))
         return render_rows.record_of(row) if row is not None else None
 
     def renders(self, app: str, limit: int = 20) -> list[RenderRecord]:
         """``app``'s healthy renders, newest first."""
-        rows = self._read_renders(app, lambda c: render_rows.newest_rows(c, app, limit=limit))
+        rows = self._read(app, lambda c: render_rows.newest_rows(c, app, limit=limit))
         return [render_rows.record_of(row) for row in rows]
 
-    def _read_renders(self, app: str, query: Callable[[sa.Connection], _T]) -> _T:
+    # -- delivery decisions (tether.audit.decisions) -----------------------------------------
+
+    def record_decision(self, record: DecisionRecord) -> DecisionRecord:
+        """Append ``record``; return it with the ``id`` the database gave it."""
+        self._check_open()
+        try:
+            with self._engine.begin() as connection:
+                return dataclasses.replace(record, id=decision_rows.insert(connection, record))
+        except SQLAlchemyError as exc:
+            self._fail(
+                f"could not record a {record.kind} decision about app {record.app!r}",
+                exc,
+                "check that the database is reachable, writable and not full",
+            )
+
+    def decisions(self, app: str, limit: int = 20) -> list[DecisionRecord]:
+        """``app``'s delivery decisions, newest first."""
+        return self._read(app, lambda c: decision_rows.newest(c, app, limit))
+
+    def _read(self, app: str, query: Callable[[sa.Connection], _T]) -> _T:
         self._check_open()
         try:
             with self._engine.connect() as connection:
                 return query(connection)
         except SQLAlchemyError as exc:
             self._fail(
-                f"could not read the healthy renders of app {app!r}",
+                f"could not read the renders or decisions of app {app!r}",
                 exc,
                 "check that the database is reachable",
             )
