@@ -34,7 +34,7 @@ from tether.core.renderdigest import render_digest, short_digest
 from tether.delivery import quarantine
 from tether.delivery.quarantine import QuarantineEntry
 from tether.delivery.revert import ForgeTarget, settle
-from tether.errors import ForgeError, ForgeUnreachable, TetherError
+from tether.errors import TetherError
 from tether.reconcile.run import SyncReport
 
 log = logging.getLogger("tether.delivery")
@@ -188,15 +188,25 @@ async def finish_forge(host: RollbackHost, app_key: str, actor: str) -> list[Qua
     pending = [e for e in entries if e.needs_forge]
     if not pending:
         return entries
-    target = await host.forge(app_key)
+    try:
+        target = await host.forge(app_key)
+    except TetherError as error:  # its token Secret is missing, say: pending, and audited
+        for entry in pending:
+            decision = _forge_decision(app_key, entry, actor, kinds.REVERT_PENDING, error)
+            await _decide(host, decision)
+        return entries
     if target is None:
         done = [replace(e, pull_request_pending=False, commit_status_set=True) for e in pending]
         for entry in done:
             entries = quarantine.updated(entries, entry)
         await host.save(app_key, entries)
         return entries
-    for entry in pending:
-        entries = quarantine.updated(entries, await _settled(host, target, app_key, entry, actor))
+    try:
+        for entry in pending:
+            settled = await _settled(host, target, app_key, entry, actor)
+            entries = quarantine.updated(entries, settled)
+    finally:
+        await target.forge.close()
     await host.save(app_key, entries)
     return entries
 
@@ -207,11 +217,8 @@ async def _settled(
     """``entry`` after one try on the forge, each outcome audited."""
     try:
         done = await settle(target, app_key, entry)
-    except ForgeUnreachable as error:
-        log.info("forge unreachable; the revert stays pending", extra={"app": app_key})
-        await _decide(host, _forge_decision(app_key, entry, actor, kinds.REVERT_PENDING, error))
-        return entry
-    except ForgeError as error:  # refused: keep it pending, the reason is in the audit trail
+    except TetherError as error:  # unreachable, refused, or Git down: stays pending, audited
+        log.info("the revert stays pending: %s", error, extra={"app": app_key})
         await _decide(host, _forge_decision(app_key, entry, actor, kinds.REVERT_PENDING, error))
         return entry
     if done.commit_status_set and not entry.commit_status_set:
@@ -222,7 +229,7 @@ async def _settled(
 
 
 def _forge_decision(
-    app_key: str, entry: QuarantineEntry, actor: str, kind: str, error: ForgeError | None
+    app_key: str, entry: QuarantineEntry, actor: str, kind: str, error: TetherError | None
 ) -> DecisionRecord:
     detail: dict[str, object] = {}
     if entry.pull_request:
