@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from tether.audit import AuditStore, RenderRecord
-from tether.audit.schema import RENDERS_TABLE_NAME, TABLE_NAME
+from tether.audit.schema import TABLE_NAME
 from tether.core import Manifest, ObjectRef, SourceLocation
 from tether.core.renderdigest import render_digest
 
@@ -94,10 +94,12 @@ def test_a_database_from_before_the_renders_table_still_opens(tmp_path: Path) ->
     path = tmp_path / "audit.db"
     with AuditStore(str(path)) as store:
         saved = store.record(sync())
-    with sqlite3.connect(path) as raw:  # as an older Tether left it: no renders table
-        raw.execute(f"DROP TABLE {RENDERS_TABLE_NAME}")
-        tables = {r[0] for r in raw.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-        assert tables == {TABLE_NAME}
+    with sqlite3.connect(path) as raw:  # as an older Tether left it: only the sync records
+        listed = "SELECT name FROM sqlite_master WHERE type='table'"
+        for (table,) in list(raw.execute(listed)):
+            if table.startswith("tether_") and table != TABLE_NAME:
+                raw.execute(f"DROP TABLE {table}")
+        assert {r[0] for r in raw.execute(listed)} == {TABLE_NAME}
     with AuditStore(str(path)) as store:
         assert store.history("shop") == [saved]
         assert store.last_good_render("shop") is None

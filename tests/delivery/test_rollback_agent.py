@@ -246,15 +246,15 @@ spec:
     assert resource_version == held_version  # not written again: nothing redeployed
 
     with AuditStore(str(audit_path)) as store:
-        decisions = store.decisions(app_key, limit=50)
-    kinds = [d.kind for d in reversed(decisions)]
+        decisions = [r for r in store.delivery_history(app_key) if r.kind == "decision"]
+    kinds = [d.data["decision"] for d in decisions]
     for kind in ("rollback", "quarantine", "revert-pending", "commit-status", "revert-opened",
                  "quarantine-lifted"):  # fmt: skip
         assert kind in kinds, kinds
-    rollback = next(d for d in decisions if d.kind == "rollback")
-    assert rollback.reason == REASON and rollback.revision == bad
+    rollback = next(d for d in decisions if d.data["decision"] == "rollback")
+    assert rollback.data["reason"] == REASON and rollback.revision == bad
     assert rollback.actor == entry["by"]
-    assert rollback.detail["stableRevision"] == good
+    assert rollback.data["stableRevision"] == good
     assert agent.healthy()
 
 

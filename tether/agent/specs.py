@@ -19,6 +19,9 @@ DELETION_POLICY_ANNOTATION = "tether.dev/deletion-policy"
 # ``tether rollback`` asks through the App (the CLI never touches workloads): a JSON object
 # ``{"to": REV | null, "reason": ..., "by": ..., "at": ...}``, acted on once per ``at``.
 ROLLBACK_REQUEST_ANNOTATION = "tether.dev/rollback-request"
+# `tether rollout promote|abort|retry` (tether.delivery.model.ACTION_ANNOTATION and its -by,
+# -reason companions): a change is news for the App's worker.
+ROLLOUT_ACTION = "tether.dev/rollout-action"
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
@@ -120,6 +123,10 @@ class AppSpec:
     health_grace: float = 30.0  # spec.health.gracePeriod: seconds a controller gets to report
     chart: ChartSpec | None = None  # spec.chart: spec.path is a Helm chart (docs/helm.md)
     rollback_request: str = ""  # the rollback-request annotation, as written (JSON)
+    # spec.delivery as written (read by tether.delivery.model.read_delivery in the pass, where
+    # a mistake fails the pass with its message), and the rollout-action annotations
+    delivery: tuple[dict[str, Any], ...] = ()
+    rollout_request: tuple[tuple[str, str], ...] = ()
     resource_version: str = field(default="", compare=False)
 
     @property
@@ -177,6 +184,10 @@ class AppSpec:
             health_grace=seconds((spec.get("health") or {}).get("gracePeriod", ""), 30.0),
             chart=_chart(spec),
             rollback_request=str(annotations.get(ROLLBACK_REQUEST_ANNOTATION, "")),
+            delivery=tuple(spec.get("delivery") or ()),
+            rollout_request=tuple(
+                sorted((k, v) for k, v in annotations.items() if k.startswith(ROLLOUT_ACTION))
+            ),
             resource_version=str(meta.get("resourceVersion", "")),
         )
 

@@ -28,6 +28,8 @@ class AppStatusChange:
     source_error: str | None = None
     # status fields owned by delivery (``quarantine``, ``lastAppliedRender``, ...), set whole
     fields: dict[str, Any] | None = None
+    delivery: dict[str, Any] | None = None  # status.delivery, whole (tether.delivery)
+    rollout: tuple[bool | None, str, str] | None = None  # the Rollout condition
 
 
 def _app_conditions(
@@ -55,6 +57,9 @@ def _app_conditions(
         error = change.source_error
         reason = "FetchFailed" if error else "Succeeded"
         conditions = set_condition(conditions, "SourceReady", not error, reason, error, generation)
+    if change.rollout is not None:
+        state_, why, detail = change.rollout
+        conditions = set_condition(conditions, "Rollout", state_, why, detail, generation)
     return conditions
 
 
@@ -88,6 +93,8 @@ class StatusWriter:
         if change.health:
             status["health"] = change.health
         status.update(change.fields or {})
+        if change.delivery is not None:
+            status["delivery"] = change.delivery
         if status == state.status:
             return
         try:

@@ -7,13 +7,12 @@
     store.last("shop")
     store.record_render(RenderRecord.of("shop", revision, manifests))   # after a healthy sync
     store.last_good_render("shop", excluding=quarantined_digests)       # what a rollback applies
-    store.record_decision(DecisionRecord("shop", "rollback", "alice", "errors up"))
 
 Nothing here updates or deletes a row. Secret values are never stored (see renders.py). Failures raise ``tether.errors.AuditError`` naming the
 database with its password masked.
 """
 
-from tether.audit.decisions import DecisionRecord
+from tether.audit.delivery import DeliveryRecord
 from tether.audit.record import DRY_RUN, FAILED, RESULTS, SUCCEEDED, SyncRecord, default_actor
 from tether.audit.renders import RenderRecord
 from tether.audit.store import AuditStore
@@ -25,7 +24,7 @@ __all__ = [
     "RESULTS",
     "SUCCEEDED",
     "AuditStore",
-    "DecisionRecord",
+    "DeliveryRecord",
     "RenderRecord",
     "SyncRecord",
     "default_actor",

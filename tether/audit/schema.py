@@ -2,9 +2,10 @@
 
 ``tether_sync_records``: one row per sync. ``tether_renders``: the renders that became healthy,
 one row each time an app's healthy render changes (see ``tether.audit.renders``).
-``tether_decisions``: who decided what about an app's delivery, why, at which commit
-(``tether.audit.decisions``). The ChangeSet is kept whole as JSON (``ChangeSet.to_list()``) and its counts are
-copied into plain integer columns so queries ("every sync that pruned something") need no JSON.
+``tether_delivery_records``: rollout and rollback decisions (``tether.audit.delivery``).
+
+A sync's ChangeSet is kept whole as JSON (``ChangeSet.to_list()``) and its counts are copied
+into plain integer columns so queries ("every sync that pruned something") need no JSON.
 
 The schema is created on open when missing, table by table, so a database written before a
 table existed gains it on its next open (tables are only ever added; no column changes yet:
@@ -25,7 +26,6 @@ from tether.core import Action
 
 TABLE_NAME = "tether_sync_records"
 RENDERS_TABLE_NAME = "tether_renders"
-DECISIONS_TABLE_NAME = "tether_decisions"
 
 
 class UTCDateTime(sa.TypeDecorator[datetime]):
@@ -102,26 +102,10 @@ renders = sa.Table(
 )
 
 
-decisions = sa.Table(
-    DECISIONS_TABLE_NAME,
-    metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("app", sa.String, nullable=False),
-    sa.Column("at", UTCDateTime, nullable=False),
-    sa.Column("kind", sa.String, nullable=False),
-    sa.Column("actor", sa.String, nullable=False),
-    sa.Column("reason", sa.Text, nullable=False),
-    sa.Column("revision_commit", sa.String, nullable=False),
-    sa.Column("digest", sa.String, nullable=False),
-    sa.Column("detail", sa.JSON().with_variant(postgresql.JSONB(), "postgresql"), nullable=False),
-    sa.Index("ix_tether_decisions_app_id", "app", "id"),
-)
-
-
 def create_schema(connection: sa.Connection) -> None:
     """Create the tables and their indexes unless they exist (safe when two processes open at
     once, and for a database written before a table was added)."""
-    for table in (sync_records, renders, decisions):
+    for table in metadata.sorted_tables:  # sync records, renders, delivery's (audit/delivery.py)
         connection.execute(CreateTable(table, if_not_exists=True))
         for index in table.indexes:
             connection.execute(CreateIndex(index, if_not_exists=True))

@@ -18,9 +18,8 @@ from typing import Any, NoReturn, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-from tether.audit import decisions as decision_rows
 from tether.audit import renders as render_rows
-from tether.audit.decisions import DecisionRecord
+from tether.audit.delivery import DeliveryRecord, delivery_records
 from tether.audit.record import SyncRecord
 from tether.audit.renders import RenderRecord
 from tether.audit.schema import count_columns, create_schema, sync_records
@@ -89,6 +88,41 @@ class AuditStore:
             )
         return [_record(row) for row in rows]
 
+    def record_delivery(self, record: DeliveryRecord) -> None:
+        """Append one rollout decision, measurement or abort."""
+        self._check_open()
+        try:
+            with self._engine.begin() as connection:
+                connection.execute(sa.insert(delivery_records).values(**record.row()))
+        except SQLAlchemyError as exc:
+            self._fail(
+                f"could not record a {record.kind} of app {record.app!r}",
+                exc,
+                "check that the database is reachable, writable and not full",
+            )
+
+    def delivery_history(self, app: str, limit: int = 100) -> list[DeliveryRecord]:
+        """``app``'s rollout decisions, measurements and aborts, oldest first (the last
+        ``limit`` of them)."""
+        self._check_open()
+        columns = delivery_records.c
+        statement = (
+            sa.select(delivery_records)
+            .where(columns.app == app)
+            .order_by(columns.at.desc(), columns.id.desc())
+            .limit(limit)
+        )
+        try:
+            with self._engine.connect() as connection:
+                rows = connection.execute(statement).mappings().all()
+        except SQLAlchemyError as exc:
+            self._fail(
+                f"could not read the rollouts of app {app!r}",
+                exc,
+                "check that the database is reachable",
+            )
+        return [DeliveryRecord.of(row) for row in reversed(rows)]
+
     def last(self, app: str) -> SyncRecord | None:
         """``app``'s most recent sync, or None if it was never synced."""
         newest = self.history(app, limit=1)
@@ -130,25 +164,6 @@ class AuditStore:
         rows = self._read(app, lambda c: render_rows.newest_rows(c, app, limit=limit))
         return [render_rows.record_of(row) for row in rows]
 
-    # -- delivery decisions (tether.audit.decisions) -----------------------------------------
-
-    def record_decision(self, record: DecisionRecord) -> DecisionRecord:
-        """Append ``record``; return it with the ``id`` the database gave it."""
-        self._check_open()
-        try:
-            with self._engine.begin() as connection:
-                return dataclasses.replace(record, id=decision_rows.insert(connection, record))
-        except SQLAlchemyError as exc:
-            self._fail(
-                f"could not record a {record.kind} decision about app {record.app!r}",
-                exc,
-                "check that the database is reachable, writable and not full",
-            )
-
-    def decisions(self, app: str, limit: int = 20) -> list[DecisionRecord]:
-        """``app``'s delivery decisions, newest first."""
-        return self._read(app, lambda c: decision_rows.newest(c, app, limit))
-
     def _read(self, app: str, query: Callable[[sa.Connection], _T]) -> _T:
         self._check_open()
         try:
@@ -156,7 +171,7 @@ class AuditStore:
                 return query(connection)
         except SQLAlchemyError as exc:
             self._fail(
-                f"could not read the renders or decisions of app {app!r}",
+                f"could not read the healthy renders of app {app!r}",
                 exc,
                 "check that the database is reachable",
             )

@@ -1,8 +1,21 @@
-"""Progressive delivery above one reconcile pass: canary, blue-green, rollback, quarantine.
+"""Progressive delivery: canary and blue-green rollouts of an App's Deployments, rollback and
+quarantine.
 
-Resumable state machines kept in the App's status and audited (see docs/delivery.md and
-docs/rollback.md). Rollback: ``rollback.abort`` puts the last good render back with no Git
-round trip, ``quarantine`` keeps the bad (commit, render digest) out of auto-sync until the
-head renders something else, ``revert`` opens the revert pull request and sets the failing
-commit status through ``tether.forge``.
+    model.read_delivery(spec.delivery)           -> [DeliverySpec]   what the App asks for
+    machine.advance(spec, status, observations)  -> Advance(status, actions)   pure
+    shaping.shape_target(...)                    -> manifests: stable under the Git name,
+                                                    the candidate beside it (``web-canary``)
+    runner.DeliveryRunner                        the agent's side: observe, advance, act
+    rollback.abort(host, app, reason=..., ...)   the last good render back with no Git round
+                                                 trip, the bad render quarantined, the revert
+                                                 pull request and failing commit status
+    rollback.gate(...)                           each pass: a quarantined render is replaced by
+                                                 the last good one; lifted once the head
+                                                 renders something else
+    quarantine, revert                           the entries (pure); the forge half
+
+The layer sits between the agent and reconcile: it composes reconcile, audit, analysis, forge
+and cluster. A rollout's state lives in ``App.status.delivery``, the quarantine in
+``App.status.quarantine``, so any replica resumes them. See docs/delivery.md,
+docs/rollback.md and docs/decisions/0019-delivery-model.md, 0020-rollback-and-quarantine.md.
 """

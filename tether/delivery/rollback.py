@@ -27,8 +27,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Protocol
 
-from tether.audit import AuditStore, DecisionRecord, RenderRecord
-from tether.audit import decisions as kinds
+from tether.audit import AuditStore, DeliveryRecord, RenderRecord
 from tether.core import Manifest, Revision
 from tether.core.renderdigest import render_digest, short_digest
 from tether.delivery import quarantine
@@ -38,6 +37,35 @@ from tether.errors import TetherError
 from tether.reconcile.run import SyncReport
 
 log = logging.getLogger("tether.delivery")
+
+# The decisions this module takes, as ``data["decision"]`` of the audit's delivery records
+# (kind ``decision``, target ``App``: the whole app, not one Deployment).
+ROLLBACK = "rollback"
+QUARANTINE = "quarantine"
+QUARANTINE_LIFTED = "quarantine-lifted"
+REVERT_PENDING = "revert-pending"
+REVERT_OPENED = "revert-opened"
+COMMIT_STATUS = "commit-status"
+WHOLE_APP = "App"
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One decision about an app: who, why, about which commit and render digest."""
+
+    app: str
+    decision: str
+    actor: str
+    reason: str
+    revision: str
+    digest: str
+    detail: dict[str, object]
+
+    def record(self) -> DeliveryRecord:
+        data = {"decision": self.decision, "reason": self.reason, "digest": self.digest}
+        return DeliveryRecord(
+            self.app, WHOLE_APP, "decision", self.actor, self.revision, {**data, **self.detail}
+        )
 
 
 class RollbackError(TetherError):
@@ -111,9 +139,9 @@ async def abort(
     report = await host.restore(app_key, stable, actor)
     await _decide(
         host,
-        DecisionRecord(
+        Decision(
             app_key,
-            kinds.ROLLBACK,
+            ROLLBACK,
             actor,
             reason,
             bad.revision.commit,
@@ -143,9 +171,7 @@ async def abort(
     await host.save(app_key, quarantine.added(entries, entry))
     await _decide(
         host,
-        DecisionRecord(
-            app_key, kinds.QUARANTINE, actor, reason, bad.revision.commit, bad.digest, {}
-        ),
+        Decision(app_key, QUARANTINE, actor, reason, bad.revision.commit, bad.digest, {}),
     )
     await finish_forge(host, app_key, actor)
     return AbortResult(stable, report, entry)
@@ -192,7 +218,7 @@ async def finish_forge(host: RollbackHost, app_key: str, actor: str) -> list[Qua
         target = await host.forge(app_key)
     except TetherError as error:  # its token Secret is missing, say: pending, and audited
         for entry in pending:
-            decision = _forge_decision(app_key, entry, actor, kinds.REVERT_PENDING, error)
+            decision = _forge_decision(app_key, entry, actor, REVERT_PENDING, error)
             await _decide(host, decision)
         return entries
     if target is None:
@@ -219,26 +245,24 @@ async def _settled(
         done = await settle(target, app_key, entry)
     except TetherError as error:  # unreachable, refused, or Git down: stays pending, audited
         log.info("the revert stays pending: %s", error, extra={"app": app_key})
-        await _decide(host, _forge_decision(app_key, entry, actor, kinds.REVERT_PENDING, error))
+        await _decide(host, _forge_decision(app_key, entry, actor, REVERT_PENDING, error))
         return entry
     if done.commit_status_set and not entry.commit_status_set:
-        await _decide(host, _forge_decision(app_key, done, actor, kinds.COMMIT_STATUS, None))
+        await _decide(host, _forge_decision(app_key, done, actor, COMMIT_STATUS, None))
     if done.pull_request and not entry.pull_request:
-        await _decide(host, _forge_decision(app_key, done, actor, kinds.REVERT_OPENED, None))
+        await _decide(host, _forge_decision(app_key, done, actor, REVERT_OPENED, None))
     return done
 
 
 def _forge_decision(
     app_key: str, entry: QuarantineEntry, actor: str, kind: str, error: TetherError | None
-) -> DecisionRecord:
+) -> Decision:
     detail: dict[str, object] = {}
     if entry.pull_request:
         detail = {"url": entry.pull_request.url, "number": entry.pull_request.number}
     if error is not None:
         detail = {"error": str(error)}
-    return DecisionRecord(
-        app_key, kind, actor, entry.reason, entry.revision, entry.render_digest, detail
-    )
+    return Decision(app_key, kind, actor, entry.reason, entry.revision, entry.render_digest, detail)
 
 
 @dataclass(frozen=True)
@@ -270,9 +294,9 @@ async def gate(
             )
             await _decide(
                 host,
-                DecisionRecord(
+                Decision(
                     app_key,
-                    kinds.QUARANTINE_LIFTED,
+                    QUARANTINE_LIFTED,
                     actor,
                     why,
                     entry.revision,
@@ -300,10 +324,10 @@ def substituted(stable: RenderRecord, head: list[Manifest]) -> list[Manifest]:
     return [*stable.manifests, *(m for m in head if m.sensitive)]
 
 
-async def _decide(host: RollbackHost, record: DecisionRecord) -> None:
-    """Append ``record`` to the audit trail; a failed write is logged, never fatal (the
+async def _decide(host: RollbackHost, decision: Decision) -> None:
+    """Append ``decision`` to the audit trail; a failed write is logged, never fatal (the
     rollback itself matters more than its record, and the status still tells it)."""
     try:
-        await asyncio.to_thread(host.audit.record_decision, record)
+        await asyncio.to_thread(host.audit.record_delivery, decision.record())
     except TetherError as error:
-        log.warning("could not audit a %s decision: %s", record.kind, error)
+        log.warning("could not audit a %s decision: %s", decision.decision, error)

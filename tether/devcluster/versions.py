@@ -17,11 +17,15 @@ SOPS = "v3.13.3"
 # The forge the delivery tests open pull requests in (not part of the control plane itself).
 GITEA = "v1.26.0"
 HELM = "v3.21.4"
+# Gateway API's standard-channel CRDs (HTTPRoute, ...), for the delivery tests' traffic routing:
+# not a binary, the CRD manifests of the Go module's config/crd/standard, cached as one file.
+GATEWAY_API = "v1.6.3"
 
 
 @dataclass(frozen=True)
 class Component:
-    """One cached build: a name for its cache directory and the binaries it provides."""
+    """One cached build: a name for its cache directory and the files it provides (binaries,
+    or for Gateway API one manifest)."""
 
     name: str
     version: str
@@ -43,6 +47,8 @@ KUSTOMIZE_COMPONENT = Component("kustomize", KUSTOMIZE, ("kustomize",))
 SOPS_COMPONENT = Component("sops", SOPS, ("sops",))
 GITEA_COMPONENT = Component("gitea", GITEA, ("gitea",))
 HELM_COMPONENT = Component("helm", HELM, ("helm",))
+GATEWAY_API_CRDS = "gateway-api-standard-crds.yaml"
+GATEWAY_API_COMPONENT = Component("gateway-api", GATEWAY_API, (GATEWAY_API_CRDS,))
 
 ALL_COMPONENTS = (
     KUBERNETES_COMPONENT,
@@ -52,4 +58,5 @@ ALL_COMPONENTS = (
     SOPS_COMPONENT,
     GITEA_COMPONENT,
     HELM_COMPONENT,
+    GATEWAY_API_COMPONENT,
 )
