@@ -15,6 +15,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -133,15 +134,25 @@ def pulls(repo: ForgeRepo) -> list[dict[str, Any]]:
     return list(response.json())
 
 
-def test_rollback_by_hand_with_gitea_down_then_revert_pr_then_lift(
+@dataclass
+class Deployed:
+    agents: list[AgentProcess]
+    good: str
+    bad: str
+    app_key: str
+    audit: Path
+
+
+def deploy_v1_then_v2(
     own_gitea: LocalGitea,
     repo: ForgeRepo,
-    dev_cluster: DevCluster,
     kubectl: Kubectl,
     namespace: str,
-    start_agent: Callable[..., AgentProcess],  # noqa: F811
+    start: Callable[..., AgentProcess],
     tmp_path: Path,
-) -> None:
+    replicas: int = 1,
+) -> Deployed:
+    """v1 applied and kept as the last good render, then v2 applied, by ``replicas`` agents."""
     good = repo.commit({"apps/web/config.yaml": web_config("v1"), "README.md": "hi\n"}, "web v1")
     repo.push()
     kubectl(
@@ -168,7 +179,7 @@ spec:
   healthTimeout: 30s
 """,
     )
-    agent = start_agent("agent-a")
+    agents = [start(f"agent-{n}") for n in range(replicas)]
     app_key = f"{namespace}/web"
     audit_path = tmp_path / "audit.db"
 
@@ -188,6 +199,20 @@ spec:
     assert objects(kubectl, namespace)[0] == "v2"
     assert objects(kubectl, namespace)[2]
 
+    return Deployed(agents, good, bad, app_key, audit_path)
+
+
+def test_rollback_by_hand_with_gitea_down_then_revert_pr_then_lift(
+    own_gitea: LocalGitea,
+    repo: ForgeRepo,
+    dev_cluster: DevCluster,
+    kubectl: Kubectl,
+    namespace: str,
+    start_agent: Callable[..., AgentProcess],  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    deployed = deploy_v1_then_v2(own_gitea, repo, kubectl, namespace, start_agent, tmp_path)
+    good, bad, app_key = deployed.good, deployed.bad, deployed.app_key
     # Gitea (the Git server and the forge) goes down; the rollback needs neither
     own_gitea.stop()
     try:
@@ -245,7 +270,7 @@ spec:
     assert version == "v1"
     assert resource_version == held_version  # not written again: nothing redeployed
 
-    with AuditStore(str(audit_path)) as store:
+    with AuditStore(str(deployed.audit)) as store:
         decisions = [r for r in store.delivery_history(app_key) if r.kind == "decision"]
     kinds = [d.data["decision"] for d in decisions]
     for kind in ("rollback", "quarantine", "revert-pending", "commit-status", "revert-opened",
@@ -255,7 +280,49 @@ spec:
     assert rollback.data["reason"] == REASON and rollback.revision == bad
     assert rollback.actor == entry["by"]
     assert rollback.data["stableRevision"] == good
-    assert agent.healthy()
+    assert deployed.agents[0].healthy()
+
+
+def test_the_leader_killed_while_the_revert_is_pending_the_other_replica_opens_it_once(
+    own_gitea: LocalGitea,
+    repo: ForgeRepo,
+    dev_cluster: DevCluster,
+    kubectl: Kubectl,
+    namespace: str,
+    start_agent: Callable[..., AgentProcess],  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    deployed = deploy_v1_then_v2(
+        own_gitea, repo, kubectl, namespace, start_agent, tmp_path, replicas=2
+    )
+    own_gitea.stop()
+    try:
+        done = tether_cli(
+            dev_cluster, "rollback", "web", "-n", namespace, "--reason", REASON, "--wait"
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert objects(kubectl, namespace)[0] == "v1"
+        lease = kubectl.get("lease", "tether-agent", namespace) or {}
+        holder = lease["spec"]["holderIdentity"]
+        leader = next(a for a in deployed.agents if a.identity == holder)
+        leader.kill()  # a crash, with the revert and the commit status still pending
+    finally:
+        own_gitea.start()
+
+    def revert_opened() -> dict[str, Any] | None:
+        entries = quarantine(kubectl, namespace)
+        return entries[0] if entries and entries[0].get("pullRequest") else None
+
+    entry = wait_for(revert_opened, 120, "the other replica to open the revert")
+    assert entry["commitStatusSet"] is True
+    assert [p["number"] for p in pulls(repo)] == [entry["pullRequest"]["number"]]
+    assert objects(kubectl, namespace)[0] == "v1"  # the new leader keeps holding v2 back
+    with AuditStore(str(deployed.audit)) as store:
+        decisions = [r for r in store.delivery_history(deployed.app_key) if r.kind == "decision"]
+    rollbacks = [d for d in decisions if d.data["decision"] == "rollback"]
+    assert len(rollbacks) == 1  # the request was acted on once, not again by the new leader
+    [opened] = [d for d in decisions if d.data["decision"] == "revert-opened"]
+    assert opened.actor == f"agent/{next(a.identity for a in deployed.agents if a is not leader)}"
 
 
 def pulls_while_down_are_unknown(gitea: LocalGitea) -> bool:
