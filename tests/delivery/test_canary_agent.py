@@ -266,7 +266,11 @@ def test_a_canary_whose_error_rate_rises_is_aborted_and_stable_keeps_serving(
     assert any("Failed" in line for line in abort["evidence"])
     assert any(m["phase"] == "Failed" for m in audit_rows(db, "measurement"))
     assert "RolloutAborted" in events(kubectl, namespace)
+    # handed over to rollback: the last good render back, the commit quarantined
+    wait_for(lambda: "RolledBack" in events(kubectl, namespace), 60, "the rollback")
     app = kubectl.get("apps.tether.dev", "web", namespace) or {}
+    quarantined = [e["revision"] for e in app["status"].get("quarantine") or []]
+    assert quarantined == [commit]
     condition = next(c for c in app["status"]["conditions"] if c["type"] == "Rollout")
     assert (condition["status"], condition["reason"]) == ("False", "Aborted")
     # another pass at the same commit does not roll the aborted version out again

@@ -192,7 +192,8 @@ def _follow_head(run: _Run) -> None:
         )
         return
     if head.digest == stable_digest:
-        if status.phase is Phase.ABORTED:
+        held = status.candidate is not None and status.candidate.revision == head.revision
+        if status.phase is Phase.ABORTED and not held:  # held: the quarantine serves stable
             run.status = replace(status, phase=Phase.PROMOTED, candidate=None)
             run.move(0, Phase.PROMOTED, f"Git's head {head.revision} renders the stable version")
         return

@@ -50,7 +50,6 @@ from tether.delivery.model import (
 from tether.delivery.shaping import (
     find_target,
     shape_target,
-    split_templates,
     stable_template,
     template_digest,
     total_replicas,
@@ -84,6 +83,11 @@ class Outlet(Protocol):
 
     def poke(self, after: float, why: str) -> None:
         """Run a pass of the App in ``after`` seconds."""
+        ...
+
+    def rollback(self, reason: str, evidence: str, actor: str) -> None:
+        """Roll the App back to its last good render and quarantine the candidate's commit,
+        once the pass under way has ended (``tether.delivery.rollback.abort``)."""
         ...
 
 
@@ -122,10 +126,10 @@ async def abort_candidate(
     """Hand an aborted candidate over to rollback: the ONE place delivery asks for it.
 
     The machine has already put the target back on stable (the candidate is taken down by
-    this very pass). Quarantining the bad commit, the revert pull request and the failing
-    commit status belong to ``tether.delivery.rollback.abort`` (decision 0020); until it is
-    merged, the abort is recorded in the audit trail only.
-    """
+    this very pass). The rest (the whole App back on its last good render, the bad commit
+    quarantined, its failing commit status and revert pull request) is
+    ``tether.delivery.rollback.abort`` (decision 0020), run through the outlet once this pass
+    has ended, with the analysis' evidence."""
     candidate = status.candidate
     await rollouts.outlet.audit(
         spec.target.key,
@@ -138,6 +142,8 @@ async def abort_candidate(
             "digest": candidate.digest if candidate else "",
         },
     )
+    evidence = "\n".join(abort.evidence) or abort.reason
+    rollouts.outlet.rollback(abort.reason, evidence, abort.actor)
 
 
 class DeliveryRunner:
@@ -153,9 +159,11 @@ class DeliveryRunner:
         request: RolloutRequest | None,
         revision: Revision,
         manifests: list[Manifest],
+        templates: Sequence[Manifest] = (),
     ) -> list[Manifest]:
-        """The pass's render shaped for each target's next status (written first)."""
-        manifests, rollouts.templates = split_templates(manifests)
+        """The pass's render shaped for each target's next status (written first).
+        ``templates``: the render's AnalysisTemplates, already taken out of ``manifests``."""
+        rollouts.templates = list(templates)
         if rollouts.statuses is None:
             loaded = await rollouts.outlet.load()
             rollouts.statuses = {
@@ -329,15 +337,13 @@ def _observe(
 def _serving(
     live: dict[str, Any] | None, head: Version, known: RolloutStatus | None
 ) -> Version | None:
-    """What the Git name serves: None when it does not exist; the head when it was deployed
-    before delivery was set (no digest annotation: nothing to compare, so it is adopted)."""
+    """What the Git name serves: None when it does not exist; the stable version the status
+    records; the head when there is no status yet (delivery just set: what runs is adopted)."""
     if live is None:
         return None
-    digest = ((live.get("metadata") or {}).get("annotations") or {}).get(TEMPLATE_DIGEST_ANNOTATION)
-    if not digest:
-        return head
-    stable = known.stable if known else None
-    return Version(stable.revision if stable and stable.digest == digest else "", digest)
+    if known is not None and known.stable is not None:
+        return known.stable
+    return head
 
 
 def _available(live: dict[str, Any] | None, digest: str, replicas: int | None) -> int:
