@@ -14,6 +14,7 @@ from typing import Any
 from tether.agent import metrics
 from tether.agent.alerts import AlertQueue
 from tether.agent.conditions import now
+from tether.agent.delivery import AgentDelivery
 from tether.agent.drift import DriftWatcher, WatchKey
 from tether.agent.events import EventRecorder
 from tether.agent.lifecycle import AppLifecycle
@@ -87,6 +88,7 @@ class AppWorkers:
         self.alerts = alerts
         self.audit = audit
         self.slots = asyncio.Semaphore(settings.max_concurrent)
+        self.delivery = AgentDelivery(client, status, events, alerts, audit)
         self.lifecycle = AppLifecycle(
             connection, client, status, events, audit, f"agent/{settings.identity}", settings
         )
@@ -100,6 +102,7 @@ class AppWorkers:
             if current and current.task:
                 current.task.cancel()
             self.fleet.apps.pop(spec.key, None)
+            self.delivery.forget(spec.key)
             return
         requested = (obj["metadata"].get("annotations") or {}).get(REQUESTED_ANNOTATION, "")
         if current is None:
@@ -164,7 +167,7 @@ class AppWorkers:
         healed = self._only_drift(state, settled) and await self._heal(state, source)
         if healed and state.health_checked:
             return None
-        if self._quiet(state, settled):
+        if self._quiet(state, settled) and not self.delivery.wants_pass(state):
             return None
         await self.status.app(state, AppStatusChange(reconciling=True))
         try:
@@ -206,6 +209,7 @@ class AppWorkers:
                 kustomize=self.settings.kustomize,
                 helm=self.settings.helm,
                 client=self.client,
+                shape=self.delivery.shaper(state),
             )
         except TetherError as error:
             return None, str(error)

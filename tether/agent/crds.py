@@ -60,6 +60,102 @@ _HEALTH = {
 }
 
 
+# Progressive delivery (docs/delivery.md, decision 0019): one entry per Deployment.
+_ANALYSIS = {
+    "type": "object",
+    "required": ["templates"],
+    "properties": {
+        "templates": {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "type": "object",
+                "required": ["templateName"],
+                "properties": {"templateName": _NAME},
+            },
+        },
+        "args": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["name"],
+                "properties": {"name": {"type": "string"}, "value": {"type": "string"}},
+            },
+        },
+    },
+}
+_STEP = {
+    "type": "object",
+    "minProperties": 1,
+    "maxProperties": 1,
+    "properties": {
+        "setWeight": {"type": "integer", "minimum": 0, "maximum": 100},
+        "pause": {"type": "object", "properties": {"duration": _DURATION}},
+        "analysis": _ANALYSIS,
+        "webhook": {
+            "type": "object",
+            "required": ["url"],
+            "properties": {
+                "url": {"type": "string", "pattern": "^https?://"},
+                "timeout": _DURATION,
+            },
+        },
+    },
+}
+_DELIVERY = {
+    "type": "array",
+    "description": "Progressive delivery of the App's Deployments (docs/delivery.md).",
+    "items": {
+        "type": "object",
+        "required": ["target"],
+        "properties": {
+            "target": {
+                "type": "object",
+                "required": ["name"],
+                "properties": {
+                    "kind": {"type": "string", "enum": ["Deployment"], "default": "Deployment"},
+                    "name": _NAME,
+                },
+            },
+            "onFailure": {"type": "string", "enum": ["rollback", "freeze"], "default": "rollback"},
+            "canary": {
+                "type": "object",
+                "required": ["steps"],
+                "properties": {
+                    "steps": {"type": "array", "items": _STEP},
+                    "trafficRouting": {
+                        "type": "object",
+                        "properties": {
+                            "gatewayAPI": {
+                                "type": "object",
+                                "required": ["httpRoute", "stableService", "canaryService"],
+                                "properties": {
+                                    "httpRoute": _NAME,
+                                    "stableService": _NAME,
+                                    "canaryService": _NAME,
+                                },
+                            }
+                        },
+                    },
+                },
+            },
+            "blueGreen": {
+                "type": "object",
+                "required": ["activeService", "previewService"],
+                "properties": {
+                    "activeService": _NAME,
+                    "previewService": _NAME,
+                    "prePromotionAnalysis": _ANALYSIS,
+                    "postPromotionAnalysis": _ANALYSIS,
+                    "autoPromotionEnabled": {"type": "boolean", "default": True},
+                    "scaleDownDelay": _DURATION,
+                },
+            },
+        },
+    },
+}
+
+
 def _crd(
     kind: str,
     plural: str,
@@ -198,6 +294,7 @@ APP = _crd(
             "decryption": {"type": "object", "properties": {"secretRef": _SECRET_REF}},
             "healthTimeout": {**_DURATION, "default": "5m"},
             "health": _HEALTH,
+            "delivery": _DELIVERY,
             "dependsOn": {
                 "type": "array",
                 "items": {"type": "object", "required": ["name"], "properties": {"name": _NAME}},
@@ -254,6 +351,11 @@ APP = _crd(
         },
         {"name": "Health", "type": "string", "jsonPath": ".status.health"},
         {"name": "Revision", "type": "string", "jsonPath": ".status.lastAppliedRevision"},
+        {
+            "name": "Rollout",
+            "type": "string",
+            "jsonPath": '.status.conditions[?(@.type=="Rollout")].reason',
+        },
         {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
     ],
     ["tapp"],
@@ -280,6 +382,10 @@ ALERT_PROVIDER = _crd(
                         "DriftCorrected",
                         "HealthDegraded",
                         "SourceUnreachable",
+                        "RolloutAborted",
+                        "RolloutFrozen",
+                        "RolloutInconclusive",
+                        "RolloutPromoted",
                     ],
                 },
             },

@@ -16,6 +16,9 @@ REQUESTED_ANNOTATION = "tether.dev/reconcile-requested-at"
 FINALIZER = "tether.dev/cleanup"
 # ``orphan`` on an App keeps its objects when the App is deleted (only the inventory goes).
 DELETION_POLICY_ANNOTATION = "tether.dev/deletion-policy"
+# `tether rollout promote|abort|retry` (tether.delivery.model.ACTION_ANNOTATION and its -by,
+# -reason companions): a change is news for the App's worker.
+ROLLOUT_ACTION = "tether.dev/rollout-action"
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
@@ -92,6 +95,10 @@ class AppSpec:
     health_checks: tuple[dict[str, Any], ...] = ()  # spec.health.checks: CEL checks per kind
     health_grace: float = 30.0  # spec.health.gracePeriod: seconds a controller gets to report
     chart: ChartSpec | None = None  # spec.chart: spec.path is a Helm chart (docs/helm.md)
+    # spec.delivery as written (read by tether.delivery.model.read_delivery in the pass, where
+    # a mistake fails the pass with its message), and the rollout-action annotations
+    delivery: tuple[dict[str, Any], ...] = ()
+    rollout_request: tuple[tuple[str, str], ...] = ()
     resource_version: str = field(default="", compare=False)
 
     @property
@@ -148,6 +155,10 @@ class AppSpec:
             health_checks=tuple((spec.get("health") or {}).get("checks") or ()),
             health_grace=seconds((spec.get("health") or {}).get("gracePeriod", ""), 30.0),
             chart=_chart(spec),
+            delivery=tuple(spec.get("delivery") or ()),
+            rollout_request=tuple(
+                sorted((k, v) for k, v in annotations.items() if k.startswith(ROLLOUT_ACTION))
+            ),
             resource_version=str(meta.get("resourceVersion", "")),
         )
 

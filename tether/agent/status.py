@@ -26,6 +26,8 @@ class AppStatusChange:
     applied: str = ""
     health: str = ""
     source_error: str | None = None
+    delivery: dict[str, Any] | None = None  # status.delivery, whole (tether.delivery)
+    rollout: tuple[bool | None, str, str] | None = None  # the Rollout condition
 
 
 def _app_conditions(
@@ -53,6 +55,9 @@ def _app_conditions(
         error = change.source_error
         reason = "FetchFailed" if error else "Succeeded"
         conditions = set_condition(conditions, "SourceReady", not error, reason, error, generation)
+    if change.rollout is not None:
+        state_, why, detail = change.rollout
+        conditions = set_condition(conditions, "Rollout", state_, why, detail, generation)
     return conditions
 
 
@@ -85,6 +90,8 @@ class StatusWriter:
             status["inventory"] = {"count": len(state.desired), "groupKinds": kinds}
         if change.health:
             status["health"] = change.health
+        if change.delivery is not None:
+            status["delivery"] = change.delivery
         if status == state.status:
             return
         try:

@@ -10,6 +10,7 @@ Nothing here updates or deletes a row. Failures raise ``tether.errors.AuditError
 database with its password masked.
 """
 
+from tether.audit.delivery import DeliveryRecord
 from tether.audit.record import DRY_RUN, FAILED, RESULTS, SUCCEEDED, SyncRecord, default_actor
 from tether.audit.store import AuditStore
 from tether.audit.url import default_path, masked
@@ -20,6 +21,7 @@ __all__ = [
     "RESULTS",
     "SUCCEEDED",
     "AuditStore",
+    "DeliveryRecord",
     "SyncRecord",
     "default_actor",
     "default_path",

@@ -78,9 +78,10 @@ sync_records = sa.Table(
 
 def create_schema(connection: sa.Connection) -> None:
     """Create the table and its index unless they exist (safe when two processes open at once)."""
-    connection.execute(CreateTable(sync_records, if_not_exists=True))
-    for index in sync_records.indexes:
-        connection.execute(CreateIndex(index, if_not_exists=True))
+    for table in metadata.sorted_tables:  # the sync records and delivery's (audit/delivery.py)
+        connection.execute(CreateTable(table, if_not_exists=True))
+        for index in table.indexes:
+            connection.execute(CreateIndex(index, if_not_exists=True))
 
 
 def count_columns(counts: dict[Action, int]) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from typing import Any, NoReturn
 import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
+from tether.audit.delivery import DeliveryRecord, delivery_records
 from tether.audit.record import SyncRecord
 from tether.audit.schema import count_columns, create_schema, sync_records
 from tether.audit.url import Target, resolve
@@ -82,6 +83,41 @@ class AuditStore:
                 "check that the database is reachable",
             )
         return [_record(row) for row in rows]
+
+    def record_delivery(self, record: DeliveryRecord) -> None:
+        """Append one rollout decision, measurement or abort."""
+        self._check_open()
+        try:
+            with self._engine.begin() as connection:
+                connection.execute(sa.insert(delivery_records).values(**record.row()))
+        except SQLAlchemyError as exc:
+            self._fail(
+                f"could not record a {record.kind} of app {record.app!r}",
+                exc,
+                "check that the database is reachable, writable and not full",
+            )
+
+    def delivery_history(self, app: str, limit: int = 100) -> list[DeliveryRecord]:
+        """``app``'s rollout decisions, measurements and aborts, oldest first (the last
+        ``limit`` of them)."""
+        self._check_open()
+        columns = delivery_records.c
+        statement = (
+            sa.select(delivery_records)
+            .where(columns.app == app)
+            .order_by(columns.at.desc(), columns.id.desc())
+            .limit(limit)
+        )
+        try:
+            with self._engine.connect() as connection:
+                rows = connection.execute(statement).mappings().all()
+        except SQLAlchemyError as exc:
+            self._fail(
+                f"could not read the rollouts of app {app!r}",
+                exc,
+                "check that the database is reachable",
+            )
+        return [DeliveryRecord.of(row) for row in reversed(rows)]
 
     def last(self, app: str) -> SyncRecord | None:
         """``app``'s most recent sync, or None if it was never synced."""

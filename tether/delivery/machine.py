@@ -284,7 +284,8 @@ def _step(run: _Run) -> bool:
 
 def _set_weight(run: _Run, step: SetWeight) -> bool:
     run.status = replace(run.status, weight=step.weight)
-    if step.weight > 0 and not run.obs.candidate_ready:
+    _, needed = replica_split(run.obs.total, step.weight)
+    if needed > run.obs.candidate_available:
         run.status = replace(run.status, message=f"waiting for the candidate at {step.weight}%")
         run.actions.append(WakeUp(POLL_SECONDS))
         return False

@@ -469,7 +469,8 @@ class Observations:
     now: datetime
     head: Version  # the head render's version of the target
     serving: Version | None  # what the Git name serves now (None: nothing deployed yet)
-    candidate_ready: bool = False  # the candidate Deployment has all its replicas available
+    total: int = 1  # replicas Git asks for
+    candidate_available: int = 0  # available replicas of the candidate at the head's template
     promoted_ready: bool = False  # the Git name has rolled out the candidate's template
     request: RolloutRequest | None = None
     analysis: AnalysisStatus | None = None  # the current step's analysis as the runner has it
