@@ -82,18 +82,22 @@ def test_promoted_after_pre_promotion_analysis_then_the_preview_waits_out_its_de
     assert bluegreen.replicas(spec, started.status, 3, NOW) == (3, 3)
     assert not bluegreen.active_on_preview(spec, started.status)
 
-    ready = advance(machine, started.status, _seen(1, candidate_ready=True))
+    ready = advance(machine, started.status, _seen(1, total=3, candidate_available=3))
     assert ready.status.step == 1
     assert [a.step for a in ready.actions if isinstance(a, StartAnalysis)] == [1]
     assert not bluegreen.active_on_preview(spec, ready.status)
 
     passed = advance(
-        machine, ready.status, _seen(5, candidate_ready=True, analysis=_verdict(1, "Successful"))
+        machine,
+        ready.status,
+        _seen(5, total=3, candidate_available=3, analysis=_verdict(1, "Successful")),
     )
     assert passed.status.phase is Phase.PROMOTING
     assert bluegreen.active_on_preview(spec, passed.status)  # the switch: no post analysis
 
-    done = advance(machine, passed.status, _seen(8, candidate_ready=True, promoted_ready=True))
+    done = advance(
+        machine, passed.status, _seen(8, total=3, candidate_available=3, promoted_ready=True)
+    )
     assert done.status.phase is Phase.PROMOTED
     assert done.status.stable == V2 and done.status.candidate is None
     assert not bluegreen.active_on_preview(spec, done.status)  # the Git name serves again
@@ -106,10 +110,12 @@ def test_a_failed_pre_promotion_analysis_aborts_before_any_switch() -> None:
     spec = _spec()
     machine = bluegreen.machine_spec(spec)
     ready = advance(
-        machine, advance(machine, None, _seen(0)).status, _seen(1, candidate_ready=True)
+        machine, advance(machine, None, _seen(0)).status, _seen(1, total=3, candidate_available=3)
     )
     failed = advance(
-        machine, ready.status, _seen(4, candidate_ready=True, analysis=_verdict(1, "Failed"))
+        machine,
+        ready.status,
+        _seen(4, total=3, candidate_available=3, analysis=_verdict(1, "Failed")),
     )
     assert failed.status.phase is Phase.ABORTED
     aborts = [a for a in failed.actions if isinstance(a, Abort)]
@@ -123,10 +129,12 @@ def test_a_failed_post_promotion_analysis_switches_the_active_service_back() -> 
     machine = bluegreen.machine_spec(spec)
     assert bluegreen.switch_step(spec.blue_green) == 2  # type: ignore[arg-type]
     ready = advance(
-        machine, advance(machine, None, _seen(0)).status, _seen(1, candidate_ready=True)
+        machine, advance(machine, None, _seen(0)).status, _seen(1, total=3, candidate_available=3)
     )
     switched = advance(
-        machine, ready.status, _seen(4, candidate_ready=True, analysis=_verdict(1, "Successful"))
+        machine,
+        ready.status,
+        _seen(4, total=3, candidate_available=3, analysis=_verdict(1, "Successful")),
     )
     assert switched.status.step == 2
     assert bluegreen.active_on_preview(spec, switched.status)
@@ -137,7 +145,9 @@ def test_a_failed_post_promotion_analysis_switches_the_active_service_back() -> 
     assert (preview.name, dict(preview.extra)) == ("web-preview", {TRACK_LABEL: "preview"})
 
     failed = advance(
-        machine, switched.status, _seen(8, candidate_ready=True, analysis=_verdict(2, "Failed"))
+        machine,
+        switched.status,
+        _seen(8, total=3, candidate_available=3, analysis=_verdict(2, "Failed")),
     )
     assert failed.status.phase is Phase.ABORTED
     active, _ = bluegreen.selections(spec, failed.status, hashes)
@@ -148,15 +158,19 @@ def test_without_auto_promotion_the_switch_waits_for_a_person() -> None:
     spec = _spec(auto_promotion=False)
     machine = bluegreen.machine_spec(spec)
     ready = advance(
-        machine, advance(machine, None, _seen(0)).status, _seen(1, candidate_ready=True)
+        machine, advance(machine, None, _seen(0)).status, _seen(1, total=3, candidate_available=3)
     )
     paused = advance(
-        machine, ready.status, _seen(4, candidate_ready=True, analysis=_verdict(1, "Successful"))
+        machine,
+        ready.status,
+        _seen(4, total=3, candidate_available=3, analysis=_verdict(1, "Successful")),
     )
     assert paused.status.phase is Phase.PAUSED
     assert not bluegreen.active_on_preview(spec, paused.status)
     request = RolloutRequest("promote", "2026-11-27T22:00:10Z", by="alice")
-    promoted = advance(machine, paused.status, _seen(10, candidate_ready=True, request=request))
+    promoted = advance(
+        machine, paused.status, _seen(10, total=3, candidate_available=3, request=request)
+    )
     assert promoted.status.phase is Phase.PROMOTING
     assert bluegreen.active_on_preview(spec, promoted.status)
 
@@ -226,7 +240,8 @@ class Release:
                 now=datetime.now(UTC),
                 head=Version("c2", self.head_image),
                 serving=self.status.stable,
-                candidate_ready=hashes.preview is not None,
+                total=replicas,
+                candidate_available=replicas if hashes.preview is not None else 0,
                 promoted_ready=await self._serving(self.head_image),
                 analysis=self.analysis,
             )
