@@ -30,6 +30,8 @@ Everything here is pure but ``observe`` and ``apply``.
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -107,6 +109,33 @@ def replicas(
     never shares pods) and through the scale-down delay; stable alone otherwise."""
     running = status.phase.active and status.weight > 0
     return total, total if running or preview_left(spec, status, now) > 0 else 0
+
+
+def deployment_status(spec: DeliverySpec, status: RolloutStatus, now: datetime) -> RolloutStatus:
+    """The status a blue-green's Deployments are shaped for: through the scale-down delay, as
+    if still promoting (the Git name on the head template, the preview still up)."""
+    if preview_left(spec, status, now) > 0:
+        return replace(status, phase=Phase.PROMOTING, weight=100)
+    return status
+
+
+def full_size(
+    manifests: list[Manifest], spec: DeliverySpec, status: RolloutStatus, total: int, now: datetime
+) -> list[Manifest]:
+    """``manifests`` with the Git name's and the preview's Deployments sized by ``replicas``
+    (a canary's split would halve stable; a blue-green keeps both whole)."""
+    stable, preview = replicas(spec, status, total, now)
+    sizes = {spec.target.name: stable, spec.candidate_name: preview}
+    return [_sized(manifest, spec, sizes) for manifest in manifests]
+
+
+def _sized(manifest: Manifest, spec: DeliverySpec, sizes: Mapping[str, int]) -> Manifest:
+    name = str((manifest.body.get("metadata") or {}).get("name") or "")
+    if manifest.kind != spec.target.kind or manifest.api_version != "apps/v1" or name not in sizes:
+        return manifest
+    body = copy.deepcopy(manifest.body)
+    body.setdefault("spec", {})["replicas"] = sizes[name]
+    return Manifest(body, manifest.source, manifest.decrypted)
 
 
 @dataclass(frozen=True)
