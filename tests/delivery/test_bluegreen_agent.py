@@ -20,7 +20,7 @@ from tests.agent.conftest import (
 )
 from tests.analysis.prom import Prometheus
 from tests.conftest import GitRepo, Kubectl
-from tests.delivery.signals import MetricsApp, error_ratio, new_version
+from tests.delivery.signals import MetricsApp, error_ratio, new_version, unready_image
 
 __all__ = ["start_agent", "tether_crds"]  # fixtures used here
 
@@ -28,7 +28,7 @@ TARGET = "Deployment/web"
 TIMEOUT = 240.0
 
 
-def _render(version: str, prometheus: Prometheus) -> str:
+def _render(version: str, prometheus: Prometheus, tag: str = "") -> str:
     query = (
         'sum(rate(web_errors_total{version="{{args.version}}"}[5s])) / '
         'sum(rate(web_requests_total{version="{{args.version}}"}[5s]))'
@@ -42,7 +42,7 @@ spec:
   template:
     metadata: {{labels: {{app: web, version: {version}}}}}
     spec:
-      containers: [{{name: web, image: "registry.example/web:{version}"}}]
+      containers: [{{name: web, image: "registry.example/web:{tag or version}"}}]
 ---
 apiVersion: v1
 kind: Service
@@ -138,9 +138,14 @@ def _first_release(
 
 
 def _push(
-    repo: GitRepo, kubectl: Kubectl, namespace: str, prometheus: Prometheus, version: str
+    repo: GitRepo,
+    kubectl: Kubectl,
+    namespace: str,
+    prometheus: Prometheus,
+    version: str,
+    tag: str = "",
 ) -> str:
-    repo.write("app/web.yaml", _render(version, prometheus))
+    repo.write("app/web.yaml", _render(version, prometheus, tag))
     commit = repo.commit(version)
     apply_yaml(kubectl, source_and_app(namespace, str(repo.root), "app", extra=_delivery(version)))
     kubectl(
@@ -261,3 +266,61 @@ def test_a_blue_green_whose_preview_fails_pre_promotion_analysis_is_aborted(
         "the preview to be taken down",
     )
     assert _active_hash(kubectl, namespace) == stable_hash
+
+
+def test_a_preview_that_never_becomes_ready_never_takes_traffic_and_a_fix_replaces_it(
+    start_agent: Any,
+    kubectl: Kubectl,
+    namespace: str,
+    repo: GitRepo,
+    metrics_app: MetricsApp,
+    prometheus: Prometheus,
+    tmp_path: Path,
+) -> None:
+    start_agent("agent-a")
+    v1, stable_hash = _first_release(repo, kubectl, namespace, prometheus)
+    broken = new_version()
+    tag = unready_image("registry.example/web", broken).rsplit(":", 1)[1]
+    _push(repo, kubectl, namespace, prometheus, broken, tag)
+
+    def preview_running_unready() -> bool:
+        pods = json.loads(
+            kubectl(
+                "get", "pods", "-n", namespace, "-l", "tether.dev/track=preview", "-o", "json"
+            ).stdout
+        )["items"]
+        running = [p for p in pods if p["status"].get("phase") == "Running"]
+        return len(running) == 2 and _rollout(kubectl, namespace).get("phase") == "Progressing"
+
+    _until(kubectl, namespace, tmp_path, preview_running_unready, "the preview's pods to run")
+    # Held at step 0 for as long as we look: the machine waits for a Ready preview.
+    for _ in range(20):
+        current = _rollout(kubectl, namespace)
+        assert (current.get("phase"), current.get("step")) == ("Progressing", 0), current
+        assert _active_hash(kubectl, namespace) == stable_hash
+        time.sleep(0.25)
+    assert "waiting for the candidate" in current.get("message", "")
+
+    fixed = new_version()
+    metrics_app.serve(fixed, error_rate=0.0)
+    prometheus.wait_for(error_ratio(fixed, window="5s"), 0.0)
+    commit = _push(repo, kubectl, namespace, prometheus, fixed)
+    _until(
+        kubectl,
+        namespace,
+        tmp_path,
+        lambda: (
+            (_rollout(kubectl, namespace).get("stable") or {}).get("revision") == commit
+            and _rollout(kubectl, namespace).get("phase") == "Promoted"
+        ),
+        "the fix to replace the broken preview and be promoted",
+    )
+    assert _image(kubectl, namespace, "web") == f"registry.example/web:{fixed}"
+    assert _image(kubectl, namespace, "web") != f"registry.example/web:{v1}"
+    _until(
+        kubectl,
+        namespace,
+        tmp_path,
+        lambda: kubectl.get("deployment", "web-preview", namespace) is None,
+        "the preview to be taken down after its delay",
+    )
