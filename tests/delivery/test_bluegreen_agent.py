@@ -323,3 +323,91 @@ def test_a_preview_that_never_becomes_ready_never_takes_traffic_and_a_fix_replac
         lambda: kubectl.get("deployment", "web-preview", namespace) is None,
         "the preview to be taken down after its delay",
     )
+
+
+def _delivery_by_hand(version: str) -> str:
+    return _delivery(version).replace(
+        "        scaleDownDelay: 2s\n",
+        "        autoPromotionEnabled: false\n        scaleDownDelay: 2s\n",
+    )
+
+
+def test_two_replicas_the_leader_killed_while_paused_before_the_switch(
+    start_agent: Any,
+    kubectl: Kubectl,
+    namespace: str,
+    repo: GitRepo,
+    metrics_app: MetricsApp,
+    prometheus: Prometheus,
+    tmp_path: Path,
+) -> None:
+    agents = {name: start_agent(name) for name in ("agent-a", "agent-b")}
+    v1 = new_version()
+    repo.write("app/web.yaml", _render(v1, prometheus)).commit("v1")
+    apply_yaml(
+        kubectl, source_and_app(namespace, str(repo.root), "app", extra=_delivery_by_hand(v1))
+    )
+    _until(
+        kubectl,
+        namespace,
+        tmp_path,
+        lambda: (
+            _rollout(kubectl, namespace).get("phase") == "Promoted"
+            and _hash_of(kubectl, namespace, "app=web,!tether.dev/track")
+        ),
+        "v1 to be deployed",
+    )
+    stable_hash = _hash_of(kubectl, namespace, "app=web,!tether.dev/track")
+    v2 = new_version()
+    metrics_app.serve(v2, error_rate=0.0)
+    prometheus.wait_for(error_ratio(v2, window="5s"), 0.0)
+    repo.write("app/web.yaml", _render(v2, prometheus))
+    commit = repo.commit(v2)
+    apply_yaml(
+        kubectl, source_and_app(namespace, str(repo.root), "app", extra=_delivery_by_hand(v2))
+    )
+    kubectl(
+        "annotate",
+        "gitsources.tether.dev/repo",
+        "-n",
+        namespace,
+        "--overwrite",
+        f"tether.dev/reconcile-requested-at={time.time()}",
+    )
+    _until(
+        kubectl,
+        namespace,
+        tmp_path,
+        lambda: _rollout(kubectl, namespace).get("phase") == "Paused",
+        "the pre-promotion analysis passed and the rollout paused before the switch",
+    )
+    assert _active_hash(kubectl, namespace) == stable_hash
+    lease = kubectl.get("lease", "tether-agent", namespace)
+    assert lease is not None
+    leader = lease["spec"]["holderIdentity"]
+    agents[leader].kill()
+
+    kubectl(
+        "annotate",
+        "apps.tether.dev/web",
+        "-n",
+        namespace,
+        "--overwrite",
+        f"tether.dev/rollout-action=promote@{time.time()}",
+    )
+    _until(
+        kubectl,
+        namespace,
+        tmp_path,
+        lambda: (
+            _rollout(kubectl, namespace).get("phase") == "Promoted"
+            and (_rollout(kubectl, namespace).get("stable") or {}).get("revision") == commit
+        ),
+        "the other replica to take over and promote",
+    )
+    lease = kubectl.get("lease", "tether-agent", namespace)
+    assert lease is not None and lease["spec"]["holderIdentity"] != leader
+    assert _image(kubectl, namespace, "web") == f"registry.example/web:{v2}"
+    final = _hash_of(kubectl, namespace, "app=web,!tether.dev/track")
+    wait_for(lambda: _active_hash(kubectl, namespace) == final, 60, "the active Service on web")
+    assert final != stable_hash
