@@ -60,6 +60,42 @@ _HEALTH = {
 }
 
 
+# GitSource.spec.forge: where the revert pull requests and commit statuses of its Apps go
+_FORGE = {
+    "type": "object",
+    "required": ["kind"],
+    "properties": {
+        "kind": {"type": "string", "enum": ["gitea", "github", "gitlab"]},
+        "url": {"type": "string", "description": "API base; default: from the source's URL"},
+        "repository": {"type": "string", "description": "owner/name; default: from the URL"},
+        "secretRef": _SECRET_REF,
+    },
+}
+
+# App.status.quarantine: renders auto-sync skips until the head renders something else
+_QUARANTINE = {
+    "type": "array",
+    "items": {
+        "type": "object",
+        "properties": {
+            "revision": {"type": "string"},
+            "renderDigest": {"type": "string"},
+            "reason": {"type": "string"},
+            "since": {"type": "string"},
+            "by": {"type": "string"},
+            "stableRevision": {"type": "string"},
+            "evidence": {"type": "string"},
+            "pullRequest": {
+                "type": "object",
+                "nullable": True,
+                "properties": {"url": {"type": "string"}, "number": {"type": "integer"}},
+            },
+            "pullRequestPending": {"type": "boolean"},
+            "commitStatusSet": {"type": "boolean"},
+        },
+    },
+}
+
 # Progressive delivery (docs/delivery.md, decision 0019): one entry per Deployment.
 _ANALYSIS = {
     "type": "object",
@@ -246,6 +282,7 @@ GIT_SOURCE = _crd(
                 "properties": {"secretRef": _SECRET_REF},
             },
             "suspend": {"type": "boolean"},
+            "forge": _FORGE,
         },
     },
     {
@@ -342,7 +379,24 @@ APP = _crd(
             },
         },
     },
-    {"properties": {"conditions": _CONDITIONS}},
+    {
+        "properties": {
+            "conditions": _CONDITIONS,
+            "quarantine": _QUARANTINE,
+            "lastAppliedRender": {
+                "type": "object",
+                "properties": {"revision": {"type": "string"}, "renderDigest": {"type": "string"}},
+            },
+            "lastRollbackRequest": {
+                "type": "object",
+                "properties": {
+                    "request": {"type": "string"},
+                    "result": {"type": "string", "enum": ["RolledBack", "Failed"]},
+                    "message": {"type": "string"},
+                },
+            },
+        }
+    },
     [
         {
             "name": "Ready",

@@ -26,6 +26,8 @@ class AppStatusChange:
     applied: str = ""
     health: str = ""
     source_error: str | None = None
+    # status fields owned by delivery (``quarantine``, ``lastAppliedRender``, ...), set whole
+    fields: dict[str, Any] | None = None
     delivery: dict[str, Any] | None = None  # status.delivery, whole (tether.delivery)
     rollout: tuple[bool | None, str, str] | None = None  # the Rollout condition
 
@@ -90,6 +92,7 @@ class StatusWriter:
             status["inventory"] = {"count": len(state.desired), "groupKinds": kinds}
         if change.health:
             status["health"] = change.health
+        status.update(change.fields or {})
         if change.delivery is not None:
             status["delivery"] = change.delivery
         if status == state.status:
@@ -100,6 +103,14 @@ class StatusWriter:
             state.status = None  # read it again next time
             return
         state.status = status
+
+    async def current(self, state: AppState) -> dict[str, Any]:
+        """The App's status as this replica knows it (read once from the cluster)."""
+        if state.status is None:
+            resource = await self.client.resource(crds.API_VERSION, "App")
+            found = await self.client.get(resource, state.spec.namespace, state.spec.name)
+            state.status = dict((found or {}).get("status") or {})
+        return state.status
 
     async def source(
         self, spec: SourceSpec, ok: bool, reason: str, message: str, state: SourceState
