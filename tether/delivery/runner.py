@@ -23,6 +23,7 @@ from typing import Any, Protocol
 
 from tether.cluster.client import KubeClient, Resource
 from tether.core import Manifest, Revision
+from tether.delivery import routing
 from tether.delivery.canary import run_step_analysis
 from tether.delivery.gates import GateCall, ask_gate
 from tether.delivery.machine import (
@@ -49,7 +50,6 @@ from tether.delivery.model import (
 )
 from tether.delivery.shaping import (
     find_target,
-    shape_target,
     stable_template,
     template_digest,
     total_replicas,
@@ -102,11 +102,13 @@ class AppRollouts:
     templates: list[Manifest] = field(default_factory=list)
     tasks: dict[str, asyncio.Task[None]] = field(default_factory=dict)
     saving: asyncio.Lock = field(default_factory=asyncio.Lock)
+    lingering: set[str] = field(default_factory=set)  # targets whose candidate outlives them
 
     @property
     def moving(self) -> bool:
-        """True while a rollout runs: each poke must give a full pass."""
-        return any(s.phase.active for s in (self.statuses or {}).values())
+        """True while a rollout runs, or a promoted candidate waits out its scale-down delay:
+        each poke must give a full pass."""
+        return bool(self.lingering) or any(s.phase.active for s in (self.statuses or {}).values())
 
     def stop(self) -> None:
         for task in self.tasks.values():
@@ -164,6 +166,7 @@ class DeliveryRunner:
         """The pass's render shaped for each target's next status (written first).
         ``templates``: the render's AnalysisTemplates, already taken out of ``manifests``."""
         rollouts.templates = list(templates)
+        now = datetime.now(UTC)
         if rollouts.statuses is None:
             loaded = await rollouts.outlet.load()
             rollouts.statuses = {
@@ -182,9 +185,16 @@ class DeliveryRunner:
             candidate = await self.client.get(resource, rollouts.namespace, spec.candidate_name)
             lives[spec.target.key] = live
             observations = _observe(spec, rollouts, head, revision, live, candidate, request)
-            step = advance(spec, rollouts.statuses.get(spec.target.key), observations)
+            machine = routing.machine_spec(spec)
+            step = advance(machine, rollouts.statuses.get(spec.target.key), observations)
             rollouts.statuses[spec.target.key] = step.status
             actions.extend((spec, action) for action in step.actions)
+            kept = routing.candidate_kept_for(spec, step.status, now)
+            if kept > 0:
+                rollouts.lingering.add(spec.target.key)
+                rollouts.outlet.poke(kept, f"scale-down delay of {spec.target.key}")
+                continue
+            rollouts.lingering.discard(spec.target.key)
             if not step.status.phase.active and candidate is not None:
                 await self._take_down(resource, rollouts.namespace, spec, candidate)
         await rollouts.save()
@@ -196,8 +206,10 @@ class DeliveryRunner:
             if status is None or find_target(manifests, spec) is None:
                 continue
             rollouts.outlet.observe(spec.target.key, status)
-            manifests = shape_target(
-                manifests, spec, status, stable_template(lives.get(spec.target.key))
+            stable = stable_template(lives.get(spec.target.key))
+            manifests = routing.shape_deployments(manifests, spec, status, stable, now)
+            manifests = await routing.shape_traffic(
+                self.client, rollouts.namespace, spec, status, manifests
             )
         return manifests
 
