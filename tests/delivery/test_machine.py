@@ -264,3 +264,12 @@ def test_an_aborted_head_held_back_by_quarantine_stays_aborted_until_git_moves()
     # the revert merged: a new commit rendering the stable template
     reverted = advance(spec, aborted, seen(head=Version("ddd444", STABLE.digest)))
     assert reverted.status.phase is Phase.PROMOTED and reverted.status.candidate is None
+
+
+def test_an_analysis_error_pauses_like_inconclusive_and_never_aborts() -> None:
+    spec = canary(STEPS)
+    broken = AnalysisStatus(2, "error-rate", "Error", (), ("prometheus unreachable",))
+    result = advance(spec, replace(_at_analysis(spec), analysis=broken), seen())
+    assert result.status.phase is Phase.INCONCLUSIVE
+    assert not any(isinstance(a, Abort) for a in result.actions)
+    assert "error" in result.status.message

@@ -42,7 +42,9 @@ from tether.delivery.model import (
 AGENT = "agent"
 POLL_SECONDS = 2.0  # how soon to look again while replicas come up
 _SUCCESSFUL = "Successful"
-_INCONCLUSIVE = "Inconclusive"
+# Verdicts that never pass and never fail a rollout by themselves: it pauses and alerts
+# (docs/analysis.md: no data, or no measurement could be taken)
+_UNDECIDED = ("Inconclusive", "Error")
 
 
 # -- actions --------------------------------------------------------------------------------
@@ -337,13 +339,14 @@ def _analysis(run: _Run, step: AnalysisStep) -> bool:
         run.event("Normal", "AnalysisSuccessful", f"analysis {current.name} passed: {detail}")
         run.move(status.step + 1)
         return True
-    if current.phase == _INCONCLUSIVE:
+    if current.phase in _UNDECIDED:
         message = (
-            f"analysis {current.name} was inconclusive at step {status.step}: {detail}; "
+            f"analysis {current.name} was {current.phase.lower()} at step {status.step}: "
+            f"{detail}; "
             "`tether rollout promote` goes on, `tether rollout abort` rolls back"
         )
         run.status = replace(run.status, phase=Phase.INCONCLUSIVE, message=message)
-        run.decide("paused", f"analysis {current.name} inconclusive: {detail}")
+        run.decide("paused", f"analysis {current.name} {current.phase.lower()}: {detail}")
         run.event("Warning", "AnalysisInconclusive", message)
         run.alert("RolloutInconclusive", "warning", message)
         return False
