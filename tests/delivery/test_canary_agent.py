@@ -18,6 +18,7 @@ from tests.agent.conftest import apply_yaml, source_and_app, wait_for
 from tests.analysis.prom import Prometheus
 from tests.conftest import Cli, GitRepo, Kubectl
 from tests.delivery.signals import MetricsApp, error_ratio, new_version
+from tests.notify.receivers import Recorder
 
 TARGET = "Deployment/web"
 ROLLOUT_TIMEOUT = 240.0
@@ -415,3 +416,78 @@ def test_on_failure_freeze_holds_the_canary_until_a_person_aborts_or_retries(
         "the retry",
     )
     assert any(d["decision"] == "retried" for d in audit_rows(tmp_path / "audit.db", "decision"))
+
+
+GATED_STEPS = """          - setWeight: 25
+          - analysis: {{templates: [{{templateName: error-rate}}], args: [{{name: version, value: "{version}"}}]}}
+          - webhook: {{url: "GATE", timeout: 5s}}
+          - setWeight: 100"""
+
+
+def test_an_inconclusive_analysis_pauses_and_alerts_then_a_promote_and_the_webhook_gate_go_on(
+    start_agent: Any,
+    kubectl: Kubectl,
+    namespace: str,
+    repo: GitRepo,
+    prometheus: Prometheus,
+    tmp_path: Path,
+    cli: Cli,
+) -> None:
+    gate, alerts = Recorder().start(), Recorder().start()
+    try:
+        steps = GATED_STEPS.replace("GATE", f"{gate.url}/check")
+        apply_yaml(
+            kubectl,
+            f"""apiVersion: tether.dev/v1alpha1
+kind: AlertProvider
+metadata: {{name: hook, namespace: {namespace}}}
+spec: {{type: webhook, url: "{alerts.url}", events: [RolloutInconclusive, RolloutPromoted]}}
+""",
+        )
+        start_agent("agent-a")
+        first_version(repo, kubectl, namespace, prometheus, steps)
+        silent = new_version()  # no traffic at all: the query matches no series
+        commit = new_commit(repo, kubectl, namespace, silent, steps)
+        waited(
+            kubectl,
+            namespace,
+            tmp_path,
+            lambda: rollout(kubectl, namespace).get("phase") == "Inconclusive",
+            "the analysis to be inconclusive",
+        )
+        # it never passes by itself: still paused a while later, the gate never asked
+        time.sleep(4)
+        assert rollout(kubectl, namespace)["phase"] == "Inconclusive"
+        assert gate.received == []
+        wait_for(lambda: _alerted(alerts, "RolloutInconclusive"), 60, "the inconclusive alert")
+        kube = f"--kubeconfig={kubectl.kubeconfig}"
+        code, _, err = cli(
+            "rollout", "promote", "web", "-n", namespace, "--reason", "no traffic yet", kube
+        )
+        assert code == 0, err
+        waited(
+            kubectl,
+            namespace,
+            tmp_path,
+            lambda: rollout(kubectl, namespace).get("phase") == "Promoted",
+            "the promotion",
+        )
+        (asked,) = gate.received
+        assert json.loads(asked.body)["revision"] == commit
+        assert json.loads(asked.body)["target"] == TARGET
+        wait_for(lambda: _alerted(alerts, "RolloutPromoted"), 60, "the promoted alert")
+        decisions = audit_rows(tmp_path / "audit.db", "decision")
+        by_hand = next(
+            d for d in decisions if d["decision"] == "promoted" and d["actor"] != "agent"
+        )
+        assert "no traffic yet" in by_hand["reason"] and by_hand["revision"] == commit
+        assert any(d["decision"] == "passed" and "webhook" in d["reason"] for d in decisions), (
+            decisions
+        )
+    finally:
+        gate.stop()
+        alerts.stop()
+
+
+def _alerted(recorder: Recorder, event: str) -> bool:
+    return any(json.loads(r.body).get("event") == event for r in recorder.received)
