@@ -295,7 +295,12 @@ KILL_STEPS = """          - setWeight: 25
           - setWeight: 100"""
 
 
-def test_an_agent_killed_mid_analysis_is_succeeded_by_one_that_resumes_it(
+def leader(kubectl: Kubectl, namespace: str) -> str:
+    lease = kubectl.get("lease", "tether-agent", namespace) or {}
+    return str((lease.get("spec") or {}).get("holderIdentity") or "")
+
+
+def test_two_replicas_the_leader_killed_mid_analysis_and_the_other_resumes_it(
     start_agent: Any,
     kubectl: Kubectl,
     namespace: str,
@@ -304,7 +309,7 @@ def test_an_agent_killed_mid_analysis_is_succeeded_by_one_that_resumes_it(
     prometheus: Prometheus,
     tmp_path: Path,
 ) -> None:
-    first = start_agent("agent-a")
+    agents = {name: start_agent(name) for name in ("agent-a", "agent-b")}
     first_version(repo, kubectl, namespace, prometheus, KILL_STEPS, count=6, interval="2s")
     v2 = new_version()
     serving(metrics_app, prometheus, v2, 0.0)
@@ -315,11 +320,11 @@ def test_an_agent_killed_mid_analysis_is_succeeded_by_one_that_resumes_it(
         return analysis.get("count", 0) >= 2
 
     waited(kubectl, namespace, tmp_path, measured_twice, "two measurements")
-    first.kill()
+    killed = leader(kubectl, namespace)
+    agents[killed].kill()
     before = rollout(kubectl, namespace)
     assert before["phase"] == "Progressing" and before["step"] == 1
     assert deploy(kubectl, namespace, "web-canary")["spec"]["replicas"] == 1
-    start_agent("agent-b")
     counts: list[int] = []
 
     def promoted() -> bool:
@@ -330,7 +335,8 @@ def test_an_agent_killed_mid_analysis_is_succeeded_by_one_that_resumes_it(
         assert current.get("phase") not in ("Aborted", "Inconclusive"), current
         return current.get("phase") == "Promoted" and current["stable"]["revision"] == commit
 
-    waited(kubectl, namespace, tmp_path, promoted, "agent-b to finish the rollout")
+    waited(kubectl, namespace, tmp_path, promoted, "the other replica to finish the rollout")
+    assert leader(kubectl, namespace) not in ("", killed)
     # the analysis went on from the measurements taken before the crash, never from zero
     assert counts and min(counts) >= before["analysis"]["count"]
     decisions = audit_rows(tmp_path / "audit.db", "decision")
