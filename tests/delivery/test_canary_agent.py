@@ -19,6 +19,7 @@ from tests.analysis.prom import Prometheus
 from tests.conftest import Cli, GitRepo, Kubectl
 from tests.delivery.signals import MetricsApp, error_ratio, new_version
 from tests.notify.receivers import Recorder
+from tether.devcluster.controlplane import DevCluster
 
 TARGET = "Deployment/web"
 ROLLOUT_TIMEOUT = 240.0
@@ -497,3 +498,57 @@ spec: {{type: webhook, url: "{alerts.url}", events: [RolloutInconclusive, Rollou
 
 def _alerted(recorder: Recorder, event: str) -> bool:
     return any(json.loads(r.body).get("event") == event for r in recorder.received)
+
+
+PAUSED_STEPS = """          - setWeight: 25
+          - pause: {{}}
+          - setWeight: 100"""
+
+
+def test_a_paused_rollout_survives_a_frozen_api_server_where_it_was(
+    start_agent: Any,
+    kubectl: Kubectl,
+    namespace: str,
+    repo: GitRepo,
+    prometheus: Prometheus,
+    tmp_path: Path,
+    cli: Cli,
+    dev_cluster: DevCluster,
+) -> None:
+    start_agent("agent-a")
+    v1 = first_version(repo, kubectl, namespace, prometheus, PAUSED_STEPS)
+    v2 = new_version()
+    commit = new_commit(repo, kubectl, namespace, v2, PAUSED_STEPS)
+    waited(
+        kubectl,
+        namespace,
+        tmp_path,
+        lambda: rollout(kubectl, namespace).get("phase") == "Paused",
+        "the rollout to pause",
+    )
+    before = rollout(kubectl, namespace)
+    dev_cluster.pause_apiserver()
+    try:
+        time.sleep(8)  # past the lease: the agent stops leading, then leads again
+    finally:
+        dev_cluster.resume_apiserver()
+    time.sleep(6)
+    after = rollout(kubectl, namespace)
+    assert (after["phase"], after["step"], after["weight"]) == ("Paused", 1, 25)
+    assert after["decisions"] == before["decisions"]  # nothing started over
+    assert deploy(kubectl, namespace, "web-canary")["spec"]["replicas"] == 1
+    assert image(deploy(kubectl, namespace, "web")) == f"registry.example/web:{v1}"
+    kube = f"--kubeconfig={kubectl.kubeconfig}"
+    code, _, err = cli("rollout", "promote", "web", "-n", namespace, kube)
+    assert code == 0, err
+    waited(
+        kubectl,
+        namespace,
+        tmp_path,
+        lambda: (
+            rollout(kubectl, namespace).get("phase") == "Promoted"
+            and rollout(kubectl, namespace)["stable"]["revision"] == commit
+        ),
+        "the promotion",
+    )
+    assert image(deploy(kubectl, namespace, "web")) == f"registry.example/web:{v2}"

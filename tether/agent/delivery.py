@@ -50,6 +50,7 @@ class AgentDelivery:
         self.audit = audit
         self.runner = DeliveryRunner(client)
         self.apps: dict[str, AppRollouts] = {}
+        self.states: dict[str, AppState] = {}  # the worker state each App's rollouts serve
         # rollback and quarantine (tether.agent.quarantine), set once the App workers made it
         self.rollback_host: RollbackHost | None = None
         self.rollbacks: set[asyncio.Task[None]] = set()
@@ -63,9 +64,12 @@ class AgentDelivery:
             self.forget(spec.key)
             return gate(state, None)
         rollouts = self.apps.get(spec.key)
+        if rollouts is not None and self.states.get(spec.key) is not state:  # a new worker
+            self.forget(spec.key)
+            rollouts = None
         if rollouts is None:
             rollouts = AppRollouts(spec.key, spec.destination, _Outlet(self, state))
-            self.apps[spec.key] = rollouts
+            self.apps[spec.key], self.states[spec.key] = rollouts, state
         templates: list[Manifest] = []
 
         async def rollout(revision: Revision, manifests: list[Manifest]) -> list[Manifest]:
@@ -93,8 +97,17 @@ class AgentDelivery:
 
     def forget(self, key: str) -> None:
         rollouts = self.apps.pop(key, None)
+        self.states.pop(key, None)
         if rollouts is not None:
             rollouts.stop()
+
+    def stop(self) -> None:
+        """This replica stops leading: its analyses, gates and rollbacks stop, and what it
+        knew of each rollout is dropped (the next leader reads the Apps' status)."""
+        for key in list(self.apps):
+            self.forget(key)
+        for task in self.rollbacks:
+            task.cancel()
 
 
 class _Outlet:
