@@ -344,7 +344,9 @@ def test_two_replicas_the_leader_killed_mid_analysis_and_the_other_resumes_it(
     started = [d for d in decisions if d["decision"] == "started" and d["revision"] == commit]
     assert len(started) == 1, decisions
     successful = [m for m in audit_rows(tmp_path / "audit.db", "measurement")]
-    assert 6 <= len(successful) <= 7  # one may be taken twice if the kill fell between writes
+    # status is written before the audit row: a kill between the two loses that one row, and
+    # never makes the analysis measure twice
+    assert 5 <= len(successful) <= 6
     assert any(d["decision"] == "promoted" for d in decisions)
 
 

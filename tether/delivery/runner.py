@@ -14,9 +14,8 @@ status, Events, alerts, the audit trail, metrics and pokes.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -101,6 +100,7 @@ class AppRollouts:
     statuses: dict[str, RolloutStatus] | None = None  # None: not read from the App yet
     templates: list[Manifest] = field(default_factory=list)
     tasks: dict[str, asyncio.Task[None]] = field(default_factory=dict)
+    writes: set[asyncio.Task[None]] = field(default_factory=set)  # measurements being recorded
     saving: asyncio.Lock = field(default_factory=asyncio.Lock)
     lingering: set[str] = field(default_factory=set)  # targets whose candidate outlives them
 
@@ -111,7 +111,7 @@ class AppRollouts:
         return bool(self.lingering) or any(s.phase.active for s in (self.statuses or {}).values())
 
     def stop(self) -> None:
-        for task in self.tasks.values():
+        for task in [*self.tasks.values(), *self.writes]:
             task.cancel()
         self.tasks.clear()
 
@@ -249,7 +249,7 @@ class DeliveryRunner:
         spec: DeliverySpec,
         kind: str,
         step: int,
-        work: Any,
+        work: Coroutine[Any, Any, None],
     ) -> None:
         """Run ``work`` in the background unless the same work already runs."""
         name = _task_name(rollouts, spec, kind, step)
@@ -291,7 +291,9 @@ class DeliveryRunner:
                 current.analysis, measurements=(*current.analysis.measurements, record)
             )
             _set_status(rollouts, key, replace(current, analysis=analysis))
-            asyncio.get_running_loop().create_task(_record(rollouts, key, record))
+            writing = asyncio.get_running_loop().create_task(_record(rollouts, key, record))
+            rollouts.writes.add(writing)
+            writing.add_done_callback(rollouts.writes.discard)
 
         try:
             result = await run_step_analysis(
@@ -414,7 +416,7 @@ def _same_step(status: RolloutStatus, digest: str, step: int) -> bool:
 
 
 async def _record(rollouts: AppRollouts, key: str, record: dict[str, Any]) -> None:
-    """A measurement: into the audit trail, and the status written with it."""
-    with contextlib.suppress(Exception):
-        await rollouts.outlet.audit(key, "measurement", record)
+    """A measurement: into the status (first: what a resume goes on from), then the audit
+    trail (the outlet logs a failure to write it)."""
     await rollouts.save()
+    await rollouts.outlet.audit(key, "measurement", record)
