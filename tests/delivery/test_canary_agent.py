@@ -14,6 +14,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
 from tests.agent.conftest import apply_yaml, source_and_app, wait_for
 from tests.analysis.prom import Prometheus
 from tests.conftest import Cli, GitRepo, Kubectl
@@ -180,7 +183,7 @@ def test_a_healthy_canary_is_promoted_step_by_step(
     prometheus: Prometheus,
     tmp_path: Path,
 ) -> None:
-    start_agent("agent-a")
+    agent = start_agent("agent-a")
     v1 = first_version(repo, kubectl, namespace, prometheus, STEPS)
     v2 = new_version()
     serving(metrics_app, prometheus, v2, 0.0)
@@ -225,6 +228,18 @@ def test_a_healthy_canary_is_promoted_step_by_step(
         if c["type"] == "Rollout"
     )
     assert (condition["status"], condition["reason"]) == ("True", "Promoted")
+    exposed = {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(
+            httpx.get(f"{agent.url}/metrics", timeout=10).text
+        )
+        for sample in family.samples
+    }
+    app_label = ("app", f"{namespace}/web")
+    promoted = (app_label, ("phase", "Promoted"), ("target", TARGET))
+    assert exposed[("tether_rollout_phase", promoted)] == 1.0
+    measured = (app_label, ("phase", "Successful"), ("target", TARGET))
+    assert exposed[("tether_analysis_measurements_total", measured)] >= 3
 
 
 def test_a_canary_whose_error_rate_rises_is_aborted_and_stable_keeps_serving(
