@@ -22,9 +22,9 @@ from tests.agent.conftest import (  # noqa: F401  (fixtures)
     tether_crds,
     wait_for,
 )
-from tests.conftest import Cli, GitRepo, Kubectl
-from tests.delivery.signals import MetricsApp, error_ratio, new_version
 from tests.analysis.prom import Prometheus
+from tests.conftest import GitRepo, Kubectl
+from tests.delivery.signals import MetricsApp, error_ratio, new_version
 
 TARGET = "Deployment/web"
 ROLLOUT_TIMEOUT = 240.0

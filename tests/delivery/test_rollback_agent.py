@@ -60,7 +60,8 @@ def own_gitea(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalGitea]:
 
 
 @pytest.fixture
-def repo(own_gitea: LocalGitea, tmp_path: Path) -> ForgeRepo:
+def gitea_repo(own_gitea: LocalGitea, tmp_path: Path) -> ForgeRepo:
+    """A fresh public repository in this module's Gitea, with a working copy on ``main``."""
     name = f"gitops-{uuid.uuid4().hex[:8]}"
     response = httpx.post(
         f"{own_gitea.url}/api/v1/user/repos",
@@ -204,13 +205,14 @@ spec:
 
 def test_rollback_by_hand_with_gitea_down_then_revert_pr_then_lift(
     own_gitea: LocalGitea,
-    repo: ForgeRepo,
+    gitea_repo: ForgeRepo,
     dev_cluster: DevCluster,
     kubectl: Kubectl,
     namespace: str,
     start_agent: Callable[..., AgentProcess],  # noqa: F811
     tmp_path: Path,
 ) -> None:
+    repo = gitea_repo
     deployed = deploy_v1_then_v2(own_gitea, repo, kubectl, namespace, start_agent, tmp_path)
     good, bad, app_key = deployed.good, deployed.bad, deployed.app_key
     # Gitea (the Git server and the forge) goes down; the rollback needs neither
@@ -285,13 +287,14 @@ def test_rollback_by_hand_with_gitea_down_then_revert_pr_then_lift(
 
 def test_the_leader_killed_while_the_revert_is_pending_the_other_replica_opens_it_once(
     own_gitea: LocalGitea,
-    repo: ForgeRepo,
+    gitea_repo: ForgeRepo,
     dev_cluster: DevCluster,
     kubectl: Kubectl,
     namespace: str,
     start_agent: Callable[..., AgentProcess],  # noqa: F811
     tmp_path: Path,
 ) -> None:
+    repo = gitea_repo
     deployed = deploy_v1_then_v2(
         own_gitea, repo, kubectl, namespace, start_agent, tmp_path, replicas=2
     )

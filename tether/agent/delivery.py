@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from tether.agent import crds, metrics
@@ -25,6 +25,8 @@ from tether.notify import AlertEvent
 from tether.reconcile.run import ManifestShaper
 
 log = logging.getLogger("tether.agent")
+# tether.agent.quarantine.Quarantines.request_abort: roll the App back after its pass
+RollbackRequest = Callable[[AppState, str, tuple[str, ...], str], Awaitable[None]]
 
 
 class AgentDelivery:
@@ -37,8 +39,10 @@ class AgentDelivery:
         events: EventRecorder,
         alerts: AlertQueue,
         audit: AuditStore,
+        rollback: RollbackRequest | None = None,
     ) -> None:
         self.client = client
+        self.rollback = rollback
         self.status = status
         self.events = events
         self.alerts = alerts
@@ -136,6 +140,10 @@ class _Outlet:
             metrics.ROLLOUT_PHASE.labels(key, target, phase.value).set(value)
         metrics.ROLLOUT_STEP.labels(key, target).set(status.step)
         metrics.ROLLOUT_WEIGHT.labels(key, target).set(status.weight)
+
+    async def rollback(self, reason: str, evidence: tuple[str, ...], actor: str) -> None:
+        if self.delivery.rollback is not None:
+            await self.delivery.rollback(self.state, reason, evidence, actor)
 
     def poke(self, after: float, why: str) -> None:
         if after <= 0:

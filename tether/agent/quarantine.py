@@ -36,6 +36,7 @@ from tether.audit import AuditStore, RenderRecord
 from tether.cluster.client import KubeClient
 from tether.cluster.kubeconfig import Connection
 from tether.core import Manifest, Revision
+from tether.core.inventory import app_identity
 from tether.core.renderdigest import short_digest
 from tether.delivery import quarantine
 from tether.delivery.quarantine import QuarantineEntry
@@ -52,18 +53,20 @@ FORGE_RETRY_SECONDS = 15.0
 """How soon a pending revert or commit status is tried again (at most the app's interval)."""
 HANDLED_REQUEST = "lastRollbackRequest"
 LAST_RENDER = "lastAppliedRender"
+PENDING_ABORT = "pendingRollback"
 Options = Callable[[AppSpec], SyncOptions]
 Restored = Callable[[AppState, SyncReport], Awaitable[None]]
 
 
 @dataclass
 class Head:
-    """The render a pass got from Git, before anything shaped it."""
+    """The render a pass got from Git (``manifests``, ``digest``), and what it applied."""
 
     revision: Revision
     manifests: list[Manifest]
     digest: str
-    as_rendered: bool = False  # applied exactly as rendered (no quarantine, no rollout)
+    as_rendered: bool = False  # not held back by a quarantine
+    applied: list[Manifest] | None = None  # what the pass applied (after delivery's shaping)
 
 
 class Quarantines:
@@ -101,6 +104,9 @@ class Quarantines:
     def audit(self) -> AuditStore:
         return self._audit
 
+    def audit_name(self, app_key: str) -> str:
+        return _inventory_name(app_key)
+
     # -- the pass ----------------------------------------------------------------------------
 
     def shaper(self, state: AppState, inner: ManifestShaper | None = None) -> ManifestShaper:
@@ -113,13 +119,12 @@ class Quarantines:
                 await self._told_lifted(state, entry, revision)
             if outcome.held is not None:
                 await self._told_held_back(state, outcome.held, revision)
+            head = Head(revision, manifests, outcome.digest, outcome.held is None)
+            self.heads[key] = head
             shaped = outcome.manifests
             if inner is not None:
                 shaped = await inner(revision, shaped)
-            unchanged = outcome.held is None and [m.body for m in shaped] == [
-                m.body for m in manifests
-            ]
-            self.heads[key] = Head(revision, manifests, outcome.digest, unchanged)
+            head.applied = shaped
             return shaped
 
         return shape
@@ -134,12 +139,16 @@ class Quarantines:
         await self.status.app(state, AppStatusChange(fields={LAST_RENDER: render}))
 
     async def healthy(self, state: AppState) -> None:
-        """The pass's render became Healthy: keep it as the app's last good render, when it was
-        applied exactly as rendered (a held-back or mid-rollout render is not "good")."""
+        """The pass's render became Healthy: keep it as the app's last good render, unless a
+        quarantine held it back or a rollout has not promoted it (then it is not what serves)."""
         head = self.heads.get(state.spec.key)
-        if head is None or not head.as_rendered:
+        if head is None or head.applied is None or not head.as_rendered:
             return
-        record = RenderRecord.of(state.spec.key, head.revision, head.manifests)
+        if _rollout_running(state.status):
+            return
+        record = RenderRecord.of(
+            state.spec.inventory_name, head.revision, head.applied, head.digest
+        )
         try:
             if await asyncio.to_thread(self.audit.record_render, record):
                 log.info(
@@ -208,6 +217,54 @@ class Quarantines:
     async def _handled(self, state: AppState, raw: str, result: str, message: str) -> None:
         outcome = {"request": raw, "result": result, "message": message[:1000]}
         await self.status.app(state, AppStatusChange(fields={HANDLED_REQUEST: outcome}))
+
+    async def request_abort(
+        self, state: AppState, reason: str, evidence: tuple[str, ...], actor: str
+    ) -> None:
+        """A rollout failed with ``onFailure: rollback`` (delivery's runner says so during the
+        pass): keep the request in status (so a crash does not lose it) and roll back at the
+        start of the next pass, outside the sync that found the failure."""
+        head = self.heads.get(state.spec.key)
+        pending = {
+            "reason": reason,
+            "evidence": "\n".join(evidence)[: quarantine.EVIDENCE_LIMIT],
+            "actor": actor,
+            "revision": head.revision.commit if head else "",
+            "renderDigest": head.digest if head else "",
+        }
+        await self.status.app(state, AppStatusChange(fields={PENDING_ABORT: pending}))
+        state.poke("rollback after an aborted rollout")
+
+    async def handle_pending_abort(self, state: AppState) -> None:
+        """Roll back for the aborted rollout recorded in status, once."""
+        pending = (await self.status.current(state)).get(PENDING_ABORT)
+        if not pending:
+            return
+        candidate = None
+        if pending.get("revision") and pending.get("renderDigest"):
+            source = self.fleet.sources.get(state.spec.source)
+            url = source.spec.url if source else ""
+            revision = Revision(url, "", str(pending["revision"]))
+            candidate = Applied(revision, str(pending["renderDigest"]))
+        try:
+            result = await abort(
+                self,
+                state.spec.key,
+                reason=str(pending.get("reason") or "rollout aborted"),
+                evidence=str(pending.get("evidence") or ""),
+                actor=str(pending.get("actor") or self.actor),
+                candidate=candidate,
+            )
+        except TetherError as error:
+            await self.events.record(state.spec, "Warning", "RollbackFailed", str(error))
+        else:
+            message = (
+                f"rolled back to {result.stable.revision} after the rollout was aborted: "
+                f"{result.entry.reason}; {result.entry.revision[:12]} quarantined"
+            )
+            await self.events.record(state.spec, "Normal", "RolledBack", message)
+            self._retry_later(state)
+        await self.status.app(state, AppStatusChange(fields={PENDING_ABORT: None}))
 
     async def retry_forge(self, state: AppState) -> None:
         """Finish what is pending on the forge for this app's quarantine, if anything."""
@@ -295,6 +352,18 @@ class Quarantines:
         if state is None:
             raise TetherError(f"app {app_key} is not handled by this agent (or was deleted)")
         return state
+
+
+def _rollout_running(status: dict[str, Any] | None) -> bool:
+    """True unless every target of the App's delivery is Promoted (its head serves)."""
+    delivery = (status or {}).get("delivery") or {}
+    return any((target or {}).get("phase") != "Promoted" for target in delivery.values())
+
+
+def _inventory_name(app_key: str) -> str:
+    """``namespace/name`` as the audit store names the app (``tether.core.inventory``)."""
+    namespace, _, name = app_key.partition("/")
+    return app_identity(name, namespace)
 
 
 def _parsed_request(raw: str) -> dict[str, Any]:

@@ -47,6 +47,7 @@ REVERT_PENDING = "revert-pending"
 REVERT_OPENED = "revert-opened"
 COMMIT_STATUS = "commit-status"
 WHOLE_APP = "App"
+ANALYSIS_TEMPLATE = "AnalysisTemplate"
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,10 @@ class RollbackHost(Protocol):
 
     @property
     def audit(self) -> AuditStore: ...
+
+    def audit_name(self, app_key: str) -> str:
+        """The app's name in the audit store (as its sync records name it)."""
+        ...
 
     async def restore(self, app_key: str, render: RenderRecord, actor: str) -> SyncReport:
         """Apply ``render`` as the app's identity, pruning nothing; recorded as a sync."""
@@ -185,7 +190,7 @@ async def _stable(
     to: str | None,
 ) -> RenderRecord:
     if to:
-        found = await asyncio.to_thread(host.audit.render_at, app_key, to)
+        found = await asyncio.to_thread(host.audit.render_at, host.audit_name(app_key), to)
         if found is None:
             raise RollbackError(
                 f"app {app_key}: no healthy render of revision {to} is recorded; "
@@ -198,7 +203,9 @@ async def _stable(
             )
         return found
     excluding = quarantine.digests(entries) | {bad.digest}
-    found = await asyncio.to_thread(host.audit.last_good_render, app_key, excluding)
+    found = await asyncio.to_thread(
+        host.audit.last_good_render, host.audit_name(app_key), excluding
+    )
     if found is None:
         raise RollbackError(
             f"app {app_key}: no earlier healthy render is recorded (renders are kept after each "
@@ -308,7 +315,9 @@ async def gate(
         return GateOutcome(manifests, digest, None, lifted)
     held = kept[0]
     excluding = quarantine.digests(kept)
-    stable = await asyncio.to_thread(host.audit.last_good_render, app_key, excluding)
+    stable = await asyncio.to_thread(
+        host.audit.last_good_render, host.audit_name(app_key), excluding
+    )
     if stable is None:
         raise RollbackError(
             f"app {app_key}: the head {revision} renders quarantined {short_digest(digest)} and "
@@ -320,14 +329,17 @@ async def gate(
 
 def substituted(stable: RenderRecord, head: list[Manifest]) -> list[Manifest]:
     """The stable render's objects, plus the head's sensitive ones (Secrets follow Git: their
-    values were never stored, and dropping them would prune them)."""
-    return [*stable.manifests, *(m for m in head if m.sensitive)]
+    values were never stored, and dropping them would prune them) and its AnalysisTemplates
+    (delivery reads them from the render; a stored render has them taken out already)."""
+    kept = [m for m in head if m.sensitive or m.kind == ANALYSIS_TEMPLATE]
+    return [*stable.manifests, *kept]
 
 
 async def _decide(host: RollbackHost, decision: Decision) -> None:
     """Append ``decision`` to the audit trail; a failed write is logged, never fatal (the
     rollback itself matters more than its record, and the status still tells it)."""
     try:
-        await asyncio.to_thread(host.audit.record_delivery, decision.record())
+        record = replace(decision.record(), app=host.audit_name(decision.app))
+        await asyncio.to_thread(host.audit.record_delivery, record)
     except TetherError as error:
         log.warning("could not audit a %s decision: %s", decision.decision, error)

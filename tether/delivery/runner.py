@@ -86,6 +86,11 @@ class Outlet(Protocol):
         """Run a pass of the App in ``after`` seconds."""
         ...
 
+    async def rollback(self, reason: str, evidence: tuple[str, ...], actor: str) -> None:
+        """Roll the App back (``tether.delivery.rollback.abort``) once this pass is over:
+        the last good render, the quarantine, the revert pull request, the commit status."""
+        ...
+
 
 @dataclass
 class AppRollouts:
@@ -122,9 +127,9 @@ async def abort_candidate(
     """Hand an aborted candidate over to rollback: the ONE place delivery asks for it.
 
     The machine has already put the target back on stable (the candidate is taken down by
-    this very pass). Quarantining the bad commit, the revert pull request and the failing
-    commit status belong to ``tether.delivery.rollback.abort`` (decision 0020); until it is
-    merged, the abort is recorded in the audit trail only.
+    this very pass). The rest of the app's last good render, quarantining the bad commit, the
+    revert pull request and the failing commit status belong to
+    ``tether.delivery.rollback.abort`` (decision 0020), which the agent runs after this pass.
     """
     candidate = status.candidate
     await rollouts.outlet.audit(
@@ -138,6 +143,7 @@ async def abort_candidate(
             "digest": candidate.digest if candidate else "",
         },
     )
+    await rollouts.outlet.rollback(abort.reason, abort.evidence, abort.actor)
 
 
 class DeliveryRunner:
