@@ -62,3 +62,10 @@ def gateway_api(kubectl: Kubectl) -> None:
         "crd/gatewayclasses.gateway.networking.k8s.io",
         "crd/referencegrants.gateway.networking.k8s.io",
     )
+
+
+# The agent run as a process (tests/agent/conftest.py), for the delivery tests that drive
+# rollouts through it (test_canary_agent.py).
+from tests.agent.conftest import start_agent, tether_crds  # noqa: E402
+
+__all__ = ["gateway_api", "metrics_app", "prometheus", "start_agent", "tether_crds"]

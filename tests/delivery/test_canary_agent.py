@@ -14,17 +14,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.agent.conftest import (  # noqa: F401  (fixtures)
-    AgentProcess,
-    apply_yaml,
-    source_and_app,
-    start_agent,
-    tether_crds,
-    wait_for,
-)
+from tests.agent.conftest import apply_yaml, source_and_app, wait_for
 from tests.analysis.prom import Prometheus
-from tests.conftest import GitRepo, Kubectl
+from tests.conftest import Cli, GitRepo, Kubectl
 from tests.delivery.signals import MetricsApp, error_ratio, new_version
+from tests.notify.receivers import Recorder
 
 TARGET = "Deployment/web"
 ROLLOUT_TIMEOUT = 240.0
@@ -230,3 +224,276 @@ def test_a_healthy_canary_is_promoted_step_by_step(
         if c["type"] == "Rollout"
     )
     assert (condition["status"], condition["reason"]) == ("True", "Promoted")
+
+
+def test_a_canary_whose_error_rate_rises_is_aborted_and_stable_keeps_serving(
+    start_agent: Any,
+    kubectl: Kubectl,
+    namespace: str,
+    repo: GitRepo,
+    metrics_app: MetricsApp,
+    prometheus: Prometheus,
+    tmp_path: Path,
+) -> None:
+    start_agent("agent-a")
+    v1 = first_version(repo, kubectl, namespace, prometheus, STEPS)
+    bad = new_version()
+    serving(metrics_app, prometheus, bad, 0.5)
+    commit = new_commit(repo, kubectl, namespace, bad, STEPS)
+
+    def aborted() -> bool:
+        current = rollout(kubectl, namespace)
+        assert current.get("phase") not in ("Promoting", "Promoted") or (
+            current["stable"]["revision"] != commit
+        ), current
+        return current.get("phase") == "Aborted"
+
+    waited(kubectl, namespace, tmp_path, aborted, "the canary to be aborted")
+    current = rollout(kubectl, namespace)
+    assert current["candidate"]["revision"] == commit and current["weight"] == 0
+    assert "error-rate" in current["message"]
+    # stable restored: the candidate is gone, the Git name serves v1 at full size
+    wait_for(lambda: deploy(kubectl, namespace, "web-canary") is None, 60, "the canary removed")
+    wait_for(
+        lambda: (deploy(kubectl, namespace, "web") or {})["spec"]["replicas"] == 4,
+        60,
+        "stable back at full size",
+    )
+    assert image(deploy(kubectl, namespace, "web")) == f"registry.example/web:{v1}"
+    db = tmp_path / "audit.db"
+    (decision,) = [d for d in audit_rows(db, "decision") if d["decision"] == "aborted"]
+    assert decision["revision"] == commit and decision["actor"] == "agent"
+    (abort,) = audit_rows(db, "abort")
+    assert any("Failed" in line for line in abort["evidence"])
+    assert any(m["phase"] == "Failed" for m in audit_rows(db, "measurement"))
+    assert "RolloutAborted" in events(kubectl, namespace)
+    # handed over to rollback: the last good render back, the commit quarantined
+    wait_for(lambda: "RolledBack" in events(kubectl, namespace), 60, "the rollback")
+    app = kubectl.get("apps.tether.dev", "web", namespace) or {}
+    quarantined = [e["revision"] for e in app["status"].get("quarantine") or []]
+    assert quarantined == [commit]
+    condition = next(c for c in app["status"]["conditions"] if c["type"] == "Rollout")
+    assert (condition["status"], condition["reason"]) == ("False", "Aborted")
+    # another pass at the same commit does not roll the aborted version out again
+    decisions = current["decisions"]
+    kubectl(
+        "annotate",
+        "apps.tether.dev/web",
+        "-n",
+        namespace,
+        "--overwrite",
+        f"tether.dev/reconcile-requested-at={time.time()}",
+    )
+    time.sleep(5)
+    again = rollout(kubectl, namespace)
+    assert (again["phase"], again["decisions"]) == ("Aborted", decisions)
+    assert deploy(kubectl, namespace, "web-canary") is None
+
+
+KILL_STEPS = """          - setWeight: 25
+          - analysis: {{templates: [{{templateName: error-rate}}], args: [{{name: version, value: "{version}"}}]}}
+          - setWeight: 100"""
+
+
+def leader(kubectl: Kubectl, namespace: str) -> str:
+    lease = kubectl.get("lease", "tether-agent", namespace) or {}
+    return str((lease.get("spec") or {}).get("holderIdentity") or "")
+
+
+def test_two_replicas_the_leader_killed_mid_analysis_and_the_other_resumes_it(
+    start_agent: Any,
+    kubectl: Kubectl,
+    namespace: str,
+    repo: GitRepo,
+    metrics_app: MetricsApp,
+    prometheus: Prometheus,
+    tmp_path: Path,
+) -> None:
+    agents = {name: start_agent(name) for name in ("agent-a", "agent-b")}
+    first_version(repo, kubectl, namespace, prometheus, KILL_STEPS, count=6, interval="2s")
+    v2 = new_version()
+    serving(metrics_app, prometheus, v2, 0.0)
+    commit = new_commit(repo, kubectl, namespace, v2, KILL_STEPS)
+
+    def measured_twice() -> bool:
+        analysis = rollout(kubectl, namespace).get("analysis") or {}
+        return analysis.get("count", 0) >= 2
+
+    waited(kubectl, namespace, tmp_path, measured_twice, "two measurements")
+    killed = leader(kubectl, namespace)
+    agents[killed].kill()
+    before = rollout(kubectl, namespace)
+    assert before["phase"] == "Progressing" and before["step"] == 1
+    assert deploy(kubectl, namespace, "web-canary")["spec"]["replicas"] == 1
+    counts: list[int] = []
+
+    def promoted() -> bool:
+        current = rollout(kubectl, namespace)
+        analysis = current.get("analysis") or {}
+        if current.get("phase") == "Progressing" and analysis.get("step") == 1:
+            counts.append(analysis["count"])
+        assert current.get("phase") not in ("Aborted", "Inconclusive"), current
+        return current.get("phase") == "Promoted" and current["stable"]["revision"] == commit
+
+    waited(kubectl, namespace, tmp_path, promoted, "the other replica to finish the rollout")
+    assert leader(kubectl, namespace) not in ("", killed)
+    # the analysis went on from the measurements taken before the crash, never from zero
+    assert counts and min(counts) >= before["analysis"]["count"]
+    decisions = audit_rows(tmp_path / "audit.db", "decision")
+    started = [d for d in decisions if d["decision"] == "started" and d["revision"] == commit]
+    assert len(started) == 1, decisions
+    successful = [m for m in audit_rows(tmp_path / "audit.db", "measurement")]
+    assert 6 <= len(successful) <= 7  # one may be taken twice if the kill fell between writes
+    assert any(d["decision"] == "promoted" for d in decisions)
+
+
+def test_on_failure_freeze_holds_the_canary_until_a_person_aborts_or_retries(
+    start_agent: Any,
+    kubectl: Kubectl,
+    namespace: str,
+    repo: GitRepo,
+    metrics_app: MetricsApp,
+    prometheus: Prometheus,
+    tmp_path: Path,
+    cli: Cli,
+) -> None:
+    start_agent("agent-a")
+    v1 = first_version(repo, kubectl, namespace, prometheus, STEPS)
+    bad = new_version()
+    serving(metrics_app, prometheus, bad, 0.5)
+    frozen_steps = delivery(bad, STEPS, on_failure="freeze")
+    repo.write("app/web.yaml", deployment(bad))
+    commit = repo.commit(bad)
+    apply_yaml(kubectl, source_and_app(namespace, str(repo.root), "app", extra=frozen_steps))
+    kubectl(
+        "annotate",
+        "gitsources.tether.dev/repo",
+        "-n",
+        namespace,
+        "--overwrite",
+        f"tether.dev/reconcile-requested-at={time.time()}",
+    )
+    waited(
+        kubectl,
+        namespace,
+        tmp_path,
+        lambda: rollout(kubectl, namespace).get("phase") == "Frozen",
+        "the rollout to freeze",
+    )
+    # nothing rolled back: the candidate keeps its share, stable keeps v1 at its share
+    time.sleep(3)
+    assert deploy(kubectl, namespace, "web-canary")["spec"]["replicas"] == 1
+    web = deploy(kubectl, namespace, "web")
+    assert (web["spec"]["replicas"], image(web)) == (3, f"registry.example/web:{v1}")
+    kube = f"--kubeconfig={kubectl.kubeconfig}"
+    code, out, _ = cli("rollout", "status", "web", "-n", namespace, kube)
+    assert code == 0 and "Frozen" in out and "error-rate" in out
+    code, out, _ = cli("get", "app", "web", "-n", namespace, kube)
+    assert code == 0 and "rollouts" in out and "Frozen" in out
+    # a person aborts: recorded as their decision, with their reason
+    code, out, err = cli(
+        "rollout", "abort", "web", "-n", namespace, "--reason", "error budget gone", kube
+    )
+    assert code == 0, err
+    waited(
+        kubectl,
+        namespace,
+        tmp_path,
+        lambda: rollout(kubectl, namespace).get("phase") == "Aborted",
+        "the abort by hand",
+    )
+    wait_for(lambda: deploy(kubectl, namespace, "web-canary") is None, 60, "the canary removed")
+    decisions = audit_rows(tmp_path / "audit.db", "decision")
+    by_hand = next(d for d in decisions if d["decision"] == "aborted")
+    assert by_hand["actor"] not in ("", "agent", "unknown user")
+    assert "error budget gone" in by_hand["reason"] and by_hand["revision"] == commit
+    assert [d["decision"] for d in decisions].count("frozen") == 1
+    # retry rolls the same commit out again from step 0, with no annotation tricks
+    code, _, err = cli("rollout", "retry", "web", "-n", namespace, kube)
+    assert code == 0, err
+    waited(
+        kubectl,
+        namespace,
+        tmp_path,
+        lambda: (
+            [d["decision"] for d in audit_rows(tmp_path / "audit.db", "decision")].count("started")
+            == 2
+        ),
+        "the retry",
+    )
+    assert any(d["decision"] == "retried" for d in audit_rows(tmp_path / "audit.db", "decision"))
+
+
+GATED_STEPS = """          - setWeight: 25
+          - analysis: {{templates: [{{templateName: error-rate}}], args: [{{name: version, value: "{version}"}}]}}
+          - webhook: {{url: "GATE", timeout: 5s}}
+          - setWeight: 100"""
+
+
+def test_an_inconclusive_analysis_pauses_and_alerts_then_a_promote_and_the_webhook_gate_go_on(
+    start_agent: Any,
+    kubectl: Kubectl,
+    namespace: str,
+    repo: GitRepo,
+    prometheus: Prometheus,
+    tmp_path: Path,
+    cli: Cli,
+) -> None:
+    gate, alerts = Recorder().start(), Recorder().start()
+    try:
+        steps = GATED_STEPS.replace("GATE", f"{gate.url}/check")
+        apply_yaml(
+            kubectl,
+            f"""apiVersion: tether.dev/v1alpha1
+kind: AlertProvider
+metadata: {{name: hook, namespace: {namespace}}}
+spec: {{type: webhook, url: "{alerts.url}", events: [RolloutInconclusive, RolloutPromoted]}}
+""",
+        )
+        start_agent("agent-a")
+        first_version(repo, kubectl, namespace, prometheus, steps)
+        silent = new_version()  # no traffic at all: the query matches no series
+        commit = new_commit(repo, kubectl, namespace, silent, steps)
+        waited(
+            kubectl,
+            namespace,
+            tmp_path,
+            lambda: rollout(kubectl, namespace).get("phase") == "Inconclusive",
+            "the analysis to be inconclusive",
+        )
+        # it never passes by itself: still paused a while later, the gate never asked
+        time.sleep(4)
+        assert rollout(kubectl, namespace)["phase"] == "Inconclusive"
+        assert gate.received == []
+        wait_for(lambda: _alerted(alerts, "RolloutInconclusive"), 60, "the inconclusive alert")
+        kube = f"--kubeconfig={kubectl.kubeconfig}"
+        code, _, err = cli(
+            "rollout", "promote", "web", "-n", namespace, "--reason", "no traffic yet", kube
+        )
+        assert code == 0, err
+        waited(
+            kubectl,
+            namespace,
+            tmp_path,
+            lambda: rollout(kubectl, namespace).get("phase") == "Promoted",
+            "the promotion",
+        )
+        (asked,) = gate.received
+        assert json.loads(asked.body)["revision"] == commit
+        assert json.loads(asked.body)["target"] == TARGET
+        wait_for(lambda: _alerted(alerts, "RolloutPromoted"), 60, "the promoted alert")
+        decisions = audit_rows(tmp_path / "audit.db", "decision")
+        by_hand = next(
+            d for d in decisions if d["decision"] == "promoted" and d["actor"] != "agent"
+        )
+        assert "no traffic yet" in by_hand["reason"] and by_hand["revision"] == commit
+        assert any(d["decision"] == "passed" and "webhook" in d["reason"] for d in decisions), (
+            decisions
+        )
+    finally:
+        gate.stop()
+        alerts.stop()
+
+
+def _alerted(recorder: Recorder, event: str) -> bool:
+    return any(json.loads(r.body).get("event") == event for r in recorder.received)

@@ -53,6 +53,11 @@ def quarantine(kubectl: Kubectl, namespace: str) -> list[dict[str, Any]]:
     return list((app.get("status") or {}).get("quarantine") or [])
 
 
+def revision_of(deployment: dict[str, Any]) -> str:
+    """The Deployment's rollout revision: a new pod template would make a new one."""
+    return str(deployment["metadata"]["annotations"]["deployment.kubernetes.io/revision"])
+
+
 def waited(kubectl: Kubectl, namespace: str, tmp: Path, check: Any, what: str) -> Any:
     """``wait_for``, saying where the App stood and what the agent logged on a timeout."""
     try:
@@ -128,7 +133,7 @@ def test_a_failing_canary_is_rolled_back_quarantined_reverted_and_lifted_by_the_
     wait_for(lambda: canary.deploy(kubectl, namespace, "web-canary") is None, 60, "canary gone")
     # quarantined, auto-sync on
     assert entry["revision"] == bad and entry["stableRevision"] == good
-    assert entry["by"] == "agent" and "error-rate" in entry["reason"]
+    assert entry["by"] == "agent/agent-a" and "error-rate" in entry["reason"]
     app = kubectl.get("apps.tether.dev", "web", namespace) or {}
     assert (app["spec"].get("syncPolicy") or {}).get("automated", True) is True
     # the revert pull request, with the evidence, and the failing commit status
@@ -139,7 +144,6 @@ def test_a_failing_canary_is_rolled_back_quarantined_reverted_and_lifted_by_the_
     statuses = repo.get(f"/commits/{bad}/statuses").json()
     assert [s["status"] for s in statuses if s["context"] == "tether/delivery"] == ["failure"]
     served = canary.deploy(kubectl, namespace, "web") or {}
-    generation = served["metadata"]["generation"]
 
     # the revert merged through Gitea's API: the quarantine lifts, nothing is redeployed
     repo.merge(pull["number"])
@@ -151,7 +155,9 @@ def test_a_failing_canary_is_rolled_back_quarantined_reverted_and_lifted_by_the_
     )
     web = canary.deploy(kubectl, namespace, "web") or {}
     assert canary.image(web) == f"registry.example/web:{v1}"
-    assert web["metadata"]["generation"] == generation  # not rolled out again
+    # not rolled out again: the same pod template, the same ReplicaSet revision serving
+    assert web["spec"]["template"] == served["spec"]["template"]
+    assert revision_of(web) == revision_of(served)
     assert canary.deploy(kubectl, namespace, "web-canary") is None
     decisions = canary.audit_rows(audit, "decision")
     made = [d["decision"] for d in decisions]

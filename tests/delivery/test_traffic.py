@@ -212,6 +212,13 @@ async def _serving_hash(dev_cluster: DevCluster, identity: str, namespace: str) 
         return await traffic.observe_serving_hash(client.impersonating(identity), namespace, "web")
 
 
+async def _stable_hash(dev_cluster: DevCluster, identity: str, namespace: str) -> str | None:
+    async with KubeClient(load(dev_cluster.kubeconfig_path)) as client:
+        return await traffic.observe_stable_hash(
+            client.impersonating(identity), namespace, "web", "web-stable"
+        )
+
+
 def _pod_ips(kubectl: Kubectl, namespace: str, selector: str) -> set[str]:
     pods = json.loads(kubectl("get", "pods", "-n", namespace, "-l", selector, "-o", "json").stdout)
     return {p["status"]["podIP"] for p in pods["items"] if p["status"].get("podIP")}
@@ -335,6 +342,7 @@ def test_a_rolling_stable_keeps_its_service_on_the_ready_pods(
             break
         time.sleep(0.25)
     assert _run(_serving_hash(dev_cluster, identity, namespace)) is None  # not available yet
+    assert _run(_stable_hash(dev_cluster, identity, namespace)) == stable_hash  # kept
     _wait_endpoints(
         kubectl, namespace, "web-stable", old_ips & _pod_ips(kubectl, namespace, "app=web")
     )

@@ -89,6 +89,7 @@ class AppWorkers:
         self.alerts = alerts
         self.audit = audit
         self.slots = asyncio.Semaphore(settings.max_concurrent)
+        self.delivery = AgentDelivery(client, status, events, alerts, audit)
         self.lifecycle = AppLifecycle(
             connection, client, status, events, audit, f"agent/{settings.identity}", settings
         )
@@ -104,9 +105,7 @@ class AppWorkers:
             options=sync_options,
             restored=self._restored,
         )
-        self.delivery = AgentDelivery(
-            client, status, events, alerts, audit, rollback=self.quarantines.request_abort
-        )
+        self.delivery.rollback_host = self.quarantines
 
     async def on_event(self, event: str, obj: dict[str, Any]) -> None:
         spec = AppSpec.of(obj)
@@ -178,7 +177,6 @@ class AppWorkers:
         if source is None or source.revision is None:
             message = source.error if source else f"GitSource {spec.source} not found"
             return await self._hold(state, (False, "SourceNotReady", message), True)
-        await self.quarantines.handle_pending_abort(state)
         await self.quarantines.handle_request(state)
         await self.quarantines.retry_forge(state)
         settled = f"{source.revision.commit}:{spec.generation}:{state.reason}"
@@ -227,7 +225,7 @@ class AppWorkers:
                 kustomize=self.settings.kustomize,
                 helm=self.settings.helm,
                 client=self.client,
-                shape=self.quarantines.shaper(state, self.delivery.shaper(state)),
+                shape=self.delivery.shaper(state, self.quarantines.shaper),
             )
         except TetherError as error:
             return None, str(error)

@@ -53,7 +53,6 @@ FORGE_RETRY_SECONDS = 15.0
 """How soon a pending revert or commit status is tried again (at most the app's interval)."""
 HANDLED_REQUEST = "lastRollbackRequest"
 LAST_RENDER = "lastAppliedRender"
-PENDING_ABORT = "pendingRollback"
 Options = Callable[[AppSpec], SyncOptions]
 Restored = Callable[[AppState, SyncReport], Awaitable[None]]
 
@@ -99,6 +98,7 @@ class Quarantines:
         self.actor = f"agent/{settings.identity}"
         self.heads: dict[str, Head] = {}
         self._told_held: set[tuple[str, str]] = set()  # (app, commit) already evented as held
+        self._forge_locks: dict[str, asyncio.Lock] = {}
 
     @property
     def audit(self) -> AuditStore:
@@ -218,54 +218,6 @@ class Quarantines:
         outcome = {"request": raw, "result": result, "message": message[:1000]}
         await self.status.app(state, AppStatusChange(fields={HANDLED_REQUEST: outcome}))
 
-    async def request_abort(
-        self, state: AppState, reason: str, evidence: tuple[str, ...], actor: str
-    ) -> None:
-        """A rollout failed with ``onFailure: rollback`` (delivery's runner says so during the
-        pass): keep the request in status (so a crash does not lose it) and roll back at the
-        start of the next pass, outside the sync that found the failure."""
-        head = self.heads.get(state.spec.key)
-        pending = {
-            "reason": reason,
-            "evidence": "\n".join(evidence)[: quarantine.EVIDENCE_LIMIT],
-            "actor": actor,
-            "revision": head.revision.commit if head else "",
-            "renderDigest": head.digest if head else "",
-        }
-        await self.status.app(state, AppStatusChange(fields={PENDING_ABORT: pending}))
-        state.poke("rollback after an aborted rollout")
-
-    async def handle_pending_abort(self, state: AppState) -> None:
-        """Roll back for the aborted rollout recorded in status, once."""
-        pending = (await self.status.current(state)).get(PENDING_ABORT)
-        if not pending:
-            return
-        candidate = None
-        if pending.get("revision") and pending.get("renderDigest"):
-            source = self.fleet.sources.get(state.spec.source)
-            url = source.spec.url if source else ""
-            revision = Revision(url, "", str(pending["revision"]))
-            candidate = Applied(revision, str(pending["renderDigest"]))
-        try:
-            result = await abort(
-                self,
-                state.spec.key,
-                reason=str(pending.get("reason") or "rollout aborted"),
-                evidence=str(pending.get("evidence") or ""),
-                actor=str(pending.get("actor") or self.actor),
-                candidate=candidate,
-            )
-        except TetherError as error:
-            await self.events.record(state.spec, "Warning", "RollbackFailed", str(error))
-        else:
-            message = (
-                f"rolled back to {result.stable.revision} after the rollout was aborted: "
-                f"{result.entry.reason}; {result.entry.revision[:12]} quarantined"
-            )
-            await self.events.record(state.spec, "Normal", "RolledBack", message)
-            self._retry_later(state)
-        await self.status.app(state, AppStatusChange(fields={PENDING_ABORT: None}))
-
     async def retry_forge(self, state: AppState) -> None:
         """Finish what is pending on the forge for this app's quarantine, if anything."""
         status = await self.status.current(state)
@@ -346,6 +298,9 @@ class Quarantines:
             return restoring_files(fetched[0].root, fetched[1].root, state.spec.path)
 
         return ForgeTarget(forge, _repository(spec, source.spec.url), base, files)
+
+    def forge_lock(self, app_key: str) -> asyncio.Lock:
+        return self._forge_locks.setdefault(app_key, asyncio.Lock())
 
     def _state(self, app_key: str) -> AppState:
         state = self.fleet.apps.get(app_key)

@@ -19,6 +19,7 @@ from tether.cli.devcluster import dev_cluster_app, resolve_helm, resolve_kustomi
 from tether.cli.governance import register as register_governance
 from tether.cli.parsing import parse_duration
 from tether.cli.rollback import commands as rollback_commands
+from tether.cli.rollout import rollout_app
 from tether.cli.secrets import secrets_app
 from tether.cluster.client import DEFAULT_CONCURRENCY
 from tether.core.inventory import app_identity
@@ -41,6 +42,7 @@ app = typer.Typer(
 app.add_typer(dev_cluster_app, name="dev-cluster")
 app.add_typer(secrets_app, name="secrets")
 app.add_typer(agent_commands)
+app.add_typer(rollout_app, name="rollout")
 app.add_typer(rollback_commands)
 register_governance(app)
 

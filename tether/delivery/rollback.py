@@ -32,7 +32,7 @@ from tether.core import Manifest, Revision
 from tether.core.renderdigest import render_digest, short_digest
 from tether.delivery import quarantine
 from tether.delivery.quarantine import QuarantineEntry
-from tether.delivery.revert import ForgeTarget, settle
+from tether.delivery.revert import ForgeTarget, open_revert, set_failing_status
 from tether.errors import TetherError
 from tether.reconcile.run import SyncReport
 
@@ -47,7 +47,6 @@ REVERT_PENDING = "revert-pending"
 REVERT_OPENED = "revert-opened"
 COMMIT_STATUS = "commit-status"
 WHOLE_APP = "App"
-ANALYSIS_TEMPLATE = "AnalysisTemplate"
 
 
 @dataclass(frozen=True)
@@ -109,6 +108,10 @@ class RollbackHost(Protocol):
 
     async def forge(self, app_key: str) -> ForgeTarget | None:
         """The app's forge (None: its GitSource names none)."""
+        ...
+
+    def forge_lock(self, app_key: str) -> asyncio.Lock:
+        """Held while the app's commit status and revert are worked on."""
         ...
 
 
@@ -216,49 +219,70 @@ async def _stable(
 
 async def finish_forge(host: RollbackHost, app_key: str, actor: str) -> list[QuarantineEntry]:
     """Set the commit status and open the revert pull request of every entry still pending;
-    an unreachable forge leaves them pending (the agent calls this again on its interval)."""
-    entries = await host.entries(app_key)
-    pending = [e for e in entries if e.needs_forge]
-    if not pending:
+    an unreachable forge leaves them pending (the agent calls this again on its interval).
+    One at a time per app (``host.forge_lock``): two callers never both write."""
+    async with host.forge_lock(app_key):
+        entries = await host.entries(app_key)
+        pending = [e for e in entries if e.needs_forge]
+        if not pending:
+            return entries
+        try:
+            target = await host.forge(app_key)
+        except TetherError as error:  # its token Secret is missing, say: pending, and audited
+            for entry in pending:
+                await _decide(host, _forge_decision(app_key, entry, actor, REVERT_PENDING, error))
+            return entries
+        if target is None:  # no forge named: nothing to wait for
+            for entry in pending:
+                done = replace(entry, pull_request_pending=False, commit_status_set=True)
+                entries = await _updated(host, app_key, done)
+            return entries
+        try:
+            for entry in pending:
+                entries = await _settled(host, target, app_key, entries, entry, actor)
+        finally:
+            await target.forge.close()
         return entries
-    try:
-        target = await host.forge(app_key)
-    except TetherError as error:  # its token Secret is missing, say: pending, and audited
-        for entry in pending:
-            decision = _forge_decision(app_key, entry, actor, REVERT_PENDING, error)
-            await _decide(host, decision)
-        return entries
-    if target is None:
-        done = [replace(e, pull_request_pending=False, commit_status_set=True) for e in pending]
-        for entry in done:
-            entries = quarantine.updated(entries, entry)
-        await host.save(app_key, entries)
-        return entries
-    try:
-        for entry in pending:
-            settled = await _settled(host, target, app_key, entry, actor)
-            entries = quarantine.updated(entries, settled)
-    finally:
-        await target.forge.close()
-    await host.save(app_key, entries)
-    return entries
 
 
 async def _settled(
-    host: RollbackHost, target: ForgeTarget, app_key: str, entry: QuarantineEntry, actor: str
-) -> QuarantineEntry:
-    """``entry`` after one try on the forge, each outcome audited."""
-    try:
-        done = await settle(target, app_key, entry)
-    except TetherError as error:  # unreachable, refused, or Git down: stays pending, audited
-        log.info("the revert stays pending: %s", error, extra={"app": app_key})
-        await _decide(host, _forge_decision(app_key, entry, actor, REVERT_PENDING, error))
-        return entry
-    if done.commit_status_set and not entry.commit_status_set:
-        await _decide(host, _forge_decision(app_key, done, actor, COMMIT_STATUS, None))
-    if done.pull_request and not entry.pull_request:
-        await _decide(host, _forge_decision(app_key, done, actor, REVERT_OPENED, None))
-    return done
+    host: RollbackHost,
+    target: ForgeTarget,
+    app_key: str,
+    entries: list[QuarantineEntry],
+    entry: QuarantineEntry,
+    actor: str,
+) -> list[QuarantineEntry]:
+    """``entries`` after one try of each step still to do for ``entry``: each step's success
+    saved and audited as soon as it is done, a failure audited and left pending."""
+    steps = [
+        (not entry.commit_status_set, set_failing_status, COMMIT_STATUS),
+        (entry.pull_request_pending, open_revert, REVERT_OPENED),
+    ]
+    for needed, step, decision in steps:
+        if not needed:
+            continue
+        try:
+            done = await step(target, app_key, entry)
+        except TetherError as error:  # unreachable, refused, or Git down: stays pending
+            log.info("the revert stays pending: %s", error, extra={"app": app_key})
+            await _decide(host, _forge_decision(app_key, entry, actor, REVERT_PENDING, error))
+            return entries
+        entry = done
+        entries = await _updated(host, app_key, entry)
+        if decision == COMMIT_STATUS or entry.pull_request is not None:
+            await _decide(host, _forge_decision(app_key, entry, actor, decision, None))
+    return entries
+
+
+async def _updated(
+    host: RollbackHost, app_key: str, entry: QuarantineEntry
+) -> list[QuarantineEntry]:
+    """The app's entries as they are now, with ``entry`` saved in place of its own (not back
+    if a pass lifted it meanwhile)."""
+    entries = quarantine.updated(await host.entries(app_key), entry)
+    await host.save(app_key, entries)
+    return entries
 
 
 def _forge_decision(
@@ -329,10 +353,8 @@ async def gate(
 
 def substituted(stable: RenderRecord, head: list[Manifest]) -> list[Manifest]:
     """The stable render's objects, plus the head's sensitive ones (Secrets follow Git: their
-    values were never stored, and dropping them would prune them) and its AnalysisTemplates
-    (delivery reads them from the render; a stored render has them taken out already)."""
-    kept = [m for m in head if m.sensitive or m.kind == ANALYSIS_TEMPLATE]
-    return [*stable.manifests, *kept]
+    values were never stored, and dropping them would prune them)."""
+    return [*stable.manifests, *(m for m in head if m.sensitive)]
 
 
 async def _decide(host: RollbackHost, decision: Decision) -> None:

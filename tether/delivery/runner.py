@@ -23,6 +23,7 @@ from typing import Any, Protocol
 
 from tether.cluster.client import KubeClient, Resource
 from tether.core import Manifest, Revision
+from tether.delivery import routing
 from tether.delivery.canary import run_step_analysis
 from tether.delivery.gates import GateCall, ask_gate
 from tether.delivery.machine import (
@@ -49,8 +50,6 @@ from tether.delivery.model import (
 )
 from tether.delivery.shaping import (
     find_target,
-    shape_target,
-    split_templates,
     stable_template,
     template_digest,
     total_replicas,
@@ -86,9 +85,9 @@ class Outlet(Protocol):
         """Run a pass of the App in ``after`` seconds."""
         ...
 
-    async def rollback(self, reason: str, evidence: tuple[str, ...], actor: str) -> None:
-        """Roll the App back (``tether.delivery.rollback.abort``) once this pass is over:
-        the last good render, the quarantine, the revert pull request, the commit status."""
+    def rollback(self, reason: str, evidence: str, actor: str) -> None:
+        """Roll the App back to its last good render and quarantine the candidate's commit,
+        once the pass under way has ended (``tether.delivery.rollback.abort``)."""
         ...
 
 
@@ -103,11 +102,13 @@ class AppRollouts:
     templates: list[Manifest] = field(default_factory=list)
     tasks: dict[str, asyncio.Task[None]] = field(default_factory=dict)
     saving: asyncio.Lock = field(default_factory=asyncio.Lock)
+    lingering: set[str] = field(default_factory=set)  # targets whose candidate outlives them
 
     @property
     def moving(self) -> bool:
-        """True while a rollout runs: each poke must give a full pass."""
-        return any(s.phase.active for s in (self.statuses or {}).values())
+        """True while a rollout runs, or a promoted candidate waits out its scale-down delay:
+        each poke must give a full pass."""
+        return bool(self.lingering) or any(s.phase.active for s in (self.statuses or {}).values())
 
     def stop(self) -> None:
         for task in self.tasks.values():
@@ -127,10 +128,10 @@ async def abort_candidate(
     """Hand an aborted candidate over to rollback: the ONE place delivery asks for it.
 
     The machine has already put the target back on stable (the candidate is taken down by
-    this very pass). The rest of the app's last good render, quarantining the bad commit, the
-    revert pull request and the failing commit status belong to
-    ``tether.delivery.rollback.abort`` (decision 0020), which the agent runs after this pass.
-    """
+    this very pass). The rest (the whole App back on its last good render, the bad commit
+    quarantined, its failing commit status and revert pull request) is
+    ``tether.delivery.rollback.abort`` (decision 0020), run through the outlet once this pass
+    has ended, with the analysis' evidence."""
     candidate = status.candidate
     await rollouts.outlet.audit(
         spec.target.key,
@@ -143,7 +144,8 @@ async def abort_candidate(
             "digest": candidate.digest if candidate else "",
         },
     )
-    await rollouts.outlet.rollback(abort.reason, abort.evidence, abort.actor)
+    evidence = "\n".join(abort.evidence) or abort.reason
+    rollouts.outlet.rollback(abort.reason, evidence, abort.actor)
 
 
 class DeliveryRunner:
@@ -159,9 +161,12 @@ class DeliveryRunner:
         request: RolloutRequest | None,
         revision: Revision,
         manifests: list[Manifest],
+        templates: Sequence[Manifest] = (),
     ) -> list[Manifest]:
-        """The pass's render shaped for each target's next status (written first)."""
-        manifests, rollouts.templates = split_templates(manifests)
+        """The pass's render shaped for each target's next status (written first).
+        ``templates``: the render's AnalysisTemplates, already taken out of ``manifests``."""
+        rollouts.templates = list(templates)
+        now = datetime.now(UTC)
         if rollouts.statuses is None:
             loaded = await rollouts.outlet.load()
             rollouts.statuses = {
@@ -180,9 +185,16 @@ class DeliveryRunner:
             candidate = await self.client.get(resource, rollouts.namespace, spec.candidate_name)
             lives[spec.target.key] = live
             observations = _observe(spec, rollouts, head, revision, live, candidate, request)
-            step = advance(spec, rollouts.statuses.get(spec.target.key), observations)
+            machine = routing.machine_spec(spec)
+            step = advance(machine, rollouts.statuses.get(spec.target.key), observations)
             rollouts.statuses[spec.target.key] = step.status
             actions.extend((spec, action) for action in step.actions)
+            kept = routing.candidate_kept_for(spec, step.status, now)
+            if kept > 0:
+                rollouts.lingering.add(spec.target.key)
+                rollouts.outlet.poke(kept, f"scale-down delay of {spec.target.key}")
+                continue
+            rollouts.lingering.discard(spec.target.key)
             if not step.status.phase.active and candidate is not None:
                 await self._take_down(resource, rollouts.namespace, spec, candidate)
         await rollouts.save()
@@ -194,8 +206,10 @@ class DeliveryRunner:
             if status is None or find_target(manifests, spec) is None:
                 continue
             rollouts.outlet.observe(spec.target.key, status)
-            manifests = shape_target(
-                manifests, spec, status, stable_template(lives.get(spec.target.key))
+            stable = stable_template(lives.get(spec.target.key))
+            manifests = routing.shape_deployments(manifests, spec, status, stable, now)
+            manifests = await routing.shape_traffic(
+                self.client, rollouts.namespace, spec, status, manifests
             )
         return manifests
 
@@ -335,15 +349,13 @@ def _observe(
 def _serving(
     live: dict[str, Any] | None, head: Version, known: RolloutStatus | None
 ) -> Version | None:
-    """What the Git name serves: None when it does not exist; the head when it was deployed
-    before delivery was set (no digest annotation: nothing to compare, so it is adopted)."""
+    """What the Git name serves: None when it does not exist; the stable version the status
+    records; the head when there is no status yet (delivery just set: what runs is adopted)."""
     if live is None:
         return None
-    digest = ((live.get("metadata") or {}).get("annotations") or {}).get(TEMPLATE_DIGEST_ANNOTATION)
-    if not digest:
-        return head
-    stable = known.stable if known else None
-    return Version(stable.revision if stable and stable.digest == digest else "", digest)
+    if known is not None and known.stable is not None:
+        return known.stable
+    return head
 
 
 def _available(live: dict[str, Any] | None, digest: str, replicas: int | None) -> int:

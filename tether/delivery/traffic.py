@@ -154,6 +154,30 @@ def select(service: Mapping[str, Any], extra: Mapping[str, str]) -> dict[str, An
     return body
 
 
+def narrow_services(
+    manifests: Sequence[Manifest], selections: Iterable[ServiceSelection], where: str
+) -> list[Manifest]:
+    """``manifests`` with each selected Service's selector narrowed (``where``: the spec field
+    that named them, for the error when one is not in the render)."""
+    wanted = {s.name: s for s in selections}
+    found = {
+        name: next((m for m in manifests if _is(m, [("v1", "Service")], name)), None)
+        for name in wanted
+    }
+    missing = [name for name, manifest in found.items() if manifest is None]
+    if missing:
+        raise DeliveryError(
+            f"the Service(s) {', '.join(missing)} named in {where} are not in the App's "
+            "render: add them to the App's path in Git"
+        )
+    shaped = {
+        id(manifest): _like(manifest, select(manifest.body, wanted[name].extra))
+        for name, manifest in found.items()
+        if manifest is not None
+    }
+    return [shaped.get(id(m), m) for m in manifests]
+
+
 def shape_routing(manifests: Sequence[Manifest], traffic: Routing) -> list[Manifest]:
     """``manifests`` with the route weighed and both Services narrowed for ``traffic``.
 
@@ -168,24 +192,9 @@ def shape_routing(manifests: Sequence[Manifest], traffic: Routing) -> list[Manif
             f"trafficRouting.gatewayAPI.httpRoute {routing.http_route!r} is not in the App's "
             "render: add the HTTPRoute to the App's path in Git"
         )
-    selections = {s.name: s for s in traffic.selections()}
-    services = {
-        name: next((m for m in manifests if _is(m, [("v1", "Service")], name)), None)
-        for name in selections
-    }
-    missing = [name for name, found in services.items() if found is None]
-    if missing:
-        raise DeliveryError(
-            f"the Service(s) {', '.join(missing)} named in trafficRouting.gatewayAPI are not in "
-            "the App's render: add them to the App's path in Git"
-        )
-    shaped: dict[int, Manifest] = {
-        id(route): _like(route, weigh_route(route.body, routing, traffic.canary_weight))
-    }
-    for name, service in services.items():
-        assert service is not None
-        shaped[id(service)] = _like(service, select(service.body, selections[name].extra))
-    return [shaped.get(id(m), m) for m in manifests]
+    weighed = _like(route, weigh_route(route.body, routing, traffic.canary_weight))
+    routed = [weighed if m is route else m for m in manifests]
+    return narrow_services(routed, traffic.selections(), "trafficRouting.gatewayAPI")
 
 
 def _like(manifest: Manifest, body: dict[str, Any]) -> Manifest:
@@ -234,6 +243,44 @@ async def observe_serving_hash(client: KubeClient, namespace: str, deployment: s
     return serving_hash(live, owned)
 
 
+def selected_hash(service: Mapping[str, Any] | None) -> str | None:
+    """The ``pod-template-hash`` a live Service selects now (None: none, or no Service)."""
+    selector = ((service or {}).get("spec") or {}).get("selector") or {}
+    value = selector.get(POD_TEMPLATE_HASH)
+    return str(value) if value else None
+
+
+async def observe_stable_hash(
+    client: KubeClient, namespace: str, deployment: str, service: str
+) -> str | None:
+    """The hash the stable (or active) Service should select: that of ``deployment``'s
+    serving ReplicaSet, or while it rolls, the one the live ``service`` selects already (so a
+    rolling Deployment never widens the Service to its unready pods)."""
+    serving = await observe_serving_hash(client, namespace, deployment)
+    if serving is not None:
+        return serving
+    services = await client.resource("v1", "Service")
+    return selected_hash(await client.get(services, namespace, service))
+
+
+async def apply_objects(
+    client: KubeClient, namespace: str, manifests: Sequence[Manifest], names: Iterable[str]
+) -> list[dict[str, Any]]:
+    """Server-side apply (field manager ``tether``) the HTTPRoutes and Services of
+    ``manifests`` named in ``names``, whole, through ``client`` (the App's identity); the
+    objects as stored, in render order."""
+    wanted = set(names)
+    stored = []
+    for manifest in manifests:
+        if manifest.kind not in ("HTTPRoute", "Service") or _name(manifest.body) not in wanted:
+            continue
+        body = copy.deepcopy(manifest.body)
+        body.setdefault("metadata", {})["namespace"] = namespace
+        resource = await client.resource(manifest.api_version, manifest.kind)
+        stored.append(await client.apply(resource, body, dry_run=False))
+    return stored
+
+
 async def apply(
     client: KubeClient, namespace: str, manifests: Sequence[Manifest], traffic: Routing
 ) -> list[dict[str, Any]]:
@@ -241,15 +288,4 @@ async def apply(
     render) by server-side apply, field manager ``tether``, through ``client`` (the App's
     identity); the objects as stored."""
     names = {traffic.routing.http_route, *(s.name for s in traffic.selections())}
-    shaped = [
-        m
-        for m in shape_routing(manifests, traffic)
-        if m.kind in ("HTTPRoute", "Service") and _name(m.body) in names
-    ]
-    stored = []
-    for manifest in shaped:
-        body = copy.deepcopy(manifest.body)
-        body.setdefault("metadata", {})["namespace"] = namespace
-        resource = await client.resource(manifest.api_version, manifest.kind)
-        stored.append(await client.apply(resource, body, dry_run=False))
-    return stored
+    return await apply_objects(client, namespace, shape_routing(manifests, traffic), names)
