@@ -140,7 +140,7 @@ class Deployed:
     agents: list[AgentProcess]
     good: str
     bad: str
-    app_key: str
+    app_key: str  # the app as the audit store names it
     audit: Path
 
 
@@ -181,7 +181,7 @@ spec:
 """,
     )
     agents = [start(f"agent-{n}") for n in range(replicas)]
-    app_key = f"{namespace}/web"
+    app_key = f"{namespace}.web"  # as the audit store names the app
     audit_path = tmp_path / "audit.db"
 
     def good_render_kept() -> bool:
