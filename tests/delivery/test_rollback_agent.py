@@ -60,7 +60,8 @@ def own_gitea(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalGitea]:
 
 
 @pytest.fixture
-def repo(own_gitea: LocalGitea, tmp_path: Path) -> ForgeRepo:
+def gitea_repo(own_gitea: LocalGitea, tmp_path: Path) -> ForgeRepo:
+    """A fresh public repository in this module's Gitea, with a working copy on ``main``."""
     name = f"gitops-{uuid.uuid4().hex[:8]}"
     response = httpx.post(
         f"{own_gitea.url}/api/v1/user/repos",
@@ -139,7 +140,7 @@ class Deployed:
     agents: list[AgentProcess]
     good: str
     bad: str
-    app_key: str
+    app_key: str  # the app as the audit store names it
     audit: Path
 
 
@@ -180,7 +181,7 @@ spec:
 """,
     )
     agents = [start(f"agent-{n}") for n in range(replicas)]
-    app_key = f"{namespace}/web"
+    app_key = f"{namespace}.web"  # as the audit store names the app
     audit_path = tmp_path / "audit.db"
 
     def good_render_kept() -> bool:
@@ -204,13 +205,14 @@ spec:
 
 def test_rollback_by_hand_with_gitea_down_then_revert_pr_then_lift(
     own_gitea: LocalGitea,
-    repo: ForgeRepo,
+    gitea_repo: ForgeRepo,
     dev_cluster: DevCluster,
     kubectl: Kubectl,
     namespace: str,
     start_agent: Callable[..., AgentProcess],  # noqa: F811
     tmp_path: Path,
 ) -> None:
+    repo = gitea_repo
     deployed = deploy_v1_then_v2(own_gitea, repo, kubectl, namespace, start_agent, tmp_path)
     good, bad, app_key = deployed.good, deployed.bad, deployed.app_key
     # Gitea (the Git server and the forge) goes down; the rollback needs neither
@@ -285,13 +287,14 @@ def test_rollback_by_hand_with_gitea_down_then_revert_pr_then_lift(
 
 def test_the_leader_killed_while_the_revert_is_pending_the_other_replica_opens_it_once(
     own_gitea: LocalGitea,
-    repo: ForgeRepo,
+    gitea_repo: ForgeRepo,
     dev_cluster: DevCluster,
     kubectl: Kubectl,
     namespace: str,
     start_agent: Callable[..., AgentProcess],  # noqa: F811
     tmp_path: Path,
 ) -> None:
+    repo = gitea_repo
     deployed = deploy_v1_then_v2(
         own_gitea, repo, kubectl, namespace, start_agent, tmp_path, replicas=2
     )

@@ -36,6 +36,7 @@ from tether.audit import AuditStore, RenderRecord
 from tether.cluster.client import KubeClient
 from tether.cluster.kubeconfig import Connection
 from tether.core import Manifest, Revision
+from tether.core.inventory import app_identity
 from tether.core.renderdigest import short_digest
 from tether.delivery import quarantine
 from tether.delivery.quarantine import QuarantineEntry
@@ -58,12 +59,13 @@ Restored = Callable[[AppState, SyncReport], Awaitable[None]]
 
 @dataclass
 class Head:
-    """The render a pass got from Git, before anything shaped it."""
+    """The render a pass got from Git (``manifests``, ``digest``), and what it applied."""
 
     revision: Revision
     manifests: list[Manifest]
     digest: str
-    as_rendered: bool = False  # applied exactly as rendered (no quarantine, no rollout)
+    as_rendered: bool = False  # not held back by a quarantine
+    applied: list[Manifest] | None = None  # what the pass applied (after delivery's shaping)
 
 
 class Quarantines:
@@ -96,10 +98,14 @@ class Quarantines:
         self.actor = f"agent/{settings.identity}"
         self.heads: dict[str, Head] = {}
         self._told_held: set[tuple[str, str]] = set()  # (app, commit) already evented as held
+        self._forge_locks: dict[str, asyncio.Lock] = {}
 
     @property
     def audit(self) -> AuditStore:
         return self._audit
+
+    def audit_name(self, app_key: str) -> str:
+        return _inventory_name(app_key)
 
     # -- the pass ----------------------------------------------------------------------------
 
@@ -113,13 +119,12 @@ class Quarantines:
                 await self._told_lifted(state, entry, revision)
             if outcome.held is not None:
                 await self._told_held_back(state, outcome.held, revision)
+            head = Head(revision, manifests, outcome.digest, outcome.held is None)
+            self.heads[key] = head
             shaped = outcome.manifests
             if inner is not None:
                 shaped = await inner(revision, shaped)
-            unchanged = outcome.held is None and [m.body for m in shaped] == [
-                m.body for m in manifests
-            ]
-            self.heads[key] = Head(revision, manifests, outcome.digest, unchanged)
+            head.applied = shaped
             return shaped
 
         return shape
@@ -134,12 +139,16 @@ class Quarantines:
         await self.status.app(state, AppStatusChange(fields={LAST_RENDER: render}))
 
     async def healthy(self, state: AppState) -> None:
-        """The pass's render became Healthy: keep it as the app's last good render, when it was
-        applied exactly as rendered (a held-back or mid-rollout render is not "good")."""
+        """The pass's render became Healthy: keep it as the app's last good render, unless a
+        quarantine held it back or a rollout has not promoted it (then it is not what serves)."""
         head = self.heads.get(state.spec.key)
-        if head is None or not head.as_rendered:
+        if head is None or head.applied is None or not head.as_rendered:
             return
-        record = RenderRecord.of(state.spec.key, head.revision, head.manifests)
+        if _rollout_running(state.status):
+            return
+        record = RenderRecord.of(
+            state.spec.inventory_name, head.revision, head.applied, head.digest
+        )
         try:
             if await asyncio.to_thread(self.audit.record_render, record):
                 log.info(
@@ -290,11 +299,26 @@ class Quarantines:
 
         return ForgeTarget(forge, _repository(spec, source.spec.url), base, files)
 
+    def forge_lock(self, app_key: str) -> asyncio.Lock:
+        return self._forge_locks.setdefault(app_key, asyncio.Lock())
+
     def _state(self, app_key: str) -> AppState:
         state = self.fleet.apps.get(app_key)
         if state is None:
             raise TetherError(f"app {app_key} is not handled by this agent (or was deleted)")
         return state
+
+
+def _rollout_running(status: dict[str, Any] | None) -> bool:
+    """True unless every target of the App's delivery is Promoted (its head serves)."""
+    delivery = (status or {}).get("delivery") or {}
+    return any((target or {}).get("phase") != "Promoted" for target in delivery.values())
+
+
+def _inventory_name(app_key: str) -> str:
+    """``namespace/name`` as the audit store names the app (``tether.core.inventory``)."""
+    namespace, _, name = app_key.partition("/")
+    return app_identity(name, namespace)
 
 
 def _parsed_request(raw: str) -> dict[str, Any]:

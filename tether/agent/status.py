@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from dataclasses import dataclass
 from typing import Any
@@ -68,11 +69,17 @@ class StatusWriter:
 
     def __init__(self, client: KubeClient) -> None:
         self.client = client
+        self._writing: dict[str, asyncio.Lock] = {}
 
     async def app(self, state: AppState, change: AppStatusChange) -> None:
         """Only this replica writes an App's status while it leads, so what it last wrote is
         what the App holds: the status is read once, and a write that changes nothing is not
-        sent."""
+        sent. Writes of one App are made one at a time (a pass and a rollback running beside
+        it must not each build on a status the other is about to replace)."""
+        async with self._writing.setdefault(state.spec.key, asyncio.Lock()):
+            await self._write_app(state, change)
+
+    async def _write_app(self, state: AppState, change: AppStatusChange) -> None:
         resource = await self.client.resource(crds.API_VERSION, "App")
         spec = state.spec
         if state.status is None:

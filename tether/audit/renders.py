@@ -1,7 +1,8 @@
 """The renders that became healthy: what a rollback puts back, with Git out of the picture.
 
 After a sync whose objects all became Healthy, the agent keeps the render it applied: the
-revision, its render digest (``tether.core.renderdigest``) and the objects. A row is added each
+revision, the render digest of what Git rendered (``tether.core.renderdigest``) and the objects
+as applied (after the delivery layer's shaping: AnalysisTemplates taken out, annotations set). A row is added each
 time an app's healthy render *changes* (A, B, then A again after a revert: three rows), so the
 newest row is the newest good state, and nothing is ever updated in place.
 
@@ -36,12 +37,15 @@ class RenderRecord:
     id: int | None = None
 
     @classmethod
-    def of(cls, app: str, revision: Revision, manifests: list[Manifest]) -> RenderRecord:
-        """The record of ``manifests`` rendered from ``revision``: sensitive objects withheld,
-        the digest over all of them (sensitive ones by shape, as everywhere)."""
+    def of(
+        cls, app: str, revision: Revision, manifests: list[Manifest], digest: str = ""
+    ) -> RenderRecord:
+        """The record of ``manifests`` applied from ``revision``: sensitive objects withheld.
+        ``digest`` is the render digest of what Git rendered (default: of ``manifests``);
+        the delivery layer may have shaped what was applied from it."""
         kept = tuple(m for m in manifests if not m.sensitive)
         withheld = tuple(sorted(m.ref for m in manifests if m.sensitive))
-        return cls(app, revision, render_digest(manifests), kept, withheld)
+        return cls(app, revision, digest or render_digest(manifests), kept, withheld)
 
 
 def insert_if_changed(connection: sa.Connection, record: RenderRecord) -> bool:

@@ -1,9 +1,10 @@
 """The forge half of a rollback: a failing commit status on the bad commit, and a revert pull
 request with the evidence, each done once, later if the forge is down.
 
-``settle`` is safe to call again and again (the agent does, on its interval, while an entry is
+Both steps are safe to repeat (the agent retries them on its interval while an entry is
 pending): the commit status is a set-by-context, and ``open_change`` is idempotent by branch,
-so however many times a retry runs, there is one branch and one pull request.
+so however many times a retry runs, there is one branch and one pull request. Each step's
+success is saved on its own, so a step done is not done again.
 """
 
 from __future__ import annotations
@@ -67,19 +68,17 @@ def commit_status(app_key: str, entry: QuarantineEntry) -> CommitStatus:
     return CommitStatus(CommitState.FAILURE, COMMIT_STATUS_CONTEXT, description[:140])
 
 
-async def settle(target: ForgeTarget, app_key: str, entry: QuarantineEntry) -> QuarantineEntry:
-    """``entry`` with the commit status set and the revert pull request opened. Raises
-    ``ForgeUnreachable`` (try again later) or ``ForgeError`` (refused); a later call repeats
-    only what is safe to repeat (statuses are set per context, ``open_change`` is idempotent
-    by branch)."""
-    if not entry.commit_status_set:
-        await target.forge.set_commit_status(
-            target.repo, entry.revision, commit_status(app_key, entry)
-        )
-        entry = replace(entry, commit_status_set=True)
-    if entry.pull_request_pending:
-        entry = await _open_revert(target, app_key, entry)
-    return entry
+async def set_failing_status(
+    target: ForgeTarget, app_key: str, entry: QuarantineEntry
+) -> QuarantineEntry:
+    """The failing commit status on the bad commit (statuses are per context: repeatable)."""
+    await target.forge.set_commit_status(target.repo, entry.revision, commit_status(app_key, entry))
+    return replace(entry, commit_status_set=True)
+
+
+async def open_revert(target: ForgeTarget, app_key: str, entry: QuarantineEntry) -> QuarantineEntry:
+    """The revert pull request (``open_change`` is idempotent by branch: one, however often)."""
+    return await _open_revert(target, app_key, entry)
 
 
 async def _open_revert(

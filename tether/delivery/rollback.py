@@ -32,7 +32,7 @@ from tether.core import Manifest, Revision
 from tether.core.renderdigest import render_digest, short_digest
 from tether.delivery import quarantine
 from tether.delivery.quarantine import QuarantineEntry
-from tether.delivery.revert import ForgeTarget, settle
+from tether.delivery.revert import ForgeTarget, open_revert, set_failing_status
 from tether.errors import TetherError
 from tether.reconcile.run import SyncReport
 
@@ -86,6 +86,10 @@ class RollbackHost(Protocol):
     @property
     def audit(self) -> AuditStore: ...
 
+    def audit_name(self, app_key: str) -> str:
+        """The app's name in the audit store (as its sync records name it)."""
+        ...
+
     async def restore(self, app_key: str, render: RenderRecord, actor: str) -> SyncReport:
         """Apply ``render`` as the app's identity, pruning nothing; recorded as a sync."""
         ...
@@ -104,6 +108,10 @@ class RollbackHost(Protocol):
 
     async def forge(self, app_key: str) -> ForgeTarget | None:
         """The app's forge (None: its GitSource names none)."""
+        ...
+
+    def forge_lock(self, app_key: str) -> asyncio.Lock:
+        """Held while the app's commit status and revert are worked on."""
         ...
 
 
@@ -185,7 +193,7 @@ async def _stable(
     to: str | None,
 ) -> RenderRecord:
     if to:
-        found = await asyncio.to_thread(host.audit.render_at, app_key, to)
+        found = await asyncio.to_thread(host.audit.render_at, host.audit_name(app_key), to)
         if found is None:
             raise RollbackError(
                 f"app {app_key}: no healthy render of revision {to} is recorded; "
@@ -198,7 +206,9 @@ async def _stable(
             )
         return found
     excluding = quarantine.digests(entries) | {bad.digest}
-    found = await asyncio.to_thread(host.audit.last_good_render, app_key, excluding)
+    found = await asyncio.to_thread(
+        host.audit.last_good_render, host.audit_name(app_key), excluding
+    )
     if found is None:
         raise RollbackError(
             f"app {app_key}: no earlier healthy render is recorded (renders are kept after each "
@@ -209,49 +219,70 @@ async def _stable(
 
 async def finish_forge(host: RollbackHost, app_key: str, actor: str) -> list[QuarantineEntry]:
     """Set the commit status and open the revert pull request of every entry still pending;
-    an unreachable forge leaves them pending (the agent calls this again on its interval)."""
-    entries = await host.entries(app_key)
-    pending = [e for e in entries if e.needs_forge]
-    if not pending:
+    an unreachable forge leaves them pending (the agent calls this again on its interval).
+    One at a time per app (``host.forge_lock``): two callers never both write."""
+    async with host.forge_lock(app_key):
+        entries = await host.entries(app_key)
+        pending = [e for e in entries if e.needs_forge]
+        if not pending:
+            return entries
+        try:
+            target = await host.forge(app_key)
+        except TetherError as error:  # its token Secret is missing, say: pending, and audited
+            for entry in pending:
+                await _decide(host, _forge_decision(app_key, entry, actor, REVERT_PENDING, error))
+            return entries
+        if target is None:  # no forge named: nothing to wait for
+            for entry in pending:
+                done = replace(entry, pull_request_pending=False, commit_status_set=True)
+                entries = await _updated(host, app_key, done)
+            return entries
+        try:
+            for entry in pending:
+                entries = await _settled(host, target, app_key, entries, entry, actor)
+        finally:
+            await target.forge.close()
         return entries
-    try:
-        target = await host.forge(app_key)
-    except TetherError as error:  # its token Secret is missing, say: pending, and audited
-        for entry in pending:
-            decision = _forge_decision(app_key, entry, actor, REVERT_PENDING, error)
-            await _decide(host, decision)
-        return entries
-    if target is None:
-        done = [replace(e, pull_request_pending=False, commit_status_set=True) for e in pending]
-        for entry in done:
-            entries = quarantine.updated(entries, entry)
-        await host.save(app_key, entries)
-        return entries
-    try:
-        for entry in pending:
-            settled = await _settled(host, target, app_key, entry, actor)
-            entries = quarantine.updated(entries, settled)
-    finally:
-        await target.forge.close()
-    await host.save(app_key, entries)
-    return entries
 
 
 async def _settled(
-    host: RollbackHost, target: ForgeTarget, app_key: str, entry: QuarantineEntry, actor: str
-) -> QuarantineEntry:
-    """``entry`` after one try on the forge, each outcome audited."""
-    try:
-        done = await settle(target, app_key, entry)
-    except TetherError as error:  # unreachable, refused, or Git down: stays pending, audited
-        log.info("the revert stays pending: %s", error, extra={"app": app_key})
-        await _decide(host, _forge_decision(app_key, entry, actor, REVERT_PENDING, error))
-        return entry
-    if done.commit_status_set and not entry.commit_status_set:
-        await _decide(host, _forge_decision(app_key, done, actor, COMMIT_STATUS, None))
-    if done.pull_request and not entry.pull_request:
-        await _decide(host, _forge_decision(app_key, done, actor, REVERT_OPENED, None))
-    return done
+    host: RollbackHost,
+    target: ForgeTarget,
+    app_key: str,
+    entries: list[QuarantineEntry],
+    entry: QuarantineEntry,
+    actor: str,
+) -> list[QuarantineEntry]:
+    """``entries`` after one try of each step still to do for ``entry``: each step's success
+    saved and audited as soon as it is done, a failure audited and left pending."""
+    steps = [
+        (not entry.commit_status_set, set_failing_status, COMMIT_STATUS),
+        (entry.pull_request_pending, open_revert, REVERT_OPENED),
+    ]
+    for needed, step, decision in steps:
+        if not needed:
+            continue
+        try:
+            done = await step(target, app_key, entry)
+        except TetherError as error:  # unreachable, refused, or Git down: stays pending
+            log.info("the revert stays pending: %s", error, extra={"app": app_key})
+            await _decide(host, _forge_decision(app_key, entry, actor, REVERT_PENDING, error))
+            return entries
+        entry = done
+        entries = await _updated(host, app_key, entry)
+        if decision == COMMIT_STATUS or entry.pull_request is not None:
+            await _decide(host, _forge_decision(app_key, entry, actor, decision, None))
+    return entries
+
+
+async def _updated(
+    host: RollbackHost, app_key: str, entry: QuarantineEntry
+) -> list[QuarantineEntry]:
+    """The app's entries as they are now, with ``entry`` saved in place of its own (not back
+    if a pass lifted it meanwhile)."""
+    entries = quarantine.updated(await host.entries(app_key), entry)
+    await host.save(app_key, entries)
+    return entries
 
 
 def _forge_decision(
@@ -308,7 +339,9 @@ async def gate(
         return GateOutcome(manifests, digest, None, lifted)
     held = kept[0]
     excluding = quarantine.digests(kept)
-    stable = await asyncio.to_thread(host.audit.last_good_render, app_key, excluding)
+    stable = await asyncio.to_thread(
+        host.audit.last_good_render, host.audit_name(app_key), excluding
+    )
     if stable is None:
         raise RollbackError(
             f"app {app_key}: the head {revision} renders quarantined {short_digest(digest)} and "
@@ -328,6 +361,7 @@ async def _decide(host: RollbackHost, decision: Decision) -> None:
     """Append ``decision`` to the audit trail; a failed write is logged, never fatal (the
     rollback itself matters more than its record, and the status still tells it)."""
     try:
-        await asyncio.to_thread(host.audit.record_delivery, decision.record())
+        record = replace(decision.record(), app=host.audit_name(decision.app))
+        await asyncio.to_thread(host.audit.record_delivery, record)
     except TetherError as error:
         log.warning("could not audit a %s decision: %s", decision.decision, error)
