@@ -252,3 +252,24 @@ def test_rollout_requests_are_read_from_the_annotation() -> None:
     )
     assert request is not None and (request.action, request.by) == ("promote", "alice")
     assert read_request({"tether.dev/rollout-action": "explode@now"}) is None
+
+
+def test_an_aborted_head_held_back_by_quarantine_stays_aborted_until_git_moves() -> None:
+    spec = canary(STEPS)
+    running = advance(spec, None, seen()).status
+    aborted = advance(spec, running, seen(request=RolloutRequest("abort", "1", "dan"))).status
+    # the quarantine gives the stable render for the same (bad) head commit
+    held = advance(spec, aborted, seen(head=Version(HEAD.revision, STABLE.digest)))
+    assert held.status.phase is Phase.ABORTED
+    # the revert merged: a new commit rendering the stable template
+    reverted = advance(spec, aborted, seen(head=Version("ddd444", STABLE.digest)))
+    assert reverted.status.phase is Phase.PROMOTED and reverted.status.candidate is None
+
+
+def test_an_analysis_error_pauses_like_inconclusive_and_never_aborts() -> None:
+    spec = canary(STEPS)
+    broken = AnalysisStatus(2, "error-rate", "Error", (), ("prometheus unreachable",))
+    result = advance(spec, replace(_at_analysis(spec), analysis=broken), seen())
+    assert result.status.phase is Phase.INCONCLUSIVE
+    assert not any(isinstance(a, Abort) for a in result.actions)
+    assert "error" in result.status.message

@@ -105,6 +105,7 @@ class AppWorkers:
             options=sync_options,
             restored=self._restored,
         )
+        self.delivery.rollback_host = self.quarantines
 
     async def on_event(self, event: str, obj: dict[str, Any]) -> None:
         spec = AppSpec.of(obj)
@@ -224,7 +225,7 @@ class AppWorkers:
                 kustomize=self.settings.kustomize,
                 helm=self.settings.helm,
                 client=self.client,
-                shape=self.quarantines.shaper(state, self.delivery.shaper(state)),
+                shape=self.delivery.shaper(state, self.quarantines.shaper),
             )
         except TetherError as error:
             return None, str(error)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from tether.agent import crds, metrics
@@ -18,13 +18,18 @@ from tether.agent.status import AppStatusChange, StatusWriter
 from tether.audit import AuditStore, DeliveryRecord
 from tether.cluster.client import KubeClient
 from tether.core import Manifest, Revision
+from tether.delivery.machine import AGENT
 from tether.delivery.model import Phase, RolloutStatus, read_delivery, read_request
+from tether.delivery.rollback import RollbackHost, abort
 from tether.delivery.runner import AppRollouts, DeliveryRunner
-from tether.errors import AuditError
+from tether.delivery.shaping import split_templates
+from tether.errors import AuditError, TetherError
 from tether.notify import AlertEvent
 from tether.reconcile.run import ManifestShaper
 
 log = logging.getLogger("tether.agent")
+# The quarantine's gate around delivery's shaping (tether.agent.quarantine.Quarantines.shaper).
+Gate = Callable[[AppState, ManifestShaper | None], ManifestShaper]
 
 
 class AgentDelivery:
@@ -45,23 +50,38 @@ class AgentDelivery:
         self.audit = audit
         self.runner = DeliveryRunner(client)
         self.apps: dict[str, AppRollouts] = {}
+        self.states: dict[str, AppState] = {}  # the worker state each App's rollouts serve
+        # rollback and quarantine (tether.agent.quarantine), set once the App workers made it
+        self.rollback_host: RollbackHost | None = None
+        self.rollbacks: set[asyncio.Task[None]] = set()
 
-    def shaper(self, state: AppState) -> ManifestShaper | None:
-        """How this pass shapes ``state``'s render, or None for an App without delivery."""
+    def shaper(self, state: AppState, gate: Gate) -> ManifestShaper:
+        """How this pass shapes ``state``'s render: the App's AnalysisTemplates taken out (they
+        are read, never applied), then ``gate`` (the quarantine's, which sees the render as
+        it would be applied) around delivery's own shaping (none without ``spec.delivery``)."""
         spec = state.spec
         if not spec.delivery:
             self.forget(spec.key)
-            return None
+            return gate(state, None)
         rollouts = self.apps.get(spec.key)
+        if rollouts is not None and self.states.get(spec.key) is not state:  # a new worker
+            self.forget(spec.key)
+            rollouts = None
         if rollouts is None:
-            outlet = _Outlet(self, state)
-            rollouts = AppRollouts(spec.key, spec.destination, outlet)
-            self.apps[spec.key] = rollouts
+            rollouts = AppRollouts(spec.key, spec.destination, _Outlet(self, state))
+            self.apps[spec.key], self.states[spec.key] = rollouts, state
+        templates: list[Manifest] = []
 
-        async def shape(revision: Revision, manifests: list[Manifest]) -> list[Manifest]:
+        async def rollout(revision: Revision, manifests: list[Manifest]) -> list[Manifest]:
             specs = read_delivery(state.spec.delivery, state.spec.key)
             request = read_request(dict(state.spec.rollout_request))
-            return await self.runner.shape(rollouts, specs, request, revision, manifests)
+            return await self.runner.shape(rollouts, specs, request, revision, manifests, templates)
+
+        gated = gate(state, rollout)
+
+        async def shape(revision: Revision, manifests: list[Manifest]) -> list[Manifest]:
+            applied, templates[:] = split_templates(manifests)
+            return await gated(revision, applied)
 
         return shape
 
@@ -77,8 +97,17 @@ class AgentDelivery:
 
     def forget(self, key: str) -> None:
         rollouts = self.apps.pop(key, None)
+        self.states.pop(key, None)
         if rollouts is not None:
             rollouts.stop()
+
+    def stop(self) -> None:
+        """This replica stops leading: its analyses, gates and rollbacks stop, and what it
+        knew of each rollout is dropped (the next leader reads the Apps' status)."""
+        for key in list(self.apps):
+            self.forget(key)
+        for task in self.rollbacks:
+            task.cancel()
 
 
 class _Outlet:
@@ -142,6 +171,32 @@ class _Outlet:
             self.state.poke(why)
         else:
             asyncio.get_running_loop().call_later(after, self.state.poke, why)
+
+    def rollback(self, reason: str, evidence: str, actor: str) -> None:
+        task = asyncio.create_task(self._rollback(reason, evidence, actor))
+        self.delivery.rollbacks.add(task)
+        task.add_done_callback(self.delivery.rollbacks.discard)
+
+    async def _rollback(self, reason: str, evidence: str, actor: str) -> None:
+        host, spec = self.delivery.rollback_host, self.state.spec
+        if host is None:
+            return
+        while self.state.syncing:  # the pass that aborted applies first; the rollback follows
+            await asyncio.sleep(0.2)
+        who = f"agent/{self.delivery.events.identity}" if actor == AGENT else actor
+        try:
+            result = await abort(host, spec.key, reason=reason, evidence=evidence, actor=who)
+        except TetherError as error:
+            await self.event("Warning", "RollbackFailed", str(error))
+            self.alert("RolloutAborted", "error", f"{spec.key}: rollback failed: {error}")
+            return
+        await self.event(
+            "Normal",
+            "RolledBack",
+            f"rolled back to {result.stable.revision} ({reason}); "
+            f"{result.entry.revision[:12]} quarantined",
+        )
+        self.state.poke("rolled back")
 
 
 def _condition(delivery: Mapping[str, Any]) -> tuple[bool | None, str, str] | None:

@@ -42,7 +42,9 @@ from tether.delivery.model import (
 AGENT = "agent"
 POLL_SECONDS = 2.0  # how soon to look again while replicas come up
 _SUCCESSFUL = "Successful"
-_INCONCLUSIVE = "Inconclusive"
+# Verdicts that never pass and never fail a rollout by themselves: it pauses and alerts
+# (docs/analysis.md: no data, or no measurement could be taken)
+_UNDECIDED = ("Inconclusive", "Error")
 
 
 # -- actions --------------------------------------------------------------------------------
@@ -192,7 +194,8 @@ def _follow_head(run: _Run) -> None:
         )
         return
     if head.digest == stable_digest:
-        if status.phase is Phase.ABORTED:
+        held = status.candidate is not None and status.candidate.revision == head.revision
+        if status.phase is Phase.ABORTED and not held:  # held: the quarantine serves stable
             run.status = replace(status, phase=Phase.PROMOTED, candidate=None)
             run.move(0, Phase.PROMOTED, f"Git's head {head.revision} renders the stable version")
         return
@@ -336,13 +339,14 @@ def _analysis(run: _Run, step: AnalysisStep) -> bool:
         run.event("Normal", "AnalysisSuccessful", f"analysis {current.name} passed: {detail}")
         run.move(status.step + 1)
         return True
-    if current.phase == _INCONCLUSIVE:
+    if current.phase in _UNDECIDED:
         message = (
-            f"analysis {current.name} was inconclusive at step {status.step}: {detail}; "
+            f"analysis {current.name} was {current.phase.lower()} at step {status.step}: "
+            f"{detail}; "
             "`tether rollout promote` goes on, `tether rollout abort` rolls back"
         )
         run.status = replace(run.status, phase=Phase.INCONCLUSIVE, message=message)
-        run.decide("paused", f"analysis {current.name} inconclusive: {detail}")
+        run.decide("paused", f"analysis {current.name} {current.phase.lower()}: {detail}")
         run.event("Warning", "AnalysisInconclusive", message)
         run.alert("RolloutInconclusive", "warning", message)
         return False

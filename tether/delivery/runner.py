@@ -14,9 +14,8 @@ status, Events, alerts, the audit trail, metrics and pokes.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -50,7 +49,6 @@ from tether.delivery.model import (
 )
 from tether.delivery.shaping import (
     find_target,
-    split_templates,
     stable_template,
     template_digest,
     total_replicas,
@@ -86,6 +84,11 @@ class Outlet(Protocol):
         """Run a pass of the App in ``after`` seconds."""
         ...
 
+    def rollback(self, reason: str, evidence: str, actor: str) -> None:
+        """Roll the App back to its last good render and quarantine the candidate's commit,
+        once the pass under way has ended (``tether.delivery.rollback.abort``)."""
+        ...
+
 
 @dataclass
 class AppRollouts:
@@ -97,6 +100,7 @@ class AppRollouts:
     statuses: dict[str, RolloutStatus] | None = None  # None: not read from the App yet
     templates: list[Manifest] = field(default_factory=list)
     tasks: dict[str, asyncio.Task[None]] = field(default_factory=dict)
+    writes: set[asyncio.Task[None]] = field(default_factory=set)  # measurements being recorded
     saving: asyncio.Lock = field(default_factory=asyncio.Lock)
     lingering: set[str] = field(default_factory=set)  # targets whose candidate outlives them
 
@@ -107,7 +111,7 @@ class AppRollouts:
         return bool(self.lingering) or any(s.phase.active for s in (self.statuses or {}).values())
 
     def stop(self) -> None:
-        for task in self.tasks.values():
+        for task in [*self.tasks.values(), *self.writes]:
             task.cancel()
         self.tasks.clear()
 
@@ -124,10 +128,10 @@ async def abort_candidate(
     """Hand an aborted candidate over to rollback: the ONE place delivery asks for it.
 
     The machine has already put the target back on stable (the candidate is taken down by
-    this very pass). Quarantining the bad commit, the revert pull request and the failing
-    commit status belong to ``tether.delivery.rollback.abort`` (decision 0020); until it is
-    merged, the abort is recorded in the audit trail only.
-    """
+    this very pass). The rest (the whole App back on its last good render, the bad commit
+    quarantined, its failing commit status and revert pull request) is
+    ``tether.delivery.rollback.abort`` (decision 0020), run through the outlet once this pass
+    has ended, with the analysis' evidence."""
     candidate = status.candidate
     await rollouts.outlet.audit(
         spec.target.key,
@@ -140,6 +144,8 @@ async def abort_candidate(
             "digest": candidate.digest if candidate else "",
         },
     )
+    evidence = "\n".join(abort.evidence) or abort.reason
+    rollouts.outlet.rollback(abort.reason, evidence, abort.actor)
 
 
 class DeliveryRunner:
@@ -155,9 +161,11 @@ class DeliveryRunner:
         request: RolloutRequest | None,
         revision: Revision,
         manifests: list[Manifest],
+        templates: Sequence[Manifest] = (),
     ) -> list[Manifest]:
-        """The pass's render shaped for each target's next status (written first)."""
-        manifests, rollouts.templates = split_templates(manifests)
+        """The pass's render shaped for each target's next status (written first).
+        ``templates``: the render's AnalysisTemplates, already taken out of ``manifests``."""
+        rollouts.templates = list(templates)
         now = datetime.now(UTC)
         if rollouts.statuses is None:
             loaded = await rollouts.outlet.load()
@@ -242,7 +250,7 @@ class DeliveryRunner:
         spec: DeliverySpec,
         kind: str,
         step: int,
-        work: Any,
+        work: Coroutine[Any, Any, None],
     ) -> None:
         """Run ``work`` in the background unless the same work already runs."""
         name = _task_name(rollouts, spec, kind, step)
@@ -284,7 +292,9 @@ class DeliveryRunner:
                 current.analysis, measurements=(*current.analysis.measurements, record)
             )
             _set_status(rollouts, key, replace(current, analysis=analysis))
-            asyncio.get_running_loop().create_task(_record(rollouts, key, record))
+            writing = asyncio.get_running_loop().create_task(_record(rollouts, key, record))
+            rollouts.writes.add(writing)
+            writing.add_done_callback(rollouts.writes.discard)
 
         try:
             result = await run_step_analysis(
@@ -342,15 +352,13 @@ def _observe(
 def _serving(
     live: dict[str, Any] | None, head: Version, known: RolloutStatus | None
 ) -> Version | None:
-    """What the Git name serves: None when it does not exist; the head when it was deployed
-    before delivery was set (no digest annotation: nothing to compare, so it is adopted)."""
+    """What the Git name serves: None when it does not exist; the stable version the status
+    records; the head when there is no status yet (delivery just set: what runs is adopted)."""
     if live is None:
         return None
-    digest = ((live.get("metadata") or {}).get("annotations") or {}).get(TEMPLATE_DIGEST_ANNOTATION)
-    if not digest:
-        return head
-    stable = known.stable if known else None
-    return Version(stable.revision if stable and stable.digest == digest else "", digest)
+    if known is not None and known.stable is not None:
+        return known.stable
+    return head
 
 
 def _available(live: dict[str, Any] | None, digest: str, replicas: int | None) -> int:
@@ -409,7 +417,7 @@ def _same_step(status: RolloutStatus, digest: str, step: int) -> bool:
 
 
 async def _record(rollouts: AppRollouts, key: str, record: dict[str, Any]) -> None:
-    """A measurement: into the audit trail, and the status written with it."""
-    with contextlib.suppress(Exception):
-        await rollouts.outlet.audit(key, "measurement", record)
+    """A measurement: into the status (first: what a resume goes on from), then the audit
+    trail (the outlet logs a failure to write it)."""
     await rollouts.save()
+    await rollouts.outlet.audit(key, "measurement", record)

@@ -2,8 +2,7 @@
 
 Pure functions over manifests (no I/O). For a Deployment ``web`` under delivery:
 
-- idle, Git's template is the one serving: ``web`` exactly as rendered (plus the annotation
-  recording its template's digest);
+- idle, Git's template is the one serving: ``web`` exactly as rendered;
 - a rollout running: ``web`` with the STABLE pod template (what serves now, read from the live
   object by the runner) at the stable share of replicas, and ``web-canary`` built from the head
   render: name suffixed, ``tether.dev/rollout`` and ``tether.dev/track`` added to its labels,
@@ -104,8 +103,8 @@ def shape_target(
     phase = status.phase
     shaped: list[Manifest]
     if phase is Phase.PROMOTED and head_digest == stable_digest:
-        shaped = [_serving(head, None, total, head_digest)]
-    elif phase is Phase.PROMOTING:
+        return manifests  # as rendered: what a rollback keeps as the last good render
+    if phase is Phase.PROMOTING:
         _, candidate_replicas = replica_split(total, status.weight)
         shaped = [
             _serving(head, None, total, head_digest),
