@@ -30,6 +30,7 @@ from tether.delivery import bluegreen, traffic
 from tether.delivery.machine import Abort, StartAnalysis, WakeUp, advance
 from tether.delivery.model import (
     ROLLOUT_LABEL,
+    TEMPLATE_DIGEST_ANNOTATION,
     TRACK_LABEL,
     AnalysisArg,
     AnalysisStatus,
@@ -79,7 +80,7 @@ def test_promoted_after_pre_promotion_analysis_then_the_preview_waits_out_its_de
         100,
     )
     assert any(isinstance(a, WakeUp) for a in started.actions)  # the preview comes up first
-    assert bluegreen.replicas(spec, started.status, 3, NOW) == (3, 3)
+    assert bluegreen.replicas(started.status, 3) == (3, 3)
     assert not bluegreen.active_on_preview(spec, started.status)
 
     ready = advance(machine, started.status, _seen(1, total=3, candidate_available=3))
@@ -102,8 +103,17 @@ def test_promoted_after_pre_promotion_analysis_then_the_preview_waits_out_its_de
     assert done.status.stable == V2 and done.status.candidate is None
     assert not bluegreen.active_on_preview(spec, done.status)  # the Git name serves again
     assert bluegreen.preview_left(spec, done.status, NOW + timedelta(seconds=8)) == 30.0
-    assert bluegreen.replicas(spec, done.status, 3, NOW + timedelta(seconds=37)) == (3, 3)
-    assert bluegreen.replicas(spec, done.status, 3, NOW + timedelta(seconds=38)) == (3, 0)
+    promoted_preview = {"metadata": {"annotations": {TEMPLATE_DIGEST_ANNOTATION: V2.digest}}}
+    assert (
+        bluegreen.lingers(spec, done.status, promoted_preview, NOW + timedelta(seconds=37)) == 1.0
+    )
+    assert bluegreen.lingers(spec, done.status, promoted_preview, NOW + timedelta(seconds=38)) == 0
+    assert bluegreen.replicas(done.status, 3, lingering=True) == (3, 3)
+    assert bluegreen.replicas(done.status, 3) == (3, 0)
+    # A preview of anything else than what was promoted (a cancelled rollout's) never lingers.
+    other = {"metadata": {"annotations": {TEMPLATE_DIGEST_ANNOTATION: V1.digest}}}
+    assert bluegreen.lingers(spec, done.status, other, NOW + timedelta(seconds=8)) == 0
+    assert bluegreen.lingers(spec, done.status, None, NOW + timedelta(seconds=8)) == 0
 
 
 def test_a_failed_pre_promotion_analysis_aborts_before_any_switch() -> None:
@@ -121,7 +131,7 @@ def test_a_failed_pre_promotion_analysis_aborts_before_any_switch() -> None:
     aborts = [a for a in failed.actions if isinstance(a, Abort)]
     assert len(aborts) == 1 and "error-rate" in aborts[0].reason
     assert not bluegreen.active_on_preview(spec, failed.status)
-    assert bluegreen.replicas(spec, failed.status, 3, NOW) == (3, 0)
+    assert bluegreen.replicas(failed.status, 3) == (3, 0)
 
 
 def test_a_failed_post_promotion_analysis_switches_the_active_service_back() -> None:
@@ -230,6 +240,7 @@ class Release:
     status: RolloutStatus | None = None
     analysis: AnalysisStatus | None = None
     history: list[tuple[str, int, str]] = field(default_factory=list)  # phase, step, active hash
+    lingering: bool = False
     on_switch: Any = None
 
     async def run(self, replicas: int = 2) -> RolloutStatus:
@@ -251,15 +262,15 @@ class Release:
             for action in step.actions:
                 if isinstance(action, StartAnalysis):
                     self.analysis = await self._analyse(action)
-            if self._finished(seen.now):
+            if self._finished():
                 return self.status
             if not any(isinstance(a, StartAnalysis) for a in step.actions):
                 await asyncio.sleep(0.3)
 
-    def _finished(self, now: datetime) -> bool:
+    def _finished(self) -> bool:
         assert self.status is not None
         idle = self.status.phase in (Phase.PROMOTED, Phase.ABORTED)
-        return idle and bluegreen.preview_left(self.spec, self.status, now) == 0
+        return idle and not self.lingering
 
     async def _serving(self, image: str) -> bool:
         resource = await self.client.resource("apps/v1", "Deployment")
@@ -274,9 +285,11 @@ class Release:
     async def _apply(self, replicas: int, hashes: bluegreen.Hashes, now: datetime) -> None:
         assert self.status is not None
         status = self.status
-        stable_size, preview_size = bluegreen.replicas(self.spec, status, replicas, now)
-        serving_head = status.phase in (Phase.PROMOTING, Phase.PROMOTED)
         deployments = await self.client.resource("apps/v1", "Deployment")
+        live_preview = await self.client.get(deployments, self.namespace, "web-preview")
+        self.lingering = bluegreen.lingers(self.spec, status, live_preview, now) > 0
+        stable_size, preview_size = bluegreen.replicas(status, replicas, self.lingering)
+        serving_head = status.phase in (Phase.PROMOTING, Phase.PROMOTED)
         web = _deployment(
             "web", self.head_image if serving_head else self.stable_image, stable_size, {}
         )
@@ -286,8 +299,9 @@ class Release:
         if preview_size:
             preview = _deployment("web-preview", self.head_image, preview_size, preview_labels)
             preview["metadata"]["namespace"] = self.namespace
+            preview["metadata"]["annotations"] = {TEMPLATE_DIGEST_ANNOTATION: self.head_image}
             await self.client.apply(deployments, preview, dry_run=False)
-        elif await self.client.get(deployments, self.namespace, "web-preview") is not None:
+        elif live_preview is not None:
             await self.client.delete(deployments, self.namespace, "web-preview")
         await bluegreen.apply(self.client, self.namespace, _services(), self.spec, status, hashes)
         active, _ = bluegreen.selections(self.spec, status, hashes)

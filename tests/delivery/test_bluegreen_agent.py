@@ -7,6 +7,8 @@ Service never left stable)."""
 from __future__ import annotations
 
 import json
+import subprocess
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -69,23 +71,91 @@ spec:
         prometheus:
           address: {prometheus.url}
           query: '{query}'
+---
+# After the switch: measured a few seconds later, so the switch can be seen while stable runs.
+apiVersion: tether.dev/v1alpha1
+kind: AnalysisTemplate
+metadata: {{name: error-rate-after-switch}}
+spec:
+  args: [{{name: version}}]
+  metrics:
+    - name: error-rate
+      initialDelay: 5s
+      interval: 1s
+      count: 2
+      successCondition: result[0] < 0.05
+      failureCondition: result[0] >= 0.05
+      provider:
+        prometheus:
+          address: {prometheus.url}
+          query: '{query}'
 """
 
 
-def _delivery(version: str) -> str:
-    check = (
-        "{templates: [{templateName: error-rate}], "
+def _check(template: str, version: str) -> str:
+    return (
+        f"{{templates: [{{templateName: {template}}}], "
         f'args: [{{name: version, value: "{version}"}}]}}'
     )
+
+
+def _delivery(version: str) -> str:
     return f"""  delivery:
     - target: {{kind: Deployment, name: web}}
       blueGreen:
         activeService: web
         previewService: web-preview
-        prePromotionAnalysis: {check}
-        postPromotionAnalysis: {check}
+        prePromotionAnalysis: {_check("error-rate", version)}
+        postPromotionAnalysis: {_check("error-rate-after-switch", version)}
         scaleDownDelay: 2s
 """
+
+
+class SelectorWatch:
+    """Every ``pod-template-hash`` a Service selects, in order, from a ``kubectl --watch`` (a
+    poll could miss one that lasts a moment)."""
+
+    def __init__(self, kubectl: Kubectl, namespace: str, service: str) -> None:
+        self.hashes: list[str | None] = []
+        self._process = subprocess.Popen(
+            [
+                str(kubectl.binary),
+                f"--kubeconfig={kubectl.kubeconfig}",
+                "get",
+                "service",
+                service,
+                "-n",
+                namespace,
+                "--watch",
+                "-o",
+                "json",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self._process.stdout is not None
+        decoder, buffer = json.JSONDecoder(), ""
+        for line in self._process.stdout:
+            buffer += line
+            try:
+                service, end = decoder.raw_decode(buffer.lstrip())
+            except ValueError:
+                continue
+            buffer = buffer.lstrip()[end:]
+            selected = (service.get("spec") or {}).get("selector", {}).get("pod-template-hash")
+            if not self.hashes or self.hashes[-1] != selected:
+                self.hashes.append(selected)
+
+    def stop(self) -> list[str | None]:
+        self._process.terminate()
+        self._process.wait(10)
+        self._reader.join(10)
+        return self.hashes
 
 
 def _rollout(kubectl: Kubectl, namespace: str) -> dict[str, Any]:
@@ -181,10 +251,12 @@ def test_a_blue_green_is_promoted_after_pre_promotion_analysis(
     v2 = new_version()
     metrics_app.serve(v2, error_rate=0.0)
     prometheus.wait_for(error_ratio(v2, window="5s"), 0.0)
+    watch = SelectorWatch(kubectl, namespace, "web")
     commit = _push(repo, kubectl, namespace, prometheus, v2)
 
     both_full: list[bool] = []
     on_preview: list[tuple[str, str | None]] = []
+    preview_hashes: set[str] = set()
 
     def promoted() -> bool:
         current = _rollout(kubectl, namespace)
@@ -196,6 +268,8 @@ def test_a_blue_green_is_promoted_after_pre_promotion_analysis(
             preview_hash = _hash_of(kubectl, namespace, "tether.dev/track=preview")
             running = _hash_of(kubectl, namespace, f"pod-template-hash={stable_hash}")
             again = _rollout(kubectl, namespace)
+            if preview_hash:
+                preview_hashes.add(preview_hash)
             if (again.get("phase"), again.get("step")) != (phase, current.get("step")):
                 return False  # it moved while we looked: judge the next look
             if web and preview:
@@ -216,6 +290,12 @@ def test_a_blue_green_is_promoted_after_pre_promotion_analysis(
     final = _hash_of(kubectl, namespace, "app=web,!tether.dev/track")
     wait_for(lambda: _active_hash(kubectl, namespace) == final, 60, "the active Service on web")
     assert final not in (stable_hash, on_preview[0][0])
+    # Every selector the active Service had, in order: stable, the preview, the new stable.
+    selected = watch.stop()
+    while selected and selected[0] is None:  # the first release, before its pods were known
+        selected.pop(0)
+    assert preview_hashes == {on_preview[0][0]}
+    assert selected == [stable_hash, on_preview[0][0], final]
     _until(
         kubectl,
         namespace,
@@ -242,6 +322,7 @@ def test_a_blue_green_whose_preview_fails_pre_promotion_analysis_is_aborted(
     v2 = new_version()
     metrics_app.serve(v2, error_rate=0.5)
     prometheus.wait_for(error_ratio(v2, window="5s"), 0.5)
+    watch = SelectorWatch(kubectl, namespace, "web")
     _push(repo, kubectl, namespace, prometheus, v2)
 
     active_seen: set[str | None] = set()
@@ -266,6 +347,7 @@ def test_a_blue_green_whose_preview_fails_pre_promotion_analysis_is_aborted(
         "the preview to be taken down",
     )
     assert _active_hash(kubectl, namespace) == stable_hash
+    assert set(watch.stop()) - {None} == {stable_hash}, "the active Service left stable"
 
 
 def test_a_preview_that_never_becomes_ready_never_takes_traffic_and_a_fix_replaces_it(

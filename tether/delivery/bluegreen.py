@@ -34,11 +34,13 @@ import copy
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import Any
 
 from tether.cluster.client import KubeClient
 from tether.core import Manifest
 from tether.delivery import traffic
 from tether.delivery.model import (
+    TEMPLATE_DIGEST_ANNOTATION,
     TRACK_LABEL,
     BlueGreen,
     Canary,
@@ -102,29 +104,45 @@ def preview_left(spec: DeliverySpec, status: RolloutStatus, now: datetime) -> fl
     return max(0.0, (due - now).total_seconds())
 
 
-def replicas(
-    spec: DeliverySpec, status: RolloutStatus, total: int, now: datetime
-) -> tuple[int, int]:
+def lingers(
+    spec: DeliverySpec, status: RolloutStatus, preview: Mapping[str, Any] | None, now: datetime
+) -> float:
+    """Seconds the live ``preview`` Deployment is kept (``preview_left``), when it is the one
+    just promoted: it runs the template now stable. A preview left by a cancelled or aborted
+    rollout runs another one and goes at once (0)."""
+    if preview is None or status.stable is None:
+        return 0.0
+    annotations = (preview.get("metadata") or {}).get("annotations") or {}
+    if annotations.get(TEMPLATE_DIGEST_ANNOTATION) != status.stable.digest:
+        return 0.0
+    return preview_left(spec, status, now)
+
+
+def replicas(status: RolloutStatus, total: int, lingering: bool = False) -> tuple[int, int]:
     """``(stable, preview)`` replicas: both at full size while the preview runs (a blue-green
-    never shares pods) and through the scale-down delay; stable alone otherwise."""
+    never shares pods) and while it lingers after a promotion; stable alone otherwise."""
     running = status.phase.active and status.weight > 0
-    return total, total if running or preview_left(spec, status, now) > 0 else 0
+    return total, total if running or lingering else 0
 
 
-def deployment_status(spec: DeliverySpec, status: RolloutStatus, now: datetime) -> RolloutStatus:
-    """The status a blue-green's Deployments are shaped for: through the scale-down delay, as
-    if still promoting (the Git name on the head template, the preview still up)."""
-    if preview_left(spec, status, now) > 0:
+def deployment_status(status: RolloutStatus, lingering: bool) -> RolloutStatus:
+    """The status a blue-green's Deployments are shaped for: while the promoted preview
+    lingers, as if still promoting (the Git name on the head template, the preview still up)."""
+    if lingering:
         return replace(status, phase=Phase.PROMOTING, weight=100)
     return status
 
 
 def full_size(
-    manifests: list[Manifest], spec: DeliverySpec, status: RolloutStatus, total: int, now: datetime
+    manifests: list[Manifest],
+    spec: DeliverySpec,
+    status: RolloutStatus,
+    total: int,
+    lingering: bool = False,
 ) -> list[Manifest]:
     """``manifests`` with the Git name's and the preview's Deployments sized by ``replicas``
     (a canary's split would halve stable; a blue-green keeps both whole)."""
-    stable, preview = replicas(spec, status, total, now)
+    stable, preview = replicas(status, total, lingering)
     sizes = {spec.target.name: stable, spec.candidate_name: preview}
     return [_sized(manifest, spec, sizes) for manifest in manifests]
 

@@ -29,12 +29,18 @@ def machine_spec(spec: DeliverySpec) -> DeliverySpec:
     return bluegreen.machine_spec(spec)
 
 
-def candidate_kept_for(spec: DeliverySpec, status: RolloutStatus, now: datetime) -> float:
-    """Seconds the candidate must outlive its rollout (a blue-green's scale-down delay): the
-    runner neither takes it down nor lets the render drop it before then, and looks again."""
+def candidate_kept_for(
+    spec: DeliverySpec,
+    status: RolloutStatus,
+    candidate: Mapping[str, Any] | None,
+    now: datetime,
+) -> float:
+    """Seconds the live ``candidate`` must outlive its rollout (a promoted blue-green preview
+    through its scale-down delay): the runner neither takes it down nor lets the render drop it
+    before then (``shape_deployments(lingering=True)``), and looks again."""
     if spec.blue_green is None:
         return 0.0
-    return bluegreen.preview_left(spec, status, now)
+    return bluegreen.lingers(spec, status, candidate, now)
 
 
 def shape_deployments(
@@ -42,17 +48,18 @@ def shape_deployments(
     spec: DeliverySpec,
     status: RolloutStatus,
     stable: Mapping[str, Any] | None,
-    now: datetime,
+    lingering: bool = False,
 ) -> list[Manifest]:
-    """``shaping.shape_target``, with a blue-green's sizes and scale-down delay."""
+    """``shaping.shape_target``, with a blue-green's sizes, and its promoted preview kept while
+    it ``lingering`` (``candidate_kept_for``)."""
     if spec.blue_green is None:
         return shape_target(manifests, spec, status, stable)
     head = find_target(manifests, spec)
     if head is None:
         return manifests
     total = total_replicas(head)
-    shaped = shape_target(manifests, spec, bluegreen.deployment_status(spec, status, now), stable)
-    return bluegreen.full_size(shaped, spec, status, total, now)
+    shaped = shape_target(manifests, spec, bluegreen.deployment_status(status, lingering), stable)
+    return bluegreen.full_size(shaped, spec, status, total, lingering)
 
 
 async def shape_traffic(

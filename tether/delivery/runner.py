@@ -189,7 +189,7 @@ class DeliveryRunner:
             step = advance(machine, rollouts.statuses.get(spec.target.key), observations)
             rollouts.statuses[spec.target.key] = step.status
             actions.extend((spec, action) for action in step.actions)
-            kept = routing.candidate_kept_for(spec, step.status, now)
+            kept = routing.candidate_kept_for(spec, step.status, candidate, now)
             if kept > 0:
                 rollouts.lingering.add(spec.target.key)
                 rollouts.outlet.poke(kept, f"scale-down delay of {spec.target.key}")
@@ -207,7 +207,8 @@ class DeliveryRunner:
                 continue
             rollouts.outlet.observe(spec.target.key, status)
             stable = stable_template(lives.get(spec.target.key))
-            manifests = routing.shape_deployments(manifests, spec, status, stable, now)
+            lingering = spec.target.key in rollouts.lingering
+            manifests = routing.shape_deployments(manifests, spec, status, stable, lingering)
             manifests = await routing.shape_traffic(
                 self.client, rollouts.namespace, spec, status, manifests
             )
