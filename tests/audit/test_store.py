@@ -252,7 +252,19 @@ def test_in_memory_sqlite_keeps_records_for_the_life_of_the_store() -> None:
 
 def test_the_store_can_only_append_and_read() -> None:
     public = {name for name in dir(AuditStore) if not name.startswith("_")}
-    assert public == {"record", "history", "last", "close", "url"}
+    assert public == {
+        "record",
+        "history",
+        "last",
+        "close",
+        "url",
+        "record_delivery",
+        "delivery_history",
+        "record_render",
+        "renders",
+        "last_good_render",
+        "render_at",
+    }
 
 
 def test_a_closed_store_refuses_to_work(tmp_path: Path) -> None:
@@ -276,3 +288,24 @@ def test_records_are_validated() -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
         sync(started_at=datetime(2026, 1, 1))
     assert isinstance(sync(), SyncRecord)
+
+
+def test_rollout_decisions_and_measurements_are_appended_and_read_in_order(
+    tmp_path: Path,
+) -> None:
+    from tether.audit import DeliveryRecord
+
+    with AuditStore(str(tmp_path / "audit.db")) as store:
+        for kind, data in (
+            ("decision", {"decision": "started", "reason": "rolling out abc"}),
+            ("measurement", {"metric": "error-rate", "phase": "Failed", "value": [0.4]}),
+            ("decision", {"decision": "aborted", "reason": "error-rate failed"}),
+        ):
+            store.record_delivery(
+                DeliveryRecord("team.shop", "Deployment/web", kind, "agent/a", "abc", data)
+            )
+        store.record_delivery(DeliveryRecord("other", "Deployment/x", "decision", "a", "", {}))
+        trail = store.delivery_history("team.shop")
+    assert [r.kind for r in trail] == ["decision", "measurement", "decision"]
+    assert trail[1].data["value"] == [0.4]
+    assert trail[2].data["decision"] == "aborted" and trail[2].revision == "abc"

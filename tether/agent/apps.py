@@ -15,9 +15,11 @@ from tether.agent import metrics
 from tether.agent.alerts import AlertQueue
 from tether.agent.appsources import AppSources, NotReady, Pinned
 from tether.agent.conditions import now
+from tether.agent.delivery import AgentDelivery
 from tether.agent.drift import DriftWatcher, WatchKey
 from tether.agent.events import EventRecorder
 from tether.agent.lifecycle import AppLifecycle
+from tether.agent.quarantine import Quarantines
 from tether.agent.settings import AgentSettings
 from tether.agent.sources import SourceWorkers, alert_for, jittered
 from tether.agent.specs import REQUESTED_ANNOTATION, AppSpec
@@ -89,9 +91,23 @@ class AppWorkers:
         self.alerts = alerts
         self.audit = audit
         self.slots = asyncio.Semaphore(settings.max_concurrent)
+        self.delivery = AgentDelivery(client, status, events, alerts, audit)
         self.lifecycle = AppLifecycle(
             connection, client, status, events, audit, f"agent/{settings.identity}", settings
         )
+        self.quarantines = Quarantines(
+            connection=connection,
+            client=client,
+            settings=settings,
+            fleet=fleet,
+            sources=sources,
+            status=status,
+            events=events,
+            audit=audit,
+            options=sync_options,
+            restored=self._restored,
+        )
+        self.delivery.rollback_host = self.quarantines
 
     async def on_event(self, event: str, obj: dict[str, Any]) -> None:
         spec = AppSpec.of(obj)
@@ -102,6 +118,7 @@ class AppWorkers:
             if current and current.task:
                 current.task.cancel()
             self.fleet.apps.pop(spec.key, None)
+            self.delivery.forget(spec.key)
             return
         requested = (obj["metadata"].get("annotations") or {}).get(REQUESTED_ANNOTATION, "")
         if current is None:
@@ -161,11 +178,13 @@ class AppWorkers:
             if not source.message:
                 return None  # its first fetch is under way and pokes this app when done
             return await self._hold(state, (False, "SourceNotReady", source.message), True)
+        await self.quarantines.handle_request(state)
+        await self.quarantines.retry_forge(state)
         settled = f"{source.token}:{spec.generation}:{state.reason}"
         healed = self._only_drift(state, settled) and await self._heal(state, source)
         if healed and state.health_checked:
             return None
-        if self._quiet(state, settled):
+        if self._quiet(state, settled) and not self.delivery.wants_pass(state):
             return None
         await self.status.app(state, AppStatusChange(reconciling=True))
         try:
@@ -207,6 +226,7 @@ class AppWorkers:
                 kustomize=self.settings.kustomize,
                 helm=self.settings.helm,
                 client=self.client,
+                shape=self.delivery.shaper(state, self.quarantines.shaper),
             )
         except TetherError as error:
             return None, str(error)
@@ -309,18 +329,32 @@ class AppWorkers:
         self.alerts.put(alert_for(state, AlertEvent.SYNC_FAILED, summary))
         await self._judge_raced(state)
 
-    async def _succeeded(
-        self, state: AppState, report: SyncReport, chart: dict[str, str] | None = None
-    ) -> None:
-        spec = state.spec
-        state.failures = 0
-        state.health_checked = False
+    @staticmethod
+    def _adopt_applied(state: AppState, report: SyncReport) -> None:
+        """What ``report`` applied becomes what drift is judged against."""
         applied = [o for o in report.objects if o.resource is not None]
         state.desired = {o.ref: (o.resource, o.body) for o in applied if o.resource is not None}
         state.baseline = {
             o.ref: drift_baseline(o.body, o.dry_run if o.dry_run is not None else o.live)
             for o in applied
         }
+
+    async def _restored(self, state: AppState, report: SyncReport) -> None:
+        """A rollback put a stored render back: drift is now judged against it (never healed
+        back to the bad version), and the next pass is a full one (it gates the head)."""
+        self._adopt_applied(state, report)
+        state.drifted.clear()
+        state.drifted_live.clear()
+        state.settled = ""
+        await self._watch_what_was_applied(state)
+
+    async def _succeeded(
+        self, state: AppState, report: SyncReport, chart: dict[str, str] | None = None
+    ) -> None:
+        spec = state.spec
+        state.failures = 0
+        state.health_checked = False
+        self._adopt_applied(state, report)
         corrected = [ref for ref in state.drifted if ref in state.desired]
         state.drifted.clear()
         state.drifted_live.clear()
@@ -332,6 +366,7 @@ class AppWorkers:
         metrics.APP_READY.labels(spec.key).set(1)
         summary = report.changes.summary()
         self._remember(state, report, "succeeded", summary)
+        await self.quarantines.synced(state)
         await self.status.app(
             state,
             AppStatusChange(
@@ -404,6 +439,8 @@ class AppWorkers:
             return
         health = waiting.result()
         state.healthy = health.status is HealthStatus.HEALTHY
+        if state.healthy:
+            await self.quarantines.healthy(state)
         state.health_checked = True
         metrics.set_health(state.spec.key, health.status.value)
         await self.status.app(state, AppStatusChange(health=health.status.value))

@@ -142,6 +142,7 @@ class Agent:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await self.drift.stop()
+        self.apps.delivery.stop()  # another replica may move the rollouts now
         self.fleet.clear()
 
     async def close(self) -> None:

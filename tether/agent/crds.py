@@ -61,6 +61,138 @@ _HEALTH = {
 }
 
 
+# GitSource.spec.forge: where the revert pull requests and commit statuses of its Apps go
+_FORGE = {
+    "type": "object",
+    "required": ["kind"],
+    "properties": {
+        "kind": {"type": "string", "enum": ["gitea", "github", "gitlab"]},
+        "url": {"type": "string", "description": "API base; default: from the source's URL"},
+        "repository": {"type": "string", "description": "owner/name; default: from the URL"},
+        "secretRef": _SECRET_REF,
+    },
+}
+
+# App.status.quarantine: renders auto-sync skips until the head renders something else
+_QUARANTINE = {
+    "type": "array",
+    "items": {
+        "type": "object",
+        "properties": {
+            "revision": {"type": "string"},
+            "renderDigest": {"type": "string"},
+            "reason": {"type": "string"},
+            "since": {"type": "string"},
+            "by": {"type": "string"},
+            "stableRevision": {"type": "string"},
+            "evidence": {"type": "string"},
+            "pullRequest": {
+                "type": "object",
+                "nullable": True,
+                "properties": {"url": {"type": "string"}, "number": {"type": "integer"}},
+            },
+            "pullRequestPending": {"type": "boolean"},
+            "commitStatusSet": {"type": "boolean"},
+        },
+    },
+}
+
+# Progressive delivery (docs/delivery.md, decision 0019): one entry per Deployment.
+_ANALYSIS = {
+    "type": "object",
+    "required": ["templates"],
+    "properties": {
+        "templates": {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "type": "object",
+                "required": ["templateName"],
+                "properties": {"templateName": _NAME},
+            },
+        },
+        "args": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["name"],
+                "properties": {"name": {"type": "string"}, "value": {"type": "string"}},
+            },
+        },
+    },
+}
+_STEP = {
+    "type": "object",
+    "minProperties": 1,
+    "maxProperties": 1,
+    "properties": {
+        "setWeight": {"type": "integer", "minimum": 0, "maximum": 100},
+        "pause": {"type": "object", "properties": {"duration": _DURATION}},
+        "analysis": _ANALYSIS,
+        "webhook": {
+            "type": "object",
+            "required": ["url"],
+            "properties": {
+                "url": {"type": "string", "pattern": "^https?://"},
+                "timeout": _DURATION,
+            },
+        },
+    },
+}
+_DELIVERY = {
+    "type": "array",
+    "description": "Progressive delivery of the App's Deployments (docs/delivery.md).",
+    "items": {
+        "type": "object",
+        "required": ["target"],
+        "properties": {
+            "target": {
+                "type": "object",
+                "required": ["name"],
+                "properties": {
+                    "kind": {"type": "string", "enum": ["Deployment"], "default": "Deployment"},
+                    "name": _NAME,
+                },
+            },
+            "onFailure": {"type": "string", "enum": ["rollback", "freeze"], "default": "rollback"},
+            "canary": {
+                "type": "object",
+                "required": ["steps"],
+                "properties": {
+                    "steps": {"type": "array", "items": _STEP},
+                    "trafficRouting": {
+                        "type": "object",
+                        "properties": {
+                            "gatewayAPI": {
+                                "type": "object",
+                                "required": ["httpRoute", "stableService", "canaryService"],
+                                "properties": {
+                                    "httpRoute": _NAME,
+                                    "stableService": _NAME,
+                                    "canaryService": _NAME,
+                                },
+                            }
+                        },
+                    },
+                },
+            },
+            "blueGreen": {
+                "type": "object",
+                "required": ["activeService", "previewService"],
+                "properties": {
+                    "activeService": _NAME,
+                    "previewService": _NAME,
+                    "prePromotionAnalysis": _ANALYSIS,
+                    "postPromotionAnalysis": _ANALYSIS,
+                    "autoPromotionEnabled": {"type": "boolean", "default": True},
+                    "scaleDownDelay": _DURATION,
+                },
+            },
+        },
+    },
+}
+
+
 def _crd(
     kind: str,
     plural: str,
@@ -151,6 +283,7 @@ GIT_SOURCE = _crd(
                 "properties": {"secretRef": _SECRET_REF},
             },
             "suspend": {"type": "boolean"},
+            "forge": _FORGE,
         },
     },
     {
@@ -356,6 +489,7 @@ APP = _crd(
             "decryption": {"type": "object", "properties": {"secretRef": _SECRET_REF}},
             "healthTimeout": {**_DURATION, "default": "5m"},
             "health": _HEALTH,
+            "delivery": _DELIVERY,
             "dependsOn": {
                 "type": "array",
                 "items": {"type": "object", "required": ["name"], "properties": {"name": _NAME}},
@@ -403,7 +537,24 @@ APP = _crd(
             },
         },
     },
-    {"properties": {"conditions": _CONDITIONS}},
+    {
+        "properties": {
+            "conditions": _CONDITIONS,
+            "quarantine": _QUARANTINE,
+            "lastAppliedRender": {
+                "type": "object",
+                "properties": {"revision": {"type": "string"}, "renderDigest": {"type": "string"}},
+            },
+            "lastRollbackRequest": {
+                "type": "object",
+                "properties": {
+                    "request": {"type": "string"},
+                    "result": {"type": "string", "enum": ["RolledBack", "Failed"]},
+                    "message": {"type": "string"},
+                },
+            },
+        }
+    },
     [
         {
             "name": "Ready",
@@ -412,6 +563,11 @@ APP = _crd(
         },
         {"name": "Health", "type": "string", "jsonPath": ".status.health"},
         {"name": "Revision", "type": "string", "jsonPath": ".status.lastAppliedRevision"},
+        {
+            "name": "Rollout",
+            "type": "string",
+            "jsonPath": '.status.conditions[?(@.type=="Rollout")].reason',
+        },
         {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
     ],
     ["tapp"],
@@ -438,6 +594,10 @@ ALERT_PROVIDER = _crd(
                         "DriftCorrected",
                         "HealthDegraded",
                         "SourceUnreachable",
+                        "RolloutAborted",
+                        "RolloutFrozen",
+                        "RolloutInconclusive",
+                        "RolloutPromoted",
                     ],
                 },
             },

@@ -78,3 +78,35 @@ HEALS = Counter(
     ["app"],
     registry=REGISTRY,
 )
+
+# Progressive delivery (tether.delivery): where each target's rollout stands.
+ROLLOUT_PHASE = Gauge(
+    "tether_rollout_phase",
+    "1 for the phase a target's rollout is in.",
+    ["app", "target", "phase"],
+    registry=REGISTRY,
+)
+ROLLOUT_STEP = Gauge(
+    "tether_rollout_step",
+    "The step a target's rollout is at.",
+    ["app", "target"],
+    registry=REGISTRY,
+)
+ROLLOUT_WEIGHT = Gauge(
+    "tether_rollout_weight",
+    "Percent of a target's traffic (replicas) on its candidate.",
+    ["app", "target"],
+    registry=REGISTRY,
+)
+ANALYSIS_MEASUREMENTS = Counter(
+    "tether_analysis_measurements_total",
+    "Analysis measurements taken for a target's rollout, by phase.",
+    ["app", "target", "phase"],
+    registry=REGISTRY,
+)
+ROLLOUT_DECISIONS = Counter(
+    "tether_rollout_decisions_total",
+    "Gate decisions taken in a target's rollouts (started, passed, aborted, promoted, ...).",
+    ["app", "target", "decision"],
+    registry=REGISTRY,
+)

@@ -16,6 +16,12 @@ REQUESTED_ANNOTATION = "tether.dev/reconcile-requested-at"
 FINALIZER = "tether.dev/cleanup"
 # ``orphan`` on an App keeps its objects when the App is deleted (only the inventory goes).
 DELETION_POLICY_ANNOTATION = "tether.dev/deletion-policy"
+# ``tether rollback`` asks through the App (the CLI never touches workloads): a JSON object
+# ``{"to": REV | null, "reason": ..., "by": ..., "at": ...}``, acted on once per ``at``.
+ROLLBACK_REQUEST_ANNOTATION = "tether.dev/rollback-request"
+# `tether rollout promote|abort|retry` (tether.delivery.model.ACTION_ANNOTATION and its -by,
+# -reason companions): a change is news for the App's worker.
+ROLLOUT_ACTION = "tether.dev/rollout-action"
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
@@ -23,6 +29,28 @@ def seconds(duration: str, default: float) -> float:
     """``1m30s`` → 90.0 (the CRD pattern guarantees the shape)."""
     parts = re.findall(r"(\d+(?:\.\d+)?)(ms|s|m|h)", duration or "")
     return sum(float(n) * _UNITS[u] for n, u in parts) if parts else default
+
+
+@dataclass(frozen=True)
+class ForgeSpec:
+    """``GitSource.spec.forge``: the forge hosting the repository (for revert pull requests and
+    commit statuses). Empty ``url``/``repository``: derived from the source's URL."""
+
+    kind: str
+    url: str
+    repository: str
+    secret_name: str  # its key ``token``, in the GitSource's namespace, read on every call
+
+    @classmethod
+    def of(cls, forge: Any) -> ForgeSpec | None:
+        if not isinstance(forge, dict) or not forge.get("kind"):
+            return None
+        return cls(
+            kind=str(forge["kind"]),
+            url=str(forge.get("url") or ""),
+            repository=str(forge.get("repository") or ""),
+            secret_name=str((forge.get("secretRef") or {}).get("name") or ""),
+        )
 
 
 @dataclass(frozen=True)
@@ -39,6 +67,7 @@ class SourceSpec:
     # spec.tokenFile: no longer read (a tenant could name any file on the agent's disk); kept
     # only so that a GitSource still setting it is told what to use instead (decision 0013)
     token_file: str = ""
+    forge: ForgeSpec | None = None  # spec.forge: where revert pull requests go
 
     @classmethod
     def of(cls, obj: dict[str, Any]) -> SourceSpec:
@@ -57,6 +86,7 @@ class SourceSpec:
             requested=(meta.get("annotations") or {}).get(REQUESTED_ANNOTATION, ""),
             verify_secret=((spec.get("verify") or {}).get("secretRef") or {}).get("name", ""),
             token_file=spec.get("tokenFile", ""),
+            forge=ForgeSpec.of(spec.get("forge")),
         )
 
     @property
@@ -176,6 +206,11 @@ class AppSpec:
     # spec.chart.valuesSourceRef: namespace/name of the GitSource holding the values files of a
     # chart of a HelmSource ("" when it has none)
     values_source: str = ""
+    rollback_request: str = ""  # the rollback-request annotation, as written (JSON)
+    # spec.delivery as written (read by tether.delivery.model.read_delivery in the pass, where
+    # a mistake fails the pass with its message), and the rollout-action annotations
+    delivery: tuple[dict[str, Any], ...] = ()
+    rollout_request: tuple[tuple[str, str], ...] = ()
     resource_version: str = field(default="", compare=False)
 
     @property
@@ -234,6 +269,11 @@ class AppSpec:
             chart=_chart(spec, namespace),
             source_kind=spec["sourceRef"].get("kind") or "GitSource",
             values_source=_values_source(namespace, spec),
+            rollback_request=str(annotations.get(ROLLBACK_REQUEST_ANNOTATION, "")),
+            delivery=tuple(spec.get("delivery") or ()),
+            rollout_request=tuple(
+                sorted((k, v) for k, v in annotations.items() if k.startswith(ROLLOUT_ACTION))
+            ),
             resource_version=str(meta.get("resourceVersion", "")),
         )
 

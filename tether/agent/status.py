@@ -3,6 +3,7 @@ resolved artifact, inventory, history."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +29,10 @@ class AppStatusChange:
     health: str = ""
     source_error: str | None = None
     chart: dict[str, str] | None = None  # a repository chart applied: name, version, digest
+    # status fields owned by delivery (``quarantine``, ``lastAppliedRender``, ...), set whole
+    fields: dict[str, Any] | None = None
+    delivery: dict[str, Any] | None = None  # status.delivery, whole (tether.delivery)
+    rollout: tuple[bool | None, str, str] | None = None  # the Rollout condition
 
 
 def _app_conditions(
@@ -55,6 +60,9 @@ def _app_conditions(
         error = change.source_error
         reason = "FetchFailed" if error else "Succeeded"
         conditions = set_condition(conditions, "SourceReady", not error, reason, error, generation)
+    if change.rollout is not None:
+        state_, why, detail = change.rollout
+        conditions = set_condition(conditions, "Rollout", state_, why, detail, generation)
     return conditions
 
 
@@ -63,11 +71,17 @@ class StatusWriter:
 
     def __init__(self, client: KubeClient) -> None:
         self.client = client
+        self._writing: dict[str, asyncio.Lock] = {}
 
     async def app(self, state: AppState, change: AppStatusChange) -> None:
         """Only this replica writes an App's status while it leads, so what it last wrote is
         what the App holds: the status is read once, and a write that changes nothing is not
-        sent."""
+        sent. Writes of one App are made one at a time (a pass and a rollback running beside
+        it must not each build on a status the other is about to replace)."""
+        async with self._writing.setdefault(state.spec.key, asyncio.Lock()):
+            await self._write_app(state, change)
+
+    async def _write_app(self, state: AppState, change: AppStatusChange) -> None:
         resource = await self.client.resource(crds.API_VERSION, "App")
         spec = state.spec
         if state.status is None:
@@ -89,6 +103,9 @@ class StatusWriter:
             status["health"] = change.health
         if change.chart is not None:
             status["chart"] = change.chart
+        status.update(change.fields or {})
+        if change.delivery is not None:
+            status["delivery"] = change.delivery
         if status == state.status:
             return
         try:
@@ -97,6 +114,14 @@ class StatusWriter:
             state.status = None  # read it again next time
             return
         state.status = status
+
+    async def current(self, state: AppState) -> dict[str, Any]:
+        """The App's status as this replica knows it (read once from the cluster)."""
+        if state.status is None:
+            resource = await self.client.resource(crds.API_VERSION, "App")
+            found = await self.client.get(resource, state.spec.namespace, state.spec.name)
+            state.status = dict((found or {}).get("status") or {})
+        return state.status
 
     async def source(
         self, spec: SourceSpec, ok: bool, reason: str, message: str, state: SourceState

@@ -1,10 +1,15 @@
-"""The audit table, in SQLAlchemy Core, portable between SQLite and PostgreSQL.
+"""The audit tables, in SQLAlchemy Core, portable between SQLite and PostgreSQL.
 
-One row per sync. The ChangeSet is kept whole as JSON (``ChangeSet.to_list()``) and its counts are
-copied into plain integer columns so queries ("every sync that pruned something") need no JSON.
+``tether_sync_records``: one row per sync. ``tether_renders``: the renders that became healthy,
+one row each time an app's healthy render changes (see ``tether.audit.renders``).
+``tether_delivery_records``: rollout and rollback decisions (``tether.audit.delivery``).
 
-The schema is created on open when missing. There are no migrations yet: when the schema first
-changes, alembic comes in with a baseline revision matching this table.
+A sync's ChangeSet is kept whole as JSON (``ChangeSet.to_list()``) and its counts are copied
+into plain integer columns so queries ("every sync that pruned something") need no JSON.
+
+The schema is created on open when missing, table by table, so a database written before a
+table existed gains it on its next open (tables are only ever added; no column changes yet:
+when one is needed, alembic comes in with a baseline revision matching these tables).
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from sqlalchemy.schema import CreateIndex, CreateTable
 from tether.core import Action
 
 TABLE_NAME = "tether_sync_records"
+RENDERS_TABLE_NAME = "tether_renders"
 
 
 class UTCDateTime(sa.TypeDecorator[datetime]):
@@ -76,11 +82,33 @@ sync_records = sa.Table(
 )
 
 
+renders = sa.Table(
+    RENDERS_TABLE_NAME,
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("app", sa.String, nullable=False),
+    sa.Column("digest", sa.String, nullable=False),
+    sa.Column("recorded_at", UTCDateTime, nullable=False),
+    sa.Column("revision_url", sa.Text, nullable=False),
+    sa.Column("revision_ref", sa.String, nullable=False),
+    sa.Column("revision_commit", sa.String, nullable=False),
+    sa.Column("revision_author", sa.Text, nullable=False),
+    sa.Column("revision_subject", sa.Text, nullable=False),
+    # [{"body": {...}, "source": "path:line"}]: the objects, never a sensitive one
+    sa.Column("objects", sa.JSON().with_variant(postgresql.JSONB(), "postgresql"), nullable=False),
+    # [{"group", "kind", "namespace", "name"}]: the sensitive objects, by identity only
+    sa.Column("withheld", sa.JSON().with_variant(postgresql.JSONB(), "postgresql"), nullable=False),
+    sa.Index("ix_tether_renders_app_id", "app", "id"),
+)
+
+
 def create_schema(connection: sa.Connection) -> None:
-    """Create the table and its index unless they exist (safe when two processes open at once)."""
-    connection.execute(CreateTable(sync_records, if_not_exists=True))
-    for index in sync_records.indexes:
-        connection.execute(CreateIndex(index, if_not_exists=True))
+    """Create the tables and their indexes unless they exist (safe when two processes open at
+    once, and for a database written before a table was added)."""
+    for table in metadata.sorted_tables:  # sync records, renders, delivery's (audit/delivery.py)
+        connection.execute(CreateTable(table, if_not_exists=True))
+        for index in table.indexes:
+            connection.execute(CreateIndex(index, if_not_exists=True))
 
 
 def count_columns(counts: dict[Action, int]) -> dict[str, Any]:

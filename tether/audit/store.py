@@ -11,13 +11,17 @@ from __future__ import annotations
 
 import dataclasses
 import sqlite3
+from collections.abc import Callable
 from types import TracebackType
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
+from tether.audit import renders as render_rows
+from tether.audit.delivery import DeliveryRecord, delivery_records
 from tether.audit.record import SyncRecord
+from tether.audit.renders import RenderRecord
 from tether.audit.schema import count_columns, create_schema, sync_records
 from tether.audit.url import Target, resolve
 from tether.core import ChangeSet, Revision
@@ -25,6 +29,7 @@ from tether.errors import AuditError
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 POSTGRES_CONNECT_TIMEOUT_S = 10
+_T = TypeVar("_T")
 
 
 class AuditStore:
@@ -83,10 +88,93 @@ class AuditStore:
             )
         return [_record(row) for row in rows]
 
+    def record_delivery(self, record: DeliveryRecord) -> None:
+        """Append one rollout decision, measurement or abort."""
+        self._check_open()
+        try:
+            with self._engine.begin() as connection:
+                connection.execute(sa.insert(delivery_records).values(**record.row()))
+        except SQLAlchemyError as exc:
+            self._fail(
+                f"could not record a {record.kind} of app {record.app!r}",
+                exc,
+                "check that the database is reachable, writable and not full",
+            )
+
+    def delivery_history(self, app: str, limit: int = 100) -> list[DeliveryRecord]:
+        """``app``'s rollout decisions, measurements and aborts, oldest first (the last
+        ``limit`` of them)."""
+        self._check_open()
+        columns = delivery_records.c
+        statement = (
+            sa.select(delivery_records)
+            .where(columns.app == app)
+            .order_by(columns.at.desc(), columns.id.desc())
+            .limit(limit)
+        )
+        try:
+            with self._engine.connect() as connection:
+                rows = connection.execute(statement).mappings().all()
+        except SQLAlchemyError as exc:
+            self._fail(
+                f"could not read the rollouts of app {app!r}",
+                exc,
+                "check that the database is reachable",
+            )
+        return [DeliveryRecord.of(row) for row in reversed(rows)]
+
     def last(self, app: str) -> SyncRecord | None:
         """``app``'s most recent sync, or None if it was never synced."""
         newest = self.history(app, limit=1)
         return newest[0] if newest else None
+
+    # -- healthy renders (tether.audit.renders) ---------------------------------------------
+
+    def record_render(self, record: RenderRecord) -> bool:
+        """Keep ``record`` as ``record.app``'s newest healthy render, unless its newest one
+        already has that digest; True when a row was added."""
+        self._check_open()
+        try:
+            with self._engine.begin() as connection:
+                return render_rows.insert_if_changed(connection, record)
+        except SQLAlchemyError as exc:
+            self._fail(
+                f"could not record the healthy render of app {record.app!r}",
+                exc,
+                "check that the database is reachable, writable and not full",
+            )
+
+    def last_good_render(
+        self, app: str, excluding: frozenset[str] = frozenset()
+    ) -> RenderRecord | None:
+        """``app``'s newest healthy render whose digest is not in ``excluding`` (the
+        quarantined ones), or None when there is none."""
+        rows = self._read(
+            app, lambda c: render_rows.newest_rows(c, app, limit=1, excluding=excluding)
+        )
+        return render_rows.record_of(rows[0]) if rows else None
+
+    def render_at(self, app: str, revision: str) -> RenderRecord | None:
+        """``app``'s newest healthy render of the commit ``revision`` (full or short SHA)."""
+        row = self._read(app, lambda c: render_rows.row_at_revision(c, app, revision))
+        return render_rows.record_of(row) if row is not None else None
+
+    def renders(self, app: str, limit: int = 20) -> list[RenderRecord]:
+        """``app``'s healthy renders, newest first."""
+        rows = self._read(app, lambda c: render_rows.newest_rows(c, app, limit=limit))
+        return [render_rows.record_of(row) for row in rows]
+
+    def _read(self, app: str, query: Callable[[sa.Connection], _T]) -> _T:
+        self._check_open()
+        try:
+            with self._engine.connect() as connection:
+                return query(connection)
+        except SQLAlchemyError as exc:
+            self._fail(
+                f"could not read the healthy renders of app {app!r}",
+                exc,
+                "check that the database is reachable",
+            )
 
     def close(self) -> None:
         """Release the database connections. The store cannot be used afterwards."""

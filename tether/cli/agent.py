@@ -386,8 +386,11 @@ def get_one(
     except TetherError as error:
         output.print_error(error)
         raise typer.Exit(2) from None
+    delivery = _run(kubeconfig, context, lambda client: _delivery_status(client, namespace, name))
     if output_format == "json":
-        output.print_json({"namespace": namespace, "name": name, **report.to_dict()})
+        output.print_json(
+            {"namespace": namespace, "name": name, **report.to_dict(), "delivery": delivery}
+        )
         return
     output.out.print(
         output.styled(
@@ -401,6 +404,15 @@ def get_one(
     if report.source.get("chartVersion"):
         output.out.print(output.chart_line(report.source))
     output.out.print(output.health_table(report.health))
+    if delivery:
+        output.out.print(output.styled("[bold]rollouts[/]"))
+        output.out.print(output.rollout_table(delivery))
+
+
+async def _delivery_status(client: KubeClient, namespace: str, name: str) -> dict[str, Any]:
+    """``status.delivery`` of the App (empty when it has none, or is not there)."""
+    found = await client.get(await client.resource(crds.API_VERSION, "App"), namespace, name)
+    return dict(((found or {}).get("status") or {}).get("delivery") or {})
 
 
 @commands.command(

@@ -27,6 +27,8 @@ from tether.cli.oci import (
     push_app,
 )
 from tether.cli.parsing import parse_duration
+from tether.cli.rollback import commands as rollback_commands
+from tether.cli.rollout import rollout_app
 from tether.cli.secrets import secrets_app
 from tether.cluster.client import DEFAULT_CONCURRENCY
 from tether.core.inventory import app_identity
@@ -51,6 +53,8 @@ app.add_typer(dev_cluster_app, name="dev-cluster")
 app.add_typer(secrets_app, name="secrets")
 app.add_typer(agent_commands)
 app.add_typer(push_app, name="push")
+app.add_typer(rollout_app, name="rollout")
+app.add_typer(rollback_commands)
 register_governance(app)
 
 KubeconfigOpt = Annotated[

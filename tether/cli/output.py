@@ -21,6 +21,7 @@ from rich.text import Text
 
 from tether.audit import SyncRecord
 from tether.core import Action, ChangeSet, HealthReport, HealthStatus
+from tether.delivery.model import RolloutStatus
 from tether.reconcile.run import DiffReport, SyncReport
 
 out = Console(highlight=False, markup=False)
@@ -116,6 +117,38 @@ def changes_table(changes: ChangeSet, show_unchanged: bool = False) -> Table:
             change.ref.namespace or "-",
             change.ref.name,
             change.reason[:120],
+        )
+    return table
+
+
+def rollout_table(delivery: dict[str, Any]) -> Table:
+    """One row per target: also what ``tether get app`` shows under the objects."""
+    table = Table(show_edge=False, box=None, pad_edge=False)
+    for column in (
+        "TARGET",
+        "PHASE",
+        "STEP",
+        "WEIGHT",
+        "CANDIDATE",
+        "STABLE",
+        "ANALYSIS",
+        "MESSAGE",
+    ):
+        table.add_column(column)
+    for target, raw in sorted(delivery.items()):
+        status = RolloutStatus.of(raw)
+        if status is None:
+            continue
+        analysis = status.analysis
+        table.add_row(
+            target,
+            status.phase.value,
+            str(status.step),
+            f"{status.weight}%",
+            status.candidate.revision[:12] if status.candidate else "-",
+            status.stable.revision[:12] if status.stable and status.stable.revision else "-",
+            f"{analysis.name} {analysis.phase} ({len(analysis.measurements)})" if analysis else "-",
+            status.message,
         )
     return table
 

@@ -2,7 +2,8 @@
 
 ``DevCluster.up()`` starts etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok
 (which plays kubelet for fake nodes, so Deployments get Ready pods), all on loopback with TLS,
-and writes an admin kubeconfig. The processes are detached from the caller and recorded in
+and writes an admin kubeconfig. kwok runs the pod Stages of ``stages.py``: pods of an image tagged
+``…unready`` run and never become Ready (a bad version, for delivery tests). The processes are detached from the caller and recorded in
 ``state.json`` so ``down`` and ``status`` work from another command. Every component logs to
 ``logs/<component>.log`` in the cluster directory: look there when a start fails.
 """
@@ -29,6 +30,7 @@ import yaml
 from tether.core.paths import cache_root
 from tether.devcluster import pki as pki_module
 from tether.devcluster.provision import TextLog, ensure_binary
+from tether.devcluster.stages import PodStages
 from tether.errors import DevClusterError
 
 COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
@@ -81,10 +83,16 @@ def _alive(pid: int) -> bool:
 class DevCluster:
     """One named local control plane living in ``directory``."""
 
-    def __init__(self, name: str = "tether", directory: Path | None = None) -> None:
+    def __init__(
+        self,
+        name: str = "tether",
+        directory: Path | None = None,
+        pod_stages: PodStages | None = None,
+    ) -> None:
         self.name = name
         self.directory = directory or clusters_root() / name
         self.pki = pki_module.Pki(self.directory / "pki")
+        self.pod_stages = pod_stages or PodStages()
 
     @property
     def kubeconfig_path(self) -> Path:
@@ -282,8 +290,11 @@ class DevCluster:
         ]
 
     def _kwok_args(self, state: ClusterState) -> list[str]:
+        stages = self.directory / "kwok-stages.yaml"
+        stages.write_text(self.pod_stages.configuration())
         return [
             f"--kubeconfig={self.kubeconfig_path}",
+            f"--config={stages}",
             "--manage-all-nodes=true",
             f"--server-address=127.0.0.1:{state.ports['kwok']}",
             "--cidr=10.244.0.0/16",

@@ -328,6 +328,26 @@ def _build_registry(component: Component, work: Path, out: Path) -> None:
     )
 
 
+def _collect_gateway_api_crds(component: Component, work: Path, out: Path) -> None:
+    # Nothing to compile: the standard channel's CRDs are YAML files in the module. They are
+    # joined into one manifest, each file's documents kept whole and in name order.
+    _write_wrapper_module(work, "module tether.local/gatewayapi\n\ngo 1.24\n")
+    info = json.loads(
+        _go(["mod", "download", "-json", f"sigs.k8s.io/gateway-api@{component.version}"], work)
+    )
+    standard = Path(info["Dir"]) / "config" / "crd" / "standard"
+    files = sorted(standard.glob("*.yaml"))
+    if not files:
+        raise DevClusterError(f"sigs.k8s.io/gateway-api@{component.version} has no {standard}")
+    documents = [path.read_text().strip().removeprefix("---").strip() for path in files]
+    (out / versions.GATEWAY_API_CRDS).write_text("\n---\n".join(documents) + "\n")
+
+
+def gateway_api_crds(log: TextLog | None = None) -> Path:
+    """The Gateway API standard-channel CRD manifest (built into the cache when missing)."""
+    return ensure_binary(versions.GATEWAY_API_CRDS, log)
+
+
 _BUILDERS = {
     "kubernetes": _build_kubernetes,
     "etcd": _build_etcd,
@@ -337,6 +357,7 @@ _BUILDERS = {
     "gitea": _build_gitea,
     "helm": _build_helm,
     "registry": _build_registry,
+    "gateway-api": _collect_gateway_api_crds,
 }
 
 

@@ -19,11 +19,15 @@ GITEA = "v1.26.0"
 HELM = "v3.21.4"
 # The OCI registry the OCI source tests push to and pull from (CNCF distribution).
 DISTRIBUTION = "v3.1.2"
+# Gateway API's standard-channel CRDs (HTTPRoute, ...), for the delivery tests' traffic routing:
+# not a binary, the CRD manifests of the Go module's config/crd/standard, cached as one file.
+GATEWAY_API = "v1.6.3"
 
 
 @dataclass(frozen=True)
 class Component:
-    """One cached build: a name for its cache directory and the binaries it provides."""
+    """One cached build: a name for its cache directory and the files it provides (binaries,
+    or for Gateway API one manifest)."""
 
     name: str
     version: str
@@ -46,6 +50,8 @@ SOPS_COMPONENT = Component("sops", SOPS, ("sops",))
 GITEA_COMPONENT = Component("gitea", GITEA, ("gitea",))
 HELM_COMPONENT = Component("helm", HELM, ("helm",))
 REGISTRY_COMPONENT = Component("registry", DISTRIBUTION, ("registry",))
+GATEWAY_API_CRDS = "gateway-api-standard-crds.yaml"
+GATEWAY_API_COMPONENT = Component("gateway-api", GATEWAY_API, (GATEWAY_API_CRDS,))
 
 ALL_COMPONENTS = (
     KUBERNETES_COMPONENT,
@@ -56,4 +62,5 @@ ALL_COMPONENTS = (
     GITEA_COMPONENT,
     HELM_COMPONENT,
     REGISTRY_COMPONENT,
+    GATEWAY_API_COMPONENT,
 )

@@ -25,6 +25,11 @@ class AlertEvent(StrEnum):
     DRIFT_CORRECTED = "DriftCorrected"
     HEALTH_DEGRADED = "HealthDegraded"
     SOURCE_UNREACHABLE = "SourceUnreachable"
+    # progressive delivery (tether.delivery): a rollout that needs a person, or ended
+    ROLLOUT_ABORTED = "RolloutAborted"
+    ROLLOUT_FROZEN = "RolloutFrozen"
+    ROLLOUT_INCONCLUSIVE = "RolloutInconclusive"
+    ROLLOUT_PROMOTED = "RolloutPromoted"
 
     @property
     def default_severity(self) -> str:
@@ -38,6 +43,10 @@ _DEFAULT_SEVERITY = {
     AlertEvent.DRIFT_CORRECTED: INFO,
     AlertEvent.HEALTH_DEGRADED: ERROR,
     AlertEvent.SOURCE_UNREACHABLE: WARNING,
+    AlertEvent.ROLLOUT_ABORTED: ERROR,
+    AlertEvent.ROLLOUT_FROZEN: ERROR,
+    AlertEvent.ROLLOUT_INCONCLUSIVE: WARNING,
+    AlertEvent.ROLLOUT_PROMOTED: INFO,
 }
 
 

@@ -339,6 +339,54 @@ async def run_sync(
     return await _recorded(report, audit, actor)
 
 
+async def run_render(
+    revision: Revision,
+    manifests: list[Manifest],
+    options: SyncOptions,
+    connection: Connection,
+    *,
+    audit: AuditStore | None,
+    actor: str,
+    client: KubeClient,
+    source_url: str,
+) -> SyncReport:
+    """Apply ``manifests`` as rendered once from ``revision`` (a render kept in the audit store,
+    already free of secret values) without fetching or rendering anything: what a rollback does
+    when Git may be down. Planned, applied and recorded like a sync."""
+    started, clock = datetime.now(UTC), time.monotonic()
+    changes, health, error = ChangeSet(dry_run=options.dry_run), None, ""
+    objects: list[PlannedObject] = []
+    recorded = {
+        "url": source_url,
+        "revision": revision.commit,
+        "ref": revision.ref,
+        "namespace": options.namespace,
+    }
+    try:
+        async with contextlib.AsyncExitStack() as stack:
+            writer = await _writer(stack, client, connection, options)
+            engine = SyncEngine(writer, options, inventory_client=client)
+            result = await engine.sync(manifests, recorded)
+        changes, health, objects = result.changes, result.health, result.plan.objects
+        error = _health_error(health, options)
+    except TetherError as failure:
+        error = str(failure)
+        changes = failure.changes or changes
+    report = SyncReport(
+        options.app,
+        source_url,
+        revision,
+        changes,
+        health,
+        error,
+        started,
+        time.monotonic() - clock,
+        options.dry_run,
+        objects=objects,
+    )
+    return await _recorded(report, audit, actor)
+
+
 async def run_delete(
     options: SyncOptions,
     connection: Connection,

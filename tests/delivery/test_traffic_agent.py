@@ -1,0 +1,251 @@
+"""A canary routed by Gateway API, driven by the agent as a process against the real control
+plane: the HTTPRoute's weights follow the steps, the stable Service selects only the stable
+ReplicaSet's pods and the canary Service only the candidate's; the agent is killed while the
+rollout is paused and another one resumes it with the route where it was; a promotion by hand
+ends with all traffic back on the Git name's Service."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from tests.agent.conftest import (
+    apply_yaml,
+    source_and_app,
+    start_agent,
+    tether_crds,
+    wait_for,
+)
+from tests.conftest import GitRepo, Kubectl
+from tests.delivery.signals import new_version
+
+__all__ = ["start_agent", "tether_crds"]  # fixtures used here
+
+TARGET = "Deployment/web"
+TIMEOUT = 240.0
+
+
+def _render(version: str) -> str:
+    return f"""apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: web}}
+spec:
+  replicas: 4
+  selector: {{matchLabels: {{app: web}}}}
+  template:
+    metadata: {{labels: {{app: web, version: {version}}}}}
+    spec:
+      containers: [{{name: web, image: "registry.example/web:{version}"}}]
+---
+apiVersion: v1
+kind: Service
+metadata: {{name: web-stable}}
+spec: {{selector: {{app: web}}, ports: [{{port: 80}}]}}
+---
+apiVersion: v1
+kind: Service
+metadata: {{name: web-canary}}
+spec: {{selector: {{app: web}}, ports: [{{port: 80}}]}}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {{name: web}}
+spec:
+  parentRefs: [{{name: public}}]
+  rules:
+    - backendRefs: [{{name: web-stable, port: 80}}]
+"""
+
+
+DELIVERY = """  delivery:
+    - target: {kind: Deployment, name: web}
+      canary:
+        trafficRouting:
+          gatewayAPI: {httpRoute: web, stableService: web-stable, canaryService: web-canary}
+        steps:
+          - setWeight: 30
+          - pause: {}
+          - setWeight: 100
+"""
+
+
+def _rollout(kubectl: Kubectl, namespace: str) -> dict[str, Any]:
+    app = kubectl.get("apps.tether.dev", "web", namespace) or {}
+    return dict(((app.get("status") or {}).get("delivery") or {}).get(TARGET) or {})
+
+
+def _weights(kubectl: Kubectl, namespace: str) -> dict[str, int]:
+    route = kubectl.get("httproute", "web", namespace) or {}
+    rules = (route.get("spec") or {}).get("rules") or [{}]
+    return {ref["name"]: ref.get("weight", 1) for ref in rules[0].get("backendRefs") or []}
+
+
+def _selector(kubectl: Kubectl, namespace: str, service: str) -> dict[str, str]:
+    found = kubectl.get("service", service, namespace) or {}
+    return dict((found.get("spec") or {}).get("selector") or {})
+
+
+def _endpoints(kubectl: Kubectl, namespace: str, service: str) -> set[str]:
+    slices = json.loads(
+        kubectl(
+            "get",
+            "endpointslices",
+            "-n",
+            namespace,
+            "-l",
+            f"kubernetes.io/service-name={service}",
+            "-o",
+            "json",
+        ).stdout
+    )
+    return {
+        address
+        for item in slices["items"]
+        for endpoint in item.get("endpoints") or []
+        if (endpoint.get("conditions") or {}).get("ready")
+        for address in endpoint.get("addresses") or []
+    }
+
+
+def _pod_ips(kubectl: Kubectl, namespace: str, selector: str) -> set[str]:
+    pods = json.loads(kubectl("get", "pods", "-n", namespace, "-l", selector, "-o", "json").stdout)
+    return {
+        p["status"]["podIP"]
+        for p in pods["items"]
+        if p["status"].get("podIP") and not p["metadata"].get("deletionTimestamp")
+    }
+
+
+def _until(kubectl: Kubectl, namespace: str, tmp: Path, check: Any, what: str) -> Any:
+    try:
+        return wait_for(check, TIMEOUT, what)
+    except AssertionError as error:
+        logs = "".join(p.read_text(errors="replace")[-4000:] for p in tmp.glob("agent-*.log"))
+        raise AssertionError(
+            f"{error}\nrollout: {_rollout(kubectl, namespace)}\n"
+            f"route: {_weights(kubectl, namespace)}\n{logs}"
+        ) from None
+
+
+def _push(repo: GitRepo, kubectl: Kubectl, namespace: str, version: str) -> str:
+    commit = repo.write("app/web.yaml", _render(version)).commit(version)
+    kubectl(
+        "annotate",
+        "gitsources.tether.dev/repo",
+        "-n",
+        namespace,
+        "--overwrite",
+        f"tether.dev/reconcile-requested-at={time.time()}",
+    )
+    return commit
+
+
+def test_a_routed_canary_moves_route_weights_and_survives_an_agent_kill(
+    start_agent: Any,
+    gateway_api: None,
+    kubectl: Kubectl,
+    namespace: str,
+    repo: GitRepo,
+    tmp_path: Path,
+) -> None:
+    first = start_agent("agent-a")
+    v1 = new_version()
+    repo.write("app/web.yaml", _render(v1)).commit(v1)
+    apply_yaml(kubectl, source_and_app(namespace, str(repo.root), "app", extra=DELIVERY))
+    _until(
+        kubectl,
+        namespace,
+        tmp_path,
+        lambda: (
+            _rollout(kubectl, namespace).get("phase") == "Promoted"
+            and _weights(kubectl, namespace) == {"web-stable": 100, "web-canary": 0}
+        ),
+        "v1 deployed with all traffic on stable",
+    )
+
+    v2 = new_version()
+    commit = _push(repo, kubectl, namespace, v2)
+    _until(
+        kubectl,
+        namespace,
+        tmp_path,
+        lambda: (
+            _rollout(kubectl, namespace).get("phase") == "Paused"
+            and _weights(kubectl, namespace) == {"web-stable": 70, "web-canary": 30}
+        ),
+        "the canary paused at 30%",
+    )
+    stable_hash = _selector(kubectl, namespace, "web-stable").get("pod-template-hash")
+    assert stable_hash
+    assert _selector(kubectl, namespace, "web-canary") == {
+        "app": "web",
+        "tether.dev/track": "canary",
+    }
+    stable_ips = _pod_ips(kubectl, namespace, f"app=web,pod-template-hash={stable_hash}")
+    canary_ips = _pod_ips(kubectl, namespace, "tether.dev/track=canary")
+    assert stable_ips and canary_ips and not stable_ips & canary_ips
+    _until(
+        kubectl,
+        namespace,
+        tmp_path,
+        lambda: _endpoints(kubectl, namespace, "web-stable") == stable_ips,
+        "stable endpoints",
+    )
+    _until(
+        kubectl,
+        namespace,
+        tmp_path,
+        lambda: _endpoints(kubectl, namespace, "web-canary") == canary_ips,
+        "canary endpoints",
+    )
+
+    # The agent dies while paused; another resumes from the App's status with the route as is.
+    first.kill()
+    start_agent("agent-b")
+    kubectl(
+        "annotate",
+        "apps.tether.dev/web",
+        "-n",
+        namespace,
+        "--overwrite",
+        f"tether.dev/rollout-action=promote@{datetime.now(UTC).isoformat()}",
+    )
+    weights_seen: list[dict[str, int]] = []
+
+    def promoted() -> bool:
+        weights_seen.append(_weights(kubectl, namespace))
+        current = _rollout(kubectl, namespace)
+        return current.get("phase") == "Promoted" and current["stable"]["revision"] == commit
+
+    _until(kubectl, namespace, tmp_path, promoted, "the canary promoted by hand")
+    # Until promoted, traffic only ever moved towards the canary, and always summed to 100.
+    before = weights_seen[:-1]
+    assert all(w["web-stable"] + w["web-canary"] == 100 for w in weights_seen)
+    canary = [w["web-canary"] for w in before]
+    assert canary and canary == sorted(canary) and canary[0] == 30
+    _until(
+        kubectl,
+        namespace,
+        tmp_path,
+        lambda: _weights(kubectl, namespace) == {"web-stable": 100, "web-canary": 0},
+        "all traffic back on the Git name's Service",
+    )
+    new_hash = _selector(kubectl, namespace, "web-stable").get("pod-template-hash")
+    assert new_hash and new_hash != stable_hash
+    web = kubectl.get("deployment", "web", namespace)
+    assert web is not None
+    assert web["spec"]["template"]["spec"]["containers"][0]["image"] == f"registry.example/web:{v2}"
+    _until(
+        kubectl,
+        namespace,
+        tmp_path,
+        lambda: (
+            _endpoints(kubectl, namespace, "web-stable")
+            == _pod_ips(kubectl, namespace, f"pod-template-hash={new_hash}")
+            and len(_endpoints(kubectl, namespace, "web-stable")) == 4
+        ),
+        "the stable Service on v2's four pods",
+    )

@@ -1,0 +1,82 @@
+"""How traffic reaches each side of a rollout, per strategy: the one place the runner asks.
+
+- canary without a router: nothing here (the replica split of ``shaping`` is the traffic split);
+- canary with ``trafficRouting.gatewayAPI``: the HTTPRoute's weights and the stable/canary
+  Services' selectors (``traffic``);
+- blue-green: both Deployments at full size, the active/preview Services' selectors, and the
+  preview kept through the scale-down delay (``bluegreen``).
+
+The shaped objects are part of the render the pass applies (server-side, field manager
+``tether``, as the App's identity), so a step and the next sync never disagree. Reads of the
+live ReplicaSets and Services go through the runner's client.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from tether.cluster.client import KubeClient
+from tether.core import Manifest
+from tether.delivery import bluegreen, traffic
+from tether.delivery.model import DeliverySpec, RolloutStatus
+from tether.delivery.shaping import find_target, shape_target, total_replicas
+
+
+def machine_spec(spec: DeliverySpec) -> DeliverySpec:
+    """``spec`` as the state machine runs it (a blue-green's flow written as steps)."""
+    return bluegreen.machine_spec(spec)
+
+
+def candidate_kept_for(
+    spec: DeliverySpec,
+    status: RolloutStatus,
+    candidate: Mapping[str, Any] | None,
+    now: datetime,
+) -> float:
+    """Seconds the live ``candidate`` must outlive its rollout (a promoted blue-green preview
+    through its scale-down delay): the runner neither takes it down nor lets the render drop it
+    before then (``shape_deployments(lingering=True)``), and looks again."""
+    if spec.blue_green is None:
+        return 0.0
+    return bluegreen.lingers(spec, status, candidate, now)
+
+
+def shape_deployments(
+    manifests: list[Manifest],
+    spec: DeliverySpec,
+    status: RolloutStatus,
+    stable: Mapping[str, Any] | None,
+    lingering: bool = False,
+) -> list[Manifest]:
+    """``shaping.shape_target``, with a blue-green's sizes, and its promoted preview kept while
+    it ``lingering`` (``candidate_kept_for``)."""
+    if spec.blue_green is None:
+        return shape_target(manifests, spec, status, stable)
+    head = find_target(manifests, spec)
+    if head is None:
+        return manifests
+    total = total_replicas(head)
+    shaped = shape_target(manifests, spec, bluegreen.deployment_status(status, lingering), stable)
+    return bluegreen.full_size(shaped, spec, status, total, lingering)
+
+
+async def shape_traffic(
+    client: KubeClient,
+    namespace: str,
+    spec: DeliverySpec,
+    status: RolloutStatus,
+    manifests: list[Manifest],
+) -> list[Manifest]:
+    """``manifests`` with the route and Services of ``spec`` set for ``status``."""
+    if spec.blue_green is not None:
+        hashes = await bluegreen.observe(client, namespace, spec)
+        return bluegreen.shape_services(manifests, spec, status, hashes)
+    routing = spec.canary.routing if spec.canary is not None else None
+    if routing is None:
+        return manifests
+    stable = await traffic.observe_stable_hash(
+        client, namespace, spec.target.name, routing.stable_service
+    )
+    return traffic.shape_routing(manifests, traffic.Routing(routing, status.weight, stable))

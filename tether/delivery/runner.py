@@ -1,0 +1,423 @@
+"""Driving rollouts from a reconcile pass: observe, ``advance``, record, act, shape.
+
+The agent hands every pass of an App with ``spec.delivery`` to ``DeliveryRunner.shape`` (the
+``ManifestShaper`` of ``tether.reconcile.run``). For each target it reads the live Deployments,
+asks the pure machine for the next status, WRITES that status to the App before anything is
+applied (so a crash at any later point resumes from it), performs the machine's actions, and
+returns the render shaped for the new status. Long work (an analysis, a webhook gate) runs in
+background tasks that record their progress in the same status and poke the App when done.
+
+Everything the runner tells the world goes through an ``Outlet`` the agent implements: the App's
+status, Events, alerts, the audit trail, metrics and pokes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Coroutine, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from tether.cluster.client import KubeClient, Resource
+from tether.core import Manifest, Revision
+from tether.delivery import routing
+from tether.delivery.canary import run_step_analysis
+from tether.delivery.gates import GateCall, ask_gate
+from tether.delivery.machine import (
+    Abort,
+    Action,
+    Alert,
+    CallWebhook,
+    Decision,
+    Event,
+    StartAnalysis,
+    WakeUp,
+    advance,
+)
+from tether.delivery.model import (
+    TEMPLATE_DIGEST_ANNOTATION,
+    TRACK_LABEL,
+    AnalysisStatus,
+    DeliverySpec,
+    GateStatus,
+    Observations,
+    RolloutRequest,
+    RolloutStatus,
+    Version,
+)
+from tether.delivery.shaping import (
+    find_target,
+    stable_template,
+    template_digest,
+    total_replicas,
+)
+
+log = logging.getLogger("tether.delivery")
+
+
+class Outlet(Protocol):
+    """What the runner needs from the agent, for one App."""
+
+    async def load(self) -> Mapping[str, Any]:
+        """``status.delivery`` as the App holds it (a new replica starts from it)."""
+        ...
+
+    async def save(self, delivery: dict[str, Any]) -> None:
+        """Write ``status.delivery`` (the whole map, each target's status whole)."""
+        ...
+
+    async def event(self, type_: str, reason: str, message: str) -> None: ...
+
+    def alert(self, event: str, severity: str, summary: str) -> None: ...
+
+    async def audit(self, target: str, kind: str, record: dict[str, Any]) -> None:
+        """Append a gate decision or a measurement to the audit trail."""
+        ...
+
+    def observe(self, target: str, status: RolloutStatus) -> None:
+        """Metrics for ``target``'s rollout."""
+        ...
+
+    def poke(self, after: float, why: str) -> None:
+        """Run a pass of the App in ``after`` seconds."""
+        ...
+
+    def rollback(self, reason: str, evidence: str, actor: str) -> None:
+        """Roll the App back to its last good render and quarantine the candidate's commit,
+        once the pass under way has ended (``tether.delivery.rollback.abort``)."""
+        ...
+
+
+@dataclass
+class AppRollouts:
+    """One App's rollouts as this replica drives them."""
+
+    app: str  # namespace/name
+    namespace: str  # where its objects live
+    outlet: Outlet
+    statuses: dict[str, RolloutStatus] | None = None  # None: not read from the App yet
+    templates: list[Manifest] = field(default_factory=list)
+    tasks: dict[str, asyncio.Task[None]] = field(default_factory=dict)
+    writes: set[asyncio.Task[None]] = field(default_factory=set)  # measurements being recorded
+    saving: asyncio.Lock = field(default_factory=asyncio.Lock)
+    lingering: set[str] = field(default_factory=set)  # targets whose candidate outlives them
+
+    @property
+    def moving(self) -> bool:
+        """True while a rollout runs, or a promoted candidate waits out its scale-down delay:
+        each poke must give a full pass."""
+        return bool(self.lingering) or any(s.phase.active for s in (self.statuses or {}).values())
+
+    def stop(self) -> None:
+        for task in [*self.tasks.values(), *self.writes]:
+            task.cancel()
+        self.tasks.clear()
+
+    async def save(self) -> None:
+        """Write every target's status, serialised so an older write never lands last."""
+        async with self.saving:
+            current = {key: s.to_dict() for key, s in (self.statuses or {}).items()}
+            await self.outlet.save(current)
+
+
+async def abort_candidate(
+    rollouts: AppRollouts, spec: DeliverySpec, status: RolloutStatus, abort: Abort
+) -> None:
+    """Hand an aborted candidate over to rollback: the ONE place delivery asks for it.
+
+    The machine has already put the target back on stable (the candidate is taken down by
+    this very pass). The rest (the whole App back on its last good render, the bad commit
+    quarantined, its failing commit status and revert pull request) is
+    ``tether.delivery.rollback.abort`` (decision 0020), run through the outlet once this pass
+    has ended, with the analysis' evidence."""
+    candidate = status.candidate
+    await rollouts.outlet.audit(
+        spec.target.key,
+        "abort",
+        {
+            "reason": abort.reason,
+            "evidence": list(abort.evidence),
+            "actor": abort.actor,
+            "revision": candidate.revision if candidate else "",
+            "digest": candidate.digest if candidate else "",
+        },
+    )
+    evidence = "\n".join(abort.evidence) or abort.reason
+    rollouts.outlet.rollback(abort.reason, evidence, abort.actor)
+
+
+class DeliveryRunner:
+    """Observes, advances and acts for every App with ``spec.delivery`` in this replica."""
+
+    def __init__(self, client: KubeClient) -> None:
+        self.client = client
+
+    async def shape(
+        self,
+        rollouts: AppRollouts,
+        specs: Sequence[DeliverySpec],
+        request: RolloutRequest | None,
+        revision: Revision,
+        manifests: list[Manifest],
+        templates: Sequence[Manifest] = (),
+    ) -> list[Manifest]:
+        """The pass's render shaped for each target's next status (written first).
+        ``templates``: the render's AnalysisTemplates, already taken out of ``manifests``."""
+        rollouts.templates = list(templates)
+        now = datetime.now(UTC)
+        if rollouts.statuses is None:
+            loaded = await rollouts.outlet.load()
+            rollouts.statuses = {
+                key: status
+                for key, raw in loaded.items()
+                if (status := RolloutStatus.of(raw)) is not None
+            }
+        resource = await self.client.resource("apps/v1", "Deployment")
+        lives: dict[str, dict[str, Any] | None] = {}
+        actions: list[tuple[DeliverySpec, Action]] = []
+        for spec in specs:
+            head = find_target(manifests, spec)
+            if head is None:
+                continue
+            live = await self.client.get(resource, rollouts.namespace, spec.target.name)
+            candidate = await self.client.get(resource, rollouts.namespace, spec.candidate_name)
+            lives[spec.target.key] = live
+            observations = _observe(spec, rollouts, head, revision, live, candidate, request)
+            machine = routing.machine_spec(spec)
+            step = advance(machine, rollouts.statuses.get(spec.target.key), observations)
+            rollouts.statuses[spec.target.key] = step.status
+            actions.extend((spec, action) for action in step.actions)
+            kept = routing.candidate_kept_for(spec, step.status, candidate, now)
+            if kept > 0:
+                rollouts.lingering.add(spec.target.key)
+                rollouts.outlet.poke(kept, f"scale-down delay of {spec.target.key}")
+                continue
+            rollouts.lingering.discard(spec.target.key)
+            if not step.status.phase.active and candidate is not None:
+                await self._take_down(resource, rollouts.namespace, spec, candidate)
+        await rollouts.save()
+        for spec, action in actions:
+            await self._act(rollouts, spec, action)
+        self._cancel_unwanted(rollouts)
+        for spec in specs:
+            status = rollouts.statuses.get(spec.target.key)
+            if status is None or find_target(manifests, spec) is None:
+                continue
+            rollouts.outlet.observe(spec.target.key, status)
+            stable = stable_template(lives.get(spec.target.key))
+            lingering = spec.target.key in rollouts.lingering
+            manifests = routing.shape_deployments(manifests, spec, status, stable, lingering)
+            manifests = await routing.shape_traffic(
+                self.client, rollouts.namespace, spec, status, manifests
+            )
+        return manifests
+
+    async def _take_down(
+        self, resource: Resource, namespace: str, spec: DeliverySpec, live: dict[str, Any]
+    ) -> None:
+        """Delete the candidate Deployment (only one Tether derived: it carries the track
+        label); the inventory prune would too, but not for an App that does not prune."""
+        labels = (live.get("metadata") or {}).get("labels") or {}
+        if labels.get(TRACK_LABEL) == spec.track:
+            await self.client.delete(resource, namespace, spec.candidate_name)
+
+    async def _act(self, rollouts: AppRollouts, spec: DeliverySpec, action: Action) -> None:
+        key = spec.target.key
+        outlet = rollouts.outlet
+        if isinstance(action, Event):
+            await outlet.event(action.type, action.reason, action.message)
+        elif isinstance(action, Alert):
+            outlet.alert(action.event, action.severity, action.summary)
+        elif isinstance(action, Decision):
+            await outlet.audit(key, "decision", _decision_record(action))
+        elif isinstance(action, WakeUp):
+            outlet.poke(action.after, f"rollout of {key}")
+        elif isinstance(action, StartAnalysis):
+            self._start(
+                rollouts, spec, "analysis", action.step, self._analyse(rollouts, spec, action)
+            )
+        elif isinstance(action, CallWebhook):
+            self._start(rollouts, spec, "webhook", action.step, self._gate(rollouts, spec, action))
+        else:
+            assert rollouts.statuses is not None
+            await abort_candidate(rollouts, spec, rollouts.statuses[key], action)
+
+    def _start(
+        self,
+        rollouts: AppRollouts,
+        spec: DeliverySpec,
+        kind: str,
+        step: int,
+        work: Coroutine[Any, Any, None],
+    ) -> None:
+        """Run ``work`` in the background unless the same work already runs."""
+        name = _task_name(rollouts, spec, kind, step)
+        running = rollouts.tasks.get(name)
+        if running is not None and not running.done():
+            work.close()
+            return
+        rollouts.tasks[name] = asyncio.create_task(work, name=f"{rollouts.app} {name}")
+
+    def _cancel_unwanted(self, rollouts: AppRollouts) -> None:
+        """Stop background work for a step or candidate the rollout has left."""
+        wanted = set()
+        for key, status in (rollouts.statuses or {}).items():
+            digest = status.candidate.digest if status.candidate else ""
+            if status.phase.active:
+                wanted |= {
+                    f"{key}:{digest}:{status.step}:analysis",
+                    f"{key}:{digest}:{status.step}:webhook",
+                }
+        for name in list(rollouts.tasks):
+            task = rollouts.tasks[name]
+            if name not in wanted or task.done():
+                task.cancel()
+                del rollouts.tasks[name]
+
+    async def _analyse(
+        self, rollouts: AppRollouts, spec: DeliverySpec, start: StartAnalysis
+    ) -> None:
+        key = spec.target.key
+        status = _status(rollouts, key)
+        digest = status.candidate.digest if status.candidate else ""
+        previous = status.analysis.measurements if status.analysis else ()
+
+        def on_record(record: dict[str, Any]) -> None:
+            current = _status(rollouts, key)
+            if not _same_step(current, digest, start.step) or current.analysis is None:
+                return
+            analysis = replace(
+                current.analysis, measurements=(*current.analysis.measurements, record)
+            )
+            _set_status(rollouts, key, replace(current, analysis=analysis))
+            writing = asyncio.get_running_loop().create_task(_record(rollouts, key, record))
+            rollouts.writes.add(writing)
+            writing.add_done_callback(rollouts.writes.discard)
+
+        try:
+            result = await run_step_analysis(
+                start.step, start.analysis, rollouts.templates, previous, on_record
+            )
+        except Exception:  # a bug must not leave the rollout waiting forever
+            log.exception("analysis of %s in %s crashed", key, rollouts.app)
+            result = AnalysisStatus(
+                start.step, "-".join(start.analysis.templates), "Error", previous, ("crashed",)
+            )
+        current = _status(rollouts, key)
+        if _same_step(current, digest, start.step):
+            _set_status(rollouts, key, replace(current, analysis=result))
+            await rollouts.save()
+            rollouts.outlet.poke(0, f"analysis of {key} finished: {result.phase}")
+
+    async def _gate(self, rollouts: AppRollouts, spec: DeliverySpec, call: CallWebhook) -> None:
+        key = spec.target.key
+        status = _status(rollouts, key)
+        candidate = status.candidate or Version("", "")
+        answer: GateStatus = await ask_gate(
+            call.webhook,
+            GateCall(rollouts.app, key, candidate.revision, call.step, status.weight),
+        )
+        current = _status(rollouts, key)
+        if _same_step(current, candidate.digest, call.step):
+            _set_status(rollouts, key, replace(current, gate=answer))
+            await rollouts.save()
+            rollouts.outlet.poke(0, f"webhook gate of {key} answered")
+
+
+def _observe(
+    spec: DeliverySpec,
+    rollouts: AppRollouts,
+    head: Manifest,
+    revision: Revision,
+    live: dict[str, Any] | None,
+    candidate: dict[str, Any] | None,
+    request: RolloutRequest | None,
+) -> Observations:
+    head_version = Version(revision.commit, template_digest(head))
+    total = total_replicas(head)
+    known = (rollouts.statuses or {}).get(spec.target.key)
+    return Observations(
+        now=datetime.now(UTC),
+        head=head_version,
+        serving=_serving(live, head_version, known),
+        total=total,
+        candidate_available=_available(candidate, head_version.digest, None),
+        promoted_ready=_available(live, head_version.digest, total) >= total,
+        request=request,
+    )
+
+
+def _serving(
+    live: dict[str, Any] | None, head: Version, known: RolloutStatus | None
+) -> Version | None:
+    """What the Git name serves: None when it does not exist; the stable version the status
+    records; the head when there is no status yet (delivery just set: what runs is adopted)."""
+    if live is None:
+        return None
+    if known is not None and known.stable is not None:
+        return known.stable
+    return head
+
+
+def _available(live: dict[str, Any] | None, digest: str, replicas: int | None) -> int:
+    """Available replicas of ``live`` when it runs the template ``digest`` and its controller
+    has seen its latest spec (``replicas``: also require that size); else 0."""
+    if live is None:
+        return 0
+    metadata, spec, status = (
+        live.get("metadata") or {},
+        live.get("spec") or {},
+        live.get("status") or {},
+    )
+    if (metadata.get("annotations") or {}).get(TEMPLATE_DIGEST_ANNOTATION) != digest:
+        return 0
+    if int(status.get("observedGeneration", 0)) < int(metadata.get("generation", 0)):
+        return 0
+    wanted = int(spec.get("replicas", 1))
+    if replicas is not None and wanted != replicas:
+        return 0
+    updated = int(status.get("updatedReplicas", 0))
+    if int(status.get("replicas", 0)) > updated:  # old pods still there
+        return 0
+    return min(updated, int(status.get("availableReplicas", 0)))
+
+
+def _decision_record(decision: Decision) -> dict[str, Any]:
+    return {
+        "decision": decision.decision,
+        "actor": decision.actor,
+        "reason": decision.reason,
+        "step": decision.step,
+        "revision": decision.revision,
+    }
+
+
+def _task_name(rollouts: AppRollouts, spec: DeliverySpec, kind: str, step: int) -> str:
+    status = _status(rollouts, spec.target.key)
+    digest = status.candidate.digest if status.candidate else ""
+    return f"{spec.target.key}:{digest}:{step}:{kind}"
+
+
+def _status(rollouts: AppRollouts, key: str) -> RolloutStatus:
+    assert rollouts.statuses is not None
+    return rollouts.statuses.get(key) or RolloutStatus()
+
+
+def _set_status(rollouts: AppRollouts, key: str, status: RolloutStatus) -> None:
+    assert rollouts.statuses is not None
+    rollouts.statuses[key] = status
+
+
+def _same_step(status: RolloutStatus, digest: str, step: int) -> bool:
+    """True while ``status`` is still at ``step`` of the candidate ``digest``."""
+    candidate = status.candidate.digest if status.candidate else ""
+    return status.phase.active and candidate == digest and status.step == step
+
+
+async def _record(rollouts: AppRollouts, key: str, record: dict[str, Any]) -> None:
+    """A measurement: into the status (first: what a resume goes on from), then the audit
+    trail (the outlet logs a failure to write it)."""
+    await rollouts.save()
+    await rollouts.outlet.audit(key, "measurement", record)

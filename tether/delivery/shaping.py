@@ -1,0 +1,170 @@
+"""Shaping a render for a rollout: stable under the Git name, the candidate beside it.
+
+Pure functions over manifests (no I/O). For a Deployment ``web`` under delivery:
+
+- idle, Git's template is the one serving: ``web`` exactly as rendered;
+- a rollout running: ``web`` with the STABLE pod template (what serves now, read from the live
+  object by the runner) at the stable share of replicas, and ``web-canary`` built from the head
+  render: name suffixed, ``tether.dev/rollout`` and ``tether.dev/track`` added to its labels,
+  selector and pod labels (its ReplicaSets never adopt stable pods), at the candidate's share;
+- promoting: ``web`` with the head template at full size, the candidate still up;
+- aborted, or Git's head is a version that was aborted: ``web`` at its stable template, no
+  candidate.
+
+AnalysisTemplates in the render are taken out (never applied) and used by name.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from tether.core import Manifest
+from tether.core.compare import digest
+from tether.delivery.machine import replica_split
+from tether.delivery.model import (
+    ROLLOUT_LABEL,
+    TEMPLATE_DIGEST_ANNOTATION,
+    TRACK_LABEL,
+    DeliveryError,
+    DeliverySpec,
+    Phase,
+    RolloutStatus,
+)
+
+ANALYSIS_TEMPLATE_KINDS = ("AnalysisTemplate", "ClusterAnalysisTemplate")
+ANALYSIS_TEMPLATE_GROUPS = ("argoproj.io/", "tether.dev/")
+# Fields the API server fills in on a pod template that Git never wrote.
+_SERVER_TEMPLATE_FIELDS = ("creationTimestamp",)
+
+
+def is_analysis_template(manifest: Manifest) -> bool:
+    return manifest.kind in ANALYSIS_TEMPLATE_KINDS and manifest.api_version.startswith(
+        ANALYSIS_TEMPLATE_GROUPS
+    )
+
+
+def split_templates(manifests: Sequence[Manifest]) -> tuple[list[Manifest], list[Manifest]]:
+    """``(objects to apply, AnalysisTemplates)``: templates are read, never applied."""
+    templates = [m for m in manifests if is_analysis_template(m)]
+    return [m for m in manifests if not is_analysis_template(m)], templates
+
+
+def find_target(manifests: Sequence[Manifest], spec: DeliverySpec) -> Manifest | None:
+    """The rendered Deployment ``spec`` names, or None."""
+    for manifest in manifests:
+        body = manifest.body
+        if (
+            manifest.kind == spec.target.kind
+            and manifest.api_version == "apps/v1"
+            and (body.get("metadata") or {}).get("name") == spec.target.name
+        ):
+            return manifest
+    return None
+
+
+def template_digest(manifest: Manifest) -> str:
+    """The digest of a Deployment's pod template as rendered: a rollout's identity."""
+    template = (manifest.body.get("spec") or {}).get("template") or {}
+    return digest(template, blind=manifest.sensitive)
+
+
+def total_replicas(manifest: Manifest) -> int:
+    """How many replicas Git asks for (1 when it does not say)."""
+    return int((manifest.body.get("spec") or {}).get("replicas", 1) or 1)
+
+
+def stable_template(live: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The pod template the live Deployment serves with, as it can be applied again."""
+    if not live:
+        return None
+    template = copy.deepcopy((live.get("spec") or {}).get("template") or {})
+    metadata = template.get("metadata") or {}
+    for name in _SERVER_TEMPLATE_FIELDS:
+        metadata.pop(name, None)
+    return template or None
+
+
+def shape_target(
+    manifests: list[Manifest],
+    spec: DeliverySpec,
+    status: RolloutStatus,
+    stable: Mapping[str, Any] | None,
+) -> list[Manifest]:
+    """``manifests`` with ``spec``'s Deployment shaped for ``status`` (``stable``: the pod
+    template serving now, from the live object; needed while the head is not what serves)."""
+    head = find_target(manifests, spec)
+    if head is None:
+        return manifests
+    head_digest = template_digest(head)
+    stable_digest = status.stable.digest if status.stable else head_digest
+    total = total_replicas(head)
+    phase = status.phase
+    shaped: list[Manifest]
+    if phase is Phase.PROMOTED and head_digest == stable_digest:
+        return manifests  # as rendered: what a rollback keeps as the last good render
+    if phase is Phase.PROMOTING:
+        _, candidate_replicas = replica_split(total, status.weight)
+        shaped = [
+            _serving(head, None, total, head_digest),
+            _candidate(head, spec, candidate_replicas, head_digest),
+        ]
+    elif phase.active:
+        template = _required(stable, spec)
+        stable_replicas, candidate_replicas = replica_split(total, status.weight)
+        shaped = [
+            _serving(head, template, stable_replicas, stable_digest),
+            _candidate(head, spec, candidate_replicas, head_digest),
+        ]
+    else:  # aborted, or idle with Git's head at an aborted version
+        shaped = [_serving(head, _required(stable, spec), total, stable_digest)]
+    return [m for m in manifests if m is not head] + shaped
+
+
+def _required(stable: Mapping[str, Any] | None, spec: DeliverySpec) -> dict[str, Any]:
+    if stable is None:
+        raise DeliveryError(
+            f"{spec.target.key}: the stable version is not in the cluster (was the Deployment "
+            "deleted by hand?); nothing was applied. Run `tether rollout retry` to roll the "
+            "head out again, or restore the Deployment"
+        )
+    return dict(stable)
+
+
+def _serving(
+    head: Manifest, template: Mapping[str, Any] | None, replicas: int, template_digest_: str
+) -> Manifest:
+    """The Git name: the head's object with ``template`` (None: the head's own)."""
+    body = copy.deepcopy(head.body)
+    spec = body.setdefault("spec", {})
+    if template is not None:
+        spec["template"] = copy.deepcopy(dict(template))
+    spec["replicas"] = replicas
+    _annotate(body, template_digest_)
+    return Manifest(body, head.source, head.decrypted)
+
+
+def _candidate(head: Manifest, spec: DeliverySpec, replicas: int, digest_: str) -> Manifest:
+    """The candidate Deployment derived from the head render."""
+    body = copy.deepcopy(head.body)
+    metadata = body.setdefault("metadata", {})
+    metadata["name"] = spec.candidate_name
+    labels = {ROLLOUT_LABEL: spec.target.name, TRACK_LABEL: spec.track}
+    metadata["labels"] = {**(metadata.get("labels") or {}), **labels}
+    deployment = body.setdefault("spec", {})
+    deployment["replicas"] = replicas
+    selector = deployment.setdefault("selector", {})
+    selector["matchLabels"] = {**(selector.get("matchLabels") or {}), **labels}
+    template_metadata = deployment.setdefault("template", {}).setdefault("metadata", {})
+    template_metadata["labels"] = {**(template_metadata.get("labels") or {}), **labels}
+    _annotate(body, digest_)
+    return Manifest(body, head.source, head.decrypted)
+
+
+def _annotate(body: dict[str, Any], template_digest_: str) -> None:
+    metadata = body.setdefault("metadata", {})
+    metadata["annotations"] = {
+        **(metadata.get("annotations") or {}),
+        TEMPLATE_DIGEST_ANNOTATION: template_digest_,
+    }
