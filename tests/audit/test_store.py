@@ -260,6 +260,10 @@ def test_the_store_can_only_append_and_read() -> None:
         "url",
         "record_delivery",
         "delivery_history",
+        "record_render",
+        "renders",
+        "last_good_render",
+        "render_at",
     }
 
 
