@@ -111,7 +111,8 @@ class Quarantines:
     # -- the pass ----------------------------------------------------------------------------
 
     def shaper(self, state: AppState, inner: ManifestShaper | None = None) -> ManifestShaper:
-        """The pass's ``shape``: the quarantine gate first, then ``inner`` (delivery's)."""
+        """The pass's ``shape``: the quarantine gate first, then ``inner`` (delivery's) unless the
+        gate held the head back."""
         key = state.spec.key
 
         async def shape(revision: Revision, manifests: list[Manifest]) -> list[Manifest]:
@@ -124,7 +125,9 @@ class Quarantines:
             head = Head(revision, manifests, outcome.digest, outcome.held is None)
             self.heads[key] = head
             shaped = outcome.manifests
-            if inner is not None:
+            if inner is not None and outcome.held is None:
+                # a held pass applies the stored render as it was applied (already shaped):
+                # delivery does not see it, so a rollout stays Aborted until lifted or retried
                 shaped = await inner(revision, shaped)
             head.applied = shaped
             return shaped
