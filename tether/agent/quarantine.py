@@ -39,9 +39,10 @@ from tether.core import Manifest, Revision
 from tether.core.inventory import app_identity
 from tether.core.renderdigest import short_digest
 from tether.delivery import quarantine
+from tether.delivery.model import read_request
 from tether.delivery.quarantine import QuarantineEntry
 from tether.delivery.revert import ForgeTarget
-from tether.delivery.rollback import Applied, abort, finish_forge, gate
+from tether.delivery.rollback import Applied, Retry, abort, finish_forge, gate
 from tether.errors import ForgeError, TetherError
 from tether.forge import GiteaForge, RepoRef, StaticToken
 from tether.reconcile.options import SyncOptions
@@ -110,11 +111,13 @@ class Quarantines:
     # -- the pass ----------------------------------------------------------------------------
 
     def shaper(self, state: AppState, inner: ManifestShaper | None = None) -> ManifestShaper:
-        """The pass's ``shape``: the quarantine gate first, then ``inner`` (delivery's)."""
+        """The pass's ``shape``: the quarantine gate first, then ``inner`` (delivery's) unless the
+        gate held the head back."""
         key = state.spec.key
 
         async def shape(revision: Revision, manifests: list[Manifest]) -> list[Manifest]:
-            outcome = await gate(self, key, revision, manifests, self.actor)
+            await self.status.current(state)  # after a restart: read before judging a retry
+            outcome = await gate(self, key, revision, manifests, self.actor, _retry(state))
             for entry in outcome.lifted:
                 await self._told_lifted(state, entry, revision)
             if outcome.held is not None:
@@ -122,7 +125,9 @@ class Quarantines:
             head = Head(revision, manifests, outcome.digest, outcome.held is None)
             self.heads[key] = head
             shaped = outcome.manifests
-            if inner is not None:
+            if inner is not None and outcome.held is None:
+                # a held pass applies the stored render as it was applied (already shaped):
+                # delivery does not see it, so a rollout stays Aborted until lifted or retried
                 shaped = await inner(revision, shaped)
             head.applied = shaped
             return shaped
@@ -307,6 +312,18 @@ class Quarantines:
         if state is None:
             raise TetherError(f"app {app_key} is not handled by this agent (or was deleted)")
         return state
+
+
+def _retry(state: AppState) -> Retry | None:
+    """A ``tether rollout retry`` of the App that its rollouts have not acted on yet: the
+    person asks for the quarantined head to be tried again."""
+    request = read_request(dict(state.spec.rollout_request))
+    if request is None or request.action != "retry":
+        return None
+    delivery = (state.status or {}).get("delivery") or {}
+    if any((t or {}).get("handledAction") == request.key for t in delivery.values()):
+        return None
+    return Retry(request.by, request.reason)
 
 
 def _rollout_running(status: dict[str, Any] | None) -> bool:

@@ -306,35 +306,36 @@ class GateOutcome:
     lifted: list[QuarantineEntry]
 
 
+@dataclass(frozen=True)
+class Retry:
+    """A person's ``tether rollout retry`` not acted on yet: the head is tried again."""
+
+    by: str
+    reason: str
+
+
 async def gate(
-    host: RollbackHost, app_key: str, revision: Revision, manifests: list[Manifest], actor: str
+    host: RollbackHost,
+    app_key: str,
+    revision: Revision,
+    manifests: list[Manifest],
+    actor: str,
+    retry: Retry | None = None,
 ) -> GateOutcome:
     """The head's render, or the stable one in its place when its digest is quarantined; every
-    entry the head no longer renders is lifted (and audited)."""
+    entry the head no longer renders is lifted (and audited), and so is the head's own when a
+    person retries it."""
     digest = render_digest(manifests)
     entries = await host.entries(app_key)
     if not entries:
         return GateOutcome(manifests, digest, None, [])
     kept, lifted = quarantine.lifted_by(entries, digest)
+    if retry is not None:
+        lifted, kept = [*lifted, *kept], []
     if lifted:
         await host.save(app_key, kept)
         for entry in lifted:
-            why = (
-                f"the head {revision} renders {short_digest(digest)}, no longer "
-                f"{short_digest(entry.render_digest)}: the revert merged or a fix landed"
-            )
-            await _decide(
-                host,
-                Decision(
-                    app_key,
-                    QUARANTINE_LIFTED,
-                    actor,
-                    why,
-                    entry.revision,
-                    entry.render_digest,
-                    {"head": revision.commit, "headDigest": digest},
-                ),
-            )
+            await _decide(host, _lifted(app_key, entry, revision, digest, actor, retry))
     if not kept:
         return GateOutcome(manifests, digest, None, lifted)
     held = kept[0]
@@ -349,6 +350,30 @@ async def gate(
             "revert or a fix"
         )
     return GateOutcome(substituted(stable, manifests), digest, held, lifted)
+
+
+def _lifted(
+    app_key: str,
+    entry: QuarantineEntry,
+    revision: Revision,
+    digest: str,
+    actor: str,
+    retry: Retry | None,
+) -> Decision:
+    detail: dict[str, object] = {"head": revision.commit, "headDigest": digest}
+    if entry.render_digest == digest and retry is not None:
+        why = f"retried by {retry.by or 'someone'}: {retry.reason or 'no reason given'}"
+        return Decision(
+            app_key, QUARANTINE_LIFTED, retry.by or actor, why, entry.revision,
+            entry.render_digest, detail,
+        )  # fmt: skip
+    why = (
+        f"the head {revision} renders {short_digest(digest)}, no longer "
+        f"{short_digest(entry.render_digest)}: the revert merged or a fix landed"
+    )
+    return Decision(
+        app_key, QUARANTINE_LIFTED, actor, why, entry.revision, entry.render_digest, detail
+    )
 
 
 def substituted(stable: RenderRecord, head: list[Manifest]) -> list[Manifest]:
