@@ -198,7 +198,11 @@ def test_a_healthy_canary_is_promoted_step_by_step(
             seen.append((current["step"], current["weight"]))
             canary = deploy(kubectl, namespace, "web-canary")
             stable = deploy(kubectl, namespace, "web")
-            if canary and stable:
+            still = rollout(kubectl, namespace)  # were the Deployments read within this step?
+            same_step = still.get("phase") in ("Progressing", "Paused") and (
+                still.get("step") == current["step"]
+            )
+            if canary and stable and same_step:
                 split_seen.append((stable["spec"]["replicas"], canary["spec"]["replicas"]))
                 assert image(stable) == f"registry.example/web:{v1}", "stable keeps serving v1"
         assert current.get("phase") not in ("Aborted", "Inconclusive"), current
