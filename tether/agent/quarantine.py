@@ -37,7 +37,7 @@ from tether.cluster.client import KubeClient
 from tether.cluster.kubeconfig import Connection
 from tether.core import Manifest, Revision
 from tether.core.renderdigest import short_digest
-from tether.delivery import quarantine, routing
+from tether.delivery import quarantine
 from tether.delivery.quarantine import QuarantineEntry
 from tether.delivery.revert import ForgeTarget
 from tether.delivery.rollback import Applied, abort, finish_forge, gate
@@ -229,19 +229,11 @@ class Quarantines:
         options = await with_identity(
             self.client, state.spec, self.options(state.spec), self.settings
         )
-        # routed Services stay pinned to one version (a raw render would widen them)
-        manifests = await routing.shape_restored(
-            self.client,
-            state.spec.destination,
-            state.spec.key,
-            state.spec.delivery,
-            list(render.manifests),
-        )
         # nothing pruned: Secrets are not in a stored render, and what the bad commit added
         # goes when the revert merges (a normal pass then prunes it)
         report = await run_render(
             render.revision,
-            manifests,
+            list(render.manifests),
             replace(options, prune=False),
             self.connection,
             audit=self.audit,

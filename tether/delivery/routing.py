@@ -13,18 +13,15 @@ live ReplicaSets and Services go through the runner's client.
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 from tether.cluster.client import KubeClient
 from tether.core import Manifest
 from tether.delivery import bluegreen, traffic
-from tether.delivery.model import DeliveryError, DeliverySpec, RolloutStatus, read_delivery
+from tether.delivery.model import DeliverySpec, RolloutStatus
 from tether.delivery.shaping import find_target, shape_target, total_replicas
-
-log = logging.getLogger("tether.delivery")
 
 
 def machine_spec(spec: DeliverySpec) -> DeliverySpec:
@@ -71,8 +68,14 @@ async def shape_traffic(
     spec: DeliverySpec,
     status: RolloutStatus,
     manifests: list[Manifest],
+    lingering: bool = False,
 ) -> list[Manifest]:
-    """``manifests`` with the route and Services of ``spec`` set for ``status``."""
+    """``manifests`` with the route and Services of ``spec`` set for ``status``. With no
+    rollout under way (and no promoted preview lingering) they are left as Git wrote them: only
+    the Git name's pods exist then, and the pass is "as rendered", the render a rollback keeps
+    as the last good one."""
+    if not (status.phase.active or lingering):
+        return manifests
     if spec.blue_green is not None:
         hashes = await bluegreen.observe(client, namespace, spec)
         return bluegreen.shape_services(manifests, spec, status, hashes)
@@ -83,25 +86,3 @@ async def shape_traffic(
         client, namespace, spec.target.name, routing.stable_service
     )
     return traffic.shape_routing(manifests, traffic.Routing(routing, status.weight, stable))
-
-
-async def shape_restored(
-    client: KubeClient,
-    namespace: str,
-    app: str,
-    delivery: Sequence[Any] | None,
-    manifests: list[Manifest],
-) -> list[Manifest]:
-    """A stored render as a rollback applies it (App ``app``, its raw ``spec.delivery``), with
-    each target's route and Services as an idle rollout has them: all traffic on the Git name,
-    its Services pinned to its serving ReplicaSet. Applied raw, they would select every
-    version's pods until the next pass. A render that lacks them (kept before the App routed
-    traffic), or an App whose delivery cannot be read, gets the render as it is: a rollback
-    must not fail for want of routing."""
-    try:
-        specs = read_delivery(delivery, app)
-        for spec in specs:
-            manifests = await shape_traffic(client, namespace, spec, RolloutStatus(), manifests)
-    except DeliveryError as error:
-        log.warning("rollback of %s applies its stored render as is: %s", app, error)
-    return manifests
