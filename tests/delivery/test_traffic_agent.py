@@ -161,9 +161,9 @@ def test_a_routed_canary_moves_route_weights_and_survives_an_agent_kill(
         tmp_path,
         lambda: (
             _rollout(kubectl, namespace).get("phase") == "Promoted"
-            and _weights(kubectl, namespace) == {"web-stable": 100, "web-canary": 0}
+            and _weights(kubectl, namespace) == {"web-stable": 1}  # as in Git (default 1)
         ),
-        "v1 deployed with all traffic on stable",
+        "v1 deployed with its route as Git wrote it",
     )
 
     v2 = new_version()
@@ -230,11 +230,10 @@ def test_a_routed_canary_moves_route_weights_and_survives_an_agent_kill(
         kubectl,
         namespace,
         tmp_path,
-        lambda: _weights(kubectl, namespace) == {"web-stable": 100, "web-canary": 0},
+        lambda: _weights(kubectl, namespace) == {"web-stable": 1},
         "all traffic back on the Git name's Service",
     )
-    new_hash = _selector(kubectl, namespace, "web-stable").get("pod-template-hash")
-    assert new_hash and new_hash != stable_hash
+    assert _selector(kubectl, namespace, "web-stable") == {"app": "web"}  # idle: as in Git
     web = kubectl.get("deployment", "web", namespace)
     assert web is not None
     assert web["spec"]["template"]["spec"]["containers"][0]["image"] == f"registry.example/web:{v2}"
@@ -244,7 +243,7 @@ def test_a_routed_canary_moves_route_weights_and_survives_an_agent_kill(
         tmp_path,
         lambda: (
             _endpoints(kubectl, namespace, "web-stable")
-            == _pod_ips(kubectl, namespace, f"pod-template-hash={new_hash}")
+            == _pod_ips(kubectl, namespace, f"app=web,version={v2}")
             and len(_endpoints(kubectl, namespace, "web-stable")) == 4
         ),
         "the stable Service on v2's four pods",

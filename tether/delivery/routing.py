@@ -68,8 +68,14 @@ async def shape_traffic(
     spec: DeliverySpec,
     status: RolloutStatus,
     manifests: list[Manifest],
+    lingering: bool = False,
 ) -> list[Manifest]:
-    """``manifests`` with the route and Services of ``spec`` set for ``status``."""
+    """``manifests`` with the route and Services of ``spec`` set for ``status``. With no
+    rollout under way (and no promoted preview lingering) they are left as Git wrote them: only
+    the Git name's pods exist then, and the pass is "as rendered", the render a rollback keeps
+    as the last good one."""
+    if not (status.phase.active or lingering):
+        return manifests
     if spec.blue_green is not None:
         hashes = await bluegreen.observe(client, namespace, spec)
         return bluegreen.shape_services(manifests, spec, status, hashes)

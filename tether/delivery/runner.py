@@ -210,7 +210,7 @@ class DeliveryRunner:
             lingering = spec.target.key in rollouts.lingering
             manifests = routing.shape_deployments(manifests, spec, status, stable, lingering)
             manifests = await routing.shape_traffic(
-                self.client, rollouts.namespace, spec, status, manifests
+                self.client, rollouts.namespace, spec, status, manifests, lingering
             )
         return manifests
 

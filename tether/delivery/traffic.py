@@ -1,8 +1,8 @@
 """Traffic for a rollout through a router: Gateway API ``HTTPRoute`` weights and the selectors of
 the Services a rollout steers (canary's stable/canary Services, blue-green's active/preview).
 
-Git holds the route and the Services; Tether owns three things in them while a target is under
-delivery, and nothing else:
+Git holds the route and the Services; Tether owns three things in them while a rollout runs,
+and nothing else (idle, they are applied as Git wrote them, see ``routing.shape_traffic``):
 
 - the ``weight`` of the route's backendRefs naming the stable and the canary Service (a rule
   naming only the stable Service gains a canary backendRef on the same port, at its weight);
