@@ -28,11 +28,12 @@ from tests.helm.test_helmsource_access import helm_push
 from tests.helm.test_sync import PASSWORD, encrypted_values, unique_group
 from tests.oci.conftest import USER, Registry, registry
 from tether.secrets import generate_identity
+from tether.source.oci import fetch_oci_chart
 
 __all__ = ["registry", "start_agent", "tether_crds"]  # fixtures used here
 
 
-def oci_chart_app(namespace: str, url: str, values_repo: str) -> str:
+def oci_chart_app(namespace: str, url: str, values_repo: str, extra: str = "") -> str:
     """An ``oci://`` HelmSource with a login, the GitSource of the encrypted values, the App."""
     return f"""apiVersion: tether.dev/v1alpha1
 kind: HelmSource
@@ -42,7 +43,7 @@ spec:
   interval: 2s
   insecure: true
   secretRef: {{name: registry-login}}
----
+{extra}---
 apiVersion: tether.dev/v1alpha1
 kind: GitSource
 metadata: {{name: values, namespace: {namespace}}}
@@ -82,6 +83,26 @@ def publish(
     helm_push(helm, helm_package(helm, chart, scratch / "packages"), url, registry, scratch)
 
 
+def keys_and_login(kubectl: Kubectl, namespace: str, registry: Registry, repo: GitRepo) -> str:
+    """The age key and registry login Secrets, the encrypted values committed; the identity."""
+    identity, recipient = generate_identity()
+    kubectl(
+        "create", "secret", "generic", "age-keys", "-n", namespace, f"--from-literal=key={identity}"
+    )
+    kubectl(
+        "create", "secret", "generic", "registry-login", "-n", namespace,
+        f"--from-literal=username={USER}", f"--from-literal=password={registry.password}",
+    )  # fmt: skip
+    encrypted_values(repo, recipient)
+    repo.commit("the shop chart's encrypted values")
+    return identity
+
+
+def pushed_digest(registry: Registry, url: str, version: str) -> str:
+    """The manifest digest the registry holds for the chart at ``version`` (as helm printed it)."""
+    return fetch_oci_chart(f"{url}/shop", version, registry.auth).digest
+
+
 def test_a_chart_from_an_oci_registry_with_auth_installs_diffs_clean_upgrades_prunes_and_heals(
     start_agent,
     cli: Cli,
@@ -92,18 +113,9 @@ def test_a_chart_from_an_oci_registry_with_auth_installs_diffs_clean_upgrades_pr
     helm: Path,
     tmp_path: Path,
 ) -> None:
-    identity, recipient = generate_identity()
+    identity = keys_and_login(kubectl, namespace, registry, repo)
     key_file = tmp_path / "age.key"
     key_file.write_text(identity + "\n")
-    kubectl(
-        "create", "secret", "generic", "age-keys", "-n", namespace, f"--from-literal=key={identity}"
-    )
-    kubectl(
-        "create", "secret", "generic", "registry-login", "-n", namespace,
-        f"--from-literal=username={USER}", f"--from-literal=password={registry.password}",
-    )  # fmt: skip
-    encrypted_values(repo, recipient)
-    repo.commit("the shop chart's encrypted values")
     url = registry.ref(f"charts-{uuid.uuid4().hex[:8]}")
     group = unique_group()
     publish(helm, registry, url, tmp_path, "1.0.0", group=group, extra=True)
@@ -148,3 +160,56 @@ def test_a_chart_from_an_oci_registry_with_auth_installs_diffs_clean_upgrades_pr
     )
     log = agent.log.read_text(errors="replace")
     assert PASSWORD not in log and registry.password not in log
+
+
+def test_an_oci_helm_source_with_an_allow_list_applies_only_the_digests_it_names(
+    start_agent,
+    repo: GitRepo,
+    namespace: str,
+    kubectl: Kubectl,
+    registry: Registry,
+    helm: Path,
+    tmp_path: Path,
+) -> None:
+    keys_and_login(kubectl, namespace, registry, repo)
+    url = registry.ref(f"charts-{uuid.uuid4().hex[:8]}")
+    group = unique_group()
+    publish(helm, registry, url, tmp_path, "1.0.0", group=group)
+    allowed = pushed_digest(registry, url, "1.0.0")
+    extra = f"  allowedDigests: [{allowed}]\n"
+    project = platform_project(kubectl, namespace)
+    apply_yaml(kubectl, oci_chart_app(namespace, url, str(repo.root), extra) + project)
+    start_agent("agent-a", "--allow-loopback-http-credentials")
+    wait_for(lambda: at_version(kubectl, namespace, "1.0.0"), 120, "the allowed chart applied")
+    assert chart_status(kubectl, namespace)["digest"] == allowed
+
+    publish(helm, registry, url, tmp_path, "1.1.0", group=group)  # in range, not allowed
+    refused = pushed_digest(registry, url, "1.1.0")
+
+    def refusal() -> str:
+        source = kubectl.get("helmsources.tether.dev", "charts", namespace) or {}
+        conditions = (source.get("status") or {}).get("conditions") or []
+        ready = next((c for c in conditions if c["type"] == "Ready"), {})
+        message = str(ready.get("message", ""))
+        return message if ready.get("status") == "False" and refused in message else ""
+
+    message = wait_for(refusal, 60, "the HelmSource to refuse the digest it does not allow")
+    assert "not in the allowed digests" in message
+    assert at_version(kubectl, namespace, "1.0.0")  # nothing else applied
+    image = kubectl.get("deployment", "web-web", namespace)["spec"]["template"]["spec"]
+    assert image["containers"][0]["image"] == "registry.example/shop:1.0.0"
+
+
+def test_the_api_server_refuses_an_allow_list_on_a_helm_repository(
+    kubectl: Kubectl, namespace: str, tether_crds
+) -> None:
+    source = f"""apiVersion: tether.dev/v1alpha1
+kind: HelmSource
+metadata: {{name: charts, namespace: {namespace}}}
+spec:
+  url: https://charts.example/
+  allowedDigests: [sha256:{"a" * 64}]
+"""
+    result = kubectl("apply", "-f", "-", stdin=source, check=False)
+    assert result.returncode != 0
+    assert "applies to an oci:// registry only" in result.stderr

@@ -321,6 +321,13 @@ HELM_SOURCE = _crd(
     {
         "type": "object",
         "required": ["url"],
+        "x-kubernetes-validations": [
+            {
+                "rule": "!has(self.allowedDigests) || self.url.startsWith('oci://')",
+                "message": "allowedDigests names OCI manifest digests: it applies to an oci:// "
+                "registry only (a Helm repository's packages are checked against its index)",
+            }
+        ],
         "properties": {
             "url": {"type": "string", "pattern": r"^(https?|oci)://[^\s]+$", "maxLength": 2048},
             "interval": {**_DURATION, "default": "5m"},
@@ -330,6 +337,12 @@ HELM_SOURCE = _crd(
             },
             "certSecretRef": _CERT_SECRET_REF,
             "insecure": _INSECURE,
+            "allowedDigests": {
+                "type": "array",
+                "description": "oci:// only: the chart manifest digests accepted (any other "
+                "version is refused and nothing is applied).",
+                "items": {"type": "string", "pattern": "^sha256:[0-9a-f]{64}$"},
+            },
             "suspend": {"type": "boolean"},
         },
     },

@@ -162,6 +162,7 @@ class HelmSourceWorkers:
             auth=access.credentials,
             ca_file=access.ca_file,
             plain_http=access.plain_http,
+            allowed_digests=spec.allowed_digests,
         )
 
     async def fetch(self, state: HelmSourceState) -> None:

@@ -107,6 +107,7 @@ class HelmSourceSpec:
     secret_name: str  # keys username and password, or token
     cert_secret_name: str = ""  # key ca.crt: the CA bundle
     insecure: bool = False  # an oci:// registry served over plain http
+    allowed_digests: tuple[str, ...] = ()  # oci:// only: the chart manifest digests accepted
     requested: str = ""
 
     kind = "HelmSource"
@@ -123,6 +124,7 @@ class HelmSourceSpec:
             secret_name=(spec.get("secretRef") or {}).get("name", ""),
             cert_secret_name=(spec.get("certSecretRef") or {}).get("name", ""),
             insecure=bool(spec.get("insecure", False)),
+            allowed_digests=tuple(spec.get("allowedDigests") or ()),
             requested=(meta.get("annotations") or {}).get(REQUESTED_ANNOTATION, ""),
         )
 
