@@ -5,7 +5,6 @@ place across pages, commit statuses, merge state, and refusals, rate limits and 
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -13,45 +12,22 @@ import pytest
 
 from tests.forge.conftest import QUICK
 from tests.forge.contracts.replay import Pauses, replayed
+from tests.forge.recorded import BAD, GOOD, REPO, REVERT, ROLLOUT, revert_request
 from tether.errors import ForgeError, ForgeUnreachable
 from tether.forge import (
-    ChangeRequest,
     Comment,
     CommitState,
     CommitStatus,
-    FileChange,
     GitHubForge,
     PullRequest,
     PullState,
-    RepoRef,
     StaticToken,
     revert_branch,
 )
 from tether.forge.github import github_api_url
 
 TOKEN = "ghp_contractTestToken0000000000000000000"
-REPO = RepoRef("platform", "gitops")
-BAD = "9fceb02d0ae598e95dc970b74767f19372d61af8"
-GOOD = "1acc419d4d6a9ce985db7be48c6349a0475975b5"
-REVERT = "7638417db6d59f3c431d3e1f261cc637155684cd"
-ROLLOUT = "https://tether.example.com/apps/web/rollouts/12"
 _T = TypeVar("_T")
-
-
-def _revert() -> ChangeRequest:
-    return ChangeRequest(
-        repo=REPO,
-        base="main",
-        head=revert_branch(BAD),
-        title=f"Revert {BAD[:12]}: canary web failed its analysis",
-        body="### Canary `web` failed its analysis\n\nerror rate **7.5 %** > 1 %\n",
-        start_sha=BAD,
-        files=(
-            FileChange("app/deploy.yaml", b"image: web:1.0\n"),
-            FileChange("app/canary.yaml", None),
-        ),
-        commit_message=f"Revert {BAD[:12]}\n\nTether-Revert: {BAD}",
-    )
 
 
 def _replayed(
@@ -66,7 +42,7 @@ def _replayed(
 
 def test_a_revert_is_opened_once_however_often_it_is_asked_for() -> None:
     async def twice(forge: GitHubForge) -> tuple[PullRequest, PullRequest]:
-        return await forge.open_change(_revert()), await forge.open_change(_revert())
+        return await forge.open_change(revert_request()), await forge.open_change(revert_request())
 
     first, again = _replayed(["github/open-revert.yaml", "github/open-revert-again.yaml"], twice)
     assert (first.number, first.state, first.head, first.base, first.head_sha) == (
@@ -83,7 +59,7 @@ def test_a_revert_is_opened_once_however_often_it_is_asked_for() -> None:
 
 def test_an_interrupted_revert_is_finished_without_committing_twice() -> None:
     pull = _replayed(
-        ["github/resume-after-commit.yaml"], lambda forge: forge.open_change(_revert())
+        ["github/resume-after-commit.yaml"], lambda forge: forge.open_change(revert_request())
     )
     assert (pull.number, pull.head_sha) == (42, REVERT)
 
@@ -142,18 +118,6 @@ def test_a_merged_pull_request_has_its_merge_commit_and_a_closed_one_none() -> N
     ]
 
 
-def test_a_refused_token_is_a_clear_error_that_never_shows_it() -> None:
-    with pytest.raises(ForgeError) as caught:
-        _replayed(["github/unauthorized.yaml"], lambda forge: forge.pull_request(REPO, 42))
-    error = caught.value
-    assert not isinstance(error, ForgeUnreachable)
-    assert error.status == 401
-    assert "Bad credentials" in str(error)
-    assert "token was refused" in str(error)
-    assert "/api/v3/repos/platform/gitops/pulls/42" in str(error)
-    assert TOKEN not in str(error) and TOKEN not in repr(error)
-
-
 def test_a_missing_permission_is_not_mistaken_for_a_rate_limit() -> None:
     pauses = Pauses()
     failing = CommitStatus(CommitState.FAILURE, "tether/analysis")
@@ -187,36 +151,6 @@ def test_a_rate_limit_reset_far_ahead_is_unreachable_at_once() -> None:
         )
     assert caught.value.status == 403
     assert pauses.taken == []
-
-
-def test_a_502_is_retried_after_the_backoff() -> None:
-    pauses = Pauses()
-    pull = _replayed(
-        ["github/bad-gateway.yaml"], lambda forge: forge.pull_request(REPO, 42), pauses
-    )
-    assert pull.state is PullState.OPEN
-    assert pauses.taken == [QUICK.backoff]
-
-
-def test_a_github_that_does_not_answer_is_unreachable() -> None:
-    pauses = Pauses()
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]  # nothing listens there once the socket is closed
-
-    async def scenario() -> None:
-        async with GitHubForge(
-            f"http://127.0.0.1:{port}", StaticToken(TOKEN), QUICK, sleep=pauses
-        ) as forge:
-            await forge.set_commit_status(
-                REPO, BAD, CommitStatus(CommitState.FAILURE, "tether/analysis")
-            )
-
-    with pytest.raises(ForgeUnreachable, match="connection refused") as caught:
-        asyncio.run(scenario())
-    assert f"127.0.0.1:{port}/api/v3/repos/platform/gitops/statuses/{BAD}" in str(caught.value)
-    assert len(pauses.taken) == QUICK.attempts - 1
-    assert TOKEN not in str(caught.value)
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,6 @@ limits and outages."""
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -13,13 +12,12 @@ import pytest
 
 from tests.forge.conftest import QUICK
 from tests.forge.contracts.replay import Pauses, replayed
-from tether.errors import ForgeError, ForgeUnreachable
+from tests.forge.recorded import BAD, GOOD, REPO, REVERT, ROLLOUT, revert_request
+from tether.errors import ForgeError
 from tether.forge import (
-    ChangeRequest,
     Comment,
     CommitState,
     CommitStatus,
-    FileChange,
     GitLabForge,
     PullRequest,
     PullState,
@@ -31,28 +29,7 @@ from tether.forge.gitlab import gitlab_root_url
 from tether.forge.transport import ForgeHttp
 
 TOKEN = "glpat-contractTestToken000000"
-REPO = RepoRef("platform", "gitops")
-BAD = "9fceb02d0ae598e95dc970b74767f19372d61af8"
-GOOD = "1acc419d4d6a9ce985db7be48c6349a0475975b5"
-REVERT = "7638417db6d59f3c431d3e1f261cc637155684cd"
-ROLLOUT = "https://tether.example.com/apps/web/rollouts/12"
 _T = TypeVar("_T")
-
-
-def _revert() -> ChangeRequest:
-    return ChangeRequest(
-        repo=REPO,
-        base="main",
-        head=revert_branch(BAD),
-        title=f"Revert {BAD[:12]}: canary web failed its analysis",
-        body="### Canary `web` failed its analysis\n\nerror rate **7.5 %** > 1 %\n",
-        start_sha=BAD,
-        files=(
-            FileChange("app/deploy.yaml", b"image: web:1.0\n"),
-            FileChange("app/canary.yaml", None),
-        ),
-        commit_message=f"Revert {BAD[:12]}\n\nTether-Revert: {BAD}",
-    )
 
 
 def _replayed(
@@ -67,7 +44,7 @@ def _replayed(
 
 def test_a_revert_is_opened_once_however_often_it_is_asked_for() -> None:
     async def twice(forge: GitLabForge) -> tuple[PullRequest, PullRequest]:
-        return await forge.open_change(_revert()), await forge.open_change(_revert())
+        return await forge.open_change(revert_request()), await forge.open_change(revert_request())
 
     first, again = _replayed(["gitlab/open-revert.yaml", "gitlab/open-revert-again.yaml"], twice)
     assert (first.number, first.state, first.head, first.base, first.head_sha) == (
@@ -82,7 +59,9 @@ def test_a_revert_is_opened_once_however_often_it_is_asked_for() -> None:
 
 
 def test_a_merge_request_another_replica_just_created_is_found_not_refused() -> None:
-    pull = _replayed(["gitlab/create-conflict.yaml"], lambda forge: forge.open_change(_revert()))
+    pull = _replayed(
+        ["gitlab/create-conflict.yaml"], lambda forge: forge.open_change(revert_request())
+    )
     assert (pull.number, pull.state) == (7, PullState.OPEN)
 
 
@@ -155,18 +134,6 @@ def test_a_merged_merge_request_has_its_merge_commit_and_a_closed_one_none() -> 
     ]
 
 
-def test_a_refused_token_is_a_clear_error_that_never_shows_it() -> None:
-    with pytest.raises(ForgeError) as caught:
-        _replayed(["gitlab/unauthorized.yaml"], lambda forge: forge.pull_request(REPO, 7))
-    error = caught.value
-    assert not isinstance(error, ForgeUnreachable)
-    assert error.status == 401
-    assert "401 Unauthorized" in str(error)
-    assert "token was refused" in str(error)
-    assert "/api/v4/projects/platform%2Fgitops/merge_requests/7" in str(error)
-    assert TOKEN not in str(error) and TOKEN not in repr(error)
-
-
 def test_a_rate_limited_note_waits_as_asked_then_goes_through() -> None:
     pauses = Pauses()
     posted = _replayed(
@@ -176,30 +143,6 @@ def test_a_rate_limited_note_waits_as_asked_then_goes_through() -> None:
     )
     assert posted.id == 305
     assert pauses.taken == [7.0]
-
-
-def test_a_502_is_retried_after_the_backoff() -> None:
-    pauses = Pauses()
-    pull = _replayed(["gitlab/bad-gateway.yaml"], lambda forge: forge.pull_request(REPO, 7), pauses)
-    assert pull.state is PullState.OPEN
-    assert pauses.taken == [QUICK.backoff]
-
-
-def test_a_gitlab_that_does_not_answer_is_unreachable() -> None:
-    pauses = Pauses()
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]  # nothing listens there once the socket is closed
-
-    def driver(origin: str) -> GitLabForge:
-        return GitLabForge(f"http://127.0.0.1:{port}", StaticToken(TOKEN), QUICK, sleep=pauses)
-
-    failing = CommitStatus(CommitState.FAILURE, "tether/analysis")
-    with pytest.raises(ForgeUnreachable, match="connection refused") as caught:
-        replayed([], TOKEN, driver, lambda forge: forge.set_commit_status(REPO, BAD, failing))
-    assert f"127.0.0.1:{port}/api/v4/projects/platform%2Fgitops/statuses/{BAD}" in str(caught.value)
-    assert len(pauses.taken) == QUICK.attempts - 1
-    assert TOKEN not in str(caught.value)
 
 
 @pytest.mark.parametrize(

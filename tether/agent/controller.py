@@ -3,7 +3,8 @@ replica leads. Each concern has its own module:
 
 - ``informer``: list and watch one kind (re-list on 410, forget what is gone);
 - ``sources``: GitSource workers (fetch, credentials, signatures); ``helmsources``:
-  HelmSource workers (charts resolved per App); ``ocisources``: OCISource workers; ``appsources``: what an App syncs, any kind;
+  HelmSource workers (charts resolved per App); ``ocisources``: OCISource workers;
+  ``intervalworkers``: the worker loop the three share; ``appsources``: what an App syncs;
 - ``apps``: App workers (the reconcile pass, dependencies, health wait);
 - ``drift`` and ``healing``: shared watches of managed objects, and judging their changes;
 - ``tenancy``: an App's Project as sync options;

@@ -12,7 +12,6 @@ holds only whole, verified packages (written to a temporary file, then renamed).
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import functools
 import hashlib
@@ -23,9 +22,10 @@ from typing import Any
 
 from tether.agent.alerts import AlertQueue
 from tether.agent.conditions import now
+from tether.agent.intervalworkers import IntervalWorkers
 from tether.agent.repositoryaccess import RepositoryAccess, SourceAccess, repository_access
 from tether.agent.settings import AgentSettings
-from tether.agent.sources import FetchSlots, alert_for, jittered
+from tether.agent.sources import FetchSlots, alert_for
 from tether.agent.specs import AppSpec, HelmSourceSpec
 from tether.agent.state import AppState, ChartWanted, Fleet, HelmSourceState
 from tether.agent.status import AppStatusChange, StatusWriter
@@ -35,24 +35,11 @@ from tether.notify import AlertEvent
 from tether.source import (
     ChartArtifact,
     ChartSource,
-    FetchRules,
     chart_cache_dir,
     fetch_chart,
 )
 
 KIND = "HelmSource"
-
-
-def access_of(spec: HelmSourceSpec) -> SourceAccess:
-    return SourceAccess(
-        KIND,
-        spec.namespace,
-        spec.name,
-        spec.url,
-        spec.secret_name,
-        spec.cert_secret_name,
-        spec.insecure,
-    )
 
 
 def wanted_chart(spec: AppSpec) -> ChartWanted | None:
@@ -86,7 +73,7 @@ def pinned_fetcher(
     return fetch
 
 
-class HelmSourceWorkers:
+class HelmSourceWorkers(IntervalWorkers[HelmSourceSpec, HelmSourceState]):
     """Starts, updates and stops the worker of each HelmSource seen by the informer."""
 
     def __init__(
@@ -98,43 +85,20 @@ class HelmSourceWorkers:
         settings: AgentSettings,
         slots: FetchSlots,
     ) -> None:
-        self.client = client
-        self.fleet = fleet
-        self.status = status
-        self.alerts = alerts
-        self.settings = settings
+        super().__init__(fleet.helm_sources, client, fleet, status, alerts, settings)
         self.slots = slots
-        self.rules = FetchRules.tenant(
-            allow_local=settings.allow_local_sources,
-            loopback_http_credentials=settings.loopback_http_credentials,
-        )
 
-    async def on_event(self, event: str, obj: dict[str, Any]) -> None:
-        spec = HelmSourceSpec.of(obj)
-        current = self.fleet.helm_sources.get(spec.key)
-        if event == "DELETED":
-            if current and current.task:
-                current.task.cancel()
-            self.fleet.helm_sources.pop(spec.key, None)
-            return
-        if current is None:
-            state = HelmSourceState(spec)
-            self.fleet.helm_sources[spec.key] = state
-            state.task = asyncio.create_task(self._worker(state))
-        elif current.spec != spec:
-            if replace(current.spec, requested=spec.requested) != spec:
-                current.charts.clear()  # another URL or Secret: resolve everything again
-                current.chart_errors.clear()
-            current.spec = spec
-            current.trigger.set()
+    def parse(self, obj: dict[str, Any]) -> HelmSourceSpec:
+        return HelmSourceSpec.of(obj)
 
-    async def _worker(self, state: HelmSourceState) -> None:
-        while True:
-            if not state.spec.suspend:
-                await self.fetch(state)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(state.trigger.wait(), jittered(state.spec.interval))
-            state.trigger.clear()
+    def new_state(self, spec: HelmSourceSpec) -> HelmSourceState:
+        return HelmSourceState(spec)
+
+    def respec(self, state: HelmSourceState, spec: HelmSourceSpec) -> None:
+        if replace(state.spec, requested=spec.requested) != spec:
+            state.charts.clear()  # another URL or Secret: resolve everything again
+            state.chart_errors.clear()
+        state.spec = spec
 
     def _wanted(self, spec: HelmSourceSpec) -> list[ChartWanted]:
         found = {wanted_chart(app.spec) for app in self.fleet.apps_of(spec.key, KIND)}
@@ -148,7 +112,7 @@ class HelmSourceWorkers:
     async def connection(self, spec: HelmSourceSpec) -> RepositoryAccess:
         """Credentials and CA bundle from the HelmSource's Secrets, in its own namespace, after
         its URL is checked against the tenant rules."""
-        return await repository_access(self.client, self.rules, access_of(spec))
+        return await repository_access(self.client, self.rules, SourceAccess.of(KIND, spec))
 
     def chart_source(
         self, spec: HelmSourceSpec, wanted: ChartWanted, access: RepositoryAccess

@@ -10,17 +10,16 @@ Credentials, CA and URL rules are a HelmSource's (``tether.agent.repositoryacces
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import functools
 from pathlib import Path
 from typing import Any
 
 from tether.agent.alerts import AlertQueue
 from tether.agent.conditions import now
+from tether.agent.intervalworkers import IntervalWorkers
 from tether.agent.repositoryaccess import RepositoryAccess, SourceAccess, repository_access
 from tether.agent.settings import AgentSettings
-from tether.agent.sources import FetchSlots, alert_for, jittered
+from tether.agent.sources import FetchSlots, alert_for
 from tether.agent.specs import OCISourceSpec
 from tether.agent.state import Fleet, OCISourceState
 from tether.agent.status import AppStatusChange, StatusWriter
@@ -28,25 +27,12 @@ from tether.cluster.client import KubeClient
 from tether.core.paths import cache_root
 from tether.errors import SourceError, TetherError
 from tether.notify import AlertEvent
-from tether.source import FetchRules
 from tether.source.oci import FetchedArtifact, OCIAuth, OCIReference, fetch_artifact
 from tether.source.oci_client import RegistryClient
 from tether.source.semver import RangeError, parse_range
 
 KIND = "OCISource"
 SEMVER = "semver:"
-
-
-def access_of(spec: OCISourceSpec) -> SourceAccess:
-    return SourceAccess(
-        KIND,
-        spec.namespace,
-        spec.name,
-        spec.url,
-        spec.secret_name,
-        spec.cert_secret_name,
-        spec.insecure,
-    )
 
 
 def resolve(spec: OCISourceSpec, auth: OCIAuth, cache_dir: Path) -> FetchedArtifact:
@@ -81,7 +67,7 @@ def _highest_tag(spec: OCISourceSpec, base: OCIReference, auth: OCIAuth) -> str:
     return tag
 
 
-class OCISourceWorkers:
+class OCISourceWorkers(IntervalWorkers[OCISourceSpec, OCISourceState]):
     """Starts, updates and stops the worker of each OCISource seen by the informer."""
 
     def __init__(
@@ -93,39 +79,17 @@ class OCISourceWorkers:
         settings: AgentSettings,
         slots: FetchSlots,
     ) -> None:
-        self.client = client
-        self.fleet = fleet
-        self.status = status
-        self.alerts = alerts
+        super().__init__(fleet.oci_sources, client, fleet, status, alerts, settings)
         self.slots = slots
-        self.rules = FetchRules.tenant(
-            allow_local=settings.allow_local_sources,
-            loopback_http_credentials=settings.loopback_http_credentials,
-        )
 
-    async def on_event(self, event: str, obj: dict[str, Any]) -> None:
-        spec = OCISourceSpec.of(obj)
-        current = self.fleet.oci_sources.get(spec.key)
-        if event == "DELETED":
-            if current and current.task:
-                current.task.cancel()
-            self.fleet.oci_sources.pop(spec.key, None)
-            return
-        if current is None:
-            state = OCISourceState(spec)
-            self.fleet.oci_sources[spec.key] = state
-            state.task = asyncio.create_task(self._worker(state))
-        elif current.spec != spec:
-            current.spec = spec
-            current.trigger.set()
+    def parse(self, obj: dict[str, Any]) -> OCISourceSpec:
+        return OCISourceSpec.of(obj)
 
-    async def _worker(self, state: OCISourceState) -> None:
-        while True:
-            if not state.spec.suspend:
-                await self.fetch(state)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(state.trigger.wait(), jittered(state.spec.interval))
-            state.trigger.clear()
+    def new_state(self, spec: OCISourceSpec) -> OCISourceState:
+        return OCISourceState(spec)
+
+    def respec(self, state: OCISourceState, spec: OCISourceSpec) -> None:
+        state.spec = spec
 
     @staticmethod
     def cache_dir(spec: OCISourceSpec) -> Path:
@@ -135,7 +99,7 @@ class OCISourceWorkers:
     async def fetch(self, state: OCISourceState) -> None:
         spec = state.spec
         try:
-            access = await repository_access(self.client, self.rules, access_of(spec))
+            access = await repository_access(self.client, self.rules, SourceAccess.of(KIND, spec))
             auth = oci_auth(access)
             work = functools.partial(resolve, spec, auth, self.cache_dir(spec))
             artifact = await self.slots.run(spec.namespace, work)

@@ -14,7 +14,7 @@ import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from tether.agent.secretdata import decoded, get_secret
 from tether.cluster.client import KubeClient
@@ -24,6 +24,28 @@ from tether.source import ChartCredentials, FetchRules
 
 CA_KEY = "ca.crt"
 CREDENTIAL_KEYS = "keys username and password (basic auth), or token (a bearer token)"
+
+
+class NamesAccess(Protocol):
+    """A source spec that names its server, Secrets and plain http (HelmSource, OCISource)."""
+
+    @property
+    def namespace(self) -> str: ...
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def url(self) -> str: ...
+
+    @property
+    def secret_name(self) -> str: ...
+
+    @property
+    def cert_secret_name(self) -> str: ...
+
+    @property
+    def insecure(self) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -37,6 +59,18 @@ class SourceAccess:
     secret_name: str = ""
     cert_secret_name: str = ""
     insecure: bool = False  # an oci:// registry over plain http
+
+    @classmethod
+    def of(cls, kind: str, spec: NamesAccess) -> SourceAccess:
+        return cls(
+            kind,
+            spec.namespace,
+            spec.name,
+            spec.url,
+            spec.secret_name,
+            spec.cert_secret_name,
+            spec.insecure,
+        )
 
     @property
     def about(self) -> str:

@@ -17,9 +17,7 @@ A GitSource is written by a tenant, so it reaches only what it names (decision 0
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
-import random
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -27,6 +25,8 @@ from typing import Any, TypeVar
 
 from tether.agent import metrics
 from tether.agent.alerts import AlertQueue
+from tether.agent.intervalworkers import IntervalWorkers
+from tether.agent.intervalworkers import jittered as jittered  # noqa: PLC0414 - apps.py imports it here
 from tether.agent.secretdata import decoded, get_secret, read_secret
 from tether.agent.settings import AgentSettings
 from tether.agent.specs import SourceSpec
@@ -41,7 +41,6 @@ from tether.source import (
     Artifact,
     BasicAuth,
     CredentialProvider,
-    FetchRules,
     GitHubApp,
     SignaturePolicy,
     SshKey,
@@ -57,11 +56,6 @@ CREDENTIAL_KEYS = (
     "githubAppID, githubAppInstallationID and githubAppPrivateKey for a GitHub App"
 )
 TOKEN_FILE_REFUSED = "TokenFileUnsupported"  # noqa: S105 - a condition reason
-
-
-def jittered(seconds: float) -> float:
-    """±10% so that many apps with one interval do not all wake at once (not security-relevant)."""
-    return seconds * random.uniform(0.9, 1.1)  # noqa: S311
 
 
 def alert_for(state: AppState, event: AlertEvent, summary: str, **details: str) -> Alert:
@@ -95,7 +89,7 @@ class FetchSlots:
         self._threads.shutdown(wait=False, cancel_futures=True)
 
 
-class SourceWorkers:
+class SourceWorkers(IntervalWorkers[SourceSpec, SourceState]):
     """Starts, updates and stops the worker of each GitSource seen by the informer."""
 
     def __init__(
@@ -106,40 +100,17 @@ class SourceWorkers:
         alerts: AlertQueue,
         settings: AgentSettings,
     ) -> None:
-        self.client = client
-        self.fleet = fleet
-        self.status = status
-        self.alerts = alerts
-        self.settings = settings
-        self.rules = FetchRules.tenant(
-            allow_local=self.settings.allow_local_sources,
-            loopback_http_credentials=self.settings.loopback_http_credentials,
-        )
+        super().__init__(fleet.sources, client, fleet, status, alerts, settings)
         self.slots = FetchSlots(self.settings.fetches_per_namespace)
 
-    async def on_event(self, event: str, obj: dict[str, Any]) -> None:
-        spec = SourceSpec.of(obj)
-        current = self.fleet.sources.get(spec.key)
-        if event == "DELETED":
-            if current and current.task:
-                current.task.cancel()
-            self.fleet.sources.pop(spec.key, None)
-            return
-        if current is None:
-            state = SourceState(spec)
-            self.fleet.sources[spec.key] = state
-            state.task = asyncio.create_task(self._worker(state))
-        elif current.spec != spec:
-            current.spec = spec
-            current.trigger.set()
+    def parse(self, obj: dict[str, Any]) -> SourceSpec:
+        return SourceSpec.of(obj)
 
-    async def _worker(self, state: SourceState) -> None:
-        while True:
-            if not state.spec.suspend:
-                await self.fetch(state)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(state.trigger.wait(), jittered(state.spec.interval))
-            state.trigger.clear()
+    def new_state(self, spec: SourceSpec) -> SourceState:
+        return SourceState(spec)
+
+    def respec(self, state: SourceState, spec: SourceSpec) -> None:
+        state.spec = spec
 
     def fetcher(
         self,

@@ -19,8 +19,9 @@ from typing import Any, TypeVar
 from urllib.parse import quote
 
 from tether.errors import ForgeError, ForgeUnreachable
-from tether.forge.idempotency import keyed_comment, prepare_branch
+from tether.forge.idempotency import prepare_branch
 from tether.forge.interface import TokenProvider
+from tether.forge.issuecomments import comment_from_json, issue_comment, repo_path
 from tether.forge.model import (
     ChangeRequest,
     Comment,
@@ -31,7 +32,7 @@ from tether.forge.model import (
     PullState,
     RepoRef,
 )
-from tether.forge.transport import ForgeHttp, ForgeSettings
+from tether.forge.transport import ForgeDriver, ForgeHttp, ForgeSettings
 
 _PAGE_SIZE = 50
 _MAX_PAGES = 40
@@ -50,7 +51,7 @@ class _NotYet(Exception):
         self.outage = outage
 
 
-class GiteaForge:
+class GiteaForge(ForgeDriver):
     """Pull requests, comments and commit statuses on one Gitea server."""
 
     def __init__(
@@ -61,21 +62,8 @@ class GiteaForge:
         *,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
-        self._http = ForgeHttp(base_url, "/api/v1", credentials, settings, sleep=sleep)
+        super().__init__(ForgeHttp(base_url, "/api/v1", credentials, settings, sleep=sleep))
         self._sleep = sleep
-
-    @property
-    def base_url(self) -> str:
-        return self._http.base_url
-
-    async def __aenter__(self) -> GiteaForge:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
-
-    async def close(self) -> None:
-        await self._http.close()
 
     # -- pull requests -----------------------------------------------------------------------
 
@@ -121,7 +109,7 @@ class GiteaForge:
             return found
         raise _NotYet(
             "does not show the pull request it accepted",
-            self._http.url_of(_repo_path(request.repo, "/pulls")),
+            self._http.url_of(repo_path(request.repo, "/pulls")),
         )
 
     async def find_pull_requests(self, repo: RepoRef, head: str) -> list[PullRequest]:
@@ -130,7 +118,7 @@ class GiteaForge:
             try:
                 items = await self._http.request(
                     "GET",
-                    _repo_path(repo, "/pulls"),
+                    repo_path(repo, "/pulls"),
                     params={"state": "all", "page": page, "limit": _PAGE_SIZE},
                     what=f"listing pull requests of {repo}",
                 )
@@ -149,7 +137,7 @@ class GiteaForge:
 
     async def _is_empty(self, repo: RepoRef) -> bool:
         data = await self._http.request(
-            "GET", _repo_path(repo, ""), what=f"reading repository {repo}", missing_ok=True
+            "GET", repo_path(repo, ""), what=f"reading repository {repo}", missing_ok=True
         )
         return isinstance(data, dict) and bool(data.get("empty"))
 
@@ -163,7 +151,7 @@ class GiteaForge:
     ) -> PullRequest | None:
         data = await self._http.request(
             "GET",
-            _repo_path(repo, f"/pulls/{number}"),
+            repo_path(repo, f"/pulls/{number}"),
             what=f"reading pull request #{number} of {repo}",
             missing_ok=missing_ok,
         )
@@ -172,7 +160,7 @@ class GiteaForge:
     async def _pull_by_base_head(self, repo: RepoRef, base: str, head: str) -> PullRequest | None:
         data = await self._http.request(
             "GET",
-            _repo_path(repo, f"/pulls/{quote(base, safe='')}/{quote(head, safe='/')}"),
+            repo_path(repo, f"/pulls/{quote(base, safe='')}/{quote(head, safe='/')}"),
             what=f"looking for a pull request {head} → {base} in {repo}",
             missing_ok=True,
         )
@@ -183,7 +171,7 @@ class GiteaForge:
         try:
             data = await self._http.request(
                 "POST",
-                _repo_path(request.repo, "/pulls"),
+                repo_path(request.repo, "/pulls"),
                 body={
                     "head": request.head,
                     "base": request.base,
@@ -211,14 +199,14 @@ class GiteaForge:
             create_branch=lambda: self._create_branch(repo, head, request.start_sha),
             commit_files=lambda: self._commit_files(request),
             where=self.base_url,
-            url=self._http.url_of(_repo_path(repo, "/branches")),
+            url=self._http.url_of(repo_path(repo, "/branches")),
         )
 
     async def _branch_head(self, repo: RepoRef, branch: str) -> str | None:
         try:
             data = await self._http.request(
                 "GET",
-                _repo_path(repo, f"/branches/{quote(branch, safe='/')}"),
+                repo_path(repo, f"/branches/{quote(branch, safe='/')}"),
                 what=f"reading branch {branch} of {repo}",
                 missing_ok=True,
             )
@@ -233,7 +221,7 @@ class GiteaForge:
         try:
             await self._http.request(
                 "POST",
-                _repo_path(repo, "/branches"),
+                repo_path(repo, "/branches"),
                 body={"new_branch_name": branch, "old_ref_name": start_sha},
                 what=f"creating branch {branch} at {start_sha[:12]} in {repo}",
             )
@@ -253,7 +241,7 @@ class GiteaForge:
             return
         await self._http.request(
             "POST",
-            _repo_path(request.repo, "/contents"),
+            repo_path(request.repo, "/contents"),
             body={
                 "branch": request.head,
                 "message": request.commit_message or request.title,
@@ -270,7 +258,7 @@ class GiteaForge:
             return {"operation": "upload", "path": change.path, "content": content}
         existing = await self._http.request(
             "GET",
-            _repo_path(repo, f"/contents/{quote(change.path.lstrip('/'), safe='/')}"),
+            repo_path(repo, f"/contents/{quote(change.path.lstrip('/'), safe='/')}"),
             params={"ref": branch},
             what=f"reading {change.path} on branch {branch} of {repo}",
             missing_ok=True,
@@ -283,35 +271,16 @@ class GiteaForge:
 
     async def comment(self, repo: RepoRef, number: int, body: str, *, key: str = "") -> Comment:
         async def existing() -> list[Comment]:
-            return [_comment_from_json(item) for item in await self._comments(repo, number)]
+            return [comment_from_json(item) for item in await self._comments(repo, number)]
 
-        async def post(text: str) -> Comment:
-            data = await self._http.request(
-                "POST",
-                _repo_path(repo, f"/issues/{number}/comments"),
-                body={"body": text},
-                what=f"commenting on pull request #{number} of {repo}",
-            )
-            return _comment_from_json(data)
-
-        async def edit(comment: Comment, text: str) -> Comment:
-            data = await self._http.request(
-                "PATCH",
-                _repo_path(repo, f"/issues/comments/{comment.id}"),
-                body={"body": text},
-                what=f"editing comment {comment.id} on pull request #{number} of {repo}",
-                repeatable=True,  # the same text written twice is the same comment
-            )
-            return _comment_from_json(data)
-
-        return await keyed_comment(body, key, existing=existing, post=post, edit=edit)
+        return await issue_comment(self._http, repo, number, body, key=key, existing=existing)
 
     async def _comments(self, repo: RepoRef, number: int) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
         for page in range(1, _MAX_PAGES + 1):
             batch = await self._http.request(
                 "GET",
-                _repo_path(repo, f"/issues/{number}/comments"),
+                repo_path(repo, f"/issues/{number}/comments"),
                 params={"page": page, "limit": _PAGE_SIZE},
                 what=f"reading the comments of pull request #{number} of {repo}",
             )
@@ -338,7 +307,7 @@ class GiteaForge:
     async def _has_commit(self, repo: RepoRef, sha: str) -> bool:
         found = await self._http.request(
             "GET",
-            _repo_path(repo, f"/git/commits/{quote(sha, safe='')}"),
+            repo_path(repo, f"/git/commits/{quote(sha, safe='')}"),
             params={"stat": "false", "verification": "false", "files": "false"},
             what=f"looking for commit {sha[:12]} in {repo}",
             missing_ok=True,
@@ -351,7 +320,7 @@ class GiteaForge:
         await self._commit_known(
             sha,
             "POST",
-            _repo_path(repo, f"/statuses/{quote(sha, safe='')}"),
+            repo_path(repo, f"/statuses/{quote(sha, safe='')}"),
             body={
                 "state": status.state.value,
                 "context": status.context,
@@ -393,7 +362,7 @@ class GiteaForge:
             combined = await self._commit_known(
                 sha,
                 "GET",
-                _repo_path(repo, f"/commits/{quote(sha, safe='')}/status"),
+                repo_path(repo, f"/commits/{quote(sha, safe='')}/status"),
                 params={"page": page, "limit": _PAGE_SIZE},
                 what=what,
             )
@@ -402,10 +371,6 @@ class GiteaForge:
             if len(batch) < _PAGE_SIZE:
                 break
         return items
-
-
-def _repo_path(repo: RepoRef, rest: str) -> str:
-    return f"/repos/{quote(repo.owner, safe='')}/{quote(repo.name, safe='')}{rest}"
 
 
 def _same_repo(item: dict[str, Any], repo: RepoRef) -> bool:
@@ -430,7 +395,3 @@ def _pull_from_json(repo: RepoRef, data: dict[str, Any]) -> PullRequest:
         if merged and data.get("merge_commit_sha")
         else None,
     )
-
-
-def _comment_from_json(data: dict[str, Any]) -> Comment:
-    return Comment(id=int(data["id"]), url=str(data.get("html_url", "")), body=str(data["body"]))

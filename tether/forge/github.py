@@ -26,8 +26,14 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from tether.errors import ForgeError
-from tether.forge.idempotency import keyed_comment, prepare_branch, same_commit
+from tether.forge.idempotency import (
+    create_branch_once,
+    open_change_once,
+    prepare_branch,
+    same_commit,
+)
 from tether.forge.interface import TokenProvider
+from tether.forge.issuecomments import comment_from_json, issue_comment, repo_path
 from tether.forge.model import (
     ChangeRequest,
     Comment,
@@ -38,7 +44,7 @@ from tether.forge.model import (
     PullState,
     RepoRef,
 )
-from tether.forge.transport import ForgeHttp, ForgeSettings, plain_base_url
+from tether.forge.transport import ForgeDriver, ForgeHttp, ForgeSettings, plain_base_url
 
 GITHUB_COM = "https://github.com"
 _GITHUB_COM_API = "https://api.github.com"
@@ -61,7 +67,7 @@ def github_api_url(base_url: str) -> str:
     return plain + _ENTERPRISE_API_PREFIX
 
 
-class GitHubForge:
+class GitHubForge(ForgeDriver):
     """Pull requests, comments and commit statuses on github.com or a GitHub Enterprise Server."""
 
     def __init__(
@@ -72,48 +78,36 @@ class GitHubForge:
         *,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
-        self._http = ForgeHttp(
-            github_api_url(base_url),
-            "",
-            credentials,
-            settings,
-            sleep=sleep,
-            auth_scheme="Bearer",
-            headers=_API_HEADERS,
+        super().__init__(
+            ForgeHttp(
+                github_api_url(base_url),
+                "",
+                credentials,
+                settings,
+                sleep=sleep,
+                auth_scheme="Bearer",
+                headers=_API_HEADERS,
+            )
         )
-
-    @property
-    def base_url(self) -> str:
-        return self._http.base_url
-
-    def __repr__(self) -> str:
-        return f"GitHubForge({self.base_url!r})"
-
-    async def __aenter__(self) -> GitHubForge:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
-
-    async def close(self) -> None:
-        await self._http.close()
 
     # -- pull requests -----------------------------------------------------------------------
 
     async def open_change(self, request: ChangeRequest) -> PullRequest:
-        existing = await self._pulls(request.repo, request.head, base=request.base)
-        if existing:
-            return existing[0]
         repo, head = request.repo, request.head
-        await prepare_branch(
-            request,
-            branch_head=lambda: self._branch_head(repo, head),
-            create_branch=lambda: self._create_branch(repo, head, request.start_sha),
-            commit_files=lambda: self._commit_files(request),
-            where=self.base_url,
-            url=self._http.url_of(_repo_path(repo, "/git/refs")),
+        return await open_change_once(
+            find=lambda: self._pulls(repo, head, base=request.base),
+            prepare=lambda: prepare_branch(
+                request,
+                branch_head=lambda: self._branch_head(repo, head),
+                create_branch=lambda: self._create_branch(repo, head, request.start_sha),
+                commit_files=lambda: self._commit_files(request),
+                where=self.base_url,
+                url=self._http.url_of(repo_path(repo, "/git/refs")),
+            ),
+            create=lambda: self._create_pull(request),
+            # 422 "A pull request already exists": an earlier attempt made it.
+            made_already=lambda error: error.status == 422 and "already exists" in str(error),
         )
-        return await self._create_pull(request)
 
     async def find_pull_requests(self, repo: RepoRef, head: str) -> list[PullRequest]:
         return await self._pulls(repo, head)
@@ -129,7 +123,7 @@ class GitHubForge:
         if base:
             params["base"] = base
         items = await self._http.pages(
-            _repo_path(repo, "/pulls"),
+            repo_path(repo, "/pulls"),
             params=params,
             what=f"listing pull requests from {head} in {repo}",
         )
@@ -139,31 +133,23 @@ class GitHubForge:
     async def pull_request(self, repo: RepoRef, number: int) -> PullRequest:
         data = await self._http.request(
             "GET",
-            _repo_path(repo, f"/pulls/{number}"),
+            repo_path(repo, f"/pulls/{number}"),
             what=f"reading pull request #{number} of {repo}",
         )
         return _pull_from_json(repo, data)
 
     async def _create_pull(self, request: ChangeRequest) -> PullRequest:
-        try:
-            data = await self._http.request(
-                "POST",
-                _repo_path(request.repo, "/pulls"),
-                body={
-                    "title": request.title,
-                    "head": request.head,
-                    "base": request.base,
-                    "body": request.body,
-                },
-                what=f"opening a pull request {request.head} → {request.base} in {request.repo}",
-            )
-        except ForgeError as error:
-            # 422 "A pull request already exists": an earlier attempt made it.
-            if error.status == 422 and "already exists" in str(error):
-                found = await self._pulls(request.repo, request.head, base=request.base)
-                if found:
-                    return found[0]
-            raise
+        data = await self._http.request(
+            "POST",
+            repo_path(request.repo, "/pulls"),
+            body={
+                "title": request.title,
+                "head": request.head,
+                "base": request.base,
+                "body": request.body,
+            },
+            what=f"opening a pull request {request.head} → {request.base} in {request.repo}",
+        )
         return _pull_from_json(request.repo, data)
 
     # -- branches and the revert commit (git data API) ---------------------------------------
@@ -171,30 +157,24 @@ class GitHubForge:
     async def _branch_head(self, repo: RepoRef, branch: str) -> str | None:
         data = await self._http.request(
             "GET",
-            _repo_path(repo, f"/git/ref/heads/{quote(branch, safe='/')}"),
+            repo_path(repo, f"/git/ref/heads/{quote(branch, safe='/')}"),
             what=f"reading branch {branch} of {repo}",
             missing_ok=True,
         )
         return None if data is None else str(data["object"]["sha"])
 
     async def _create_branch(self, repo: RepoRef, branch: str, start_sha: str) -> None:
-        try:
-            await self._http.request(
+        await create_branch_once(
+            lambda: self._http.request(
                 "POST",
-                _repo_path(repo, "/git/refs"),
+                repo_path(repo, "/git/refs"),
                 body={"ref": f"refs/heads/{branch}", "sha": start_sha},
                 what=f"creating branch {branch} at {start_sha[:12]} in {repo}",
-            )
-        except ForgeError as error:
-            if error.status == 422 and "already exists" in str(error):
-                return  # made by an earlier attempt
-            if error.status == 422:
-                raise ForgeError(
-                    f"{error}; was commit {start_sha[:12]} pushed to {repo}?",
-                    url=error.url,
-                    status=error.status,
-                ) from error
-            raise
+            ),
+            refusal=422,
+            repo=repo,
+            start_sha=start_sha,
+        )
 
     async def _commit_files(self, request: ChangeRequest) -> None:
         repo = request.repo
@@ -207,19 +187,19 @@ class GitHubForge:
             return
         start = await self._http.request(
             "GET",
-            _repo_path(repo, f"/git/commits/{quote(request.start_sha, safe='')}"),
+            repo_path(repo, f"/git/commits/{quote(request.start_sha, safe='')}"),
             what=f"reading commit {request.start_sha[:12]} of {repo}",
         )
         tree = await self._http.request(
             "POST",
-            _repo_path(repo, "/git/trees"),
+            repo_path(repo, "/git/trees"),
             body={"base_tree": start["tree"]["sha"], "tree": entries},
             what=f"writing the tree of the revert on {request.head} of {repo}",
             repeatable=True,  # git objects are content-addressed: writing one twice is harmless
         )
         commit = await self._http.request(
             "POST",
-            _repo_path(repo, "/git/commits"),
+            repo_path(repo, "/git/commits"),
             body={
                 "message": request.commit_message or request.title,
                 "tree": tree["sha"],
@@ -237,7 +217,7 @@ class GitHubForge:
         if change.content is not None:
             blob = await self._http.request(
                 "POST",
-                _repo_path(repo, "/git/blobs"),
+                repo_path(repo, "/git/blobs"),
                 body={"content": base64.b64encode(change.content).decode(), "encoding": "base64"},
                 what=f"writing {change.path} to {repo}",
                 repeatable=True,  # a blob is content-addressed
@@ -246,7 +226,7 @@ class GitHubForge:
         else:
             existing = await self._http.request(
                 "GET",
-                _repo_path(repo, f"/contents/{quote(change.path.lstrip('/'), safe='/')}"),
+                repo_path(repo, f"/contents/{quote(change.path.lstrip('/'), safe='/')}"),
                 params={"ref": start_sha},
                 what=f"reading {change.path} at {start_sha[:12]} of {repo}",
                 missing_ok=True,
@@ -263,7 +243,7 @@ class GitHubForge:
         try:
             await self._http.request(
                 "PATCH",
-                _repo_path(repo, f"/git/refs/heads/{quote(head, safe='/')}"),
+                repo_path(repo, f"/git/refs/heads/{quote(head, safe='/')}"),
                 body={"sha": commit_sha, "force": False},
                 what=f"moving branch {head} of {repo} to the revert commit",
             )
@@ -280,32 +260,13 @@ class GitHubForge:
     async def comment(self, repo: RepoRef, number: int, body: str, *, key: str = "") -> Comment:
         async def existing() -> list[Comment]:
             items = await self._http.pages(
-                _repo_path(repo, f"/issues/{number}/comments"),
+                repo_path(repo, f"/issues/{number}/comments"),
                 params={"per_page": _PAGE_SIZE},
                 what=f"reading the comments of pull request #{number} of {repo}",
             )
-            return [_comment_from_json(item) for item in items]
+            return [comment_from_json(item) for item in items]
 
-        async def post(text: str) -> Comment:
-            data = await self._http.request(
-                "POST",
-                _repo_path(repo, f"/issues/{number}/comments"),
-                body={"body": text},
-                what=f"commenting on pull request #{number} of {repo}",
-            )
-            return _comment_from_json(data)
-
-        async def edit(comment: Comment, text: str) -> Comment:
-            data = await self._http.request(
-                "PATCH",
-                _repo_path(repo, f"/issues/comments/{comment.id}"),
-                body={"body": text},
-                what=f"editing comment {comment.id} on pull request #{number} of {repo}",
-                repeatable=True,  # the same text written twice is the same comment
-            )
-            return _comment_from_json(data)
-
-        return await keyed_comment(body, key, existing=existing, post=post, edit=edit)
+        return await issue_comment(self._http, repo, number, body, key=key, existing=existing)
 
     async def set_commit_status(self, repo: RepoRef, sha: str, status: CommitStatus) -> None:
         body: dict[str, str] = {"state": status.state.value, "context": status.context}
@@ -316,7 +277,7 @@ class GitHubForge:
         try:
             await self._http.request(
                 "POST",
-                _repo_path(repo, f"/statuses/{quote(sha, safe='')}"),
+                repo_path(repo, f"/statuses/{quote(sha, safe='')}"),
                 body=body,
                 what=f"setting commit status {status.context}={status.state.value} on "
                 f"{sha[:12]} in {repo}",
@@ -334,7 +295,7 @@ class GitHubForge:
     async def commit_statuses(self, repo: RepoRef, sha: str) -> list[CommitStatus]:
         # The combined status holds the latest status of each context.
         items = await self._http.pages(
-            _repo_path(repo, f"/commits/{quote(sha, safe='')}/status"),
+            repo_path(repo, f"/commits/{quote(sha, safe='')}/status"),
             params={"per_page": _PAGE_SIZE},
             items=lambda combined: list((combined or {}).get("statuses") or []),
             what=f"reading the commit statuses of {sha[:12]} in {repo}",
@@ -348,10 +309,6 @@ class GitHubForge:
             )
             for item in items
         ]
-
-
-def _repo_path(repo: RepoRef, rest: str) -> str:
-    return f"/repos/{quote(repo.owner, safe='')}/{quote(repo.name, safe='')}{rest}"
 
 
 def _shortened(text: str) -> str:
@@ -373,7 +330,3 @@ def _pull_from_json(repo: RepoRef, data: dict[str, Any]) -> PullRequest:
         title=str(data.get("title", "")),
         merge_commit=str(merge_commit) if merge_commit else None,
     )
-
-
-def _comment_from_json(data: dict[str, Any]) -> Comment:
-    return Comment(id=int(data["id"]), url=str(data.get("html_url", "")), body=str(data["body"]))

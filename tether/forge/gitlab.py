@@ -33,7 +33,12 @@ from typing import Any
 from urllib.parse import quote
 
 from tether.errors import ForgeError
-from tether.forge.idempotency import keyed_comment, prepare_branch
+from tether.forge.idempotency import (
+    create_branch_once,
+    keyed_comment,
+    open_change_once,
+    prepare_branch,
+)
 from tether.forge.interface import TokenProvider
 from tether.forge.model import (
     ChangeRequest,
@@ -45,7 +50,7 @@ from tether.forge.model import (
     PullState,
     RepoRef,
 )
-from tether.forge.transport import ForgeHttp, ForgeSettings, plain_base_url
+from tether.forge.transport import ForgeDriver, ForgeHttp, ForgeSettings, plain_base_url
 
 GITLAB_COM = "https://gitlab.com"
 _API_PREFIX = "/api/v4"
@@ -76,7 +81,7 @@ def gitlab_root_url(base_url: str) -> str:
     return plain_base_url(base_url).removesuffix(_API_PREFIX)
 
 
-class GitLabForge:
+class GitLabForge(ForgeDriver):
     """Merge requests, notes and commit statuses on gitlab.com or a self-managed GitLab."""
 
     def __init__(
@@ -87,47 +92,35 @@ class GitLabForge:
         *,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
-        self._http = ForgeHttp(
-            gitlab_root_url(base_url),
-            _API_PREFIX,
-            credentials,
-            settings,
-            sleep=sleep,
-            auth_scheme="Bearer",
+        super().__init__(
+            ForgeHttp(
+                gitlab_root_url(base_url),
+                _API_PREFIX,
+                credentials,
+                settings,
+                sleep=sleep,
+                auth_scheme="Bearer",
+            )
         )
-
-    @property
-    def base_url(self) -> str:
-        return self._http.base_url
-
-    def __repr__(self) -> str:
-        return f"GitLabForge({self.base_url!r})"
-
-    async def __aenter__(self) -> GitLabForge:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
-
-    async def close(self) -> None:
-        await self._http.close()
 
     # -- merge requests ----------------------------------------------------------------------
 
     async def open_change(self, request: ChangeRequest) -> PullRequest:
-        existing = await self._merge_requests(request.repo, request.head, target=request.base)
-        if existing:
-            return existing[0]
         repo, head = request.repo, request.head
-        await prepare_branch(
-            request,
-            branch_head=lambda: self._branch_head(repo, head),
-            create_branch=lambda: self._create_branch(repo, head, request.start_sha),
-            commit_files=lambda: self._commit_files(request),
-            where=self.base_url,
-            url=self._http.url_of(_project_path(repo, "/repository/branches")),
+        return await open_change_once(
+            find=lambda: self._merge_requests(repo, head, target=request.base),
+            prepare=lambda: prepare_branch(
+                request,
+                branch_head=lambda: self._branch_head(repo, head),
+                create_branch=lambda: self._create_branch(repo, head, request.start_sha),
+                commit_files=lambda: self._commit_files(request),
+                where=self.base_url,
+                url=self._http.url_of(_project_path(repo, "/repository/branches")),
+            ),
+            create=lambda: self._create_merge_request(request),
+            # 409 "Another open merge request already exists": an earlier attempt made it.
+            made_already=lambda error: error.status == 409,
         )
-        return await self._create_merge_request(request)
 
     async def find_pull_requests(self, repo: RepoRef, head: str) -> list[PullRequest]:
         return await self._merge_requests(repo, head)
@@ -159,25 +152,17 @@ class GitLabForge:
         return _pull_from_json(repo, data)
 
     async def _create_merge_request(self, request: ChangeRequest) -> PullRequest:
-        try:
-            data = await self._http.request(
-                "POST",
-                _project_path(request.repo, "/merge_requests"),
-                body={
-                    "source_branch": request.head,
-                    "target_branch": request.base,
-                    "title": request.title,
-                    "description": request.body,
-                },
-                what=f"opening a merge request {request.head} → {request.base} in {request.repo}",
-            )
-        except ForgeError as error:
-            # 409 "Another open merge request already exists": an earlier attempt made it.
-            if error.status == 409:
-                found = await self._merge_requests(request.repo, request.head, target=request.base)
-                if found:
-                    return found[0]
-            raise
+        data = await self._http.request(
+            "POST",
+            _project_path(request.repo, "/merge_requests"),
+            body={
+                "source_branch": request.head,
+                "target_branch": request.base,
+                "title": request.title,
+                "description": request.body,
+            },
+            what=f"opening a merge request {request.head} → {request.base} in {request.repo}",
+        )
         return _pull_from_json(request.repo, data)
 
     # -- branches and the revert commit (commits API with actions) ---------------------------
@@ -192,23 +177,17 @@ class GitLabForge:
         return None if data is None else str(data["commit"]["id"])
 
     async def _create_branch(self, repo: RepoRef, branch: str, start_sha: str) -> None:
-        try:
-            await self._http.request(
+        await create_branch_once(
+            lambda: self._http.request(
                 "POST",
                 _project_path(repo, "/repository/branches"),
                 body={"branch": branch, "ref": start_sha},
                 what=f"creating branch {branch} at {start_sha[:12]} in {repo}",
-            )
-        except ForgeError as error:
-            if error.status == 400 and "already exists" in str(error):
-                return  # made by an earlier attempt
-            if error.status == 400:
-                raise ForgeError(
-                    f"{error}; was commit {start_sha[:12]} pushed to {repo}?",
-                    url=error.url,
-                    status=error.status,
-                ) from error
-            raise
+            ),
+            refusal=400,
+            repo=repo,
+            start_sha=start_sha,
+        )
 
     async def _commit_files(self, request: ChangeRequest) -> None:
         actions = [

@@ -31,7 +31,7 @@ import json
 import time
 from collections.abc import Awaitable, Callable, Generator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Self
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
@@ -357,6 +357,30 @@ class ForgeHttp:
         except Exception:  # the provider's own error is not this message's concern
             return text
         return text.replace(token, "***") if token else text
+
+
+class ForgeDriver:
+    """What every driver shares around its ``ForgeHttp``: the forge's address, a repr without
+    credentials, and closing the connection pool (also as an ``async with`` block)."""
+
+    def __init__(self, http: ForgeHttp) -> None:
+        self._http = http
+
+    @property
+    def base_url(self) -> str:
+        return self._http.base_url
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.base_url!r})"
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        await self._http.close()
 
 
 def _describe_transport_failure(error: Exception, timeout: float) -> str:
