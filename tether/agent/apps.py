@@ -18,10 +18,11 @@ from tether.agent.conditions import now
 from tether.agent.delivery import AgentDelivery
 from tether.agent.drift import DriftWatcher, WatchKey
 from tether.agent.events import EventRecorder
+from tether.agent.intervalworkers import jittered
 from tether.agent.lifecycle import AppLifecycle
 from tether.agent.quarantine import Quarantines
 from tether.agent.settings import AgentSettings
-from tether.agent.sources import SourceWorkers, alert_for, jittered
+from tether.agent.sources import SourceWorkers, alert_for
 from tether.agent.specs import REQUESTED_ANNOTATION, AppSpec
 from tether.agent.state import AppState, Fleet
 from tether.agent.status import AppStatusChange, StatusWriter

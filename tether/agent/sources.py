@@ -26,7 +26,6 @@ from typing import Any, TypeVar
 from tether.agent import metrics
 from tether.agent.alerts import AlertQueue
 from tether.agent.intervalworkers import IntervalWorkers
-from tether.agent.intervalworkers import jittered as jittered  # noqa: PLC0414 - apps.py imports it here
 from tether.agent.secretdata import decoded, get_secret, read_secret
 from tether.agent.settings import AgentSettings
 from tether.agent.specs import SourceSpec
