@@ -44,7 +44,7 @@ from tether.delivery.quarantine import QuarantineEntry
 from tether.delivery.revert import ForgeTarget
 from tether.delivery.rollback import Applied, Retry, abort, finish_forge, gate
 from tether.errors import ForgeError, TetherError
-from tether.forge import GiteaForge, RepoRef, StaticToken
+from tether.forge import Forge, RepoRef, StaticToken, forge_for
 from tether.reconcile.options import SyncOptions
 from tether.reconcile.run import ManifestShaper, SyncReport, run_render
 from tether.source.revert import restoring_files
@@ -288,7 +288,7 @@ class Quarantines:
                 f"GitSource {source.spec.key}: forge Secret {spec.secret_name!r} has no key "
                 "'token'; create it with the forge API token"
             )
-        forge = _driver(spec, source.spec.url, secret.get("token", ""))
+        forge = forge_driver(spec, source.spec.url, secret.get("token", ""))
         base = _base_branch(source)
 
         async def files(good: str, bad: str) -> list[tuple[str, bytes | None]]:
@@ -368,11 +368,10 @@ def _parsed_request(raw: str) -> dict[str, Any]:
     }
 
 
-def _driver(spec: ForgeSpec, source_url: str, token: str) -> GiteaForge:
-    """The forge driver ``spec`` names (Gitea here; GitHub and GitLab come with their drivers)."""
-    if spec.kind != "gitea":
-        raise ForgeError(f"forge kind {spec.kind!r} has no driver in this agent yet; use gitea")
-    return GiteaForge(spec.url or _origin(source_url), StaticToken(token))
+def forge_driver(spec: ForgeSpec, source_url: str, token: str) -> Forge:
+    """The driver of the forge ``spec`` names (gitea, github or gitlab: ``forge_for``), at its
+    ``url`` or else the source URL's origin (github.com and gitlab.com map to their APIs)."""
+    return forge_for(spec.kind, spec.url or _origin(source_url), StaticToken(token))
 
 
 def _origin(url: str) -> str:
