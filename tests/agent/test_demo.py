@@ -1,10 +1,12 @@
 """``tether demo`` end to end on the real control plane: the agent, started as a process, applies
-the first commit and a pushed one, undoes a hand edit, records its Events and stops cleanly; and
+the first commit and a pushed one, undoes a hand edit, records its Events, rolls back a failing
+canary (its revert pull request in a local Gitea) and stops cleanly; and
 the demo's waits fail loudly, naming what they waited for."""
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import os
 import subprocess
 import sys
@@ -59,6 +61,8 @@ def test_the_demo_shows_the_agent_loop(
         f"the agent applied {first[:12]}",
         f"push applied: {pushed[:12]}",
         "hand edit undone in",
+        "aborted and rolled back: web serves registry.example/web:v1 again",
+        "revert pull request: http://127.0.0.1:",
         "agent stopped cleanly (exit 0)",
         "Demo complete",
     ]
@@ -92,6 +96,20 @@ def test_the_demo_shows_the_agent_loop(
     assert "agent stopped" in log.read_text()
     secret = (workdir / "webhook-secret").read_text().strip()
     assert secret not in result.stdout + result.stderr + log.read_text()
+
+    # The failing canary: rolled back, its commit quarantined, the revert's URL printed.
+    web = workdir / "web"
+    bad, good = git(web, "rev-parse", "HEAD"), git(web, "rev-parse", "HEAD~1")
+    status = (kubectl.get("apps.tether.dev", "web", "tether-demo") or {})["status"]
+    [entry] = status["quarantine"]
+    assert entry["revision"] == bad and entry["stableRevision"] == good
+    assert entry["pullRequest"]["url"] in result.stdout
+    served = kubectl.get("deployment", "web", "guestbook-dev") or {}
+    assert served["spec"]["template"]["spec"]["containers"][0]["image"] == "registry.example/web:v1"
+    token = kubectl(
+        "get", "secret", "forge-token", "-n", "tether-demo", "-o=jsonpath={.data.token}"
+    ).stdout
+    assert base64.b64decode(token).decode() not in result.stdout + result.stderr
 
 
 def test_a_wait_that_runs_out_says_what_it_waited_for() -> None:

@@ -92,7 +92,9 @@ class AppWorkers:
         self.alerts = alerts
         self.audit = audit
         self.slots = asyncio.Semaphore(settings.max_concurrent)
-        self.delivery = AgentDelivery(client, status, events, alerts, audit)
+        self.delivery = AgentDelivery(
+            client, status, events, alerts, audit, hold_rollbacks=settings.test_hold_rollbacks
+        )
         self.lifecycle = AppLifecycle(
             connection, client, status, events, audit, f"agent/{settings.identity}", settings
         )
@@ -180,6 +182,7 @@ class AppWorkers:
                 return None  # its first fetch is under way and pokes this app when done
             return await self._hold(state, (False, "SourceNotReady", source.message), True)
         await self.quarantines.handle_request(state)
+        await self.delivery.resume_rollback(state)
         await self.quarantines.retry_forge(state)
         settled = f"{source.token}:{spec.generation}:{state.reason}"
         healed = self._only_drift(state, settled) and await self._heal(state, source)

@@ -558,6 +558,16 @@ APP = _crd(
                 "type": "object",
                 "properties": {"revision": {"type": "string"}, "renderDigest": {"type": "string"}},
             },
+            # a rollback a failed canary asked for, until it has run (tether.agent.delivery)
+            "pendingRollback": {
+                "type": "object",
+                "properties": {
+                    "reason": {"type": "string"},
+                    "evidence": {"type": "string"},
+                    "actor": {"type": "string"},
+                    "revision": {"type": "string"},
+                },
+            },
             "lastRollbackRequest": {
                 "type": "object",
                 "properties": {

@@ -1,6 +1,10 @@
 """The agent's side of progressive delivery: each App with ``spec.delivery`` gets a shaper for
 its passes (``tether.delivery.runner``), and an outlet through which the runner writes the
-App's status, Events, alerts, audit rows and metrics, and asks for the next pass."""
+App's status, Events, alerts, audit rows and metrics, and asks for the next pass.
+
+A rollback an abort asks for is written to ``status.pendingRollback`` with the Aborted status
+and cleared once it has run: a replica killed in between leaves it to the next pass of
+whichever replica leads next (``AgentDelivery.resume_rollback``)."""
 
 from __future__ import annotations
 
@@ -28,6 +32,7 @@ from tether.notify import AlertEvent
 from tether.reconcile.run import ManifestShaper
 
 log = logging.getLogger("tether.agent")
+PENDING_ROLLBACK = "pendingRollback"
 # The quarantine's gate around delivery's shaping (tether.agent.quarantine.Quarantines.shaper).
 Gate = Callable[[AppState, ManifestShaper | None], ManifestShaper]
 
@@ -42,6 +47,8 @@ class AgentDelivery:
         events: EventRecorder,
         alerts: AlertQueue,
         audit: AuditStore,
+        *,
+        hold_rollbacks: bool = False,
     ) -> None:
         self.client = client
         self.status = status
@@ -53,7 +60,8 @@ class AgentDelivery:
         self.states: dict[str, AppState] = {}  # the worker state each App's rollouts serve
         # rollback and quarantine (tether.agent.quarantine), set once the App workers made it
         self.rollback_host: RollbackHost | None = None
-        self.rollbacks: set[asyncio.Task[None]] = set()
+        self.rollbacks: dict[str, asyncio.Task[None]] = {}  # running, by App
+        self.hold_rollbacks = hold_rollbacks  # tests only: AgentSettings.test_hold_rollbacks
 
     def shaper(self, state: AppState, gate: Gate) -> ManifestShaper:
         """How this pass shapes ``state``'s render: the App's AnalysisTemplates taken out (they
@@ -106,8 +114,25 @@ class AgentDelivery:
         knew of each rollout is dropped (the next leader reads the Apps' status)."""
         for key in list(self.apps):
             self.forget(key)
-        for task in self.rollbacks:
+        for task in self.rollbacks.values():
             task.cancel()
+        self.rollbacks.clear()
+
+    async def resume_rollback(self, state: AppState) -> None:
+        """Run the rollback ``status.pendingRollback`` asks for, unless it already runs here:
+        a replica that died between an abort and its rollback left it there."""
+        pending = (await self.status.current(state)).get(PENDING_ROLLBACK)
+        if pending:
+            self.start_rollback(state, {k: str(v) for k, v in dict(pending).items()})
+
+    def start_rollback(self, state: AppState, request: Mapping[str, str]) -> None:
+        """Run ``request`` in the background once the pass under way has ended."""
+        key = state.spec.key
+        running = self.rollbacks.get(key)
+        if running is not None and not running.done():
+            return
+        task = asyncio.create_task(_Outlet(self, state).run_rollback(request))
+        self.rollbacks[key] = task
 
 
 class _Outlet:
@@ -127,10 +152,12 @@ class _Outlet:
             state.status = dict((current or {}).get("status") or {})
         return dict(state.status.get("delivery") or {})
 
-    async def save(self, delivery: dict[str, Any]) -> None:
-        await self.delivery.status.app(
-            self.state, AppStatusChange(delivery=delivery, rollout=_condition(delivery))
-        )
+    async def save(
+        self, delivery: dict[str, Any], rollback: Mapping[str, str] | None = None
+    ) -> None:
+        fields = {PENDING_ROLLBACK: dict(rollback)} if rollback else None
+        change = AppStatusChange(delivery=delivery, rollout=_condition(delivery), fields=fields)
+        await self.delivery.status.app(self.state, change)
 
     async def event(self, type_: str, reason: str, message: str) -> None:
         await self.delivery.events.record(self.state.spec, type_, reason, message)
@@ -172,24 +199,29 @@ class _Outlet:
         else:
             asyncio.get_running_loop().call_later(after, self.state.poke, why)
 
-    def rollback(self, reason: str, evidence: str, actor: str) -> None:
-        task = asyncio.create_task(self._rollback(reason, evidence, actor))
-        self.delivery.rollbacks.add(task)
-        task.add_done_callback(self.delivery.rollbacks.discard)
+    def rollback(self, request: Mapping[str, str]) -> None:
+        self.delivery.start_rollback(self.state, request)
 
-    async def _rollback(self, reason: str, evidence: str, actor: str) -> None:
+    async def run_rollback(self, request: Mapping[str, str]) -> None:
+        """``request`` run once, then cleared from ``status.pendingRollback`` (failed or not:
+        a failure is an Event and an alert, and a person's ``tether rollback`` is the retry)."""
         host, spec = self.delivery.rollback_host, self.state.spec
-        if host is None:
+        if host is None or self.delivery.hold_rollbacks:
             return
         while self.state.syncing:  # the pass that aborted applies first; the rollback follows
             await asyncio.sleep(0.2)
+        actor = request.get("actor", AGENT)
         who = f"agent/{self.delivery.events.identity}" if actor == AGENT else actor
+        reason = request.get("reason", "")
+        evidence = request.get("evidence", "") or reason
         try:
             result = await abort(host, spec.key, reason=reason, evidence=evidence, actor=who)
         except TetherError as error:
+            await self._rollback_done()
             await self.event("Warning", "RollbackFailed", str(error))
             self.alert("RolloutAborted", "error", f"{spec.key}: rollback failed: {error}")
             return
+        await self._rollback_done()
         await self.event(
             "Normal",
             "RolledBack",
@@ -197,6 +229,10 @@ class _Outlet:
             f"{result.entry.revision[:12]} quarantined",
         )
         self.state.poke("rolled back")
+
+    async def _rollback_done(self) -> None:
+        change = AppStatusChange(fields={PENDING_ROLLBACK: None})
+        await self.delivery.status.app(self.state, change)
 
 
 def _condition(delivery: Mapping[str, Any]) -> tuple[bool | None, str, str] | None:

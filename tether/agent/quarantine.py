@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlsplit
@@ -39,12 +39,12 @@ from tether.core import Manifest, Revision
 from tether.core.inventory import app_identity
 from tether.core.renderdigest import short_digest
 from tether.delivery import quarantine
-from tether.delivery.model import read_request
+from tether.delivery.model import Phase, RolloutStatus, read_request
 from tether.delivery.quarantine import QuarantineEntry
 from tether.delivery.revert import ForgeTarget
 from tether.delivery.rollback import Applied, Retry, abort, finish_forge, gate
 from tether.errors import ForgeError, TetherError
-from tether.forge import GiteaForge, RepoRef, StaticToken
+from tether.forge import Forge, RepoRef, StaticToken, forge_for
 from tether.reconcile.options import SyncOptions
 from tether.reconcile.run import ManifestShaper, SyncReport, run_render
 from tether.source.revert import restoring_files
@@ -144,12 +144,10 @@ class Quarantines:
         await self.status.app(state, AppStatusChange(fields={LAST_RENDER: render}))
 
     async def healthy(self, state: AppState) -> None:
-        """The pass's render became Healthy: keep it as the app's last good render, unless a
-        quarantine held it back or a rollout has not promoted it (then it is not what serves)."""
+        """The pass's render became Healthy: keep it as the app's last good render when it is
+        what serves as rendered (``good_render``)."""
         head = self.heads.get(state.spec.key)
-        if head is None or head.applied is None or not head.as_rendered:
-            return
-        if _rollout_running(state.status):
+        if head is None or head.applied is None or not good_render(head, state.status):
             return
         record = RenderRecord.of(
             state.spec.inventory_name, head.revision, head.applied, head.digest
@@ -290,7 +288,7 @@ class Quarantines:
                 f"GitSource {source.spec.key}: forge Secret {spec.secret_name!r} has no key "
                 "'token'; create it with the forge API token"
             )
-        forge = _driver(spec, source.spec.url, secret.get("token", ""))
+        forge = forge_driver(spec, source.spec.url, secret.get("token", ""))
         base = _base_branch(source)
 
         async def files(good: str, bad: str) -> list[tuple[str, bytes | None]]:
@@ -326,10 +324,23 @@ def _retry(state: AppState) -> Retry | None:
     return Retry(request.by, request.reason)
 
 
-def _rollout_running(status: dict[str, Any] | None) -> bool:
-    """True unless every target of the App's delivery is Promoted (its head serves)."""
+def good_render(head: Head, status: Mapping[str, Any] | None) -> bool:
+    """True when ``head``'s pass applied the render as rendered with no rollout in flight: no
+    quarantine held it back, its Deployments went out as Git has them (delivery did not put a
+    stable template or a split in), and every rollout of the App (``status``) is Promoted with
+    no candidate (status can say Promoted with a candidate still set after a lost lease).
+    Only such a render, once Healthy, may be a rollback's last good one."""
+    if head.applied is None or not head.as_rendered:
+        return False
+    if _deployments(head.applied) != _deployments(head.manifests):
+        return False
     delivery = (status or {}).get("delivery") or {}
-    return any((target or {}).get("phase") != "Promoted" for target in delivery.values())
+    targets = [RolloutStatus.of(raw) for raw in delivery.values()]
+    return all(t is None or (t.phase is Phase.PROMOTED and t.candidate is None) for t in targets)
+
+
+def _deployments(manifests: list[Manifest]) -> list[dict[str, Any]]:
+    return [m.body for m in manifests if m.body.get("kind") == "Deployment"]
 
 
 def _inventory_name(app_key: str) -> str:
@@ -357,11 +368,10 @@ def _parsed_request(raw: str) -> dict[str, Any]:
     }
 
 
-def _driver(spec: ForgeSpec, source_url: str, token: str) -> GiteaForge:
-    """The forge driver ``spec`` names (Gitea here; GitHub and GitLab come with their drivers)."""
-    if spec.kind != "gitea":
-        raise ForgeError(f"forge kind {spec.kind!r} has no driver in this agent yet; use gitea")
-    return GiteaForge(spec.url or _origin(source_url), StaticToken(token))
+def forge_driver(spec: ForgeSpec, source_url: str, token: str) -> Forge:
+    """The driver of the forge ``spec`` names (gitea, github or gitlab: ``forge_for``), at its
+    ``url`` or else the source URL's origin (github.com and gitlab.com map to their APIs)."""
+    return forge_for(spec.kind, spec.url or _origin(source_url), StaticToken(token))
 
 
 def _origin(url: str) -> str:

@@ -35,6 +35,10 @@ class AgentSettings:
     # namespace). No flag turns it off: only a test does, to show that the API server's RBAC
     # alone refuses the same escapes.
     tenancy_check: bool = True
+    # Tests only (a hidden flag): a rollback a failed canary asks for stays recorded in
+    # ``status.pendingRollback`` and this replica never runs it, so a test can kill the agent
+    # between the abort and the rollback and show that another replica runs it.
+    test_hold_rollbacks: bool = False
 
     def owns(self, app_key: str) -> bool:
         """True when the app ``namespace/name`` belongs to this replica's shard."""

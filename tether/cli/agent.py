@@ -159,6 +159,15 @@ def agent(
             "whose Project names none) is applied as. See docs/tenancy.md.",
         ),
     ] = DEFAULT_SERVICE_ACCOUNT,
+    test_hold_rollbacks: Annotated[
+        bool,
+        typer.Option(
+            "--test-hold-rollbacks",
+            hidden=True,
+            help="Tests only: a rollback a failed canary asks for is recorded and never run "
+            "by this replica (so a test can kill it in between).",
+        ),
+    ] = False,
     log_level: Annotated[str, typer.Option("--log-level")] = "info",
     kubeconfig: KubeconfigOpt = None,
     context: ContextOpt = None,
@@ -194,6 +203,7 @@ def agent(
         fetch_timeout=fetch_timeout,
         fetches_per_namespace=fetches_per_namespace,
         default_service_account=_account_name(default_service_account),
+        test_hold_rollbacks=test_hold_rollbacks,
     )
     try:
         asyncio.run(

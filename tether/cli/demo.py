@@ -5,7 +5,10 @@ Starts the local control plane (or uses ``--kubeconfig``), installs Tether's CRD
 as a background process. A GitSource and an App hand the repository to the agent. Then a commit
 is pushed and announced with a signed webhook, as a Git server would, and the agent applies it;
 someone scales a Deployment by hand and the agent puts it back; ``tether events`` and
-``tether get apps`` show what happened; the agent is stopped cleanly and a summary printed.
+``tether get apps`` show what happened. Last, a canary that fails its analysis
+(``demo_canary.py``): a local Gitea holds a second repository, its canary's error rate is read
+from a loopback endpoint that answers 50 %, and the agent aborts it, rolls it back and opens a
+revert pull request whose URL is printed. The agent is stopped cleanly and a summary printed.
 
 Every step prints what a person would type. Every wait is bounded and, when it runs out, says
 what it was waiting for (see ``demo_agent.py``).
@@ -25,6 +28,7 @@ from rich.syntax import Syntax
 from rich.table import Table
 from rich.text import Text
 
+from tether.cli import demo_canary as canary
 from tether.cli import output
 from tether.cli.agent import events as events_cmd
 from tether.cli.agent import get_apps, install_cmd
@@ -32,6 +36,7 @@ from tether.cli.demo_agent import BackgroundAgent, ClusterView, DemoError, HandE
 from tether.cluster import kubeconfig as kubeconfigs
 from tether.core.paths import cache_root
 from tether.devcluster.controlplane import DevCluster
+from tether.devcluster.gitea import LocalGitea
 from tether.devcluster.provision import TextLog, ensure_binary
 from tether.errors import TetherError
 from tether.source.workspace import commit_all, init_repository
@@ -158,6 +163,8 @@ class Outcome:
     hand_edit: HandEdit | None = None
     events: dict[str, int] | None = None
     agent_pid: int = 0
+    canary_commit: str = ""
+    revert_url: str = ""
 
 
 class Demo:
@@ -172,9 +179,15 @@ class Demo:
         self.view = ClusterView(kubeconfigs.load(kubeconfig_path), self.agent.check)
         self.started_at = datetime.now(UTC)
         self.outcome = Outcome()
+        self.gitea = LocalGitea(workdir / "gitea")
+        self.endpoint = canary.ErrorRateEndpoint()
 
     def run(self) -> Outcome:
         self.workdir.mkdir(parents=True, exist_ok=True)
+        # each run its own audit trail: an earlier run's last good render names a commit this
+        # run's repositories do not have (a rollback would restore it, its revert could not)
+        for stale in self.workdir.glob("audit.db*"):
+            stale.unlink()
         self._install()
         first = self._make_repository()
         try:
@@ -183,9 +196,13 @@ class Demo:
             self._push()
             self._hand_edit()
             self._show_events()
+            self._failing_canary()
         except BaseException:
             self._stop_after_failure()
             raise
+        finally:
+            self.endpoint.stop()
+            self.gitea.stop()
         self._stop_agent()
         return self.outcome
 
@@ -323,8 +340,82 @@ class Demo:
         output.out.print(f"$ tether get apps -n {APPS_NAMESPACE}", style="dim")
         get_apps(namespace=APPS_NAMESPACE, kubeconfig=str(self.kubeconfig_path))
 
+    def _failing_canary(self) -> None:
+        """A canary that fails its analysis, rolled back, with its revert pull request."""
+        _step(
+            "8. A second repository in a local Git forge (Gitea), with a canary's analysis",
+            "gitea web &   # on 127.0.0.1, a throwaway admin and token",
+            f"git push {{gitea}}/tether-admin/{canary.WEB}.git main",
+        )
+        shutil.rmtree(self.gitea.directory, ignore_errors=True)
+        self.gitea.start(TextLog())
+        self.endpoint.start()
+        output.out.print(f"Gitea on {self.gitea.url}; its log: {self.gitea.log_path}")
+        output.out.print(
+            f"the analysis reads {self.endpoint.url}: it answers "
+            f"{{\"errorRate\": {canary.ERROR_RATE}}} (the demo's stand-in for the app's metrics)"
+        )
+        repository = canary.WebRepository(self.gitea, self.workdir / canary.WEB)
+        repository.create()
+        v1 = repository.commit_and_push(
+            canary.web_files("v1", self.endpoint.url), "web v1 with its error-rate analysis"
+        )
+        output.out.print(f"commit {v1[:12]} pushed to {repository.clone_url}")
+        manifest = self.workdir / "web-app.yaml"
+        manifest.write_text(canary.web_app(APPS_NAMESPACE, APP, NAMESPACE, repository.clone_url))
+        _step(
+            "9. An App delivering web as a canary: 25 % of the replicas, then the analysis",
+            f"kubectl -n {APPS_NAMESPACE} create secret generic {canary.FORGE_SECRET_NAME} "
+            "--from-literal=token=…",
+            f"kubectl apply -f {manifest}",
+        )
+        self._kubectl("-n", APPS_NAMESPACE, "delete", "secret", canary.FORGE_SECRET_NAME,
+                      "--ignore-not-found")  # fmt: skip
+        token = f"--from-literal=token={self.gitea.admin.token}"
+        self._kubectl(
+            "-n", APPS_NAMESPACE, "create", "secret", "generic", canary.FORGE_SECRET_NAME, token
+        )
+        # an App web left by an earlier run goes first: its quarantine named that run's commits
+        self._kubectl(
+            "-n", APPS_NAMESPACE, "delete", "apps.tether.dev", canary.WEB, "--ignore-not-found"
+        )
+        output.out.print(Syntax(manifest.read_text(), "yaml", theme="ansi_dark"))
+        _show(self._kubectl("apply", "-f", str(manifest)))
+
+        def v1_serves(status: dict[str, object]) -> bool:
+            return (
+                status.get("lastAppliedRevision") == v1
+                and status.get("health") == "Healthy"
+                and canary.rollout_phase(status) == "Promoted"
+            )
+
+        canary.wait_for_app(self._kubectl, APPS_NAMESPACE, v1_serves, "v1", self.agent.check)
+        _done(f"web v1 ({v1[:12]}) serves, healthy: the first version is adopted as stable")
+        _step(
+            "10. Push v2: its canary's error rate is 50 %, the analysis fails, it is rolled back",
+            "git commit -am 'web v2' && git push",
+        )
+        v2 = repository.commit_and_push(canary.web_files("v2", self.endpoint.url), "web v2")
+        output.out.print(f"commit {v2[:12]} pushed")
+        url = canary.wait_for_app(
+            self._kubectl, APPS_NAMESPACE, canary.revert_url, "the rollback", self.agent.check
+        )
+        self.outcome.canary_commit, self.outcome.revert_url = v2, str(url)
+        image = self._kubectl(
+            "-n", NAMESPACE, "get", "deployment", canary.WEB,
+            "-o=jsonpath={.spec.template.spec.containers[0].image}",
+        )  # fmt: skip
+        _done(f"canary {v2[:12]} aborted and rolled back: {canary.WEB} serves {image} again")
+        output.out.print(f"$ tether events --for app/{canary.WEB} -n {APPS_NAMESPACE}", style="dim")
+        events_cmd(
+            for_object=f"app/{canary.WEB}",
+            namespace=APPS_NAMESPACE,
+            kubeconfig=str(self.kubeconfig_path),
+        )
+        _done(f"revert pull request: {url}")
+
     def _stop_agent(self) -> None:
-        _step("8. Stop the agent", f"kill -TERM {self.agent.pid}")
+        _step("11. Stop the agent", f"kill -TERM {self.agent.pid}")
         code = self.agent.stop()
         if code != 0:
             raise DemoError(
@@ -384,6 +475,11 @@ def _summary(outcome: Outcome, agent_log: Path) -> Table:
     if outcome.events:
         counts = ", ".join(f"{reason}: {n}" for reason, n in sorted(outcome.events.items()))
         table.add_row("Events", counts)
+    if outcome.revert_url:
+        table.add_row(
+            "Failed canary",
+            f"{outcome.canary_commit[:12]} rolled back; revert pull request {outcome.revert_url}",
+        )
     table.add_row("Agent", f"pid {outcome.agent_pid}, stopped cleanly; log {agent_log}")
     return table
 
@@ -418,7 +514,8 @@ def run_demo(
     output.out.print(
         output.styled(
             "\n[bold green]Demo complete:[/] the agent applied 2 commits from Git and undid 1 "
-            "hand edit."
+            "hand edit, "
+            "and rolled back 1 failing canary."
         )
     )
     output.out.print(cluster_note)

@@ -64,8 +64,12 @@ class Outlet(Protocol):
         """``status.delivery`` as the App holds it (a new replica starts from it)."""
         ...
 
-    async def save(self, delivery: dict[str, Any]) -> None:
-        """Write ``status.delivery`` (the whole map, each target's status whole)."""
+    async def save(
+        self, delivery: dict[str, Any], rollback: Mapping[str, str] | None = None
+    ) -> None:
+        """Write ``status.delivery`` (the whole map, each target's status whole); with
+        ``rollback``, in the same write, the rollback an abort asks for
+        (``status.pendingRollback``: what any replica runs if this one dies first)."""
         ...
 
     async def event(self, type_: str, reason: str, message: str) -> None: ...
@@ -84,9 +88,10 @@ class Outlet(Protocol):
         """Run a pass of the App in ``after`` seconds."""
         ...
 
-    def rollback(self, reason: str, evidence: str, actor: str) -> None:
+    def rollback(self, request: Mapping[str, str]) -> None:
         """Roll the App back to its last good render and quarantine the candidate's commit,
-        once the pass under way has ended (``tether.delivery.rollback.abort``)."""
+        once the pass under way has ended (``tether.delivery.rollback.abort``); ``request``
+        (reason, evidence, actor, revision) is already saved as pending."""
         ...
 
 
@@ -115,11 +120,22 @@ class AppRollouts:
             task.cancel()
         self.tasks.clear()
 
-    async def save(self) -> None:
-        """Write every target's status, serialised so an older write never lands last."""
+    async def save(self, rollback: Mapping[str, str] | None = None) -> None:
+        """Write every target's status, serialised so an older write never lands last
+        (``rollback``: a rollback asked for, written with them)."""
         async with self.saving:
             current = {key: s.to_dict() for key, s in (self.statuses or {}).items()}
-            await self.outlet.save(current)
+            await self.outlet.save(current, rollback)
+
+
+def rollback_request(status: RolloutStatus, abort: Abort) -> dict[str, str]:
+    """The rollback an abort asks for, as ``status.pendingRollback`` keeps it."""
+    return {
+        "reason": abort.reason,
+        "evidence": "\n".join(abort.evidence) or abort.reason,
+        "actor": abort.actor,
+        "revision": status.candidate.revision if status.candidate else "",
+    }
 
 
 async def abort_candidate(
@@ -131,7 +147,8 @@ async def abort_candidate(
     this very pass). The rest (the whole App back on its last good render, the bad commit
     quarantined, its failing commit status and revert pull request) is
     ``tether.delivery.rollback.abort`` (decision 0020), run through the outlet once this pass
-    has ended, with the analysis' evidence."""
+    has ended, with the analysis' evidence. The request was saved with the Aborted status
+    (``AppRollouts.save``), so a replica killed before it runs leaves it to the next one."""
     candidate = status.candidate
     await rollouts.outlet.audit(
         spec.target.key,
@@ -144,8 +161,7 @@ async def abort_candidate(
             "digest": candidate.digest if candidate else "",
         },
     )
-    evidence = "\n".join(abort.evidence) or abort.reason
-    rollouts.outlet.rollback(abort.reason, evidence, abort.actor)
+    rollouts.outlet.rollback(rollback_request(status, abort))
 
 
 class DeliveryRunner:
@@ -197,7 +213,16 @@ class DeliveryRunner:
             rollouts.lingering.discard(spec.target.key)
             if not step.status.phase.active and candidate is not None:
                 await self._take_down(resource, rollouts.namespace, spec, candidate)
-        await rollouts.save()
+        # an abort's rollback is recorded with the Aborted status, before anything is applied
+        rollback = next(
+            (
+                rollback_request(rollouts.statuses[s.target.key], a)
+                for s, a in actions
+                if isinstance(a, Abort)
+            ),
+            None,
+        )
+        await rollouts.save(rollback)
         for spec, action in actions:
             await self._act(rollouts, spec, action)
         self._cancel_unwanted(rollouts)
