@@ -249,6 +249,29 @@ def _crd(
     }
 
 
+# What the source kinds share: the artifact they resolved, in status and in `kubectl get`; and
+# for the registries (HelmSource, OCISource) a login Secret and digest lists.
+_ARTIFACT_STATUS = {
+    "properties": {
+        "conditions": _CONDITIONS,
+        "artifact": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
+    }
+}
+_ARTIFACT_COLUMNS = [
+    {"name": "URL", "type": "string", "jsonPath": ".spec.url"},
+    {"name": "Revision", "type": "string", "jsonPath": ".status.artifact.revision"},
+    {
+        "name": "Ready",
+        "type": "string",
+        "jsonPath": '.status.conditions[?(@.type=="Ready")].status',
+    },
+]
+_LOGIN_SECRET_REF = {
+    **_SECRET_REF,
+    "description": "Keys username and password (basic auth), or token (bearer).",
+}
+_DIGESTS = {"type": "array", "items": {"type": "string", "pattern": "^sha256:[0-9a-f]{64}$"}}
+
 GIT_SOURCE = _crd(
     "GitSource",
     "gitsources",
@@ -286,21 +309,8 @@ GIT_SOURCE = _crd(
             "forge": _FORGE,
         },
     },
-    {
-        "properties": {
-            "conditions": _CONDITIONS,
-            "artifact": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
-        }
-    },
-    [
-        {"name": "URL", "type": "string", "jsonPath": ".spec.url"},
-        {"name": "Revision", "type": "string", "jsonPath": ".status.artifact.revision"},
-        {
-            "name": "Ready",
-            "type": "string",
-            "jsonPath": '.status.conditions[?(@.type=="Ready")].status',
-        },
-    ],
+    _ARTIFACT_STATUS,
+    _ARTIFACT_COLUMNS,
     ["gs"],
 )
 
@@ -331,36 +341,19 @@ HELM_SOURCE = _crd(
         "properties": {
             "url": {"type": "string", "pattern": r"^(https?|oci)://[^\s]+$", "maxLength": 2048},
             "interval": {**_DURATION, "default": "5m"},
-            "secretRef": {
-                **_SECRET_REF,
-                "description": "Keys username and password (basic auth), or token (bearer).",
-            },
+            "secretRef": _LOGIN_SECRET_REF,
             "certSecretRef": _CERT_SECRET_REF,
             "insecure": _INSECURE,
             "allowedDigests": {
-                "type": "array",
+                **_DIGESTS,
                 "description": "oci:// only: the chart manifest digests accepted (any other "
                 "version is refused and nothing is applied).",
-                "items": {"type": "string", "pattern": "^sha256:[0-9a-f]{64}$"},
             },
             "suspend": {"type": "boolean"},
         },
     },
-    {
-        "properties": {
-            "conditions": _CONDITIONS,
-            "artifact": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
-        }
-    },
-    [
-        {"name": "URL", "type": "string", "jsonPath": ".spec.url"},
-        {"name": "Revision", "type": "string", "jsonPath": ".status.artifact.revision"},
-        {
-            "name": "Ready",
-            "type": "string",
-            "jsonPath": '.status.conditions[?(@.type=="Ready")].status',
-        },
-    ],
+    _ARTIFACT_STATUS,
+    _ARTIFACT_COLUMNS,
     ["hs"],
 )
 
@@ -383,34 +376,15 @@ OCI_SOURCE = _crd(
                 },
             },
             "interval": {**_DURATION, "default": "5m"},
-            "secretRef": {
-                **_SECRET_REF,
-                "description": "Keys username and password (basic auth), or token (bearer).",
-            },
+            "secretRef": _LOGIN_SECRET_REF,
             "certSecretRef": _CERT_SECRET_REF,
             "insecure": _INSECURE,
-            "allowedDigests": {
-                "type": "array",
-                "items": {"type": "string", "pattern": "^sha256:[0-9a-f]{64}$"},
-            },
+            "allowedDigests": _DIGESTS,
             "suspend": {"type": "boolean"},
         },
     },
-    {
-        "properties": {
-            "conditions": _CONDITIONS,
-            "artifact": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
-        }
-    },
-    [
-        {"name": "URL", "type": "string", "jsonPath": ".spec.url"},
-        {"name": "Revision", "type": "string", "jsonPath": ".status.artifact.revision"},
-        {
-            "name": "Ready",
-            "type": "string",
-            "jsonPath": '.status.conditions[?(@.type=="Ready")].status',
-        },
-    ],
+    _ARTIFACT_STATUS,
+    _ARTIFACT_COLUMNS,
     ["ocis"],
 )
 
