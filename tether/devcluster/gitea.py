@@ -19,7 +19,6 @@ from __future__ import annotations
 import getpass
 import os
 import secrets
-import signal
 import socket
 import subprocess
 import time
@@ -31,6 +30,7 @@ from pathlib import Path
 import httpx
 
 from tether.devcluster.provision import TextLog, ensure_component, gitea_static_root
+from tether.devcluster.servers import start_server, stop_server
 from tether.devcluster.versions import GITEA_COMPONENT
 from tether.errors import DevClusterError
 
@@ -92,30 +92,16 @@ class LocalGitea:
             self._write_config()
             self._run(binary, "migrate")
             self._admin = self._create_admin(binary)
-        with self.log_path.open("ab") as output:
-            self._process = subprocess.Popen(
-                [str(binary), "web", *self._config_args()],
-                cwd=self.directory,
-                env=self._env(),
-                stdin=subprocess.DEVNULL,
-                stdout=output,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        self._process = start_server(
+            [str(binary), "web", *self._config_args()], self.directory, self._env(), self.log_path
+        )
         self._wait_ready()
         return self
 
     def stop(self, grace: float = 10.0) -> None:
         """Stop the server (its data stays, ``start()`` brings it back)."""
         process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(grace)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        stop_server(process, grace)
 
     @property
     def running(self) -> bool:

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import signal
 import socket
 import ssl
 import subprocess
@@ -41,6 +40,7 @@ import httpx
 
 from tether.devcluster import pki
 from tether.devcluster.provision import TextLog, ensure_component
+from tether.devcluster.servers import start_server, stop_server
 from tether.devcluster.versions import REGISTRY_COMPONENT
 from tether.errors import DevClusterError
 
@@ -110,30 +110,19 @@ class LocalRegistry:
             if self.tls:
                 pki.create(self._pki.directory)
             self._config_path.write_text(self._config())
-        with self.log_path.open("ab") as output:
-            self._process = subprocess.Popen(
-                [str(binary), "serve", str(self._config_path)],
-                cwd=self.directory,
-                env={"PATH": os.environ.get("PATH", ""), "HOME": str(self.directory)},
-                stdin=subprocess.DEVNULL,
-                stdout=output,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        self._process = start_server(
+            [str(binary), "serve", str(self._config_path)],
+            self.directory,
+            {"PATH": os.environ.get("PATH", ""), "HOME": str(self.directory)},
+            self.log_path,
+        )
         self._wait_ready()
         return self
 
     def stop(self, grace: float = 10.0) -> None:
         """Stop the server (its data stays; ``start()`` brings it back)."""
         process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(grace)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        stop_server(process, grace)
 
     @property
     def running(self) -> bool:
