@@ -22,12 +22,10 @@ from tests.agent.conftest import (
 )
 from tests.analysis.prom import Prometheus
 from tests.conftest import GitRepo, Kubectl
+from tests.delivery.agentkit import ROLLOUT_TIMEOUT, rollout, waited
 from tests.delivery.signals import MetricsApp, error_ratio, new_version, unready_image
 
 __all__ = ["start_agent", "tether_crds"]  # fixtures used here
-
-TARGET = "Deployment/web"
-TIMEOUT = 240.0
 
 
 def _render(version: str, prometheus: Prometheus, tag: str = "") -> str:
@@ -158,11 +156,6 @@ class SelectorWatch:
         return self.hashes
 
 
-def _rollout(kubectl: Kubectl, namespace: str) -> dict[str, Any]:
-    app = kubectl.get("apps.tether.dev", "web", namespace) or {}
-    return dict(((app.get("status") or {}).get("delivery") or {}).get(TARGET) or {})
-
-
 def _hash_of(kubectl: Kubectl, namespace: str, selector: str) -> str | None:
     """The pod-template-hash of the ReplicaSet with all its pods available among ``selector``'s."""
     listed = json.loads(
@@ -196,10 +189,10 @@ def _first_release(
     apply_yaml(kubectl, source_and_app(namespace, str(repo.root), "app", extra=_delivery(v1)))
     wait_for(
         lambda: (
-            _rollout(kubectl, namespace).get("phase") == "Promoted"
+            rollout(kubectl, namespace).get("phase") == "Promoted"
             and _hash_of(kubectl, namespace, "app=web,!tether.dev/track")
         ),
-        TIMEOUT,
+        ROLLOUT_TIMEOUT,
         "v1 to be deployed",
     )
     stable_hash = _hash_of(kubectl, namespace, "app=web,!tether.dev/track")
@@ -229,14 +222,6 @@ def _push(
     return commit
 
 
-def _until(kubectl: Kubectl, namespace: str, tmp: Path, check: Any, what: str) -> None:
-    try:
-        wait_for(check, TIMEOUT, what)
-    except AssertionError as error:
-        logs = "".join(p.read_text(errors="replace")[-4000:] for p in tmp.glob("agent-*.log"))
-        raise AssertionError(f"{error}\nrollout: {_rollout(kubectl, namespace)}\n{logs}") from None
-
-
 def test_a_blue_green_is_promoted_after_pre_promotion_analysis(
     start_agent: Any,
     kubectl: Kubectl,
@@ -259,7 +244,7 @@ def test_a_blue_green_is_promoted_after_pre_promotion_analysis(
     preview_hashes: set[str] = set()
 
     def promoted() -> bool:
-        current = _rollout(kubectl, namespace)
+        current = rollout(kubectl, namespace)
         phase = current.get("phase")
         assert phase not in ("Aborted", "Frozen", "Inconclusive"), current
         if phase == "Progressing":
@@ -267,7 +252,7 @@ def test_a_blue_green_is_promoted_after_pre_promotion_analysis(
             active = _active_hash(kubectl, namespace)
             preview_hash = _hash_of(kubectl, namespace, "tether.dev/track=preview")
             running = _hash_of(kubectl, namespace, f"pod-template-hash={stable_hash}")
-            again = _rollout(kubectl, namespace)
+            again = rollout(kubectl, namespace)
             if preview_hash:
                 preview_hashes.add(preview_hash)
             if (again.get("phase"), again.get("step")) != (phase, current.get("step")):
@@ -280,7 +265,7 @@ def test_a_blue_green_is_promoted_after_pre_promotion_analysis(
                 on_preview.append((active, running))  # stable's pods still run beside
         return phase == "Promoted" and (current.get("stable") or {}).get("revision") == commit
 
-    _until(kubectl, namespace, tmp_path, promoted, "the blue-green to be promoted")
+    waited(kubectl, namespace, tmp_path, promoted, "the blue-green to be promoted")
     assert both_full and all(both_full)
     assert on_preview, "the active Service never selected the preview's pods"
     assert all(stable == stable_hash for _, stable in on_preview)
@@ -289,7 +274,7 @@ def test_a_blue_green_is_promoted_after_pre_promotion_analysis(
     # App is idle: its Services as Git wrote them (only the Git name's pods exist).
     final = _hash_of(kubectl, namespace, "app=web,!tether.dev/track")
     assert final not in (stable_hash, on_preview[0][0])
-    _until(
+    waited(
         kubectl,
         namespace,
         tmp_path,
@@ -327,15 +312,15 @@ def test_a_blue_green_whose_preview_fails_pre_promotion_analysis_is_aborted(
     def aborted() -> bool:
         active_seen.add(_active_hash(kubectl, namespace))
         preview_seen.append(kubectl.get("deployment", "web-preview", namespace) is not None)
-        return _rollout(kubectl, namespace).get("phase") == "Aborted"
+        return rollout(kubectl, namespace).get("phase") == "Aborted"
 
-    _until(kubectl, namespace, tmp_path, aborted, "the blue-green to be aborted")
-    current = _rollout(kubectl, namespace)
+    waited(kubectl, namespace, tmp_path, aborted, "the blue-green to be aborted")
+    current = rollout(kubectl, namespace)
     assert "error-rate" in current.get("message", ""), current
     assert any(preview_seen), "the preview never ran"
     assert active_seen - {None} == {stable_hash}, "the active Service left stable"
     assert _image(kubectl, namespace, "web") == f"registry.example/web:{v1}"
-    _until(
+    waited(
         kubectl,
         namespace,
         tmp_path,
@@ -367,12 +352,12 @@ def test_a_preview_that_never_becomes_ready_never_takes_traffic_and_a_fix_replac
             ).stdout
         )["items"]
         running = [p for p in pods if p["status"].get("phase") == "Running"]
-        return len(running) == 2 and _rollout(kubectl, namespace).get("phase") == "Progressing"
+        return len(running) == 2 and rollout(kubectl, namespace).get("phase") == "Progressing"
 
-    _until(kubectl, namespace, tmp_path, preview_running_unready, "the preview's pods to run")
+    waited(kubectl, namespace, tmp_path, preview_running_unready, "the preview's pods to run")
     # Held at step 0 for as long as we look: the machine waits for a Ready preview.
     for _ in range(20):
-        current = _rollout(kubectl, namespace)
+        current = rollout(kubectl, namespace)
         assert (current.get("phase"), current.get("step")) == ("Progressing", 0), current
         assert _active_hash(kubectl, namespace) == stable_hash
         time.sleep(0.25)
@@ -382,18 +367,18 @@ def test_a_preview_that_never_becomes_ready_never_takes_traffic_and_a_fix_replac
     metrics_app.serve(fixed, error_rate=0.0)
     prometheus.wait_for(error_ratio(fixed, window="5s"), 0.0)
     commit = _push(repo, kubectl, namespace, prometheus, fixed)
-    _until(
+    waited(
         kubectl,
         namespace,
         tmp_path,
         lambda: (
-            (_rollout(kubectl, namespace).get("stable") or {}).get("revision") == commit
-            and _rollout(kubectl, namespace).get("phase") == "Promoted"
+            (rollout(kubectl, namespace).get("stable") or {}).get("revision") == commit
+            and rollout(kubectl, namespace).get("phase") == "Promoted"
         ),
         "the fix to replace the broken preview and be promoted",
     )
     assert _image(kubectl, namespace, "web") == f"registry.example/web:{fixed}"
-    _until(
+    waited(
         kubectl,
         namespace,
         tmp_path,
@@ -424,12 +409,12 @@ def test_two_replicas_the_leader_killed_while_paused_before_the_switch(
     apply_yaml(
         kubectl, source_and_app(namespace, str(repo.root), "app", extra=_delivery_by_hand(v1))
     )
-    _until(
+    waited(
         kubectl,
         namespace,
         tmp_path,
         lambda: (
-            _rollout(kubectl, namespace).get("phase") == "Promoted"
+            rollout(kubectl, namespace).get("phase") == "Promoted"
             and _hash_of(kubectl, namespace, "app=web,!tether.dev/track")
         ),
         "v1 to be deployed",
@@ -451,11 +436,11 @@ def test_two_replicas_the_leader_killed_while_paused_before_the_switch(
         "--overwrite",
         f"tether.dev/reconcile-requested-at={time.time()}",
     )
-    _until(
+    waited(
         kubectl,
         namespace,
         tmp_path,
-        lambda: _rollout(kubectl, namespace).get("phase") == "Paused",
+        lambda: rollout(kubectl, namespace).get("phase") == "Paused",
         "the pre-promotion analysis passed and the rollout paused before the switch",
     )
     assert _active_hash(kubectl, namespace) == stable_hash
@@ -472,13 +457,13 @@ def test_two_replicas_the_leader_killed_while_paused_before_the_switch(
         "--overwrite",
         f"tether.dev/rollout-action=promote@{time.time()}",
     )
-    _until(
+    waited(
         kubectl,
         namespace,
         tmp_path,
         lambda: (
-            _rollout(kubectl, namespace).get("phase") == "Promoted"
-            and (_rollout(kubectl, namespace).get("stable") or {}).get("revision") == commit
+            rollout(kubectl, namespace).get("phase") == "Promoted"
+            and (rollout(kubectl, namespace).get("stable") or {}).get("revision") == commit
         ),
         "the other replica to take over and promote",
     )

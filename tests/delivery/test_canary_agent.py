@@ -20,12 +20,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.agent.conftest import apply_yaml, source_and_app, wait_for
 from tests.analysis.prom import Prometheus
 from tests.conftest import Cli, GitRepo, Kubectl
+from tests.delivery.agentkit import ROLLOUT_TIMEOUT, TARGET, rollout, waited
 from tests.delivery.signals import MetricsApp, error_ratio, new_version
 from tests.notify.receivers import Recorder
 from tether.devcluster.controlplane import DevCluster
-
-TARGET = "Deployment/web"
-ROLLOUT_TIMEOUT = 240.0
 
 
 def deployment(version: str, replicas: int = 4) -> str:
@@ -83,11 +81,6 @@ STEPS = """          - setWeight: 25
           - setWeight: 50
           - pause: {{duration: 2s}}
           - setWeight: 100"""
-
-
-def rollout(kubectl: Kubectl, namespace: str) -> dict[str, Any]:
-    app = kubectl.get("apps.tether.dev", "web", namespace) or {}
-    return dict(((app.get("status") or {}).get("delivery") or {}).get(TARGET) or {})
 
 
 def deploy(kubectl: Kubectl, namespace: str, name: str) -> dict[str, Any] | None:
@@ -163,15 +156,6 @@ def new_commit(repo: GitRepo, kubectl: Kubectl, namespace: str, version: str, st
         f"tether.dev/reconcile-requested-at={time.time()}",
     )
     return commit
-
-
-def waited(kubectl: Kubectl, namespace: str, tmp: Path, check: Any, what: str) -> None:
-    """``wait_for``, saying where the rollout stood and what the agents logged on a timeout."""
-    try:
-        wait_for(check, ROLLOUT_TIMEOUT, what)
-    except AssertionError as error:
-        logs = "".join(p.read_text(errors="replace")[-4000:] for p in tmp.glob("agent-*.log"))
-        raise AssertionError(f"{error}\nrollout: {rollout(kubectl, namespace)}\n{logs}") from None
 
 
 def test_a_healthy_canary_is_promoted_step_by_step(

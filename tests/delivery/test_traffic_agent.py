@@ -17,15 +17,12 @@ from tests.agent.conftest import (
     source_and_app,
     start_agent,
     tether_crds,
-    wait_for,
 )
 from tests.conftest import GitRepo, Kubectl
+from tests.delivery.agentkit import rollout, waited
 from tests.delivery.signals import new_version
 
 __all__ = ["start_agent", "tether_crds"]  # fixtures used here
-
-TARGET = "Deployment/web"
-TIMEOUT = 240.0
 
 
 def _render(version: str) -> str:
@@ -72,11 +69,6 @@ DELIVERY = """  delivery:
 """
 
 
-def _rollout(kubectl: Kubectl, namespace: str) -> dict[str, Any]:
-    app = kubectl.get("apps.tether.dev", "web", namespace) or {}
-    return dict(((app.get("status") or {}).get("delivery") or {}).get(TARGET) or {})
-
-
 def _weights(kubectl: Kubectl, namespace: str) -> dict[str, int]:
     route = kubectl.get("httproute", "web", namespace) or {}
     rules = (route.get("spec") or {}).get("rules") or [{}]
@@ -120,14 +112,9 @@ def _pod_ips(kubectl: Kubectl, namespace: str, selector: str) -> set[str]:
 
 
 def _until(kubectl: Kubectl, namespace: str, tmp: Path, check: Any, what: str) -> Any:
-    try:
-        return wait_for(check, TIMEOUT, what)
-    except AssertionError as error:
-        logs = "".join(p.read_text(errors="replace")[-4000:] for p in tmp.glob("agent-*.log"))
-        raise AssertionError(
-            f"{error}\nrollout: {_rollout(kubectl, namespace)}\n"
-            f"route: {_weights(kubectl, namespace)}\n{logs}"
-        ) from None
+    return waited(
+        kubectl, namespace, tmp, check, what, lambda: f"route: {_weights(kubectl, namespace)}"
+    )
 
 
 def _push(repo: GitRepo, kubectl: Kubectl, namespace: str, version: str) -> str:
@@ -160,7 +147,7 @@ def test_a_routed_canary_moves_route_weights_and_survives_an_agent_kill(
         namespace,
         tmp_path,
         lambda: (
-            _rollout(kubectl, namespace).get("phase") == "Promoted"
+            rollout(kubectl, namespace).get("phase") == "Promoted"
             and _weights(kubectl, namespace) == {"web-stable": 1}  # as in Git (default 1)
         ),
         "v1 deployed with its route as Git wrote it",
@@ -173,7 +160,7 @@ def test_a_routed_canary_moves_route_weights_and_survives_an_agent_kill(
         namespace,
         tmp_path,
         lambda: (
-            _rollout(kubectl, namespace).get("phase") == "Paused"
+            rollout(kubectl, namespace).get("phase") == "Paused"
             and _weights(kubectl, namespace) == {"web-stable": 70, "web-canary": 30}
         ),
         "the canary paused at 30%",
@@ -217,7 +204,7 @@ def test_a_routed_canary_moves_route_weights_and_survives_an_agent_kill(
 
     def promoted() -> bool:
         weights_seen.append(_weights(kubectl, namespace))
-        current = _rollout(kubectl, namespace)
+        current = rollout(kubectl, namespace)
         return current.get("phase") == "Promoted" and current["stable"]["revision"] == commit
 
     _until(kubectl, namespace, tmp_path, promoted, "the canary promoted by hand")
