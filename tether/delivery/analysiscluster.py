@@ -6,8 +6,8 @@ This module answers both with the agent's ``KubeClient`` impersonating the Servi
 App's manifests are applied as, so an analysis can do no more than the App's own deploys:
 
 - ``KubeJobs``: the four verbs of ``JobCluster`` (and the label lookup that lets a new leader
-  adopt the Job its predecessor left running). A refusal to create (403, 401, 422) is
-  ``JobRefused``, an analysis Error that ends the analysis at once.
+  adopt the Job its predecessor left running). A refusal (401 or 403 to list or create, 422
+  to create) is ``JobRefused``, an analysis Error that ends the analysis at once.
 - ``SecretArgs``: reads one key of a Secret in the App's namespace. A missing Secret or key is
   an ``AnalysisError`` naming both; the value is returned, never put in a message.
 - ``job_labels`` / ``delete_jobs``: the labels that say whose a Job is (App, rollout, step),
@@ -31,7 +31,8 @@ JOB_NAME_LABEL = "batch.kubernetes.io/job-name"
 APP_LABEL = "tether.dev/analysis-app"
 ROLLOUT_LABEL = "tether.dev/analysis-rollout"
 STEP_LABEL = "tether.dev/analysis-step"
-_REFUSED = (401, 403, 422)  # the same Job would be refused again: no point retrying
+_FORBIDDEN = (401, 403)  # the identity may not: asking again cannot help
+_REFUSED = (*_FORBIDDEN, 422)  # the same Job would be refused again (422: invalid)
 
 
 class KubeJobs:
@@ -54,7 +55,12 @@ class KubeJobs:
         self.used = True
         selector = ",".join(f"{key}={value}" for key, value in sorted(labels.items()))
         jobs = await self.client.resource("batch/v1", "Job")
-        return await self.client.list(jobs, namespace, label_selector=selector)
+        try:
+            return await self.client.list(jobs, namespace, label_selector=selector)
+        except ApiError as error:
+            if error.status in _FORBIDDEN:
+                raise JobRefused(str(error)) from None
+            raise
 
     async def read_job(self, namespace: str, name: str) -> dict[str, Any] | None:
         return await self.client.get(await self.client.resource("batch/v1", "Job"), namespace, name)
