@@ -255,3 +255,66 @@ subjects: [{{kind: ServiceAccount, name: tether-deployer, namespace: {namespace}
     assert current["analysis"]["refused"] is True
     assert analysis_jobs(kubectl, namespace) == []
     wait_for(lambda: "RolledBack" in events(kubectl, namespace), 60, "the rollback")
+
+
+def blue_green_render(version: str) -> str:
+    return f"""apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: web}}
+spec:
+  replicas: 2
+  selector: {{matchLabels: {{app: web}}}}
+  template:
+    metadata: {{labels: {{app: web, version: {version}}}}}
+    spec:
+      containers: [{{name: web, image: "registry.example/web:{version}"}}]
+---
+apiVersion: v1
+kind: Service
+metadata: {{name: web}}
+spec: {{selector: {{app: web}}, ports: [{{port: 80}}]}}
+---
+apiVersion: v1
+kind: Service
+metadata: {{name: web-preview}}
+spec: {{selector: {{app: web}}, ports: [{{port: 80}}]}}
+"""
+
+
+BLUE_GREEN = """  delivery:
+    - target: {kind: Deployment, name: web}
+      blueGreen:
+        activeService: web
+        previewService: web-preview
+        prePromotionAnalysis: {templates: [{templateName: smoke}]}
+        postPromotionAnalysis: {templates: [{templateName: smoke}]}
+        scaleDownDelay: 1s
+"""
+
+
+def test_a_blue_green_runs_its_pre_and_post_promotion_job_metrics(
+    start_agent: Any, kubectl: Kubectl, namespace: str, repo: GitRepo, tmp_path: Path
+) -> None:
+    start_agent("agent-a")
+    repo.write("app/web.yaml", blue_green_render(new_version()))
+    repo.write("app/template.yaml", smoke_template()).commit("v1")
+    apply_yaml(kubectl, source_and_app(namespace, str(repo.root), "app", extra=BLUE_GREEN))
+    wait_for(lambda: rollout(kubectl, namespace).get("phase") == "Promoted", ROLLOUT_TIMEOUT, "v1")
+    v2 = new_version()
+    commit = repo.write("app/web.yaml", blue_green_render(v2)).commit(v2)
+    kubectl(
+        "annotate", "gitsources.tether.dev/repo", "-n", namespace, "--overwrite",
+        f"tether.dev/reconcile-requested-at={time.time()}",
+    )  # fmt: skip
+
+    def promoted() -> bool:
+        current = rollout(kubectl, namespace)
+        assert current.get("phase") not in ("Aborted", "Frozen", "Inconclusive"), current
+        return current.get("phase") == "Promoted" and current["stable"]["revision"] == commit
+
+    waited(kubectl, namespace, tmp_path, promoted, "the blue-green to be promoted")
+    measured = audit_rows(tmp_path / "audit.db", "measurement")
+    assert [(m["metric"], m["value"]["exitCode"]) for m in measured] == [("smoke-test", 0)] * 2
+    passed = [d for d in audit_rows(tmp_path / "audit.db", "decision") if d["decision"] == "passed"]
+    assert len(passed) == 2 and all("smoke" in d["reason"] for d in passed)
+    wait_for(lambda: analysis_jobs(kubectl, namespace) == [], 60, "the Jobs deleted")
