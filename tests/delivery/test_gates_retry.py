@@ -2,7 +2,7 @@
 
 Real HTTP on loopback: a receiver that is down (nothing listens on its port) and comes up while
 the gate retries, one that answers 5xx then a clear 4xx, and one slower than the step's
-timeout. The calls recorded in status (``GateStatus``: Calling, attempts, first call) are what a
+timeout; first through ``ask_gate``, then through the agent run as a process. The calls recorded in status (``GateStatus``: Calling, attempts, first call) are what a
 replica that takes over goes on from; the machine turns an Inconclusive gate into a pause and an
 alert, never a pass.
 """
@@ -12,13 +12,20 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
+from tests.agent.conftest import apply_yaml, source_and_app, wait_for
+from tests.conftest import GitRepo, Kubectl
+from tests.delivery.agentkit import ROLLOUT_TIMEOUT, rollout, waited
+from tests.delivery.signals import new_version
+from tests.delivery.test_canary_agent import audit_rows, delivery, deploy, deployment, events
 from tests.delivery.test_machine import HEAD, canary, seen
-from tests.notify.receivers import free_port
+from tests.notify.receivers import Recorder, free_port
 from tether.delivery.gates import GateCall, ask_gate
 from tether.delivery.machine import Abort, Alert, CallWebhook, advance
 from tether.delivery.model import GateOutcome, GateStatus, Phase, RolloutRequest, Webhook
@@ -178,3 +185,101 @@ def test_the_machine_keeps_calling_then_pauses_and_alerts_on_an_inconclusive_gat
     # a person decides: promote goes past the gate
     promoted = advance(spec, paused.status, seen(request=RolloutRequest("promote", "1", "ann")))
     assert (promoted.status.phase, promoted.status.step) == (Phase.PROGRESSING, 1)
+
+
+GATE_STEPS = """          - setWeight: 25
+          - webhook: {{url: "GATE", timeout: TIMEOUT}}
+          - setWeight: 100"""
+
+
+def gated_rollout(
+    repo: GitRepo, kubectl: Kubectl, namespace: str, url: str, timeout: str, extra: str = ""
+) -> str:
+    """v1 deployed, then v2 pushed behind a webhook gate at ``url``: v2's commit."""
+    steps = GATE_STEPS.replace("GATE", url).replace("TIMEOUT", timeout)
+    v1 = new_version()
+    repo.write("app/web.yaml", deployment(v1)).commit("v1")
+    apply_yaml(
+        kubectl,
+        source_and_app(namespace, str(repo.root), "app", extra=extra + delivery(v1, steps)),
+    )
+    wait_for(lambda: rollout(kubectl, namespace).get("phase") == "Promoted", ROLLOUT_TIMEOUT, "v1")
+    v2 = new_version()
+    commit = repo.write("app/web.yaml", deployment(v2)).commit(v2)
+    kubectl(
+        "annotate", "gitsources.tether.dev/repo", "-n", namespace, "--overwrite",
+        f"tether.dev/reconcile-requested-at={time.time()}",
+    )  # fmt: skip
+    return commit
+
+
+def test_the_agent_retries_a_gate_that_is_down_and_goes_on_once_it_answers(
+    start_agent: Any, kubectl: Kubectl, namespace: str, repo: GitRepo, tmp_path: Path
+) -> None:
+    start_agent("agent-a")  # before the gate's port is chosen: the agent takes a free one too
+    receiver = GateReceiver(free_port())
+    try:
+        commit = gated_rollout(repo, kubectl, namespace, receiver.url, "120s")
+        attempts: list[int] = []
+
+        def retried() -> bool:
+            gate = rollout(kubectl, namespace).get("gate") or {}
+            if gate.get("outcome") == "Calling":
+                attempts.append(int(gate["attempts"]))
+            # the third attempt is recorded once the second went unanswered
+            return bool(attempts) and attempts[-1] >= 3
+
+        waited(kubectl, namespace, tmp_path, retried, "the gate called twice, unanswered")
+        receiver.start()
+
+        def promoted() -> bool:
+            current = rollout(kubectl, namespace)
+            assert current.get("phase") not in ("Aborted", "Inconclusive"), current
+            return current.get("phase") == "Promoted" and current["stable"]["revision"] == commit
+
+        waited(kubectl, namespace, tmp_path, promoted, "the rollout past the gate")
+    finally:
+        receiver.stop()
+    (asked,) = receiver.bodies
+    assert asked["revision"] == commit and asked["attempt"] >= 3
+    assert attempts == sorted(attempts), "the attempts recorded only go up"
+    passed = [d for d in audit_rows(tmp_path / "audit.db", "decision") if d["decision"] == "passed"]
+    assert any("200 passed" in d["reason"] for d in passed), passed
+
+
+def test_the_agent_pauses_and_alerts_when_a_gate_is_slower_than_its_step(
+    start_agent: Any, kubectl: Kubectl, namespace: str, repo: GitRepo, tmp_path: Path
+) -> None:
+    receiver = GateReceiver(free_port(), *[(200, 60.0)] * 10).start()
+    alerts = Recorder().start()
+    try:
+        apply_yaml(
+            kubectl,
+            f"""apiVersion: tether.dev/v1alpha1
+kind: AlertProvider
+metadata: {{name: hook, namespace: {namespace}}}
+spec: {{type: webhook, url: "{alerts.url}", events: [RolloutInconclusive, RolloutAborted]}}
+""",
+        )
+        start_agent("agent-a")
+        gated_rollout(repo, kubectl, namespace, receiver.url, "3s")
+        waited(
+            kubectl,
+            namespace,
+            tmp_path,
+            lambda: rollout(kubectl, namespace).get("phase") == "Inconclusive",
+            "the gate to be inconclusive",
+        )
+        wait_for(lambda: alerts.received, 60, "the alert")
+        time.sleep(3)  # it stays paused: never passed, never rolled back by itself
+        current = rollout(kubectl, namespace)
+        sent = [json.loads(r.body) for r in alerts.received]
+    finally:
+        receiver.stop()
+        alerts.stop()
+    assert current["phase"] == "Inconclusive" and current["step"] == 1
+    assert current["gate"]["outcome"] == "Inconclusive" and current["gate"]["passed"] is False
+    assert "no answer within the step's 3s" in current["message"]
+    assert [a["event"] for a in sent] == ["RolloutInconclusive"]
+    assert "WebhookInconclusive" in events(kubectl, namespace)
+    assert deploy(kubectl, namespace, "web-canary") is not None
