@@ -17,7 +17,7 @@ from typing import Any
 
 from tests.agent.conftest import apply_yaml, source_and_app, wait_for
 from tests.analysis.test_job import UNSCHEDULABLE
-from tests.conftest import GitRepo, Kubectl
+from tests.conftest import Cli, GitRepo, Kubectl
 from tests.delivery.agentkit import ROLLOUT_TIMEOUT, rollout, waited
 from tests.delivery.signals import new_version
 from tests.delivery.test_canary_agent import (
@@ -318,3 +318,23 @@ def test_a_blue_green_runs_its_pre_and_post_promotion_job_metrics(
     passed = [d for d in audit_rows(tmp_path / "audit.db", "decision") if d["decision"] == "passed"]
     assert len(passed) == 2 and all("smoke" in d["reason"] for d in passed)
     wait_for(lambda: analysis_jobs(kubectl, namespace) == [], 60, "the Jobs deleted")
+
+
+def test_a_canary_aborted_by_hand_while_its_job_runs_deletes_the_job(
+    start_agent: Any, kubectl: Kubectl, namespace: str, repo: GitRepo, tmp_path: Path, cli: Cli
+) -> None:
+    start_agent("agent-a")
+    rolled_out(repo, kubectl, namespace, smoke_template({"nodeSelector": UNSCHEDULABLE}))
+    waited(kubectl, namespace, tmp_path, lambda: one_job(kubectl, namespace), "the Job")
+    kube = f"--kubeconfig={kubectl.kubeconfig}"
+    code, _, err = cli("rollout", "abort", "web", "-n", namespace, "--reason", "not now", kube)
+    assert code == 0, err
+    waited(
+        kubectl,
+        namespace,
+        tmp_path,
+        lambda: rollout(kubectl, namespace).get("phase") == "Aborted",
+        "the abort by hand",
+    )
+    wait_for(lambda: analysis_jobs(kubectl, namespace) == [], 60, "the running Job deleted")
+    assert audit_rows(tmp_path / "audit.db", "measurement") == []

@@ -88,6 +88,8 @@ class JobProvider:
     run_labels: Mapping[str, str] = field(default_factory=dict)  # the caller's: App, step, ...
     timeout: float = DEFAULT_TIMEOUT
     poll: float = DEFAULT_POLL
+    # Jobs this provider already measured: one whose deletion failed is never measured twice
+    measured: set[str] = field(default_factory=set, compare=False, repr=False)
 
     @property
     def kind(self) -> str:
@@ -107,6 +109,7 @@ class JobProvider:
             raise MeasurementError(f"{where} could not be read: {error}") from None
         # Cancelled, the Job is left running for whoever goes on with the analysis (a new
         # leader adopts it); the caller deletes the Jobs of an analysis it gives up.
+        self.measured.add(name)
         await self._delete(name)
         return _outcome(finished, pods)
 
@@ -124,6 +127,7 @@ class JobProvider:
                 found
                 for found in await self.cluster.find_jobs(self.namespace, self.own_labels())
                 if not (found.get("metadata") or {}).get("deletionTimestamp")
+                and found["metadata"]["name"] not in self.measured
             ]
             if left:
                 return str(left[0]["metadata"]["name"])
