@@ -102,7 +102,8 @@ async def run_metric(
     previous: Sequence[Measurement] = (),
     on_measurement: OnMeasurement | None = None,
 ) -> MetricResult:
-    """Measure ``metric`` until its verdict is reached (forever while ``count`` is None)."""
+    """Measure ``metric`` until its verdict is reached (forever while ``count`` is None);
+    ``MeasurementRefused`` is raised, not recorded."""
     measurements = list(previous)
     assessment = await _measure_until_finished(
         metric, clock or SystemClock(), measurements, on_measurement
