@@ -13,13 +13,13 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from tests.analysis.kubejobs import JOB_NAME_LABEL, KubeJobs
 from tests.conftest import Kubectl
 from tether.analysis import Measurement, Phase, Verdict, read_template, run_analysis
 from tether.analysis.job import RUN_LABEL
 from tether.analysis.template import JobContext
 from tether.cluster.client import KubeClient
 from tether.cluster.kubeconfig import load
+from tether.delivery.analysiscluster import JOB_NAME_LABEL, KubeJobs
 from tether.devcluster.controlplane import DevCluster
 
 UNSCHEDULABLE = {"tether.dev/test-node": "none-has-this-label"}

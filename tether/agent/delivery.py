@@ -81,6 +81,7 @@ class AgentDelivery:
         templates: list[Manifest] = []
 
         async def rollout(revision: Revision, manifests: list[Manifest]) -> list[Manifest]:
+            rollouts.identity = state.identity  # analyses run as the App is applied
             specs = read_delivery(state.spec.delivery, state.spec.key)
             request = read_request(dict(state.spec.rollout_request))
             return await self.runner.shape(rollouts, specs, request, revision, manifests, templates)

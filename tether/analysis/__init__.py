@@ -13,16 +13,17 @@ docs/decisions/0018-analysis-measurements-and-verdicts.md.
 """
 
 from tether.analysis.conditions import Conditions
-from tether.analysis.job import JobCluster, JobProvider
+from tether.analysis.job import JobCluster, JobProvider, JobRefused
 from tether.analysis.measurement import Empty, EmptyResult, Measurement, Phase
 from tether.analysis.metric import Metric
 from tether.analysis.prometheus import PrometheusProvider
-from tether.analysis.provider import Header, MeasurementError, Provider
+from tether.analysis.provider import Header, MeasurementError, MeasurementRefused, Provider
 from tether.analysis.run import AnalysisResult, MetricResult, run_analysis, run_metric
 from tether.analysis.template import (
     AnalysisTemplate,
     ArgValue,
     JobContext,
+    SecretKeyRef,
     read_metrics,
     read_template,
 )
@@ -41,14 +42,17 @@ __all__ = [
     "JobCluster",
     "JobContext",
     "JobProvider",
+    "JobRefused",
     "Limits",
     "Measurement",
     "MeasurementError",
+    "MeasurementRefused",
     "Metric",
     "MetricResult",
     "Phase",
     "PrometheusProvider",
     "Provider",
+    "SecretKeyRef",
     "Verdict",
     "WebProvider",
     "assess_metric",

@@ -3,7 +3,8 @@
 A provider answers a plain JSON value (judged by the metric's conditions), an ``Empty`` (judged
 by the metric's ``emptyResult`` choice), or raises ``MeasurementError`` when it could not take the
 measurement at all (unreachable, timed out, an answer that is not what was asked): that becomes
-an Error measurement, counted against ``consecutiveErrorLimit``. Messages name the provider and
+an Error measurement, counted against ``consecutiveErrorLimit``; ``MeasurementRefused`` (it can
+never be taken as configured) ends the analysis instead. Messages name the provider and
 its address; the metric masks secret values in them before they are recorded.
 """
 
@@ -17,6 +18,12 @@ from tether.analysis.measurement import Empty
 
 class MeasurementError(Exception):
     """A measurement could not be taken; the message says where and why."""
+
+
+class MeasurementRefused(MeasurementError):
+    """A measurement can never be taken as configured (the API server refused the analysis'
+    identity): not an Error measurement to retry but the end of the analysis
+    (``run.run_analysis`` lets it through to its caller)."""
 
 
 class Provider(Protocol):

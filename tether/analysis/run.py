@@ -7,6 +7,9 @@ Running. The metrics of an analysis run side by side; as soon as one of them end
 Successful (Failed, Error, Inconclusive) the others are stopped, since the analysis' verdict can
 no longer be Successful.
 
+A measurement that can never be taken as configured (``MeasurementRefused``: the API server
+refused to create a Job) is not retried: it stops the analysis and reaches the caller.
+
 An analysis interrupted by a restart resumes from its recorded measurements (``previous``): they
 count towards the limits and ``count``, and the initial delay is not waited again.
 """
@@ -21,7 +24,7 @@ from typing import Protocol
 
 from tether.analysis.measurement import Empty, Measurement, Phase
 from tether.analysis.metric import Metric
-from tether.analysis.provider import MeasurementError
+from tether.analysis.provider import MeasurementError, MeasurementRefused
 from tether.analysis.verdict import Assessment, Verdict, assess_metric, combine
 
 OnMeasurement = Callable[[Measurement], None]
@@ -74,6 +77,8 @@ async def measure(metric: Metric, clock: Clock) -> Measurement:
     started = clock.now()
     try:
         value = await metric.provider.measure()
+    except MeasurementRefused as error:
+        raise MeasurementRefused(metric.mask.text(f"{metric.name}: {error}")) from None
     except MeasurementError as error:
         phase, message, value = Phase.ERROR, str(error), None
     else:
@@ -97,7 +102,8 @@ async def run_metric(
     previous: Sequence[Measurement] = (),
     on_measurement: OnMeasurement | None = None,
 ) -> MetricResult:
-    """Measure ``metric`` until its verdict is reached (forever while ``count`` is None)."""
+    """Measure ``metric`` until its verdict is reached (forever while ``count`` is None);
+    ``MeasurementRefused`` is raised, not recorded."""
     measurements = list(previous)
     assessment = await _measure_until_finished(
         metric, clock or SystemClock(), measurements, on_measurement
@@ -135,7 +141,8 @@ async def run_analysis(
     previous: Mapping[str, Sequence[Measurement]] | None = None,
     on_measurement: OnMeasurement | None = None,
 ) -> AnalysisResult:
-    """Run every metric side by side; stop them all once one ends other than Successful."""
+    """Run every metric side by side; stop them all once one ends other than Successful.
+    A ``MeasurementRefused`` (masked, naming its metric) stops them all and is raised."""
     clock = clock or SystemClock()
     names = [metric.name for metric in metrics]
     if len(set(names)) != len(names):

@@ -100,11 +100,13 @@ class ArgValue:
 
 @dataclass(frozen=True)
 class JobContext:
-    """What a Job metric needs besides its template: the wired cluster, where, and a run name."""
+    """What a Job metric needs besides its template: the wired cluster, where, a run name, and
+    the labels that tell whose Job it is (delivery: the App, the rollout and the step)."""
 
     cluster: job.JobCluster
     namespace: str
     run: str
+    labels: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -174,6 +176,9 @@ class _NoCluster:
 
     async def create_job(self, job: dict[str, Any]) -> None:
         raise AnalysisError("a checked template's Job metric cannot run")
+
+    async def find_jobs(self, namespace: str, labels: Mapping[str, str]) -> list[dict[str, Any]]:
+        return []
 
     async def read_job(self, namespace: str, name: str) -> dict[str, Any] | None:
         return None
@@ -429,6 +434,7 @@ class _MetricReader:
             annotations=self._tree(
                 metadata.get("annotations") or {}, "provider.job.metadata.annotations"
             ),
+            run_labels=dict(self.jobs.labels),
         )
 
     def _headers(self, raw: Any, field_name: str) -> tuple[Header, ...]:

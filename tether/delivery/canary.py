@@ -4,18 +4,30 @@ The templates come out of the App's own render (``shaping.split_templates``), fo
 Each measurement is handed to ``on_measurement`` as it is taken (the runner keeps it in the
 rollout's status and the audit trail); an analysis interrupted by a restart goes on from the
 measurements recorded in status (``previous``), so it neither starts over nor waits its initial
-delay again. A template that cannot be read or instantiated ends the analysis as an Error, with
-the template's own message: the rollout's ``onFailure`` applies.
+delay again. A template that cannot be read or instantiated, or a secret argument whose Secret
+or key cannot be read, ends the analysis as an Error with its own message (the rollout pauses
+and alerts: a person fixes it and retries). A Job the App's identity may not create ends it as
+an Error too, ``refused``: waiting cannot fix the App's rights, so the rollout's ``onFailure``
+applies (decision 0027).
+
+``AnalysisWiring`` is what the runner wires in for the App: the cluster its Job metrics run on
+(as the App's identity) and the reader of its secret arguments. Secret values are read when the
+analysis starts (again after a restart), live only in the metrics in memory, and are masked in
+every measurement and message (``tether.analysis.masking``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from tether.analysis import (
     AnalysisTemplate,
+    ArgValue,
+    JobContext,
     Measurement,
+    MeasurementRefused,
     Metric,
     read_template,
     run_analysis,
@@ -25,15 +37,27 @@ from tether.delivery.model import AnalysisStatus, AnalysisStep
 from tether.errors import AnalysisError
 
 OnRecord = Callable[[dict[str, Any]], None]
+ReadSecret = Callable[[str, str], Awaitable[str]]  # (Secret name, key) -> the value
+
+
+@dataclass(frozen=True)
+class AnalysisWiring:
+    """The cluster behind an App's analyses: where its Jobs run, how its secrets are read."""
+
+    jobs: JobContext | None = None
+    read_secret: ReadSecret | None = None
 
 
 def templates_by_name(manifests: Sequence[Manifest]) -> dict[str, Manifest]:
     return {str((m.body.get("metadata") or {}).get("name", "")): m for m in manifests}
 
 
-def metrics_for(step: AnalysisStep, templates: Sequence[Manifest]) -> list[Metric]:
+async def metrics_for(
+    step: AnalysisStep, templates: Sequence[Manifest], wiring: AnalysisWiring | None = None
+) -> list[Metric]:
     """The metrics of every template ``step`` names, with its arguments (AnalysisError names
-    the template missing or refused)."""
+    the template missing or refused, or the Secret and key of a secret argument not read)."""
+    wiring = wiring or AnalysisWiring()
     found = templates_by_name(templates)
     metrics: list[Metric] = []
     for name in step.templates:
@@ -45,14 +69,36 @@ def metrics_for(step: AnalysisStep, templates: Sequence[Manifest]) -> list[Metri
                 "add it next to the Deployment in Git"
             )
         template = read_template(manifest.body, manifest.source.path)
-        metrics.extend(template.instantiate(_args_for(template, step)))
+        args = await _args_for(template, step, wiring)
+        metrics.extend(template.instantiate(args, jobs=wiring.jobs))
     return metrics
 
 
-def _args_for(template: AnalysisTemplate, step: AnalysisStep) -> dict[str, str]:
-    """The step's arguments that ``template`` declares (one step may feed several templates)."""
-    declared = {argument.name for argument in template.arguments}
-    return {arg.name: arg.value for arg in step.args if arg.name in declared}
+async def _args_for(
+    template: AnalysisTemplate, step: AnalysisStep, wiring: AnalysisWiring
+) -> dict[str, str | ArgValue]:
+    """The step's arguments that ``template`` declares (one step may feed several templates),
+    and the value of each secret argument the step does not give, read from its Secret."""
+    given = {arg.name: arg.value for arg in step.args}
+    args: dict[str, str | ArgValue] = {}
+    for argument in template.arguments:
+        if argument.name in given:
+            args[argument.name] = given[argument.name]
+            continue
+        ref = argument.secret_key_ref
+        if ref is None:
+            continue
+        if wiring.read_secret is None:
+            raise AnalysisError(
+                f"{template.title}: argument {argument.name!r} comes from Secret {ref.name} "
+                f"key {ref.key}, and no Secret can be read here"
+            )
+        try:
+            value = await wiring.read_secret(ref.name, ref.key)
+        except AnalysisError as error:
+            raise AnalysisError(f"{template.title}: argument {argument.name!r}: {error}") from None
+        args[argument.name] = ArgValue(value, secret=True)
+    return args
 
 
 async def run_step_analysis(
@@ -61,11 +107,12 @@ async def run_step_analysis(
     templates: Sequence[Manifest],
     previous: Sequence[dict[str, Any]],
     on_record: OnRecord,
+    wiring: AnalysisWiring | None = None,
 ) -> AnalysisStatus:
     """Run ``step``'s analysis to its verdict, going on from ``previous`` measurements."""
     name = "-".join(step.templates)
     try:
-        metrics = metrics_for(step, templates)
+        metrics = await metrics_for(step, templates, wiring)
     except AnalysisError as error:
         return AnalysisStatus(index, name, "Error", tuple(previous), (str(error),))
     earlier: dict[str, list[Measurement]] = {}
@@ -83,6 +130,8 @@ async def run_step_analysis(
         result = await run_analysis(metrics, previous=earlier, on_measurement=recorded)
     except ValueError as error:  # two templates with a metric of the same name
         return AnalysisStatus(index, name, "Error", tuple(records), (f"{name}: {error}",))
+    except MeasurementRefused as error:  # a Job the App's identity may not create
+        return AnalysisStatus(index, name, "Error", tuple(records), (str(error),), refused=True)
     return AnalysisStatus(
         index, name, result.verdict.value, tuple(records), tuple(result.reasons())
     )

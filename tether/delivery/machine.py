@@ -13,7 +13,7 @@ Phases (decision 0019)::
                                        │  │   ▼                           candidate's template)
                                        │  └ Paused ◀─promote─
                                        ├─analysis Inconclusive──▶ Inconclusive (alert; promote,
-                                       │                            abort or retry by hand)
+                                       │ (or webhook unreachable)   abort or retry by hand)
                                        └─analysis/webhook fails─▶ Aborted (onFailure: rollback)
                                                                   Frozen  (onFailure: freeze)
 """
@@ -28,6 +28,7 @@ from tether.delivery.model import (
     AnalysisStatus,
     AnalysisStep,
     DeliverySpec,
+    GateOutcome,
     GateStatus,
     Observations,
     OnFailure,
@@ -339,7 +340,7 @@ def _analysis(run: _Run, step: AnalysisStep) -> bool:
         run.event("Normal", "AnalysisSuccessful", f"analysis {current.name} passed: {detail}")
         run.move(status.step + 1)
         return True
-    if current.phase in _UNDECIDED:
+    if current.phase in _UNDECIDED and not current.refused:
         message = (
             f"analysis {current.name} was {current.phase.lower()} at step {status.step}: "
             f"{detail}; "
@@ -358,11 +359,23 @@ def _webhook(run: _Run, step: Webhook) -> bool:
     status = run.status
     answer = run.obs.gate if run.obs.gate and run.obs.gate.step == status.step else None
     answer = answer or (status.gate if status.gate and status.gate.step == status.step else None)
-    if answer is None:
-        run.status = replace(status, message=f"asking {step.url} at step {status.step}")
+    if answer is None or answer.outcome is GateOutcome.CALLING:
+        run.status = replace(
+            status, gate=answer, message=f"asking {step.url} at step {status.step}"
+        )
         run.actions.append(CallWebhook(status.step, step))
         return False
     run.status = replace(status, gate=answer)
+    if answer.outcome is GateOutcome.INCONCLUSIVE:
+        message = (
+            f"webhook {step.url} could not answer at step {status.step}: {answer.message}; "
+            "`tether rollout promote` goes on, `tether rollout abort` rolls back"
+        )
+        run.status = replace(run.status, phase=Phase.INCONCLUSIVE, message=message)
+        run.decide("paused", f"webhook {step.url} inconclusive: {answer.message}")
+        run.event("Warning", "WebhookInconclusive", message)
+        run.alert("RolloutInconclusive", "warning", message)
+        return False
     if answer.passed:
         run.decide("passed", f"webhook {step.url}: {answer.message}")
         run.event("Normal", "WebhookPassed", f"webhook {step.url}: {answer.message}")

@@ -219,6 +219,7 @@ class AnalysisStatus:
     phase: str = "Running"  # tether.analysis Verdict value
     measurements: tuple[dict[str, Any], ...] = ()
     reasons: tuple[str, ...] = ()
+    refused: bool = False  # an Error no wait can fix (a Job the App may not create): onFailure
 
     @property
     def finished(self) -> bool:
@@ -232,6 +233,7 @@ class AnalysisStatus:
             "count": len(self.measurements),
             "measurements": list(self.measurements[-MAX_MEASUREMENTS:]),
             "reasons": list(self.reasons),
+            **({"refused": True} if self.refused else {}),
         }
 
     @classmethod
@@ -244,25 +246,63 @@ class AnalysisStatus:
             str(raw.get("phase") or "Running"),
             tuple(raw.get("measurements") or ()),
             tuple(str(r) for r in raw.get("reasons") or ()),
+            bool(raw.get("refused")),
         )
+
+
+class GateOutcome(enum.StrEnum):
+    """Where a webhook gate stands (``tether.delivery.gates``)."""
+
+    CALLING = "Calling"  # no answer yet: being called, or retried after a 5xx / no answer
+    PASSED = "Passed"  # a 2xx answer
+    REFUSED = "Refused"  # a clear no: any other answer (4xx, 3xx)
+    INCONCLUSIVE = "Inconclusive"  # unreachable or 5xx until the step's timeout: a person decides
 
 
 @dataclass(frozen=True)
 class GateStatus:
-    """A webhook gate's answer for one step."""
+    """A webhook gate's answer for one step, or its calls so far (kept so a replica that takes
+    over goes on with the same attempts and deadline)."""
 
     step: int
     passed: bool
     message: str
+    undecided: GateOutcome | None = None  # CALLING or INCONCLUSIVE; None: ``passed`` says
+    attempts: int = 0  # calls made (each one counted before it is sent)
+    started_at: str = ""  # ISO 8601, UTC: the first call; the deadline runs from it
+
+    @property
+    def outcome(self) -> GateOutcome:
+        if self.undecided is not None:
+            return self.undecided
+        return GateOutcome.PASSED if self.passed else GateOutcome.REFUSED
 
     def to_dict(self) -> dict[str, Any]:
-        return {"step": self.step, "passed": self.passed, "message": self.message}
+        return {
+            "step": self.step,
+            "passed": self.passed,
+            "message": self.message,
+            "outcome": self.outcome.value,
+            "attempts": self.attempts,
+            "startedAt": self.started_at or None,
+        }
 
     @classmethod
     def of(cls, raw: Mapping[str, Any] | None) -> GateStatus | None:
         if not raw:
             return None
-        return cls(int(raw.get("step", 0)), bool(raw.get("passed")), str(raw.get("message", "")))
+        undecided = raw.get("outcome")
+        return cls(
+            int(raw.get("step", 0)),
+            bool(raw.get("passed")),
+            str(raw.get("message", "")),
+            GateOutcome(undecided) if undecided in _UNDECIDED_GATES else None,
+            int(raw.get("attempts") or 0),
+            str(raw.get("startedAt") or ""),
+        )
+
+
+_UNDECIDED_GATES = (GateOutcome.CALLING.value, GateOutcome.INCONCLUSIVE.value)
 
 
 @dataclass(frozen=True)

@@ -20,10 +20,12 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from tether.analysis import JobContext
 from tether.cluster.client import KubeClient, Resource
 from tether.core import Manifest, Revision
 from tether.delivery import routing
-from tether.delivery.canary import run_step_analysis
+from tether.delivery.analysiscluster import KubeJobs, SecretArgs, delete_jobs, job_labels
+from tether.delivery.canary import AnalysisWiring, run_step_analysis
 from tether.delivery.gates import GateCall, ask_gate
 from tether.delivery.machine import (
     Abort,
@@ -53,6 +55,7 @@ from tether.delivery.shaping import (
     template_digest,
     total_replicas,
 )
+from tether.errors import TetherError
 
 log = logging.getLogger("tether.delivery")
 
@@ -108,6 +111,7 @@ class AppRollouts:
     writes: set[asyncio.Task[None]] = field(default_factory=set)  # measurements being recorded
     saving: asyncio.Lock = field(default_factory=asyncio.Lock)
     lingering: set[str] = field(default_factory=set)  # targets whose candidate outlives them
+    identity: str = ""  # the ServiceAccount the App is applied as: its analyses run as it too
 
     @property
     def moving(self) -> bool:
@@ -321,15 +325,30 @@ class DeliveryRunner:
             rollouts.writes.add(writing)
             writing.add_done_callback(rollouts.writes.discard)
 
+        client = self.client.impersonating(rollouts.identity) if rollouts.identity else self.client
+        jobs, labels = KubeJobs(client), job_labels(rollouts.app, digest, start.step)
+        run = f"{spec.target.name}-{digest[:7]}-s{start.step}"
+        wiring = AnalysisWiring(
+            JobContext(jobs, rollouts.namespace, run, labels),
+            SecretArgs(client, rollouts.app.partition("/")[0]).read,
+        )
+        finished = False
         try:
             result = await run_step_analysis(
-                start.step, start.analysis, rollouts.templates, previous, on_record
+                start.step, start.analysis, rollouts.templates, previous, on_record, wiring
             )
+            finished = True
         except Exception:  # a bug must not leave the rollout waiting forever
             log.exception("analysis of %s in %s crashed", key, rollouts.app)
             result = AnalysisStatus(
                 start.step, "-".join(start.analysis.templates), "Error", previous, ("crashed",)
             )
+            finished = True
+        finally:
+            # Jobs go with the verdict, or with the step left (an abort, a newer candidate);
+            # a replica that merely stops leading leaves them to the next leader to adopt.
+            if finished or not _same_step(_status(rollouts, key), digest, start.step):
+                await _delete_jobs(rollouts, jobs, labels)
         current = _status(rollouts, key)
         if _same_step(current, digest, start.step):
             _set_status(rollouts, key, replace(current, analysis=result))
@@ -340,9 +359,20 @@ class DeliveryRunner:
         key = spec.target.key
         status = _status(rollouts, key)
         candidate = status.candidate or Version("", "")
+        earlier = status.gate if status.gate and status.gate.step == call.step else None
+
+        async def calling(gate: GateStatus) -> None:
+            """Each call counted in status before it is sent (a new leader goes on from it)."""
+            current = _status(rollouts, key)
+            if _same_step(current, candidate.digest, call.step):
+                _set_status(rollouts, key, replace(current, gate=gate))
+                await rollouts.save()
+
         answer: GateStatus = await ask_gate(
             call.webhook,
             GateCall(rollouts.app, key, candidate.revision, call.step, status.weight),
+            earlier,
+            calling,
         )
         current = _status(rollouts, key)
         if _same_step(current, candidate.digest, call.step):
@@ -439,6 +469,14 @@ def _same_step(status: RolloutStatus, digest: str, step: int) -> bool:
     """True while ``status`` is still at ``step`` of the candidate ``digest``."""
     candidate = status.candidate.digest if status.candidate else ""
     return status.phase.active and candidate == digest and status.step == step
+
+
+async def _delete_jobs(rollouts: AppRollouts, jobs: KubeJobs, labels: Mapping[str, str]) -> None:
+    """Delete an analysis' Jobs; a failure is logged (a Job left is clutter, not a verdict)."""
+    try:
+        await delete_jobs(jobs, rollouts.namespace, labels)
+    except TetherError as error:
+        log.warning("could not delete the analysis Jobs of %s: %s", rollouts.app, error)
 
 
 async def _record(rollouts: AppRollouts, key: str, record: dict[str, Any]) -> None:
