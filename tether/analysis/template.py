@@ -414,7 +414,9 @@ class _MetricReader:
     def _job(self, settings: Mapping[str, Any]) -> Provider:
         if self.jobs is None:
             raise AnalysisError(
-                f"{self.where}: a job metric needs a cluster to run its Job on, and none was given"
+                f"{self.where}: a job metric needs a cluster to run its Job on, and none was "
+                "given; rollouts (an App's spec.delivery) do not run Job metrics yet: measure "
+                "with a prometheus or web metric instead (docs/analysis.md)"
             )
         if not isinstance(settings.get("spec"), dict):
             raise AnalysisError(f"{self.where}: provider.job needs a Job spec")

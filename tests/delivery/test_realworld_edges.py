@@ -1,0 +1,77 @@
+"""Rough edges met running real repositories' delivery (tests/delivery/realworld/), each kept
+fixed here without a cluster.
+
+- ``tether rollout status`` on an 80-column terminal or a pipe showed Argo Rollouts' canary
+  example's target as ``Deployment…``: the target, phase and revisions are now whole (the next
+  command needs them), the analysis and message wrap on lines of their own.
+- Argo Rollouts' example AnalysisTemplates measure with Job metrics, which rollouts do not run:
+  the analysis's Error says so and what to use instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import yaml
+from rich.console import Console
+
+from tether.cli.output import rollout_table
+from tether.core import Manifest
+from tether.core.objects import SourceLocation
+from tether.delivery.canary import run_step_analysis
+from tether.delivery.model import AnalysisStep
+
+ARGO_TEMPLATES = Path(__file__).parent / "realworld" / "argo-rollouts-canary"
+
+CANDIDATE = "a3f9c2e07b1d44e6b0c8d2f1e9a7b6c5d4e3f2a1"
+STABLE = "e01f1bad1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f"
+
+
+def shown(width: int) -> str:
+    delivery = {
+        "Deployment/rollout-canary": {
+            "phase": "Inconclusive",
+            "step": 3,
+            "weight": 40,
+            "candidate": {"revision": CANDIDATE, "digest": "d1"},
+            "stable": {"revision": STABLE, "digest": "d0"},
+            "analysis": {
+                "step": 3,
+                "name": "success-rate",
+                "phase": "Inconclusive",
+                "measurements": [{"phase": "Error"}, {"phase": "Error"}],
+            },
+            "message": "analysis success-rate was inconclusive: no measurement could be taken "
+            "from http://prometheus.monitoring:9090; a person decides",
+        }
+    }
+    console = Console(width=width, record=True, highlight=False, markup=False)
+    console.print(rollout_table(delivery))
+    return console.export_text()
+
+
+def test_target_phase_and_revisions_are_whole_on_80_columns() -> None:
+    text = shown(80)
+    assert "Deployment/rollout-canary" in text, text
+    assert "Inconclusive" in text, text
+    assert CANDIDATE[:12] in text and STABLE[:12] in text, text
+    assert "…" not in text, text  # nothing cut short
+    assert "success-rate Inconclusive (2)" in text, text
+
+
+def test_the_message_wraps_rather_than_being_lost() -> None:
+    text = " ".join(shown(80).split())
+    assert "a person decides" in text, text
+
+
+def test_a_job_metric_in_a_rollout_says_what_to_use_instead() -> None:
+    path = ARGO_TEMPLATES / "analysis-templates.yaml"
+    template = Manifest(yaml.safe_load(path.read_text()), SourceLocation(str(path)))
+    status = asyncio.run(
+        run_step_analysis(1, AnalysisStep(("pass",), ()), [template], [], lambda _: None)
+    )
+    assert status.phase == "Error"  # Inconclusive for the rollout: a person decides
+    [reason] = status.reasons
+    assert "AnalysisTemplate pass, metric 'pass'" in reason
+    assert "do not run Job metrics yet" in reason and "prometheus or web metric" in reason
