@@ -6,6 +6,9 @@ fixed here without a cluster.
   command needs them), the analysis and message wrap on lines of their own.
 - Argo Rollouts' example AnalysisTemplates measure with Job metrics, which rollouts do not run:
   the analysis's Error says so and what to use instead.
+- podinfo's HTTPRoute, with no Gateway controller answering it, kept the App Degraded, so no
+  render was kept and the failed release's rollback had nothing to put back: the refusal now
+  says where to look.
 """
 
 from __future__ import annotations
@@ -13,14 +16,18 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
 import yaml
 from rich.console import Console
 
+from tests.delivery.test_quarantine_gate import ListHost
+from tether.audit import AuditStore
 from tether.cli.output import rollout_table
-from tether.core import Manifest
+from tether.core import Manifest, Revision
 from tether.core.objects import SourceLocation
 from tether.delivery.canary import run_step_analysis
 from tether.delivery.model import AnalysisStep
+from tether.delivery.rollback import Applied, RollbackError, abort
 
 ARGO_TEMPLATES = Path(__file__).parent / "realworld" / "argo-rollouts-canary"
 
@@ -75,3 +82,15 @@ def test_a_job_metric_in_a_rollout_says_what_to_use_instead() -> None:
     [reason] = status.reasons
     assert "AnalysisTemplate pass, metric 'pass'" in reason
     assert "do not run Job metrics yet" in reason and "prometheus or web metric" in reason
+
+
+def test_a_rollback_with_no_healthy_render_says_where_to_look(tmp_path: Path) -> None:
+    host = ListHost(AuditStore(str(tmp_path / "audit.db")))  # the App was never Healthy
+    bad = Applied(Revision("https://git.example/podinfo.git", "main", "b" * 40), "sha256:v2")
+    with pytest.raises(RollbackError) as refused:
+        asyncio.run(
+            abort(host, "team-a/web", reason="errors", evidence="-", actor="agent", candidate=bad)
+        )
+    message = str(refused.value)
+    assert "no earlier healthy render is recorded" in message
+    assert "`tether get app`" in message and "HTTPRoute" in message
