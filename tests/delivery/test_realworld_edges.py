@@ -9,11 +9,16 @@ fixed here without a cluster.
 - podinfo's HTTPRoute, with no Gateway controller answering it, kept the App Degraded, so no
   render was kept and the failed release's rollback had nothing to put back: the refusal now
   says where to look.
+- ``tether lint`` told a user to add Argo's CRD for an AnalysisTemplate (which Tether never
+  applies) and checked nothing in it: it now reads each template as a rollout would and reports
+  what a rollout would refuse.
 """
 
 from __future__ import annotations
 
 import asyncio
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -21,6 +26,7 @@ import yaml
 from rich.console import Console
 
 from tests.delivery.test_quarantine_gate import ListHost
+from tests.policy.conftest import kustomize
 from tether.audit import AuditStore
 from tether.cli.output import rollout_table
 from tether.core import Manifest, Revision
@@ -28,8 +34,13 @@ from tether.core.objects import SourceLocation
 from tether.delivery.canary import run_step_analysis
 from tether.delivery.model import AnalysisStep
 from tether.delivery.rollback import Applied, RollbackError, abort
+from tether.governance.lint import lint
+from tether.governance.settings import LintSettings
 
-ARGO_TEMPLATES = Path(__file__).parent / "realworld" / "argo-rollouts-canary"
+REALWORLD = Path(__file__).parent / "realworld"
+ARGO_TEMPLATES = REALWORLD / "argo-rollouts-canary"
+
+__all__ = ["kustomize"]  # fixture used here
 
 CANDIDATE = "a3f9c2e07b1d44e6b0c8d2f1e9a7b6c5d4e3f2a1"
 STABLE = "e01f1bad1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f"
@@ -94,3 +105,30 @@ def test_a_rollback_with_no_healthy_render_says_where_to_look(tmp_path: Path) ->
     message = str(refused.value)
     assert "no earlier healthy render is recorded" in message
     assert "`tether get app`" in message and "HTTPRoute" in message
+
+
+INSECURE_METRIC = """  - name: latency
+    interval: 1m
+    successCondition: result[0] <= 0.5
+    provider:
+      prometheus:
+        address: http://prometheus.monitoring:9090
+        query: histogram_quantile(0.99, sum(rate(request_seconds_bucket[1m])) by (le))
+        insecure: true
+"""
+
+
+def test_lint_reads_analysis_templates_as_a_rollout_would(tmp_path: Path, kustomize: Path) -> None:
+    root = tmp_path / "gitops"
+    shutil.copytree(REALWORLD / "podinfo", root / "apps" / "podinfo" / "base")
+    templates = root / "apps" / "podinfo" / "base" / "success-rate.yaml"
+    subprocess.run(["git", "init", "-q", str(root)], check=True)
+    clean = lint(root, LintSettings(kustomize=kustomize))
+    assert not [f for f in clean.findings if f.rule == "analysis-template-invalid"]
+    assert not [f for f in clean.findings if "AnalysisTemplate" in (f.subject or "")]
+
+    templates.write_text(templates.read_text() + INSECURE_METRIC)  # Argo allows insecure
+    report = lint(root, LintSettings(kustomize=kustomize))
+    [finding] = [f for f in report.findings if f.rule == "analysis-template-invalid"]
+    assert finding.path == "apps/podinfo/base/success-rate.yaml", finding
+    assert "metric 'latency'" in finding.message and "insecure" in finding.message

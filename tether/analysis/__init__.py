@@ -23,6 +23,7 @@ from tether.analysis.template import (
     AnalysisTemplate,
     ArgValue,
     JobContext,
+    is_template,
     read_metrics,
     read_template,
 )
@@ -53,6 +54,7 @@ __all__ = [
     "WebProvider",
     "assess_metric",
     "combine",
+    "is_template",
     "read_metrics",
     "read_template",
     "run_analysis",

@@ -185,6 +185,12 @@ class _NoCluster:
         return None
 
 
+def is_template(document: Mapping[str, Any]) -> bool:
+    """Whether ``document`` is an Argo Rollouts or Tether AnalysisTemplate (of either kind)."""
+    api_version = str(document.get("apiVersion", ""))
+    return document.get("kind") in KINDS and api_version.startswith(("argoproj.io/", "tether.dev/"))
+
+
 def read_template(document: Mapping[str, Any], source: str = "") -> AnalysisTemplate:
     """Read an AnalysisTemplate document; AnalysisError when its shape is not accepted."""
     metadata = document.get("metadata") or {}
