@@ -27,6 +27,15 @@ over HTTP on loopback (``bench/gitserver.py``), the cluster is ``DevCluster("ben
 (stopped at the end unless ``BENCH_KEEP_CLUSTER=1``). Prometheus is Debian's binary scraping the
 tests' metrics app (``tests/delivery/signals.py``) every second.
 
+The time of ``tether rollback`` is also split in two: the CLI until the request is written on
+the App (a Python process's start-up, most of it importing the CLI's modules, then a
+SelfSubjectReview and a patch) and the agent from the written request until v1 serves.
+
+Not measured: Argo Rollouts' own controller as the peer of "failed canary → stable restored".
+Its module (github.com/argoproj/argo-rollouts, with ``replace`` directives, so built from a copy
+as ``bench/flux/build.sh`` does) was not built in this session's time; the obvious peer,
+``kubectl rollout undo``, is measured instead.
+
 Run: ``.venv/bin/python -m bench.delivery [--runs 5]``
 """
 
