@@ -4,7 +4,7 @@ as a process against the real control plane, and releases go out as its users wo
 (a new image tag; a kustomization's ``images:``).
 
 - Argo Rollouts' canary example (plain YAML, 5 replicas, an indefinite pause): promoted by hand
-  with ``tether rollout promote`` and carried through every weight to 100 %.
+  with ``tether rollout promote``, then on by itself through its timed pauses to 100 %.
 - rollouts-demo's blue-green (kustomize, Ingresses, a manual gate): the preview comes up beside
   the active version, ``tether rollout promote`` switches the active Service.
 - podinfo (kustomize; its HorizontalPodAutoscaler left out, see the fixture) with a Gateway API
