@@ -24,6 +24,7 @@ from tether.analysis.template import (
     ArgValue,
     JobContext,
     SecretKeyRef,
+    is_template,
     read_metrics,
     read_template,
 )
@@ -57,6 +58,7 @@ __all__ = [
     "WebProvider",
     "assess_metric",
     "combine",
+    "is_template",
     "read_metrics",
     "read_template",
     "run_analysis",

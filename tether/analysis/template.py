@@ -190,6 +190,12 @@ class _NoCluster:
         return None
 
 
+def is_template(document: Mapping[str, Any]) -> bool:
+    """Whether ``document`` is an Argo Rollouts or Tether AnalysisTemplate (of either kind)."""
+    api_version = str(document.get("apiVersion", ""))
+    return document.get("kind") in KINDS and api_version.startswith(("argoproj.io/", "tether.dev/"))
+
+
 def read_template(document: Mapping[str, Any], source: str = "") -> AnalysisTemplate:
     """Read an AnalysisTemplate document; AnalysisError when its shape is not accepted."""
     metadata = document.get("metadata") or {}
@@ -419,7 +425,9 @@ class _MetricReader:
     def _job(self, settings: Mapping[str, Any]) -> Provider:
         if self.jobs is None:
             raise AnalysisError(
-                f"{self.where}: a job metric needs a cluster to run its Job on, and none was given"
+                f"{self.where}: a job metric needs a cluster to run its Job on, and none was "
+                "given here; run it in an App's spec.delivery (the agent runs the Job as the "
+                "App's identity) or measure with a prometheus or web metric (docs/analysis.md)"
             )
         if not isinstance(settings.get("spec"), dict):
             raise AnalysisError(f"{self.where}: provider.job needs a Job spec")

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
-from rich.console import Console
+from rich.console import Console, Group
 from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
@@ -121,20 +121,23 @@ def changes_table(changes: ChangeSet, show_unchanged: bool = False) -> Table:
     return table
 
 
-def rollout_table(delivery: dict[str, Any]) -> Table:
-    """One row per target: also what ``tether get app`` shows under the objects."""
-    table = Table(show_edge=False, box=None, pad_edge=False)
-    for column in (
-        "TARGET",
-        "PHASE",
-        "STEP",
-        "WEIGHT",
-        "CANDIDATE",
-        "STABLE",
-        "ANALYSIS",
-        "MESSAGE",
+def rollout_table(delivery: dict[str, Any]) -> Group:
+    """One row per target, then each target's analysis and message on lines of their own:
+    also what ``tether get app`` shows under the objects. The row is never cut short on a
+    narrow terminal or a pipe (80 columns): the target, phase and revisions are what a person
+    types into the next command; the lines below wrap instead."""
+    table = Table(show_edge=False, box=None, pad_edge=False, padding=(0, 1, 0, 0))
+    longest_target = max((len(target) for target in delivery), default=len("TARGET"))
+    for column, whole in (
+        ("TARGET", longest_target),
+        ("PHASE", len("Inconclusive")),
+        ("STEP", len("STEP")),
+        ("WEIGHT", len("WEIGHT")),
+        ("CANDIDATE", 12),
+        ("STABLE", 12),
     ):
-        table.add_column(column)
+        table.add_column(column, no_wrap=True, min_width=whole)
+    details: list[Text] = []
     for target, raw in sorted(delivery.items()):
         status = RolloutStatus.of(raw)
         if status is None:
@@ -147,10 +150,13 @@ def rollout_table(delivery: dict[str, Any]) -> Table:
             f"{status.weight}%",
             status.candidate.revision[:12] if status.candidate else "-",
             status.stable.revision[:12] if status.stable and status.stable.revision else "-",
-            f"{analysis.name} {analysis.phase} ({len(analysis.measurements)})" if analysis else "-",
-            status.message,
         )
-    return table
+        if analysis:
+            measured = f"{analysis.name} {analysis.phase} ({len(analysis.measurements)})"
+            details.append(Text(f"{target}: analysis {measured}"))
+        if status.message:
+            details.append(Text(f"{target}: {status.message}"))
+    return Group(table, *details)
 
 
 def health_table(report: HealthReport) -> Table:

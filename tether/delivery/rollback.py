@@ -212,7 +212,9 @@ async def _stable(
     if found is None:
         raise RollbackError(
             f"app {app_key}: no earlier healthy render is recorded (renders are kept after each "
-            "sync that became Healthy), so there is nothing to roll back to"
+            "sync that became Healthy), so there is nothing to roll back to; `tether get app` "
+            "shows which object keeps the App from being Healthy (an HTTPRoute or another "
+            "custom resource whose controller never answers stays Degraded)"
         )
     return found
 

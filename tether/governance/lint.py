@@ -15,11 +15,12 @@ the overlay is; only what a cluster directory defines itself is checked there.
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from tether.analysis import is_template, read_template
 from tether.core import Manifest
-from tether.errors import RenderError
+from tether.errors import AnalysisError, RenderError
 from tether.governance import charts, dryrun, locate, schemas
 from tether.governance.repository import Repository, open_repository, under
 from tether.governance.settings import LintSettings
@@ -258,8 +259,37 @@ def _chart_files(run: _Run, findings: list[Finding]) -> list[Finding]:
 # -- schemas --------------------------------------------------------------------------------------
 
 
+def _analysis_templates_checked(run: _Run, checked: list[Unit]) -> list[Unit]:
+    """Check the AnalysisTemplates as a rollout reads them (they are never applied, so no
+    schema or CRD applies); the units without them, for the schema checks."""
+    rule = RULES["analysis-template-invalid"]
+    kept: list[Unit] = []
+    for unit in checked:
+        for manifest in unit.manifests:
+            if not is_template(manifest.body):
+                continue
+            try:
+                read_template(manifest.body, manifest.source.path).check()
+            except AnalysisError as error:
+                run.findings.append(
+                    Finding(
+                        rule.id,
+                        manifest.source.path,
+                        str(error),
+                        manifest.source.line,
+                        rule.severity,
+                        rule.hint,
+                        subject=str(manifest.ref),
+                    )
+                )
+        others = tuple(m for m in unit.manifests if not is_template(m.body))
+        kept.append(replace(unit, manifests=others) if len(others) < len(unit.manifests) else unit)
+    return kept
+
+
 def _validate(run: _Run, checked: list[Unit], rendered: list[Unit]) -> None:
     settings = run.settings
+    checked = _analysis_templates_checked(run, checked)
     if settings.cluster is not None:
         run.findings += dryrun.check(checked, run.repository.config, settings.cluster)
         return

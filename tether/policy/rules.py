@@ -134,6 +134,13 @@ _RULES = (
         "schema",
     ),
     Rule(
+        "analysis-template-invalid",
+        "an AnalysisTemplate a rollout could not run (read as the agent reads it)",
+        "fix the field named; docs/analysis.md lists what a template may hold",
+        E,
+        "schema",
+    ),
+    Rule(
         "dry-run-rejected",
         "the cluster refused the object in a server-side dry-run",
         "fix what the API server names",

@@ -1,0 +1,382 @@
+"""Rollback time: from the moment the stable version must come back to the stable version serving
+all replicas again, with Tether and with the obvious peer, ``kubectl rollout undo``, in the same
+run on the same control plane and the same app (a Deployment ``web`` of 4 replicas behind a
+Service).
+
+Three ways back, each ``--runs`` times:
+
+- **kubectl rollout undo** (the peer): v1 then v2 applied with ``kubectl apply`` and rolled out;
+  timed from the start of ``kubectl rollout undo deployment/web`` to v1 serving.
+- **tether rollback**: v1 then v2 synced by the agent from Git (v1 kept as the last good
+  render); timed from the start of ``tether rollback web --reason …`` (the CLI writes the
+  request, the agent applies the last good render from its audit store) to v1 serving.
+- **failed canary**: the App delivers ``web`` as a canary (25 %, an analysis of v2's error rate
+  read from a real Prometheus, 100 %); v2 fails half its requests. Timed from the failing
+  measurement (its ``finishedAt`` in the rollout's status) to v1 serving and the canary gone.
+  Stable never stopped serving here (3 of 4 replicas); the time is how long the candidate keeps
+  its share after the verdict.
+
+"v1 serving" is: Deployment ``web`` at v1's image, its controller caught up
+(``observedGeneration``), 4 replicas updated and available and no other pods of it left; seen by
+polling the API server every 50 ms (the resolution of every figure). Pods of the dev cluster
+(kwok) are Ready as soon as they are scheduled, so the figures are the control path's latency,
+not an image's start-up.
+
+The agent runs as ``tether agent --namespace NS`` (one per run, its own namespace), Git is served
+over HTTP on loopback (``bench/gitserver.py``), the cluster is ``DevCluster("bench-delivery")``
+(stopped at the end unless ``BENCH_KEEP_CLUSTER=1``). Prometheus is Debian's binary scraping the
+tests' metrics app (``tests/delivery/signals.py``) every second.
+
+The time of ``tether rollback`` is also split in two: the CLI until the request is written on
+the App (a Python process's start-up, most of it importing the CLI's modules, then a
+SelfSubjectReview and a patch) and the agent from the written request until v1 serves.
+
+Not measured: Argo Rollouts' own controller as the peer of "failed canary → stable restored".
+Its module (github.com/argoproj/argo-rollouts, with ``replace`` directives, so built from a copy
+as ``bench/flux/build.sh`` does) was not built in this session's time; the obvious peer,
+``kubectl rollout undo``, is measured instead.
+
+Run: ``.venv/bin/python -m bench.delivery [--runs 5]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bench import scale
+from bench.common import install_crds
+from tests.analysis.prom import Prometheus, prometheus_binary
+from tests.delivery.signals import MetricsApp, error_ratio, new_version
+from tether.audit import AuditStore
+from tether.cluster.client import KubeClient
+from tether.devcluster import versions
+from tether.devcluster.controlplane import DevCluster
+from tether.devcluster.provision import component_cache_dir, ensure_binary
+from tether.source.workspace import commit_all, init_repository
+
+CLUSTER = "bench-delivery"
+REPLICAS = 4
+POLL = 0.05
+LIMIT = 240.0
+
+
+def deployment(version: str) -> str:
+    return f"""apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: web}}
+spec:
+  replicas: {REPLICAS}
+  selector: {{matchLabels: {{app: web}}}}
+  template:
+    metadata: {{labels: {{app: web, version: {version}}}}}
+    spec:
+      containers: [{{name: web, image: "registry.example/web:{version}"}}]
+---
+apiVersion: v1
+kind: Service
+metadata: {{name: web}}
+spec:
+  selector: {{app: web}}
+  ports: [{{port: 80}}]
+"""
+
+
+def error_rate_template(prometheus: Prometheus) -> str:
+    return f"""apiVersion: argoproj.io/v1alpha1
+kind: AnalysisTemplate
+metadata: {{name: error-rate}}
+spec:
+  args: [{{name: version}}]
+  metrics:
+    - name: error-rate
+      interval: 1s
+      count: 3
+      failureLimit: 0
+      successCondition: result[0] < 0.05
+      provider:
+        prometheus:
+          address: {prometheus.url}
+          query: '{error_ratio("{{args.version}}", "10s")}'
+"""
+
+
+def canary_delivery(version: str) -> str:
+    return f"""  delivery:
+    - target: {{kind: Deployment, name: web}}
+      canary:
+        steps:
+          - setWeight: 25
+          - analysis: {{templates: [{{templateName: error-rate}}], args: [{{name: version, value: "{version}"}}]}}
+          - setWeight: 100
+"""
+
+
+def source_and_app(namespace: str, url: str, delivery: str = "") -> str:
+    return f"""apiVersion: tether.dev/v1alpha1
+kind: GitSource
+metadata: {{name: repo, namespace: {namespace}}}
+spec: {{url: "{url}", interval: 1s}}
+---
+apiVersion: tether.dev/v1alpha1
+kind: App
+metadata: {{name: web, namespace: {namespace}}}
+spec:
+  sourceRef: {{name: repo}}
+  path: app
+  syncPolicy: {{prune: true, interval: 2s}}
+  healthTimeout: 60s
+{delivery}"""
+
+
+def serving(image: str) -> Callable[[dict[str, Any] | None], bool]:
+    """Deployment ``web`` at ``image`` on all its replicas, nothing else of it left."""
+
+    def check(found: dict[str, Any] | None) -> bool:
+        if not found:
+            return False
+        spec, status = found.get("spec") or {}, found.get("status") or {}
+        containers = (spec.get("template") or {}).get("spec", {}).get("containers") or [{}]
+        return (
+            containers[0].get("image") == image
+            and status.get("observedGeneration", 0) >= found["metadata"].get("generation", 1)
+            and spec.get("replicas") == REPLICAS
+            and status.get("updatedReplicas") == REPLICAS
+            and status.get("availableReplicas") == REPLICAS
+            and status.get("replicas") == REPLICAS
+        )
+
+    return check
+
+
+async def until(
+    client: KubeClient, namespace: str, check: Callable[[dict[str, Any] | None], bool]
+) -> float:
+    """Poll Deployment ``web`` (and that ``web-canary`` is gone) until ``check``; the time
+    (``time.time()``) it was first seen so."""
+    deployments = await client.resource("apps/v1", "Deployment")
+    deadline = time.monotonic() + LIMIT
+    while time.monotonic() < deadline:
+        web = await client.get(deployments, namespace, "web")
+        if check(web) and await client.get(deployments, namespace, "web-canary") is None:
+            return time.time()
+        await asyncio.sleep(POLL)
+    raise SystemExit(f"{namespace}: web did not come back within {LIMIT:.0f} s")
+
+
+def wait_for(check: Callable[[], Any], what: str, limit: float = LIMIT) -> Any:
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        found = check()
+        if found:
+            return found
+        time.sleep(0.2)
+    raise SystemExit(f"timed out after {limit:.0f} s waiting for {what}")
+
+
+class Run:
+    """The cluster, kubectl, Git over HTTP, Prometheus and the metrics app of one benchmark."""
+
+    def __init__(self) -> None:
+        cluster = DevCluster(CLUSTER)
+        kubeconfig = cluster.up()
+        built = component_cache_dir(versions.KUBERNETES_COMPONENT) / "kubectl"
+        kubectl = str(built if built.is_file() else ensure_binary("kubectl"))
+        install_crds(kubectl, kubeconfig)
+        tmp = Path(tempfile.mkdtemp(prefix="tether-bench-delivery-"))
+        self.bench = scale.Bench(cluster, kubeconfig, kubectl, tmp)
+        self.repos = tmp / "repos"
+        self.repos.mkdir()
+        self.git_url = scale.serve_git(self.bench, self.repos)
+        self.metrics = MetricsApp()
+        self.prometheus = Prometheus(prometheus_binary(), tmp / "prometheus", self.metrics.address)
+        (tmp / "prometheus").mkdir()
+        self.prometheus.start()
+        self.split: dict[str, list[float]] = defaultdict(list)  # parts of a measured time
+
+    def close(self) -> None:
+        self.prometheus.stop()
+        self.metrics.stop()
+        self.bench.close()
+
+    def kubectl(self, *argv: str, stdin: str | None = None) -> str:
+        return self.bench.run(*argv, stdin=stdin)
+
+    def deployment(self, namespace: str) -> dict[str, Any]:
+        found = self.kubectl(
+            "get", "deploy/web", "-n", namespace, "-o", "yaml", "--ignore-not-found"
+        )
+        return dict(yaml.safe_load(found) or {})
+
+    def repo(self, name: str, files: dict[str, str]) -> tuple[Path, str]:
+        root = self.repos / name
+        init_repository(root)
+        return root, self.commit(root, files, "v1")
+
+    def commit(self, root: Path, files: dict[str, str], message: str) -> str:
+        for path, text in files.items():
+            target = root / path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text)
+        return commit_all(root, message)
+
+    def app_status(self, namespace: str) -> dict[str, Any]:
+        found = yaml.safe_load(
+            self.kubectl("get", "apps.tether.dev/web", "-n", namespace, "-o", "yaml")
+        )
+        return dict(found.get("status") or {})
+
+    def measure(self, namespace: str, image: str) -> float:
+        async def go() -> float:
+            async with KubeClient(self.bench.connection) as client:
+                return await until(client, namespace, serving(image))
+
+        return asyncio.run(go())
+
+
+def kubectl_undo(run: Run) -> float:
+    namespace = run.bench.namespace("undo")
+    v1, v2 = new_version(), new_version()
+    run.kubectl("apply", "-n", namespace, "-f", "-", stdin=deployment(v1))
+    run.kubectl("rollout", "status", "-n", namespace, "deploy/web", "--timeout=120s")
+    run.kubectl("apply", "-n", namespace, "-f", "-", stdin=deployment(v2))
+    run.kubectl("rollout", "status", "-n", namespace, "deploy/web", "--timeout=120s")
+    started = time.time()
+    run.kubectl("rollout", "undo", "-n", namespace, "deploy/web")
+    return run.measure(namespace, f"registry.example/web:{v1}") - started
+
+
+def agent_with_v1_then_v2(run: Run, delivery: Callable[[str], str]) -> tuple[str, str, str]:
+    """A namespace whose agent serves v1 (kept as the last good render) and has been handed v2;
+    (namespace, v1, v2)."""
+    namespace = run.bench.namespace("tether")
+    v1 = new_version()
+    files = {"app/web.yaml": deployment(v1)}
+    if delivery is not no_delivery:
+        files["app/template.yaml"] = error_rate_template(run.prometheus)
+    _, good = run.repo(namespace, files)
+    run.kubectl(
+        "apply",
+        "-f",
+        "-",
+        stdin=source_and_app(namespace, f"{run.git_url}/{namespace}", delivery(v1)),
+    )
+    scale.start_agent(run.bench, namespace)
+    audit = run.bench.tmp / f"audit-{namespace}.db"
+
+    def v1_kept() -> bool:
+        if not serving(f"registry.example/web:{v1}")(run.deployment(namespace)):
+            return False
+        if not audit.exists():
+            return False
+        with AuditStore(str(audit)) as store:
+            kept = store.last_good_render(f"{namespace}.web")
+        return kept is not None and kept.revision.commit == good
+
+    wait_for(v1_kept, "v1 serving and kept as the last good render")
+    v2 = new_version()
+    return namespace, v1, v2
+
+
+def no_delivery(version: str) -> str:
+    return ""
+
+
+def tether_rollback(run: Run) -> float:
+    namespace, v1, v2 = agent_with_v1_then_v2(run, no_delivery)
+    run.commit(run.repos / namespace, {"app/web.yaml": deployment(v2)}, "v2")
+    wait_for(lambda: serving(f"registry.example/web:{v2}")(run.deployment(namespace)), "v2 serving")
+    argv = [
+        sys.executable, "-m", "tether.cli.main", "rollback", "web", "-n", namespace,
+        "--reason", "bench", f"--kubeconfig={run.bench.kubeconfig}",
+    ]  # fmt: skip
+    started = time.time()
+    subprocess.run(argv, check=True, capture_output=True)
+    written = time.time()
+    back = run.measure(namespace, f"registry.example/web:{v1}")
+    run.split["rollback: the CLI until the request is written"].append(written - started)
+    run.split["rollback: the request written until v1 serves"].append(back - written)
+    return back - started
+
+
+def failed_canary(run: Run) -> float:
+    namespace, v1, v2 = agent_with_v1_then_v2(run, canary_delivery)
+    run.metrics.serve(v2, error_rate=0.5)
+    wait_for(lambda: run.prometheus.query(error_ratio(v2, "10s")), "v2's errors in Prometheus")
+    run.kubectl(
+        "apply", "-f", "-",
+        stdin=source_and_app(namespace, f"{run.git_url}/{namespace}", canary_delivery(v2)),
+    )  # fmt: skip
+    run.commit(run.repos / namespace, {"app/web.yaml": deployment(v2)}, "v2")
+    wait_for(
+        lambda: run.kubectl("get", "deploy", "-n", namespace, "-o", "name").count("web-canary"),
+        "the canary to start",
+    )
+    back = run.measure(namespace, f"registry.example/web:{v1}")
+    # the first measurement of v2 that failed: the verdict
+    rollout = (run.app_status(namespace).get("delivery") or {}).get("Deployment/web") or {}
+    analysis = rollout.get("analysis") or {}
+    failed = [m for m in analysis.get("measurements") or [] if m.get("phase") == "Failed"]
+    if rollout.get("phase") != "Aborted" or not failed:
+        raise SystemExit(f"{namespace}: the canary was not aborted by its analysis: {rollout}")
+    verdict = datetime.fromisoformat(failed[0]["finishedAt"]).timestamp()
+    run.metrics.retire(v2)
+    return back - verdict
+
+
+def summary(values: list[float]) -> str:
+    return (
+        f"median {statistics.median(values):6.2f} s  min {min(values):6.2f} s  "
+        f"max {max(values):6.2f} s  (n={len(values)})"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    print(f"load at the start: {os.getloadavg()}", flush=True)
+    run = Run()
+    results: dict[str, list[float]] = {"undo": [], "rollback": [], "canary": []}
+    try:
+        for i in range(args.runs):
+            results["undo"].append(kubectl_undo(run))
+            results["rollback"].append(tether_rollback(run))
+            results["canary"].append(failed_canary(run))
+            print(
+                f"run {i + 1}: undo {results['undo'][-1]:.2f} s, rollback "
+                f"{results['rollback'][-1]:.2f} s, failed canary {results['canary'][-1]:.2f} s",
+                flush=True,
+            )
+    finally:
+        run.close()
+    print(f"load at the end: {os.getloadavg()}")
+    print(f"kubectl rollout undo                 {summary(results['undo'])}")
+    print(f"tether rollback                      {summary(results['rollback'])}")
+    print(f"failed canary (verdict → stable)     {summary(results['canary'])}")
+    for part, values in run.split.items():
+        print(f"  {part:48} {summary(values)}")
+    undo = statistics.median(results["undo"])
+    print(
+        f"ratio tether rollback / kubectl undo: {statistics.median(results['rollback']) / undo:.2f}"
+    )
+    print(
+        f"ratio failed canary / kubectl undo:   {statistics.median(results['canary']) / undo:.2f}"
+    )
+
+
+if __name__ == "__main__":
+    main()
