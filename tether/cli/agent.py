@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
-import yaml
 from rich.table import Table
 
 from tether.agent import crds, install
@@ -25,6 +24,7 @@ from tether.cli.connection import connect
 from tether.cli.devcluster import resolve_kustomize
 from tether.cluster.client import KubeClient
 from tether.core import Manifest
+from tether.core.kubeyaml import dump_all
 from tether.devcluster.provision import find_binary
 from tether.errors import TetherError
 from tether.reconcile.engine import SyncEngine
@@ -296,7 +296,7 @@ def install_cmd(
     """The agent's CRDs, namespace, ServiceAccount, RBAC and Deployment."""
     objects = install.manifests(image=image, deployers=_deployers(deployer_name))
     if export:
-        print(yaml.safe_dump_all(objects, sort_keys=False), end="")
+        print(dump_all(objects), end="")
         return
     changes = _run(kubeconfig, context, lambda client: _apply(client, objects, "tether-install"))
     output.out.print(f"installed: {changes}")
