@@ -15,13 +15,14 @@ import typer
 from rich.table import Table
 
 from tether.agent import crds, install
+from tether.agent.appliedsource import applied_source
 from tether.agent.conditions import now
 from tether.agent.settings import DEFAULT_SERVICE_ACCOUNT
 from tether.agent.specs import REQUESTED_ANNOTATION
 from tether.agent.webhooks import refuse_empty
 from tether.cli import output
 from tether.cli.connection import connect
-from tether.cli.devcluster import resolve_kustomize
+from tether.cli.devcluster import resolve_helm, resolve_kustomize
 from tether.cluster.client import KubeClient
 from tether.core import Manifest
 from tether.core.kubeyaml import dump_all
@@ -391,7 +392,13 @@ def get_one(
     connection = connect(kubeconfig, context)
     try:
         report = asyncio.run(
-            app_status(f"{namespace}.{name}", connection, kustomize=resolve_kustomize())
+            app_status(
+                f"{namespace}.{name}",
+                connection,
+                kustomize=resolve_kustomize(),
+                resolve=applied_source,
+                helm=resolve_helm,
+            )
         )
     except TetherError as error:
         output.print_error(error)
@@ -413,7 +420,9 @@ def get_one(
     )
     if report.source.get("chartVersion"):
         output.out.print(output.chart_line(report.source))
-    output.out.print(output.health_table(report.health))
+    output.out.print(output.health_table(report.health, report.sync))
+    if report.sync_error:
+        output.out.print(output.styled("not compared with the source: {}", report.sync_error))
     if delivery:
         output.out.print(output.styled("[bold]rollouts[/]"))
         output.out.print(output.rollout_table(delivery))

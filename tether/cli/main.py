@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
+from tether.agent.appliedsource import applied_source
 from tether.audit import AuditStore, default_actor
 from tether.cli import output
 from tether.cli.agent import commands as agent_commands
@@ -575,7 +576,15 @@ def status(
     try:
         connection = connect(kubeconfig_path, context)
         identity = identity_of(app_name, namespace)
-        report = asyncio.run(app_status(identity, connection, kustomize=resolve_kustomize()))
+        report = asyncio.run(
+            app_status(
+                identity,
+                connection,
+                kustomize=resolve_kustomize(),
+                resolve=applied_source,
+                helm=resolve_helm,
+            )
+        )
     except TetherError as error:
         raise fail(error, json_output) from None
     if json_output:
@@ -592,7 +601,9 @@ def status(
         )
         if report.source.get("chartVersion"):
             output.out.print(output.chart_line(report.source))
-        output.out.print(output.health_table(report.health))
+        output.out.print(output.health_table(report.health, report.sync))
+        if report.sync_error:
+            output.out.print(output.styled("not compared with the source: {}", report.sync_error))
     raise typer.Exit(0)
 
 
