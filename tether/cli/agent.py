@@ -15,14 +15,14 @@ import typer
 from rich.table import Table
 
 from tether.agent import crds, install
-from tether.agent.appliedsource import applied_source
 from tether.agent.conditions import now
 from tether.agent.settings import DEFAULT_SERVICE_ACCOUNT
 from tether.agent.specs import REQUESTED_ANNOTATION
 from tether.agent.webhooks import refuse_empty
 from tether.cli import output
+from tether.cli.appstatus import print_app_status, read_app_status
 from tether.cli.connection import connect
-from tether.cli.devcluster import resolve_helm, resolve_kustomize
+from tether.cli.devcluster import resolve_kustomize
 from tether.cluster.client import KubeClient
 from tether.core import Manifest
 from tether.core.kubeyaml import dump_all
@@ -30,7 +30,6 @@ from tether.devcluster.provision import find_binary
 from tether.errors import TetherError
 from tether.reconcile.engine import SyncEngine
 from tether.reconcile.options import SyncOptions
-from tether.reconcile.status import app_status
 
 T = TypeVar("T")
 KubeconfigOpt = Annotated[
@@ -391,15 +390,7 @@ def get_one(
     """One App: its conditions and its objects with health and sync state."""
     connection = connect(kubeconfig, context)
     try:
-        report = asyncio.run(
-            app_status(
-                f"{namespace}.{name}",
-                connection,
-                kustomize=resolve_kustomize(),
-                resolve=applied_source,
-                helm=resolve_helm,
-            )
-        )
+        report = read_app_status(f"{namespace}.{name}", connection)
     except TetherError as error:
         output.print_error(error)
         raise typer.Exit(2) from None
@@ -418,11 +409,7 @@ def get_one(
             _short_revision(report.revision) or "-",
         )
     )
-    if report.source.get("chartVersion"):
-        output.out.print(output.chart_line(report.source))
-    output.out.print(output.health_table(report.health, report.sync))
-    if report.sync_error:
-        output.out.print(output.styled("not compared with the source: {}", report.sync_error))
+    print_app_status(report)
     if delivery:
         output.out.print(output.styled("[bold]rollouts[/]"))
         output.out.print(output.rollout_table(delivery))
