@@ -136,9 +136,9 @@ async def _pinned_sync_states(
     recorded = replace(
         engine.options, namespace=source.get("namespace", "default"), keys=pinned.keys
     )
-    binaries = Binaries(kustomize, helm() if helm and pinned.spec.chart else None)
     redactor = Redactor()
     try:
+        binaries = Binaries(kustomize, helm() if helm and pinned.spec.chart else None)
         _, manifests, options = await load_source(
             pinned.spec, binaries, recorded, engine.client, redactor
         )
@@ -153,8 +153,10 @@ async def _pinned_sync_states(
 
 
 def _pinned_name(source: dict[str, str]) -> str:
+    """The chart (name, version, digest) or the artifact (URL@digest) the last sync applied."""
     if source.get("chartDigest"):
-        return f"chart {source.get('chart', '')} {source.get('chartVersion', '')} ({source['chartDigest']})"
+        chart, version = source.get("chart", ""), source.get("chartVersion", "")
+        return f"chart {chart} {version} ({source['chartDigest']})"
     return f"{source.get('url', '')}@{source.get('revision', '')}"
 
 
