@@ -304,3 +304,13 @@ def test_quoted_strings_stay_strings(text: str) -> None:
 def test_plain_floats_round_trip(number: float) -> None:
     loaded = value_of(repr(number))
     assert math.isclose(loaded, number, rel_tol=0, abs_tol=0) or loaded == number
+
+
+def test_dump_all_writes_a_shared_object_out_in_full_without_anchors() -> None:
+    shared = {"type": "object", "properties": {"name": {"type": "string"}}}
+    documents = [{"a": shared, "b": shared}, {"c": [shared, shared]}]
+    text = kubeyaml.dump_all(documents)
+    assert "&" not in text and "*" not in text
+    assert text.count("type: object") == 4
+    assert [document.data for document in kubeyaml.load_all(text)] == documents
+    assert text.startswith("a:\n") and "\n---\n" in text  # block style, keys in the given order

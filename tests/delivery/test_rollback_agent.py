@@ -32,21 +32,13 @@ from tests.agent.conftest import (  # noqa: F401  (fixtures)
 )
 from tests.conftest import Kubectl
 from tests.forge.conftest import ForgeRepo
+from tests.hermetic import hermetic_git  # noqa: F401  (fixture)
 from tether.audit import AuditStore
 from tether.devcluster.controlplane import DevCluster
 from tether.devcluster.gitea import LocalGitea
 from tether.forge import RepoRef
 
 REASON = "checkout error rate 12% > 5% after v2"
-
-
-@pytest.fixture(autouse=True)
-def hermetic_git(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Keep the machine's git configuration out of the test's own git commands."""
-    empty = tmp_path_factory.getbasetemp() / "empty-gitconfig"
-    empty.touch()
-    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(empty))
-    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
 
 
 @pytest.fixture(scope="module")

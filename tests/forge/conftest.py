@@ -14,21 +14,12 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.hermetic import hermetic_git  # noqa: F401  (fixture)
 from tether.devcluster.gitea import LocalGitea
 from tether.forge import ForgeSettings, GiteaForge, RepoRef, StaticToken
 
 QUICK = ForgeSettings(attempt_timeout=10.0, attempts=3, backoff=0.05, max_backoff=0.2)
 """Short pauses between retries, so the failure tests do not wait for nothing."""
-
-
-@pytest.fixture(autouse=True)
-def hermetic_git(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Keep the machine's git configuration (helpers, rewrites, identity) out of the tests."""
-    empty = tmp_path_factory.getbasetemp() / "empty-gitconfig"
-    empty.touch()
-    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(empty))
-    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
-    monkeypatch.setenv("GIT_TERMINAL_PROMPT", "0")
 
 
 @pytest.fixture(scope="session")

@@ -100,7 +100,7 @@ def test_credentials_come_only_from_the_sources_namespace_and_never_over_plain_h
     )
     assert f"Secret 'repo-login' (secretRef) not found in namespace {namespace}" in message
 
-    login_secret(kubectl, namespace, "repo-login", repository.user, password)
+    login_secret(kubectl, namespace, "repo-login", repository.user, "not-it-0815")
     message = wait_for(
         lambda: not_ready_message(kubectl, namespace, "plain http"), 60, "the plain-http refusal"
     )
@@ -109,6 +109,13 @@ def test_credentials_come_only_from_the_sources_namespace_and_never_over_plain_h
     agent.stop()
 
     agent = start_agent("agent-b", "--allow-loopback-http-credentials")
+    message = wait_for(
+        lambda: not_ready_message(kubectl, namespace, "HTTP 401"), 60, "the refused login"
+    )
+    assert f"refused the credentials from Secret {namespace}/repo-login (spec.secretRef)" in message
+    assert "password file" not in message and "not-it-0815" not in message
+    kubectl("delete", "secret", "repo-login", "-n", namespace)
+    login_secret(kubectl, namespace, "repo-login", repository.user, password)
     wait_for(lambda: app_ready(kubectl, namespace), 90, "the chart of the private repository")
     assert "/charts/index.yaml" in repository.requests
     assert kubectl.get("deployment", "web-web", namespace) is not None

@@ -21,7 +21,9 @@ from tests.agent.conftest import (
 )
 from tests.conftest import Cli, GitRepo, Kubectl
 from tests.helm.conftest import HelmRepository
+from tests.helm.statuscheck import suspend, sync_states
 from tests.helm.test_sync import unique_group
+from tether.source import chart_cache_dir
 
 __all__ = ["start_agent", "tether_crds"]  # fixtures used here
 
@@ -133,6 +135,14 @@ def test_an_app_on_a_helm_source_installs_follows_new_versions_prunes_and_heals(
     code, out, _ = cli("status", "web", "-n", namespace)
     assert code == 0
     assert f"chart shop 2.0.0 ({second['digest']})" in " ".join(out.split())
+    # status renders the applied chart again (values from Git and inline) and compares: the
+    # package comes from the agent's cache, or is fetched again by digest when the cache lost it
+    states, error = sync_states(cli, namespace)
+    assert error == "" and states["Deployment/web-web"] == "Synced"
+    assert set(states.values()) == {"Synced"}, states
+    for package in (chart_cache_dir() / "tenants" / namespace).glob("sha256-*.tgz"):
+        package.unlink()
+    assert sync_states(cli, namespace) == (states, "")
 
     kubectl("scale", "deployment", "web-web", "-n", namespace, "--replicas=5")
     wait_for(
@@ -155,6 +165,12 @@ def test_an_app_on_a_helm_source_installs_follows_new_versions_prunes_and_heals(
     assert kubectl.get("deployment", "web-web", namespace) is not None
     assert app_status(kubectl, namespace)["chart"] == second
     assert VALUES_PASSWORD not in agent.log.read_text(errors="replace")
+
+    suspend(cli, kubectl, namespace)  # a hand edit the agent leaves: status tells it apart
+    kubectl("scale", "deployment", "web-web", "-n", namespace, "--replicas=5")
+    drifted, error = sync_states(cli, namespace)  # the repository is gone: from the cache
+    assert error == ""
+    assert drifted == {**states, "Deployment/web-web": "OutOfSync"}
 
 
 def test_a_package_that_does_not_match_the_index_digest_applies_nothing(

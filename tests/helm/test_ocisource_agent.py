@@ -8,12 +8,15 @@ nothing.
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
 from tests.agent.conftest import app_ready, apply_yaml, start_agent, tether_crds, wait_for
-from tests.conftest import Kubectl
+from tests.conftest import Cli, Kubectl
+from tests.helm.statuscheck import suspend, sync_states
 from tests.oci.conftest import USER, Registry, registry, repository, write_manifests
+from tether.core.paths import cache_root
 from tether.source.oci import push_artifact
 
 __all__ = ["registry", "repository", "start_agent", "tether_crds"]  # fixtures used here
@@ -61,6 +64,7 @@ def test_an_app_on_an_oci_source_follows_new_tags_and_refuses_a_digest_not_allow
     registry: Registry,
     repository: str,
     tmp_path: Path,
+    cli: Cli,
 ) -> None:
     url = registry.ref(repository)
     first = push_artifact(
@@ -107,3 +111,12 @@ def test_an_app_on_an_oci_source_follows_new_tags_and_refuses_a_digest_not_allow
     assert configmap_value(kubectl, namespace) == "two"  # nothing applied
     assert app_ready(kubectl, namespace, revision=second)
     assert registry.password not in json.dumps(source_status(kubectl, namespace))
+
+    # status renders the applied artifact again by digest (from the agent's cache, or pulled
+    # with the OCISource's Secret when the cache lost it) and compares object by object
+    assert sync_states(cli, namespace) == ({"ConfigMap/web": "Synced"}, "")
+    shutil.rmtree(cache_root() / "oci" / "tenants" / namespace / second.replace(":", "-"))
+    assert sync_states(cli, namespace) == ({"ConfigMap/web": "Synced"}, "")
+    suspend(cli, kubectl, namespace)
+    kubectl("patch", "configmap", "web", "-n", namespace, "-p", '{"data":{"value":"by hand"}}')
+    assert sync_states(cli, namespace) == ({"ConfigMap/web": "OutOfSync"}, "")

@@ -10,7 +10,7 @@ import pytest
 
 from tests.helm.conftest import HelmRepository
 from tether.errors import SourceError
-from tether.source import ChartRepositoryAuth, ChartSource, fetch_chart
+from tether.source import ChartCredentials, ChartRepositoryAuth, ChartSource, fetch_chart
 
 GROUP = "repo.tests.tether.dev"
 
@@ -85,6 +85,7 @@ def test_basic_auth_comes_from_a_password_file_and_never_shows(
     with pytest.raises(SourceError) as failure:
         fetch_chart(source, tmp_path / "cache")
     assert "HTTP 401" in str(failure.value)
+    assert f"refused the credentials from password file {password}" in str(failure.value)
     assert "wrong-password" not in str(failure.value)
     password.write_text("s3cret-repo-pass\n")  # rotated: read again on the next fetch
     assert fetch_chart(source, tmp_path / "cache").version == "1.0.0"
@@ -95,4 +96,24 @@ def test_basic_auth_comes_from_a_password_file_and_never_shows(
     with pytest.raises(SourceError) as failure:
         fetch_chart(ChartSource(in_url.replace("s3cret", "wrong"), "shop"), tmp_path / "cache")
     assert "http://reader:***@127.0.0.1" in str(failure.value)
+    assert "refused the credentials from the repository URL" in str(failure.value)
     assert "wrong-repo-pass" not in str(failure.value)
+
+
+def test_refused_credentials_from_a_secret_name_the_secret_not_a_password_file(
+    private_helm_repository: HelmRepository, tmp_path: Path
+) -> None:
+    private_helm_repository.publish_shop("1.0.0", GROUP)
+    from_secret = ChartCredentials("reader", "not-it-0815", "Secret team-a/repo-login")
+    with pytest.raises(SourceError) as failure:
+        fetch_chart(ChartSource(private_helm_repository.url, "shop", auth=from_secret), tmp_path)
+    message = str(failure.value)
+    assert "HTTP 401" in message
+    assert "refused the credentials from Secret team-a/repo-login" in message
+    assert "password file" not in message
+    assert "not-it-0815" not in message
+    with pytest.raises(SourceError) as failure:
+        fetch_chart(ChartSource(private_helm_repository.url, "shop"), tmp_path)
+    assert "the repository requires a login: give a username and a password file, or a Secret" in (
+        str(failure.value)
+    )

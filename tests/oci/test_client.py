@@ -130,7 +130,7 @@ def test_a_wrong_password_is_named_without_showing_it(
         fetch_artifact(registry.ref(repository) + ":v1", auth, tmp_path / "c")
     message = str(refused.value)
     assert f"http://{registry.host}" in message
-    assert "check the username and the password" in message
+    assert f"refused the credentials from token file {wrong}: check the username" in message
     assert "not-the-password-4711" not in message
     assert registry.password not in message
 

@@ -181,7 +181,7 @@ def test_a_wrong_login_is_named_without_the_password_and_applies_nothing(
     )  # fmt: skip
     assert code == 2
     assert f"registry http://{registry.host}" in report["error"]
-    assert "check the username and the password" in report["error"]
+    assert f"credentials from password file {wrong}: check the username" in report["error"]
     assert "hunter2-but-longer-5150" not in shown
     assert registry.password not in shown
     assert kubectl.get("configmap", "locked", namespace) is None

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.hermetic import hermetic_git, machine_cache_dir_ignored  # noqa: F401  (fixtures)
 from tests.security.sources_servers import Listener, PrivateGitHost
 from tests.source.gitrepo import Origin
 from tether.errors import SourceError
@@ -20,16 +21,6 @@ from tether.source.urls import Remote, parse_remote
 
 # Every character the issue names, and a space: spliced into a URL, each would break it.
 SPECIAL_PASSWORD = "p/ss#w?rd@x%41 y"
-
-
-@pytest.fixture(autouse=True)
-def hermetic_git(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    empty = tmp_path_factory.getbasetemp() / "empty-gitconfig"
-    empty.touch()
-    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(empty))
-    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
-    for name in ("GIT_SSH", "GIT_SSH_COMMAND", "TETHER_CACHE_DIR"):
-        monkeypatch.delenv(name, raising=False)
 
 
 @pytest.fixture

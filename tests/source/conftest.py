@@ -6,18 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.hermetic import hermetic_git, machine_cache_dir_ignored  # noqa: F401  (fixtures)
 from tests.source.gitrepo import Origin
-
-
-@pytest.fixture(autouse=True)
-def hermetic_git(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Keep the machine's git configuration (helpers, rewrites, identity) out of the tests."""
-    empty = tmp_path_factory.getbasetemp() / "empty-gitconfig"
-    empty.touch()
-    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(empty))
-    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
-    for name in ("GIT_DIR", "GIT_WORK_TREE", "GIT_SSH", "GIT_SSH_COMMAND", "TETHER_CACHE_DIR"):
-        monkeypatch.delenv(name, raising=False)
 
 
 @pytest.fixture

@@ -35,6 +35,16 @@ _CONDITIONS = {
     },
 }
 
+
+def _condition_column(condition: str, field: str = "status") -> dict[str, str]:
+    """A ``kubectl get`` column showing one field of one condition, named after the condition."""
+    return {
+        "name": condition,
+        "type": "string",
+        "jsonPath": f'.status.conditions[?(@.type=="{condition}")].{field}',
+    }
+
+
 # An App's own health checks (docs/health.md): CEL expressions per kind, compiled by the agent
 # before a sync (a schema cannot check CEL), and the grace period for kinds not yet observed.
 _HEALTH_EXPRESSION = {"type": "string", "minLength": 1, "maxLength": 4096}
@@ -260,11 +270,7 @@ _ARTIFACT_STATUS = {
 _ARTIFACT_COLUMNS = [
     {"name": "URL", "type": "string", "jsonPath": ".spec.url"},
     {"name": "Revision", "type": "string", "jsonPath": ".status.artifact.revision"},
-    {
-        "name": "Ready",
-        "type": "string",
-        "jsonPath": '.status.conditions[?(@.type=="Ready")].status',
-    },
+    _condition_column("Ready"),
 ]
 _LOGIN_SECRET_REF = {
     **_SECRET_REF,
@@ -553,18 +559,10 @@ APP = _crd(
         }
     },
     [
-        {
-            "name": "Ready",
-            "type": "string",
-            "jsonPath": '.status.conditions[?(@.type=="Ready")].status',
-        },
+        _condition_column("Ready"),
         {"name": "Health", "type": "string", "jsonPath": ".status.health"},
         {"name": "Revision", "type": "string", "jsonPath": ".status.lastAppliedRevision"},
-        {
-            "name": "Rollout",
-            "type": "string",
-            "jsonPath": '.status.conditions[?(@.type=="Rollout")].reason',
-        },
+        _condition_column("Rollout", "reason"),
         {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
     ],
     ["tapp"],

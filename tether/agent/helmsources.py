@@ -104,7 +104,8 @@ class HelmSourceWorkers(IntervalWorkers[HelmSourceSpec, HelmSourceState]):
         found = {wanted_chart(app.spec) for app in self.fleet.apps_of(spec.key, KIND)}
         return sorted(w for w in found if w is not None)
 
-    def cache_dir(self, spec: HelmSourceSpec) -> Path:
+    @staticmethod
+    def cache_dir(spec: HelmSourceSpec) -> Path:
         """The namespace's own chart cache: a package fetched with one team's credentials is
         never served to another team."""
         return chart_cache_dir() / "tenants" / spec.namespace
@@ -114,8 +115,9 @@ class HelmSourceWorkers(IntervalWorkers[HelmSourceSpec, HelmSourceState]):
         its URL is checked against the tenant rules."""
         return await repository_access(self.client, self.rules, SourceAccess.of(KIND, spec))
 
+    @staticmethod
     def chart_source(
-        self, spec: HelmSourceSpec, wanted: ChartWanted, access: RepositoryAccess
+        spec: HelmSourceSpec, wanted: ChartWanted, access: RepositoryAccess
     ) -> ChartSource:
         """``wanted`` in the HelmSource's repository (``oci://``: in its registry, the chart
         being ``URL/NAME``)."""

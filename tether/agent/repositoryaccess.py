@@ -100,7 +100,8 @@ async def repository_access(
                 f"{CREDENTIAL_KEYS}"
             )
         username = data.get("username", "") if data.get("password") else ""
-        credentials = ChartCredentials(username, password)
+        origin = f"Secret {source.namespace}/{source.secret_name} (spec.secretRef)"
+        credentials = ChartCredentials(username, password, origin)
     url = source.url
     if source.insecure and url.startswith("oci://"):
         url = "http://" + url.removeprefix("oci://")

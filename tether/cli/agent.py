@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
-import yaml
 from rich.table import Table
 
 from tether.agent import crds, install
@@ -21,15 +20,16 @@ from tether.agent.settings import DEFAULT_SERVICE_ACCOUNT
 from tether.agent.specs import REQUESTED_ANNOTATION
 from tether.agent.webhooks import refuse_empty
 from tether.cli import output
+from tether.cli.appstatus import print_app_status, read_app_status
 from tether.cli.connection import connect
 from tether.cli.devcluster import resolve_kustomize
 from tether.cluster.client import KubeClient
 from tether.core import Manifest
+from tether.core.kubeyaml import dump_all
 from tether.devcluster.provision import find_binary
 from tether.errors import TetherError
 from tether.reconcile.engine import SyncEngine
 from tether.reconcile.options import SyncOptions
-from tether.reconcile.status import app_status
 
 T = TypeVar("T")
 KubeconfigOpt = Annotated[
@@ -296,7 +296,7 @@ def install_cmd(
     """The agent's CRDs, namespace, ServiceAccount, RBAC and Deployment."""
     objects = install.manifests(image=image, deployers=_deployers(deployer_name))
     if export:
-        print(yaml.safe_dump_all(objects, sort_keys=False), end="")
+        print(dump_all(objects), end="")
         return
     changes = _run(kubeconfig, context, lambda client: _apply(client, objects, "tether-install"))
     output.out.print(f"installed: {changes}")
@@ -390,9 +390,7 @@ def get_one(
     """One App: its conditions and its objects with health and sync state."""
     connection = connect(kubeconfig, context)
     try:
-        report = asyncio.run(
-            app_status(f"{namespace}.{name}", connection, kustomize=resolve_kustomize())
-        )
+        report = read_app_status(f"{namespace}.{name}", connection)
     except TetherError as error:
         output.print_error(error)
         raise typer.Exit(2) from None
@@ -411,9 +409,7 @@ def get_one(
             _short_revision(report.revision) or "-",
         )
     )
-    if report.source.get("chartVersion"):
-        output.out.print(output.chart_line(report.source))
-    output.out.print(output.health_table(report.health))
+    print_app_status(report)
     if delivery:
         output.out.print(output.styled("[bold]rollouts[/]"))
         output.out.print(output.rollout_table(delivery))

@@ -15,6 +15,7 @@ import typer
 from tether.audit import AuditStore, default_actor
 from tether.cli import output
 from tether.cli.agent import commands as agent_commands
+from tether.cli.appstatus import print_app_status, read_app_status
 from tether.cli.connection import connect
 from tether.cli.devcluster import dev_cluster_app, resolve_helm, resolve_kustomize
 from tether.cli.governance import register as register_governance
@@ -37,7 +38,6 @@ from tether.reconcile.charts import ChartSpec
 from tether.reconcile.decrypt import KeySources
 from tether.reconcile.options import SyncOptions
 from tether.reconcile.run import OCISpec, SourceSpec, run_diff, run_sync
-from tether.reconcile.status import app_status
 from tether.render import SetValue
 
 app = typer.Typer(
@@ -575,7 +575,7 @@ def status(
     try:
         connection = connect(kubeconfig_path, context)
         identity = identity_of(app_name, namespace)
-        report = asyncio.run(app_status(identity, connection, kustomize=resolve_kustomize()))
+        report = read_app_status(identity, connection)
     except TetherError as error:
         raise fail(error, json_output) from None
     if json_output:
@@ -590,9 +590,7 @@ def status(
                 report.revision or "-",
             )
         )
-        if report.source.get("chartVersion"):
-            output.out.print(output.chart_line(report.source))
-        output.out.print(output.health_table(report.health))
+        print_app_status(report)
     raise typer.Exit(0)
 
 

@@ -20,7 +20,7 @@ from rich.table import Table
 from rich.text import Text
 
 from tether.audit import SyncRecord
-from tether.core import Action, ChangeSet, HealthReport, HealthStatus
+from tether.core import Action, ChangeSet, HealthReport, HealthStatus, ObjectRef
 from tether.delivery.model import RolloutStatus
 from tether.reconcile.run import DiffReport, SyncReport
 
@@ -159,14 +159,19 @@ def rollout_table(delivery: dict[str, Any]) -> Group:
     return Group(table, *details)
 
 
-def health_table(report: HealthReport) -> Table:
+def health_table(report: HealthReport, sync: dict[ObjectRef, str] | None = None) -> Table:
+    """One row an object: its health and, with ``sync`` (``tether status``), whether it is as
+    the source renders it (Synced, OutOfSync, PrunePending; "-" when not compared)."""
     table = Table(show_edge=False, box=None, pad_edge=False)
-    for column in ("HEALTH", "KIND", "NAMESPACE", "NAME", "MESSAGE"):
+    columns = ("HEALTH", "SYNC") if sync is not None else ("HEALTH",)
+    for column in (*columns, "KIND", "NAMESPACE", "NAME", "MESSAGE"):
         table.add_column(column)
     for item in sorted(report.objects, key=lambda o: (-o.status.severity, o.ref)):
         style = _HEALTH_STYLE[item.status]
+        synced = (sync.get(item.ref, "-"),) if sync is not None else ()
         table.add_row(
             Text(item.status.value, style=style),
+            *synced,
             item.ref.group_kind,
             item.ref.namespace or "-",
             item.ref.name,

@@ -204,7 +204,7 @@ def _limited(options: SyncOptions, root: Path | None, path: str | None) -> SyncO
     return replace(options, tenancy=tenancy)
 
 
-async def _load(
+async def load_source(
     spec: SourceSpec,
     binaries: Binaries,
     options: SyncOptions,
@@ -307,7 +307,7 @@ async def run_sync(
             own = client
             if own is None:
                 own = await stack.enter_async_context(KubeClient(connection, options.concurrency))
-            revision, manifests, options = await _load(
+            revision, manifests, options = await load_source(
                 spec, Binaries(kustomize, helm), options, own, redactor
             )
             recorded = _recorded_source(spec, revision, options)
@@ -523,7 +523,7 @@ async def run_diff(
     redactor = Redactor()
     async with KubeClient(connection, options.concurrency) as own:
         try:
-            revision, manifests, options = await _load(
+            revision, manifests, options = await load_source(
                 spec, Binaries(kustomize, helm), options, own, redactor
             )
         except TetherError as error:

@@ -16,11 +16,12 @@ with the URLs of its packaged ``.tgz`` and that package's SHA-256 ``digest``. On
 A repository written ``oci://HOST/PATH`` is an OCI registry: the chart ``oci://HOST/PATH/NAME``
 is fetched by ``tether.source.oci`` (tags for versions, the manifest digest verified).
 
-Basic auth (a username and a password file, re-read on every fetch) is sent to the repository's
-own origin only, never to another host a chart URL or a redirect points to. A CA bundle can be
-given for a repository with a private CA. Like the rest of ``tether.source``, HTTP goes through
-``urllib.request`` (httpx is ``tether.cluster``'s). Errors are ``SourceError`` naming the
-repository (credentials masked), the chart and what to do; no message holds a password.
+Basic auth (a username and a password file, re-read on every fetch, or a Secret's credentials) is
+sent to the repository's own origin only, never to another host a chart URL or a redirect points
+to. A CA bundle can be given for a repository with a private CA. Like the rest of
+``tether.source``, HTTP goes through ``urllib.request`` (httpx is ``tether.cluster``'s). Errors
+are ``SourceError`` naming the repository (credentials masked), the chart and what to do; a
+refused login names where the credentials came from (the password file, the Secret), never them.
 """
 
 from __future__ import annotations
@@ -56,20 +57,26 @@ _SHOWN = 6
 
 class ChartAuth(Protocol):
     """How a request to a Helm repository (``header``) or an OCI registry (``current``, a
-    ``CredentialProvider``) authenticates."""
+    ``CredentialProvider``) authenticates, and where its credentials come from (``origin``, named
+    when the server refuses them; never their value)."""
 
     def header(self) -> str: ...
 
     def current(self) -> tuple[str, str]: ...
 
+    @property
+    def origin(self) -> str: ...
+
 
 @dataclass(frozen=True)
 class ChartCredentials:
     """Credentials held in memory (the agent's, read from a HelmSource's Secret on each fetch):
-    a username and password for basic auth, or a bearer token when there is no username."""
+    a username and password for basic auth, or a bearer token when there is no username;
+    ``origin`` says where they were read ("Secret team-a/repo-login")."""
 
     username: str
     password: str = field(repr=False)
+    origin: str = "the credentials given"
 
     def current(self) -> tuple[str, str]:
         return self.username, self.password
@@ -103,6 +110,10 @@ class ChartRepositoryAuth:
         username, password = self.current()
         token = base64.b64encode(f"{username}:{password}".encode()).decode()
         return f"Basic {token}"
+
+    @property
+    def origin(self) -> str:
+        return f"password file {self.password_file}"
 
 
 @dataclass(frozen=True)
@@ -244,8 +255,12 @@ def _get(
 ) -> bytes:
     """The body at ``url`` (at most ``limit`` bytes); credentials only for the repository."""
     location, header = _plain(url)
-    if header is None and _origin(url) == _origin(source.repository):
-        header = _plain(source.repository)[1] or (source.auth.header() if source.auth else None)
+    same_origin = _origin(url) == _origin(source.repository)
+    if header is None and same_origin:
+        header = _plain(source.repository)[1]
+    from_where = "the repository URL" if header is not None else ""  # named if refused
+    if header is None and same_origin and source.auth is not None:
+        header, from_where = source.auth.header(), source.auth.origin
     request = urllib.request.Request(location, headers={"User-Agent": "tether"})  # noqa: S310
     if header is not None:
         request.add_unredirected_header("Authorization", header)
@@ -255,7 +270,7 @@ def _get(
             data = bytes(response.read(limit + 1))
     except urllib.error.HTTPError as error:
         hint = (
-            "check the username and password file"
+            _refused_hint(from_where)
             if error.code in (401, 403)
             else "check the repository URL and the chart name"
         )
@@ -273,6 +288,17 @@ def _get(
             f"{source.display}: {what} at {shown} is larger than {limit // 1024**2} MiB; refused"
         )
     return data
+
+
+def _refused_hint(from_where: str) -> str:
+    """What to do when the repository refuses a request sent with the credentials from
+    ``from_where`` (a password file, a Secret, the URL; '' when none were sent)."""
+    if not from_where:
+        return (
+            "the repository requires a login: give a username and a password file, or a Secret "
+            "(HelmSource spec.secretRef)"
+        )
+    return f"the repository refused the credentials from {from_where}: correct them there"
 
 
 def _read_index(source: ChartSource, opener: urllib.request.OpenerDirector) -> dict[str, Any]:

@@ -63,15 +63,24 @@ class CredentialProvider(Protocol):
         ...
 
 
+def credentials_origin(provider: object) -> str:
+    """Where ``provider``'s credentials come from, to name in an error message ("password file
+    /etc/x", "Secret team-a/login"; never their value): its ``origin``, or '' when it has none."""
+    origin = getattr(provider, "origin", "")
+    return origin if isinstance(origin, str) else ""
+
+
 class BasicAuth:
-    """A username and password (or token) someone else read, e.g. from a Kubernetes Secret.
+    """A username and password (or token) someone else read, e.g. from a Kubernetes Secret
+    (``origin`` names it for error messages: "Secret team-a/login").
 
     Nothing is checked until ``fetch`` uses them; ``repr`` never shows the password.
     """
 
-    def __init__(self, username: str, password: str) -> None:
+    def __init__(self, username: str, password: str, origin: str = "") -> None:
         self.username = username
         self._password = password
+        self.origin = origin
 
     def __repr__(self) -> str:
         return f"BasicAuth(username={self.username!r}, password='***')"
@@ -107,6 +116,10 @@ class TokenFile:
 
     def __repr__(self) -> str:
         return f"TokenFile({str(self.path)!r}, username={self.username!r})"
+
+    @property
+    def origin(self) -> str:
+        return f"token file {self.path}"
 
     def current(self) -> tuple[str, str]:
         try:

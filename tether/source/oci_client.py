@@ -44,7 +44,7 @@ from typing import Any
 import httpx
 
 from tether.errors import SourceError
-from tether.source.credentials import CredentialProvider
+from tether.source.credentials import CredentialProvider, credentials_origin
 from tether.source.oci_reference import DIGEST, OCIReference
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -428,17 +428,27 @@ class RegistryClient:
             h.lower() for h in self.auth.token_hosts
         }
 
+    def _refused_hint(self) -> str:
+        """What to do about a 401: where the refused credentials came from, or that none were sent."""
+        if self.auth.credentials is None:
+            return (
+                "the registry requires a login: give a username and a password file "
+                "(or a Secret with them)"
+            )
+        origin = credentials_origin(self.auth.credentials)
+        return "the registry refused the credentials" + (
+            f" from {origin}: check the username and the password there"
+            if origin
+            else ": check the username and the password"
+        )
+
     def _expect(self, response: httpx.Response, codes: tuple[int, ...], what: str) -> None:
         if response.status_code in codes:
             return
         status = response.status_code
         detail = _registry_errors(response)
         if status == 401:
-            hint = (
-                "the registry refused the credentials: check the username and the password"
-                if self.auth.credentials is not None
-                else "the registry requires a login: give a username and a password file"
-            )
+            hint = self._refused_hint()
         elif status == 403:
             hint = "the credentials are valid but may not do this: check the account's rights"
         elif status == 404:

@@ -3,6 +3,7 @@
     load_all(text, limits) -> [Document]     values exactly as kubectl would send them (JSON-ready)
     compose_all(text, limits) -> [Node]      PyYAML nodes with positions, for tools that need lines
     check(text, limits)                      only the limits (for readers with their own parser)
+    dump_all(documents) -> str               the writer: block YAML with no anchors or aliases
 
 Kubernetes reads YAML through sigs.k8s.io/yaml: go-yaml v2 decodes each document into Go values,
 which are then converted to JSON; kubectl sends that JSON (after one more JSON round trip through
@@ -36,7 +37,7 @@ expanding anything. kubectl's own alias-ratio refusal ("excessive aliasing") is 
 
 Parsing is libyaml's (PyYAML's C parser) when available; this module holds no I/O.
 Modules: ``_scalars`` (go-yaml's resolution and the JSON conversion), ``_walk`` (the event
-pass, its limits and builders), ``_limits`` (settings, errors, documents).
+pass, its limits and builders), ``_limits`` (settings, errors, documents), ``_dump`` (the writer).
 See docs/rendering.md and docs/decisions/0006-kubernetes-yaml-loader.md.
 """
 
@@ -47,6 +48,7 @@ from typing import Any
 
 from yaml.nodes import Node
 
+from tether.core.kubeyaml._dump import dump_all
 from tether.core.kubeyaml._limits import (
     DEFAULT_LIMITS,
     Document,
@@ -82,6 +84,7 @@ __all__ = [
     "check",
     "compose",
     "compose_all",
+    "dump_all",
     "key_string",
     "load",
     "load_all",
