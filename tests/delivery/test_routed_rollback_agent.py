@@ -7,7 +7,7 @@ v2's canary gets traffic through the route while the stable Deployment keeps its
 (decision 0028); its analysis fails; the test then sees the route back to all-stable, the
 stable Service selecting Git's pods (v1's), the canary gone, the bad commit quarantined with
 auto-sync on, a revert pull request with the evidence and a failing commit status; merging the
-revert lifts the quarantine.
+revert lifts the quarantine. Nothing in all this reads as drift.
 """
 
 from __future__ import annotations
@@ -219,3 +219,7 @@ def test_a_routed_canary_that_fails_its_analysis_is_rolled_back_and_reverted(
     waited(kubectl, namespace, tmp_path, lambda: not quarantine(kubectl, namespace), "lifted")
     assert weights(kubectl, namespace).get("web-canary", 0) == 0
     assert canary.image(canary.deploy(kubectl, namespace, "web")) == f"registry.example/web:{v1}"
+    # the abort's pass and the rollback applied the Git name alike: no false drift in between
+    reasons = canary.events(kubectl, namespace)
+    assert "RolledBack" in reasons
+    assert [r for r in reasons if r.startswith("Drift")] == []

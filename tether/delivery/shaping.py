@@ -120,7 +120,9 @@ def shape_target(
             _candidate(head, spec, candidate_replicas, head_digest),
         ]
     else:  # aborted, or idle with Git's head at an aborted version
-        shaped = [_serving(head, _required(stable, spec), total, stable_digest)]
+        # unannotated, as the last good render has it (idle: as rendered): the rollback that
+        # follows an abort applies that render, and a differing annotation would read as drift
+        shaped = [_serving(head, _required(stable, spec), total, None)]
     return [m for m in manifests if m is not head] + shaped
 
 
