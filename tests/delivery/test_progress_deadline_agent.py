@@ -3,7 +3,8 @@ blue-green preview whose pods never become Ready (the dev cluster's kwok Stages 
 ``-unready`` tag unready) no longer waits at step 0 forever. The agent is killed while it waits;
 the next one goes on with the clock the status recorded, and once the deadline has passed the
 rollout is aborted with a reason naming the preview Deployment and its Ready replicas; stable
-never stopped serving and the preview is taken down."""
+never stopped serving and the preview is taken down. A canary whose candidate never becomes
+available freezes at its deadline with ``onFailure: freeze``, until a person aborts it."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from typing import Any
 from tests.agent.conftest import apply_yaml, source_and_app, start_agent, tether_crds
 from tests.analysis.prom import Prometheus
 from tests.conftest import GitRepo, Kubectl
+from tests.delivery import test_canary_agent as canary
 from tests.delivery.agentkit import rollout, waited
 from tests.delivery.signals import new_version, unready_image
 from tests.delivery.test_bluegreen_agent import _active_hash, _hash_of, _image, _render
@@ -110,4 +112,59 @@ def test_a_preview_never_ready_is_aborted_at_its_deadline_across_an_agent_restar
         tmp_path,
         lambda: kubectl.get("deployment", "web-preview", namespace) is None,
         "the preview taken down",
+    )
+
+
+CANARY_STEPS = """          - setWeight: 50
+          - pause: {{}}"""
+
+
+def test_a_canary_never_available_freezes_at_its_deadline_and_a_person_aborts_it(
+    start_agent: Any,
+    kubectl: Kubectl,
+    namespace: str,
+    repo: GitRepo,
+    prometheus: Prometheus,
+    tmp_path: Path,
+) -> None:
+    start_agent("agent-a")
+    v1 = canary.first_version(repo, kubectl, namespace, prometheus, CANARY_STEPS)
+    broken = unready_image("registry.example/web", new_version()).rsplit(":", 1)[1]
+    repo.write("app/web.yaml", canary.deployment(broken))
+    repo.commit(broken)
+    frozen = canary.delivery(broken, CANARY_STEPS, on_failure="freeze").replace(
+        "      onFailure: freeze\n", "      onFailure: freeze\n      progressDeadline: 15s\n"
+    )
+    assert "progressDeadline: 15s" in frozen
+    apply_yaml(kubectl, source_and_app(namespace, str(repo.root), "app", extra=frozen))
+    kubectl(
+        "annotate", "gitsources.tether.dev/repo", "-n", namespace, "--overwrite",
+        f"tether.dev/reconcile-requested-at={broken}",
+    )  # fmt: skip
+    waited(
+        kubectl,
+        namespace,
+        tmp_path,
+        lambda: rollout(kubectl, namespace).get("phase") == "Frozen",
+        "the canary frozen at its deadline",
+    )
+    current = rollout(kubectl, namespace)
+    assert "progress deadline of 15s passed at step 0 (setWeight 50)" in current["message"]
+    assert "Deployment web-canary has 0 of 2 replicas Ready" in current["message"]
+    # frozen: nothing rolled back, the candidate keeps its share beside stable
+    assert (canary.deploy(kubectl, namespace, "web-canary") or {})["spec"]["replicas"] == 2
+    assert canary.image(canary.deploy(kubectl, namespace, "web")) == f"registry.example/web:{v1}"
+    kubectl(
+        "annotate", "apps.tether.dev/web", "-n", namespace, "--overwrite",
+        f"tether.dev/rollout-action=abort@{broken}",
+    )  # fmt: skip
+    waited(
+        kubectl,
+        namespace,
+        tmp_path,
+        lambda: (
+            rollout(kubectl, namespace).get("phase") == "Aborted"
+            and canary.deploy(kubectl, namespace, "web-canary") is None
+        ),
+        "the frozen canary aborted by hand",
     )

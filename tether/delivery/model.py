@@ -42,6 +42,8 @@ ACTION_ANNOTATION = "tether.dev/rollout-action"
 ACTIONS = ("promote", "abort", "retry")
 CANARY_SUFFIX = "-canary"
 PREVIEW_SUFFIX = "-preview"
+# A candidate Deployment's name suffix and track label, per strategy (canary, blue-green).
+CANDIDATE_KINDS = ((CANARY_SUFFIX, "canary"), (PREVIEW_SUFFIX, "preview"))
 # How long a candidate may take to have the replicas its step asks for Ready (like a
 # Deployment's progressDeadlineSeconds, whose default is the same): then the rollout fails.
 PROGRESS_DEADLINE_SECONDS = 600.0
@@ -171,7 +173,7 @@ class DeliverySpec:
 
     @property
     def candidate_suffix(self) -> str:
-        return PREVIEW_SUFFIX if self.blue_green is not None else CANARY_SUFFIX
+        return CANDIDATE_KINDS[self.blue_green is not None][0]
 
     @property
     def candidate_name(self) -> str:
@@ -179,7 +181,7 @@ class DeliverySpec:
 
     @property
     def track(self) -> str:
-        return "preview" if self.blue_green is not None else "canary"
+        return CANDIDATE_KINDS[self.blue_green is not None][1]
 
     @property
     def steps(self) -> tuple[Step, ...]:

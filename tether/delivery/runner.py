@@ -37,8 +37,7 @@ from tether.delivery.machine import (
     advance,
 )
 from tether.delivery.model import (
-    CANARY_SUFFIX,
-    PREVIEW_SUFFIX,
+    CANDIDATE_KINDS,
     ROLLOUT_LABEL,
     TEMPLATE_DIGEST_ANNOTATION,
     TRACK_LABEL,
@@ -258,7 +257,7 @@ class DeliveryRunner:
             rollouts.lingering.discard(key)
             rollouts.outlet.forget(key)
             name = key.partition("/")[2]
-            for suffix, track in ((CANARY_SUFFIX, "canary"), (PREVIEW_SUFFIX, "preview")):
+            for suffix, track in CANDIDATE_KINDS:
                 live = await self.client.get(resource, rollouts.namespace, name + suffix)
                 labels = ((live or {}).get("metadata") or {}).get("labels") or {}
                 if labels.get(ROLLOUT_LABEL) == name and labels.get(TRACK_LABEL) == track:
