@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from tether.audit import AuditStore, RenderRecord
+from tether.audit.renders import RENDER_COMMITS_TABLE
 from tether.audit.schema import TABLE_NAME
 from tether.core import Manifest, ObjectRef, SourceLocation
 from tether.core.renderdigest import render_digest
@@ -61,7 +62,29 @@ def test_the_same_digest_is_recorded_once_until_it_changes(audit_url: str) -> No
         assert store.record_render(render("web:2", "c" * 40))
         assert store.record_render(render("web:1", "d" * 40))  # reverted: newest again
         commits = [r.revision.commit[0] for r in store.renders("shop")]
-        assert commits == ["d", "c", "a"]
+        assert commits == ["d", "c", "b"]  # the first one by the newest commit that applied it
+
+
+def test_a_render_applied_again_is_known_by_its_newest_commit_and_found_by_any(
+    audit_url: str,
+) -> None:
+    with AuditStore(audit_url) as store:
+        assert store.record_render(render("web:1", "a" * 40))
+        assert not store.record_render(render("web:1", "b" * 40))
+        assert not store.record_render(render("web:1", "b" * 40))  # the same pass again
+        assert not store.record_render(render("web:1", "c" * 40))
+        newest = store.last_good_render("shop")
+        assert newest is not None and newest.revision == revision("c" * 40)
+        assert [r.revision.commit[0] for r in store.renders("shop")] == ["c"]  # one render
+        for commit in ("a", "b", "c"):
+            found = store.render_at("shop", commit * 7)
+            assert found is not None and found.id == newest.id, commit
+            assert found.revision.commit == commit * 40  # known by the commit asked for
+        assert store.record_render(render("web:2", "d" * 40))
+        back = store.render_at("shop", "bbbbbbb")  # a newer render since: b still finds web:1
+        assert back is not None and back.id == newest.id and back.revision == revision("b" * 40)
+        assert store.render_at("shop", "e" * 7) is None
+        assert store.render_at("other", "a" * 7) is None
 
 
 def test_last_good_render_skips_quarantined_digests_and_other_apps(audit_url: str) -> None:
@@ -105,3 +128,25 @@ def test_a_database_from_before_the_renders_table_still_opens(tmp_path: Path) ->
         assert store.last_good_render("shop") is None
         assert store.record_render(render("web:1", "a" * 40))
         assert store.last_good_render("shop") is not None
+
+
+def test_a_database_from_before_render_commits_keeps_its_renders_and_gains_them(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "audit.db"
+    with AuditStore(str(path)) as store:
+        assert store.record_render(render("web:1", "a" * 40))
+    with sqlite3.connect(path) as raw:  # as an older Tether left it: no tether_render_commits
+        raw.execute(f"DROP TABLE {RENDER_COMMITS_TABLE}")
+    with AuditStore(str(path)) as store:
+        kept = store.last_good_render("shop")
+        assert kept is not None and kept.revision.commit == "a" * 40
+        assert not store.record_render(render("web:1", "b" * 40))
+        again = store.last_good_render("shop")
+        assert again is not None and again.revision.commit == "b" * 40
+        assert again.manifests == kept.manifests
+        at = store.render_at("shop", "a" * 40)
+        assert at is not None and at.id == kept.id
+    with sqlite3.connect(path) as raw:  # one copy of the objects, one small row for the commit
+        assert raw.execute("SELECT count(*) FROM tether_renders").fetchone() == (1,)
+        assert raw.execute("SELECT count(*) FROM tether_render_commits").fetchone() == (1,)

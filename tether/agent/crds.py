@@ -165,6 +165,7 @@ _DELIVERY = {
                 },
             },
             "onFailure": {"type": "string", "enum": ["rollback", "freeze"], "default": "rollback"},
+            "progressDeadline": _DURATION,
             "canary": {
                 "type": "object",
                 "required": ["steps"],

@@ -9,9 +9,12 @@ whichever replica leads next (``AgentDelivery.resume_rollback``)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable, Mapping
 from typing import Any
+
+from prometheus_client.metrics import MetricWrapperBase
 
 from tether.agent import crds, metrics
 from tether.agent.alerts import AlertQueue
@@ -68,7 +71,7 @@ class AgentDelivery:
         are read, never applied), then ``gate`` (the quarantine's, which sees the render as
         it would be applied) around delivery's own shaping (none without ``spec.delivery``)."""
         spec = state.spec
-        if not spec.delivery:
+        if not spec.delivery and not _held_rollouts(state):
             self.forget(spec.key)
             return gate(state, None)
         rollouts = self.apps.get(spec.key)
@@ -157,7 +160,13 @@ class _Outlet:
         self, delivery: dict[str, Any], rollback: Mapping[str, str] | None = None
     ) -> None:
         fields = {PENDING_ROLLBACK: dict(rollback)} if rollback else None
-        change = AppStatusChange(delivery=delivery, rollout=_condition(delivery), fields=fields)
+        held = (self.state.status or {}).get("delivery") or {}
+        left = {key: None for key, raw in held.items() if raw is not None and key not in delivery}
+        change = AppStatusChange(
+            delivery={**delivery, **left},  # a merge patch drops a target only when told so
+            rollout=_condition(delivery),
+            fields=fields,
+        )
         await self.delivery.status.app(self.state, change)
 
     async def event(self, type_: str, reason: str, message: str) -> None:
@@ -193,6 +202,10 @@ class _Outlet:
             metrics.ROLLOUT_PHASE.labels(key, target, phase.value).set(value)
         metrics.ROLLOUT_STEP.labels(key, target).set(status.step)
         metrics.ROLLOUT_WEIGHT.labels(key, target).set(status.weight)
+
+    def forget(self, target: str) -> None:
+        for metric in _TARGET_SERIES:
+            _drop_series(metric, self.state.spec.key, target)
 
     def poke(self, after: float, why: str) -> None:
         if after <= 0:
@@ -236,6 +249,13 @@ class _Outlet:
         await self.delivery.status.app(self.state, change)
 
 
+def _held_rollouts(state: AppState) -> bool:
+    """True when the App's status still holds a rollout (delivery was just taken out of its
+    spec: one more pass through the runner drops it and its candidates)."""
+    held = (state.status or {}).get("delivery") or {}
+    return any(raw is not None for raw in held.values())
+
+
 def _condition(delivery: Mapping[str, Any]) -> tuple[bool | None, str, str] | None:
     """The App's ``Rollout`` condition: True when every target is promoted, False when one
     needs a person (aborted, frozen, inconclusive), Unknown while one progresses."""
@@ -256,3 +276,25 @@ def _condition(delivery: Mapping[str, Any]) -> tuple[bool | None, str, str] | No
 
 
 _STUCK = (Phase.ABORTED, Phase.FROZEN, Phase.INCONCLUSIVE)
+# The metrics of one target's rollouts, labelled (app, target[, phase or decision]).
+_TARGET_SERIES = (
+    metrics.ROLLOUT_PHASE,
+    metrics.ROLLOUT_STEP,
+    metrics.ROLLOUT_WEIGHT,
+    metrics.ANALYSIS_MEASUREMENTS,
+    metrics.ROLLOUT_DECISIONS,
+)
+
+
+def _drop_series(metric: MetricWrapperBase, app: str, target: str) -> None:
+    """Remove every series of ``metric`` labelled with ``app`` and ``target`` (a sample's
+    labels come in the metric's label order)."""
+    found = {
+        tuple(sample.labels.values())
+        for family in metric.collect()
+        for sample in family.samples
+        if sample.labels.get("app") == app and sample.labels.get("target") == target
+    }
+    for labels in found:
+        with contextlib.suppress(KeyError):
+            metric.remove(*labels)

@@ -132,7 +132,8 @@ class AuditStore:
 
     def record_render(self, record: RenderRecord) -> bool:
         """Keep ``record`` as ``record.app``'s newest healthy render, unless its newest one
-        already has that digest; True when a row was added."""
+        already has that digest (then only its commit is remembered as applying it); True when
+        a render was added."""
         self._check_open()
         try:
             with self._engine.begin() as connection:
@@ -149,20 +150,17 @@ class AuditStore:
     ) -> RenderRecord | None:
         """``app``'s newest healthy render whose digest is not in ``excluding`` (the
         quarantined ones), or None when there is none."""
-        rows = self._read(
-            app, lambda c: render_rows.newest_rows(c, app, limit=1, excluding=excluding)
-        )
-        return render_rows.record_of(rows[0]) if rows else None
+        found = self._read(app, lambda c: render_rows.newest(c, app, limit=1, excluding=excluding))
+        return found[0] if found else None
 
     def render_at(self, app: str, revision: str) -> RenderRecord | None:
-        """``app``'s newest healthy render of the commit ``revision`` (full or short SHA)."""
-        row = self._read(app, lambda c: render_rows.row_at_revision(c, app, revision))
-        return render_rows.record_of(row) if row is not None else None
+        """``app``'s newest healthy render applied at the commit ``revision`` (full or short
+        SHA): recorded then, or the same render applied again then."""
+        return self._read(app, lambda c: render_rows.at_revision(c, app, revision))
 
     def renders(self, app: str, limit: int = 20) -> list[RenderRecord]:
-        """``app``'s healthy renders, newest first."""
-        rows = self._read(app, lambda c: render_rows.newest_rows(c, app, limit=limit))
-        return [render_rows.record_of(row) for row in rows]
+        """``app``'s healthy renders, newest first, each by the newest commit that applied it."""
+        return self._read(app, lambda c: render_rows.newest(c, app, limit=limit))
 
     def _read(self, app: str, query: Callable[[sa.Connection], _T]) -> _T:
         self._check_open()

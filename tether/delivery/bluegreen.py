@@ -30,7 +30,6 @@ Everything here is pure but ``observe`` and ``apply``.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -52,6 +51,7 @@ from tether.delivery.model import (
     SetWeight,
     Step,
 )
+from tether.delivery.shaping import with_replicas
 
 
 def program(blue_green: BlueGreen) -> tuple[Step, ...]:
@@ -143,17 +143,7 @@ def full_size(
     """``manifests`` with the Git name's and the preview's Deployments sized by ``replicas``
     (a canary's split would halve stable; a blue-green keeps both whole)."""
     stable, preview = replicas(status, total, lingering)
-    sizes = {spec.target.name: stable, spec.candidate_name: preview}
-    return [_sized(manifest, spec, sizes) for manifest in manifests]
-
-
-def _sized(manifest: Manifest, spec: DeliverySpec, sizes: Mapping[str, int]) -> Manifest:
-    name = str((manifest.body.get("metadata") or {}).get("name") or "")
-    if manifest.kind != spec.target.kind or manifest.api_version != "apps/v1" or name not in sizes:
-        return manifest
-    body = copy.deepcopy(manifest.body)
-    body.setdefault("spec", {})["replicas"] = sizes[name]
-    return Manifest(body, manifest.source, manifest.decrypted)
+    return with_replicas(manifests, spec, {spec.target.name: stable, spec.candidate_name: preview})
 
 
 @dataclass(frozen=True)

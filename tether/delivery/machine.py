@@ -290,12 +290,35 @@ def _set_weight(run: _Run, step: SetWeight) -> bool:
     run.status = replace(run.status, weight=step.weight)
     _, needed = replica_split(run.obs.total, step.weight)
     if needed > run.obs.candidate_available:
+        late = _past_deadline(run, needed)
+        if late:
+            _fail(run, late, None)
+            return False
         run.status = replace(run.status, message=f"waiting for the candidate at {step.weight}%")
         run.actions.append(WakeUp(POLL_SECONDS))
         return False
     run.event("Normal", "RolloutStep", f"step {run.status.step}: weight {step.weight}%")
     run.move(run.status.step + 1)
     return True
+
+
+def _past_deadline(run: _Run, needed: int) -> str:
+    """Why the step failed when its candidate has not had ``needed`` replicas available within
+    the progress deadline, counted from the step's start as the status records it (a resumed
+    rollout keeps its clock); "" while there is time left."""
+    status, deadline = run.status, run.spec.progress_deadline
+    started = _started(status, run.obs.now)
+    if (run.obs.now - started).total_seconds() < deadline:
+        return ""
+    return (
+        f"progress deadline of {deadline:g}s passed at {_describe(run.spec, status.step)}: "
+        f"Deployment {run.spec.candidate_name} has {run.obs.candidate_ready} of {needed} "
+        "replicas Ready"
+    )
+
+
+def _started(status: RolloutStatus, now: datetime) -> datetime:
+    return datetime.fromisoformat(status.step_started_at) if status.step_started_at else now
 
 
 def _pause(run: _Run, step: Pause) -> bool:
@@ -306,9 +329,7 @@ def _pause(run: _Run, step: Pause) -> bool:
             run.status = replace(status, phase=Phase.PAUSED, message=message)
             run.event("Normal", "RolloutPaused", message)
         return False
-    started = (
-        datetime.fromisoformat(status.step_started_at) if status.step_started_at else run.obs.now
-    )
+    started = _started(status, run.obs.now)
     left = (started + timedelta(seconds=step.duration) - run.obs.now).total_seconds()
     if left > 0:
         run.status = replace(status, message=f"pausing {step.duration:g}s at step {status.step}")

@@ -5,6 +5,7 @@ Spec (one entry per Deployment; docs/delivery.md, decision 0019)::
     delivery:
       - target: {kind: Deployment, name: web}
         onFailure: rollback              # | freeze
+        progressDeadline: 10m            # a step's replicas not Ready by then: onFailure
         canary:
           steps:
             - setWeight: 20
@@ -41,6 +42,11 @@ ACTION_ANNOTATION = "tether.dev/rollout-action"
 ACTIONS = ("promote", "abort", "retry")
 CANARY_SUFFIX = "-canary"
 PREVIEW_SUFFIX = "-preview"
+# A candidate Deployment's name suffix and track label, per strategy (canary, blue-green).
+CANDIDATE_KINDS = ((CANARY_SUFFIX, "canary"), (PREVIEW_SUFFIX, "preview"))
+# How long a candidate may take to have the replicas its step asks for Ready (like a
+# Deployment's progressDeadlineSeconds, whose default is the same): then the rollout fails.
+PROGRESS_DEADLINE_SECONDS = 600.0
 MAX_MEASUREMENTS = 60  # per analysis, in status (the audit trail keeps them all)
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
@@ -163,10 +169,11 @@ class DeliverySpec:
     on_failure: OnFailure = OnFailure.ROLLBACK
     canary: Canary | None = None
     blue_green: BlueGreen | None = None
+    progress_deadline: float = PROGRESS_DEADLINE_SECONDS  # seconds a step waits for replicas
 
     @property
     def candidate_suffix(self) -> str:
-        return PREVIEW_SUFFIX if self.blue_green is not None else CANARY_SUFFIX
+        return CANDIDATE_KINDS[self.blue_green is not None][0]
 
     @property
     def candidate_name(self) -> str:
@@ -174,7 +181,7 @@ class DeliverySpec:
 
     @property
     def track(self) -> str:
-        return "preview" if self.blue_green is not None else "canary"
+        return CANDIDATE_KINDS[self.blue_green is not None][1]
 
     @property
     def steps(self) -> tuple[Step, ...]:
@@ -424,6 +431,7 @@ def _entry(raw: Mapping[str, Any], where: str) -> DeliverySpec:
     if kind != "Deployment" or not name:
         raise DeliveryError(f"{where}: target must be a Deployment with a name, got {target_raw}")
     canary_raw, blue_green_raw = raw.get("canary"), raw.get("blueGreen")
+    deadline = raw.get("progressDeadline")
     if (canary_raw is None) == (blue_green_raw is None):
         raise DeliveryError(f"{where}: set exactly one of canary and blueGreen")
     return DeliverySpec(
@@ -431,6 +439,9 @@ def _entry(raw: Mapping[str, Any], where: str) -> DeliverySpec:
         on_failure=OnFailure(str(raw.get("onFailure") or "rollback")),
         canary=_canary(canary_raw, where) if canary_raw is not None else None,
         blue_green=_blue_green(blue_green_raw, where) if blue_green_raw is not None else None,
+        progress_deadline=seconds(deadline, f"{where}.progressDeadline")
+        if deadline
+        else PROGRESS_DEADLINE_SECONDS,
     )
 
 
@@ -511,6 +522,7 @@ class Observations:
     serving: Version | None  # what the Git name serves now (None: nothing deployed yet)
     total: int = 1  # replicas Git asks for
     candidate_available: int = 0  # available replicas of the candidate at the head's template
+    candidate_ready: int = 0  # Ready replicas of the candidate Deployment, whatever they run
     promoted_ready: bool = False  # the Git name has rolled out the candidate's template
     request: RolloutRequest | None = None
     analysis: AnalysisStatus | None = None  # the current step's analysis as the runner has it

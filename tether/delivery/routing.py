@@ -21,7 +21,7 @@ from tether.cluster.client import KubeClient
 from tether.core import Manifest
 from tether.delivery import bluegreen, traffic
 from tether.delivery.model import DeliverySpec, RolloutStatus
-from tether.delivery.shaping import find_target, shape_target, total_replicas
+from tether.delivery.shaping import find_target, shape_target, total_replicas, with_replicas
 
 
 def machine_spec(spec: DeliverySpec) -> DeliverySpec:
@@ -51,15 +51,30 @@ def shape_deployments(
     lingering: bool = False,
 ) -> list[Manifest]:
     """``shaping.shape_target``, with a blue-green's sizes, and its promoted preview kept while
-    it ``lingering`` (``candidate_kept_for``)."""
-    if spec.blue_green is None:
-        return shape_target(manifests, spec, status, stable)
+    it ``lingering`` (``candidate_kept_for``); a routed canary's stable at full size."""
     head = find_target(manifests, spec)
     if head is None:
         return manifests
     total = total_replicas(head)
+    if spec.blue_green is None:
+        shaped = shape_target(manifests, spec, status, stable)
+        return _routed_sizes(shaped, spec, status, total)
     shaped = shape_target(manifests, spec, bluegreen.deployment_status(status, lingering), stable)
     return bluegreen.full_size(shaped, spec, status, total, lingering)
+
+
+def _routed_sizes(
+    manifests: list[Manifest], spec: DeliverySpec, status: RolloutStatus, total: int
+) -> list[Manifest]:
+    """A canary behind a router keeps its stable Deployment at full size while the candidate
+    runs (decision 0028): the route, not the replica count, splits the traffic, so an abort is
+    one route write with stable able to take it all at once, and stable is never cut to the
+    candidate's remainder. The candidate keeps its share of replicas for its weight
+    (``replica_split``, as without a router), the size Argo Rollouts also gives it."""
+    routed = spec.canary is not None and spec.canary.routing is not None
+    if not routed or not status.phase.active:
+        return manifests
+    return with_replicas(manifests, spec, {spec.target.name: total})
 
 
 async def shape_traffic(

@@ -39,6 +39,8 @@ from tether.delivery.machine import (
     advance,
 )
 from tether.delivery.model import (
+    CANDIDATE_KINDS,
+    ROLLOUT_LABEL,
     TEMPLATE_DIGEST_ANNOTATION,
     TRACK_LABEL,
     AnalysisStatus,
@@ -85,6 +87,10 @@ class Outlet(Protocol):
 
     def observe(self, target: str, status: RolloutStatus) -> None:
         """Metrics for ``target``'s rollout."""
+        ...
+
+    def forget(self, target: str) -> None:
+        """Drop the metrics series of ``target``: it left ``spec.delivery``."""
         ...
 
     def poke(self, after: float, why: str) -> None:
@@ -195,6 +201,7 @@ class DeliveryRunner:
                 if (status := RolloutStatus.of(raw)) is not None
             }
         resource = await self.client.resource("apps/v1", "Deployment")
+        await self._drop_left(resource, rollouts, {spec.target.key for spec in specs})
         lives: dict[str, dict[str, Any] | None] = {}
         actions: list[tuple[DeliverySpec, Action]] = []
         for spec in specs:
@@ -242,6 +249,25 @@ class DeliveryRunner:
                 self.client, rollouts.namespace, spec, status, manifests, lingering
             )
         return manifests
+
+    async def _drop_left(self, resource: Resource, rollouts: AppRollouts, wanted: set[str]) -> None:
+        """Targets that left ``spec.delivery``: their status and metrics dropped, and the
+        candidate Deployment the engine made for them taken down (their route and Services go
+        back to Git's as this pass applies them unshaped). The App's status loses them with
+        the next write (``AppRollouts.save``)."""
+        assert rollouts.statuses is not None
+        for key in [key for key in rollouts.statuses if key not in wanted]:
+            del rollouts.statuses[key]
+            rollouts.lingering.discard(key)
+            rollouts.outlet.forget(key)
+            name = key.partition("/")[2]
+            for suffix, track in CANDIDATE_KINDS:
+                live = await self.client.get(resource, rollouts.namespace, name + suffix)
+                labels = ((live or {}).get("metadata") or {}).get("labels") or {}
+                if labels.get(ROLLOUT_LABEL) == name and labels.get(TRACK_LABEL) == track:
+                    await self.client.delete(resource, rollouts.namespace, name + suffix)
+            message = f"{key} left spec.delivery: its rollout status and candidate were removed"
+            await rollouts.outlet.event("Normal", "RolloutRemoved", message)
 
     async def _take_down(
         self, resource: Resource, namespace: str, spec: DeliverySpec, live: dict[str, Any]
@@ -399,6 +425,7 @@ def _observe(
         serving=_serving(live, head_version, known),
         total=total,
         candidate_available=_available(candidate, head_version.digest, None),
+        candidate_ready=int(((candidate or {}).get("status") or {}).get("readyReplicas") or 0),
         promoted_ready=_available(live, head_version.digest, total) >= total,
         request=request,
     )

@@ -9,7 +9,9 @@ Pure functions over manifests (no I/O). For a Deployment ``web`` under delivery:
   selector and pod labels (its ReplicaSets never adopt stable pods), at the candidate's share;
 - promoting: ``web`` with the head template at full size, the candidate still up;
 - aborted, or Git's head is a version that was aborted: ``web`` at its stable template, no
-  candidate.
+  candidate, and (as when idle) no ``tether.dev/template-digest`` annotation: the rollback that
+  follows an abort applies the last good render, which is as rendered, and the two must agree
+  (else the annotation's removal reads as drift).
 
 AnalysisTemplates in the render are taken out (never applied) and used by name.
 """
@@ -118,8 +120,26 @@ def shape_target(
             _candidate(head, spec, candidate_replicas, head_digest),
         ]
     else:  # aborted, or idle with Git's head at an aborted version
-        shaped = [_serving(head, _required(stable, spec), total, stable_digest)]
+        # unannotated, as the last good render has it (idle: as rendered): the rollback that
+        # follows an abort applies that render, and a differing annotation would read as drift
+        shaped = [_serving(head, _required(stable, spec), total, None)]
     return [m for m in manifests if m is not head] + shaped
+
+
+def with_replicas(
+    manifests: list[Manifest], spec: DeliverySpec, sizes: Mapping[str, int]
+) -> list[Manifest]:
+    """``manifests`` with the Deployments of ``spec``'s kind named in ``sizes`` at that size."""
+    return [_sized(manifest, spec, sizes) for manifest in manifests]
+
+
+def _sized(manifest: Manifest, spec: DeliverySpec, sizes: Mapping[str, int]) -> Manifest:
+    name = str((manifest.body.get("metadata") or {}).get("name") or "")
+    if manifest.kind != spec.target.kind or manifest.api_version != "apps/v1" or name not in sizes:
+        return manifest
+    body = copy.deepcopy(manifest.body)
+    body.setdefault("spec", {})["replicas"] = sizes[name]
+    return Manifest(body, manifest.source, manifest.decrypted)
 
 
 def _required(stable: Mapping[str, Any] | None, spec: DeliverySpec) -> dict[str, Any]:
@@ -133,15 +153,20 @@ def _required(stable: Mapping[str, Any] | None, spec: DeliverySpec) -> dict[str,
 
 
 def _serving(
-    head: Manifest, template: Mapping[str, Any] | None, replicas: int, template_digest_: str
+    head: Manifest,
+    template: Mapping[str, Any] | None,
+    replicas: int,
+    template_digest_: str | None,
 ) -> Manifest:
-    """The Git name: the head's object with ``template`` (None: the head's own)."""
+    """The Git name: the head's object with ``template`` (None: the head's own), annotated
+    with ``template_digest_`` while a candidate runs beside it (None: not annotated)."""
     body = copy.deepcopy(head.body)
     spec = body.setdefault("spec", {})
     if template is not None:
         spec["template"] = copy.deepcopy(dict(template))
     spec["replicas"] = replicas
-    _annotate(body, template_digest_)
+    if template_digest_ is not None:
+        _annotate(body, template_digest_)
     return Manifest(body, head.source, head.decrypted)
 
 
