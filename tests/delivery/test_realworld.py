@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +25,7 @@ import pytest
 from tests.agent.conftest import AgentProcess, apply_yaml, start_agent, tether_crds, wait_for
 from tests.analysis.prom import Prometheus
 from tests.conftest import Kubectl
+from tests.delivery import gateway
 from tests.delivery.agentkit import ROLLOUT_TIMEOUT
 from tests.delivery.conftest import gateway_api
 from tests.delivery.signals import MetricsApp, error_ratio, new_version
@@ -326,63 +325,12 @@ def test_rollouts_demo_blue_green_previews_then_switches_when_promoted(
     )
 
 
-class GatewayStandIn:
-    """What a Gateway controller does for an HTTPRoute, played by the test: the dev cluster has
-    none, and a route no controller ever answers is Degraded (docs/health.md), so the App would
-    never be Healthy and no render would be kept for a rollback. Each generation of the route is
-    answered Accepted, as the controller of its parent Gateway would."""
-
-    def __init__(self, kubectl: Kubectl, namespace: str, route: str) -> None:
-        self.kubectl, self.namespace, self.route = kubectl, namespace, route
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._answer_until_stopped, daemon=True)
-
-    def __enter__(self) -> GatewayStandIn:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=10)
-
-    def _answer_until_stopped(self) -> None:
-        while not self._stop.wait(0.5):
-            found = self.kubectl.get("httproute", self.route, self.namespace)
-            if found is None:
-                continue
-            generation = found["metadata"]["generation"]
-            parents = (found.get("status") or {}).get("parents") or []
-            if parents and parents[0]["conditions"][0]["observedGeneration"] == generation:
-                continue
-            self._answer(found, generation)
-
-    def _answer(self, route: dict[str, Any], generation: int) -> None:
-        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        conditions = [
-            {
-                "type": kind,
-                "status": "True",
-                "reason": kind,
-                "message": "answered by the test's Gateway stand-in",
-                "lastTransitionTime": now,
-                "observedGeneration": generation,
-            }
-            for kind in ("Accepted", "ResolvedRefs")
-        ]
-        parents = [
-            {"parentRef": ref, "controllerName": "example.test/gateway", "conditions": conditions}
-            for ref in route["spec"]["parentRefs"]
-        ]
-        self.kubectl(
-            "patch", "httproute", self.route, "-n", self.namespace, "--subresource=status",
-            "--type=merge", "-p", json.dumps({"status": {"parents": parents}}), check=False,
-        )  # fmt: skip
-
-
 @pytest.fixture
-def podinfo_gateway(kubectl: Kubectl, namespace: str) -> Iterator[GatewayStandIn]:
-    with GatewayStandIn(kubectl, namespace, "podinfo") as stand_in:
-        yield stand_in
+def podinfo_gateway(kubectl: Kubectl, namespace: str) -> Iterator[gateway.GatewayController]:
+    """The tests' gateway controller accepting podinfo's route (tests/delivery/gateway.py): the
+    dev cluster has none, and a route no controller answers is Degraded, so the App would never
+    be Healthy and no render would be kept for a rollback."""
+    yield from gateway.running(kubectl, namespace)
 
 
 def podinfo_delivery(version: str) -> str:
@@ -415,7 +363,7 @@ def test_podinfo_routed_by_an_httproute_promoted_then_a_failing_release_reverted
     metrics_app: MetricsApp,
     prometheus: Prometheus,
     gateway_api: None,
-    podinfo_gateway: GatewayStandIn,
+    podinfo_gateway: gateway.GatewayController,
     tmp_path: Path,
 ) -> None:
     story = Story(kubectl, namespace, tmp_path, "podinfo", dev_cluster)
