@@ -21,7 +21,7 @@ from tether.cluster.client import KubeClient
 from tether.core import Manifest
 from tether.delivery import bluegreen, traffic
 from tether.delivery.model import DeliverySpec, RolloutStatus
-from tether.delivery.shaping import find_target, shape_target, total_replicas
+from tether.delivery.shaping import find_target, leave_replicas, shape_target, total_replicas
 
 
 def machine_spec(spec: DeliverySpec) -> DeliverySpec:
@@ -49,17 +49,19 @@ def shape_deployments(
     status: RolloutStatus,
     stable: Mapping[str, Any] | None,
     lingering: bool = False,
+    live_replicas: int | None = None,
 ) -> list[Manifest]:
     """``shaping.shape_target``, with a blue-green's sizes, and its promoted preview kept while
-    it ``lingering`` (``candidate_kept_for``)."""
+    it ``lingering`` (``candidate_kept_for``); ``live_replicas``: an autoscaled target's size."""
     if spec.blue_green is None:
-        return shape_target(manifests, spec, status, stable)
+        return shape_target(manifests, spec, status, stable, live_replicas)
     head = find_target(manifests, spec)
     if head is None:
         return manifests
-    total = total_replicas(head)
+    total = total_replicas(head, live_replicas)
     shaped = shape_target(manifests, spec, bluegreen.deployment_status(status, lingering), stable)
-    return bluegreen.full_size(shaped, spec, status, total, lingering)
+    sized = bluegreen.full_size(shaped, spec, status, total, lingering)
+    return sized if live_replicas is None else leave_replicas(sized, spec)
 
 
 async def shape_traffic(

@@ -50,6 +50,7 @@ from tether.delivery.model import (
     Version,
 )
 from tether.delivery.shaping import (
+    autoscaled_replicas,
     find_target,
     stable_template,
     template_digest,
@@ -204,7 +205,8 @@ class DeliveryRunner:
             live = await self.client.get(resource, rollouts.namespace, spec.target.name)
             candidate = await self.client.get(resource, rollouts.namespace, spec.candidate_name)
             lives[spec.target.key] = live
-            observations = _observe(spec, rollouts, head, revision, live, candidate, request)
+            sized = autoscaled_replicas(manifests, spec, live)
+            observations = _observe(spec, rollouts, head, revision, live, candidate, request, sized)
             machine = routing.machine_spec(spec)
             step = advance(machine, rollouts.statuses.get(spec.target.key), observations)
             rollouts.statuses[spec.target.key] = step.status
@@ -235,9 +237,11 @@ class DeliveryRunner:
             if status is None or find_target(manifests, spec) is None:
                 continue
             rollouts.outlet.observe(spec.target.key, status)
-            stable = stable_template(lives.get(spec.target.key))
+            live = lives.get(spec.target.key)
+            stable = stable_template(live)
             lingering = spec.target.key in rollouts.lingering
-            manifests = routing.shape_deployments(manifests, spec, status, stable, lingering)
+            sized = autoscaled_replicas(manifests, spec, live)
+            manifests = routing.shape_deployments(manifests, spec, status, stable, lingering, sized)
             manifests = await routing.shape_traffic(
                 self.client, rollouts.namespace, spec, status, manifests, lingering
             )
@@ -389,9 +393,10 @@ def _observe(
     live: dict[str, Any] | None,
     candidate: dict[str, Any] | None,
     request: RolloutRequest | None,
+    live_replicas: int | None = None,
 ) -> Observations:
     head_version = Version(revision.commit, template_digest(head))
-    total = total_replicas(head)
+    total = total_replicas(head, live_replicas)
     known = (rollouts.statuses or {}).get(spec.target.key)
     return Observations(
         now=datetime.now(UTC),
