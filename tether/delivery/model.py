@@ -397,8 +397,11 @@ def read_request(annotations: Mapping[str, str]) -> RolloutRequest | None:
 # -- reading spec.delivery ------------------------------------------------------------------
 
 
-def seconds(duration: str, where: str) -> float:
-    """``1m30s`` → 90.0; a DeliveryError naming ``where`` for anything else."""
+def seconds(duration: str | int, where: str) -> float:
+    """``1m30s`` → 90.0, a bare number of seconds (``10``, as Argo Rollouts reads it) → 10.0;
+    a DeliveryError naming ``where`` for anything else."""
+    if isinstance(duration, int) and not isinstance(duration, bool) and duration >= 0:
+        return float(duration)
     text = str(duration).strip()
     parts = _DURATION.findall(text)
     if not parts or "".join(n + u for n, u in parts) != text:
@@ -463,7 +466,9 @@ def _step(raw: Mapping[str, Any], where: str) -> Step:
         return SetWeight(weight)
     if kind == "pause":
         duration = (value or {}).get("duration")
-        return Pause(seconds(duration, f"{where}.pause.duration") if duration else None)
+        return Pause(
+            None if duration in (None, "") else seconds(duration, f"{where}.pause.duration")
+        )
     if kind == "analysis":
         return _analysis(value or {}, where)
     if kind == "webhook":
