@@ -21,7 +21,7 @@ without ``replicas`` so server-side apply leaves that field to the HPA.
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from tether.core import Manifest
@@ -53,6 +53,31 @@ def split_templates(manifests: Sequence[Manifest]) -> tuple[list[Manifest], list
     """``(objects to apply, AnalysisTemplates)``: templates are read, never applied."""
     templates = [m for m in manifests if is_analysis_template(m)]
     return [m for m in manifests if not is_analysis_template(m)], templates
+
+
+def unserved_templates(
+    manifests: Sequence[Manifest], served: Collection[str]
+) -> tuple[list[Manifest], list[Manifest]]:
+    """``split_templates`` for a sync that knows no App's ``spec.delivery`` (``tether sync`` /
+    ``tether diff``): an AnalysisTemplate is set aside unless the API server serves its kind
+    (``apiVersion/Kind`` in ``served``, Argo Rollouts installed) or the render brings the
+    CustomResourceDefinition of it; then it is an object like any other."""
+    defined = {
+        f"{(m.body.get('spec') or {}).get('group')}/{((m.body.get('spec') or {}).get('names') or {}).get('kind')}"
+        for m in manifests
+        if m.is_crd
+    }
+    served_kinds = set(served)
+
+    def set_aside(manifest: Manifest) -> bool:
+        group = manifest.api_version.partition("/")[0]
+        return (
+            is_analysis_template(manifest)
+            and f"{manifest.api_version}/{manifest.kind}" not in served_kinds
+            and f"{group}/{manifest.kind}" not in defined
+        )
+
+    return [m for m in manifests if not set_aside(m)], [m for m in manifests if set_aside(m)]
 
 
 def find_target(manifests: Sequence[Manifest], spec: DeliverySpec) -> Manifest | None:
