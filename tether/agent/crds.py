@@ -133,7 +133,21 @@ _ANALYSIS = {
             "items": {
                 "type": "object",
                 "required": ["name"],
-                "properties": {"name": {"type": "string"}, "value": {"type": "string"}},
+                "properties": {
+                    "name": {"type": "string"},
+                    "value": {"type": "string"},
+                    # Argo Rollouts' hash of the stable's or the candidate's pods
+                    "valueFrom": {
+                        "type": "object",
+                        "required": ["podTemplateHashValue"],
+                        "properties": {
+                            "podTemplateHashValue": {
+                                "type": "string",
+                                "enum": ["Stable", "Latest"],
+                            }
+                        },
+                    },
+                },
             },
         },
     },

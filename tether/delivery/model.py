@@ -94,10 +94,15 @@ class Pause:
         return "pause until promoted" if self.duration is None else f"pause {self.duration:g}s"
 
 
+POD_TEMPLATE_HASH_VALUES = ("Stable", "Latest")
+
+
 @dataclass(frozen=True)
 class AnalysisArg:
     name: str
     value: str
+    # ``valueFrom.podTemplateHashValue``: Stable | Latest (the candidate); "" for ``value``
+    pod_template_hash: str = ""
 
 
 @dataclass(frozen=True)
@@ -107,6 +112,11 @@ class AnalysisStep:
 
     def describe(self) -> str:
         return f"analysis {', '.join(self.templates)}"
+
+    @property
+    def wants_hashes(self) -> bool:
+        """True when an argument is a pod-template-hash (read from the cluster at its start)."""
+        return any(arg.pod_template_hash for arg in self.args)
 
 
 @dataclass(frozen=True)
@@ -486,10 +496,19 @@ def _analysis(raw: Mapping[str, Any], where: str) -> AnalysisStep:
     templates = tuple(str(t.get("templateName") or "") for t in raw.get("templates") or ())
     if not templates or not all(templates):
         raise DeliveryError(f"{where}: analysis needs templates: [{{templateName: NAME}}]")
-    args = tuple(
-        AnalysisArg(str(a["name"]), str(a.get("value", ""))) for a in raw.get("args") or ()
-    )
+    args = tuple(_arg(a, f"{where}.args[{i}]") for i, a in enumerate(raw.get("args") or ()))
     return AnalysisStep(templates, args)
+
+
+def _arg(raw: Mapping[str, Any], where: str) -> AnalysisArg:
+    """``{name, value}`` or ``{name, valueFrom: {podTemplateHashValue: Stable|Latest}}``."""
+    value_from = raw.get("valueFrom") or {}
+    which = str(value_from.get("podTemplateHashValue") or "")
+    if value_from and which not in POD_TEMPLATE_HASH_VALUES:
+        raise DeliveryError(
+            f"{where}: valueFrom takes podTemplateHashValue: Stable or Latest, got {value_from}"
+        )
+    return AnalysisArg(str(raw["name"]), str(raw.get("value", "")), which)
 
 
 def _blue_green(raw: Mapping[str, Any], where: str) -> BlueGreen:

@@ -24,8 +24,14 @@ from tether.analysis import JobContext
 from tether.cluster.client import KubeClient, Resource
 from tether.core import Manifest, Revision
 from tether.delivery import routing
-from tether.delivery.analysiscluster import KubeJobs, SecretArgs, delete_jobs, job_labels
-from tether.delivery.canary import AnalysisWiring, run_step_analysis
+from tether.delivery.analysiscluster import (
+    KubeJobs,
+    SecretArgs,
+    delete_jobs,
+    job_labels,
+    pod_template_hashes,
+)
+from tether.delivery.canary import AnalysisWiring, PodTemplateHashes, run_step_analysis
 from tether.delivery.gates import GateCall, ask_gate
 from tether.delivery.machine import (
     Abort,
@@ -332,9 +338,17 @@ class DeliveryRunner:
         client = self.client.impersonating(rollouts.identity) if rollouts.identity else self.client
         jobs, labels = KubeJobs(client), job_labels(rollouts.app, digest, start.step)
         run = f"{spec.target.name}-{digest[:7]}-s{start.step}"
+        hashes = (
+            await pod_template_hashes(
+                self.client, rollouts.namespace, spec.target.name, spec.candidate_name
+            )
+            if start.analysis.wants_hashes
+            else PodTemplateHashes()
+        )
         wiring = AnalysisWiring(
             JobContext(jobs, rollouts.namespace, run, labels),
             SecretArgs(client, rollouts.app.partition("/")[0]).read,
+            hashes,
         )
         finished = False
         try:
