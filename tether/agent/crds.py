@@ -13,6 +13,13 @@ API_VERSION = f"{GROUP}/{VERSION}"
 DURATION_PATTERN = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"
 
 _DURATION = {"type": "string", "pattern": DURATION_PATTERN}
+# A duration that may also be a bare number of seconds (Argo Rollouts' ``pause: {duration: 10}``)
+# (the pattern checks a string, the minimum a number)
+_SECONDS_OR_DURATION = {
+    "x-kubernetes-int-or-string": True,
+    "pattern": DURATION_PATTERN,
+    "minimum": 0,
+}
 _NAME = {
     "type": "string",
     "pattern": r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$",
@@ -126,7 +133,21 @@ _ANALYSIS = {
             "items": {
                 "type": "object",
                 "required": ["name"],
-                "properties": {"name": {"type": "string"}, "value": {"type": "string"}},
+                "properties": {
+                    "name": {"type": "string"},
+                    "value": {"type": "string"},
+                    # Argo Rollouts' hash of the stable's or the candidate's pods
+                    "valueFrom": {
+                        "type": "object",
+                        "required": ["podTemplateHashValue"],
+                        "properties": {
+                            "podTemplateHashValue": {
+                                "type": "string",
+                                "enum": ["Stable", "Latest"],
+                            }
+                        },
+                    },
+                },
             },
         },
     },
@@ -137,7 +158,7 @@ _STEP = {
     "maxProperties": 1,
     "properties": {
         "setWeight": {"type": "integer", "minimum": 0, "maximum": 100},
-        "pause": {"type": "object", "properties": {"duration": _DURATION}},
+        "pause": {"type": "object", "properties": {"duration": _SECONDS_OR_DURATION}},
         "analysis": _ANALYSIS,
         "webhook": {
             "type": "object",

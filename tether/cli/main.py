@@ -31,6 +31,7 @@ from tether.cli.parsing import parse_duration
 from tether.cli.rollback import commands as rollback_commands
 from tether.cli.rollout import rollout_app
 from tether.cli.secrets import secrets_app
+from tether.cli.templates import TemplatesSetAside
 from tether.cluster.client import DEFAULT_CONCURRENCY
 from tether.core.inventory import app_identity
 from tether.errors import TetherError
@@ -442,6 +443,7 @@ def sync(
             ),
         )
         audit = AuditStore(db)
+        templates = TemplatesSetAside(connection)
         try:
             with output.progress(f"syncing {app_name}", enabled=not json_output):
                 report = asyncio.run(
@@ -453,6 +455,7 @@ def sync(
                         actor=default_actor(),
                         kustomize=resolve_kustomize(),
                         helm=resolve_helm() if spec.chart else None,
+                        shape=templates,
                     )
                 )
         finally:
@@ -460,9 +463,10 @@ def sync(
     except TetherError as error:
         raise fail(error, json_output) from None
     if json_output:
-        output.print_json(output.sync_to_dict(report))
+        output.print_json({**output.sync_to_dict(report), "notApplied": templates.entries()})
     else:
         output.print_sync(report, verbose)
+        output.print_note(templates.note())
     if report.audit_error:
         output.print_error(f"the sync ran but was not recorded: {report.audit_error}")
     raise typer.Exit(0 if report.succeeded and not report.audit_error else 2)
@@ -526,6 +530,7 @@ def diff(
                 concurrency, team, as_service_account, decryption_secret, age_key_file
             ),
         )
+        templates = TemplatesSetAside(connection)
         with output.progress(f"comparing {app_name} with the cluster", enabled=not json_output):
             report = asyncio.run(
                 run_diff(
@@ -534,6 +539,7 @@ def diff(
                     connection,
                     kustomize=resolve_kustomize(),
                     helm=resolve_helm() if spec.chart else None,
+                    shape=templates,
                 )
             )
     except TetherError as error:
@@ -553,10 +559,12 @@ def diff(
                     }
                     for d in report.diffs
                 ],
+                "notApplied": templates.entries(),
             }
         )
     else:
         output.print_diff(report)
+        output.print_note(templates.note())
     raise typer.Exit(0 if report.in_sync else 1)
 
 

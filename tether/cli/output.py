@@ -61,6 +61,12 @@ def chart_line(source: dict[str, str]) -> Text:
     )
 
 
+def print_note(message: str) -> None:
+    """A remark beside a command's result (stderr; nothing when ``message`` is empty)."""
+    if message:
+        err.print(message)
+
+
 def print_error(message: object) -> None:
     """``error: message`` on stderr, the message shown exactly as written."""
     err.print(styled("[bold red]error:[/] {}", message))

@@ -12,6 +12,8 @@ App's manifests are applied as, so an analysis can do no more than the App's own
   an ``AnalysisError`` naming both; the value is returned, never put in a message.
 - ``job_labels`` / ``delete_jobs``: the labels that say whose a Job is (App, rollout, step),
   and the sweep that deletes an analysis' Jobs once its verdict is in or the step was left.
+- ``pod_template_hashes``: the stable's and the candidate's ``pod-template-hash`` for Argo's
+  ``valueFrom.podTemplateHashValue`` arguments (read as the agent, like the traffic shaping).
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from typing import Any
 
 from tether.analysis import JobRefused
 from tether.cluster.client import ApiError, KubeClient
+from tether.delivery.canary import PodTemplateHashes
+from tether.delivery.traffic import observe_serving_hash
 from tether.errors import AnalysisError
 
 JOB_NAME_LABEL = "batch.kubernetes.io/job-name"
@@ -127,3 +131,15 @@ def _label_value(text: str) -> str:
     if len(plain) <= 63:
         return plain
     return f"{plain[:50].rstrip('-_.')}.{hashlib.sha256(text.encode()).hexdigest()[:12]}"
+
+
+async def pod_template_hashes(
+    client: KubeClient, namespace: str, stable: str, candidate: str
+) -> PodTemplateHashes:
+    """The ``pod-template-hash`` of the Deployments ``stable`` and ``candidate`` serve with now
+    (``valueFrom.podTemplateHashValue`` arguments), read with the agent's own ``client`` (the
+    one that shapes traffic), not the App's identity."""
+    return PodTemplateHashes(
+        await observe_serving_hash(client, namespace, stable),
+        await observe_serving_hash(client, namespace, candidate),
+    )

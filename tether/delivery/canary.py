@@ -41,11 +41,25 @@ ReadSecret = Callable[[str, str], Awaitable[str]]  # (Secret name, key) -> the v
 
 
 @dataclass(frozen=True)
+class PodTemplateHashes:
+    """The ``pod-template-hash`` of the stable's and the candidate's (``Latest``) pods, as the
+    rollout found them when the analysis started (None: not known)."""
+
+    stable: str | None = None
+    latest: str | None = None
+
+    def of(self, which: str) -> str | None:
+        return self.stable if which == "Stable" else self.latest
+
+
+@dataclass(frozen=True)
 class AnalysisWiring:
-    """The cluster behind an App's analyses: where its Jobs run, how its secrets are read."""
+    """The cluster behind an App's analyses: where its Jobs run, how its secrets are read, the
+    pods' hashes for ``valueFrom.podTemplateHashValue`` arguments."""
 
     jobs: JobContext | None = None
     read_secret: ReadSecret | None = None
+    hashes: PodTemplateHashes = PodTemplateHashes()
 
 
 def templates_by_name(manifests: Sequence[Manifest]) -> dict[str, Manifest]:
@@ -79,7 +93,7 @@ async def _args_for(
 ) -> dict[str, str | ArgValue]:
     """The step's arguments that ``template`` declares (one step may feed several templates),
     and the value of each secret argument the step does not give, read from its Secret."""
-    given = {arg.name: arg.value for arg in step.args}
+    given = step_values(step, wiring.hashes)
     args: dict[str, str | ArgValue] = {}
     for argument in template.arguments:
         if argument.name in given:
@@ -99,6 +113,26 @@ async def _args_for(
             raise AnalysisError(f"{template.title}: argument {argument.name!r}: {error}") from None
         args[argument.name] = ArgValue(value, secret=True)
     return args
+
+
+def step_values(step: AnalysisStep, hashes: PodTemplateHashes) -> dict[str, str]:
+    """The step's argument values: each ``value``, or the pod-template-hash it asks for
+    (AnalysisError naming the argument when the cluster did not show that hash)."""
+    values: dict[str, str] = {}
+    for arg in step.args:
+        if not arg.pod_template_hash:
+            values[arg.name] = arg.value
+            continue
+        found = hashes.of(arg.pod_template_hash)
+        if not found:
+            side = "stable" if arg.pod_template_hash == "Stable" else "candidate"
+            raise AnalysisError(
+                f"analysis {', '.join(step.templates)}: argument {arg.name!r} is the "
+                f"{arg.pod_template_hash} pod-template-hash, and the {side} Deployment's "
+                "current ReplicaSet was not found available; `tether rollout retry` once it is"
+            )
+        values[arg.name] = found
+    return values
 
 
 async def run_step_analysis(

@@ -100,10 +100,15 @@ class Pause:
         return "pause until promoted" if self.duration is None else f"pause {self.duration:g}s"
 
 
+POD_TEMPLATE_HASH_VALUES = ("Stable", "Latest")
+
+
 @dataclass(frozen=True)
 class AnalysisArg:
     name: str
     value: str
+    # ``valueFrom.podTemplateHashValue``: Stable | Latest (the candidate); "" for ``value``
+    pod_template_hash: str = ""
 
 
 @dataclass(frozen=True)
@@ -113,6 +118,11 @@ class AnalysisStep:
 
     def describe(self) -> str:
         return f"analysis {', '.join(self.templates)}"
+
+    @property
+    def wants_hashes(self) -> bool:
+        """True when an argument is a pod-template-hash (read from the cluster at its start)."""
+        return any(arg.pod_template_hash for arg in self.args)
 
 
 @dataclass(frozen=True)
@@ -404,8 +414,11 @@ def read_request(annotations: Mapping[str, str]) -> RolloutRequest | None:
 # -- reading spec.delivery ------------------------------------------------------------------
 
 
-def seconds(duration: str, where: str) -> float:
-    """``1m30s`` → 90.0; a DeliveryError naming ``where`` for anything else."""
+def seconds(duration: str | int, where: str) -> float:
+    """``1m30s`` → 90.0, a bare number of seconds (``10``, as Argo Rollouts reads it) → 10.0;
+    a DeliveryError naming ``where`` for anything else."""
+    if isinstance(duration, int) and not isinstance(duration, bool) and duration >= 0:
+        return float(duration)
     text = str(duration).strip()
     parts = _DURATION.findall(text)
     if not parts or "".join(n + u for n, u in parts) != text:
@@ -474,7 +487,9 @@ def _step(raw: Mapping[str, Any], where: str) -> Step:
         return SetWeight(weight)
     if kind == "pause":
         duration = (value or {}).get("duration")
-        return Pause(seconds(duration, f"{where}.pause.duration") if duration else None)
+        return Pause(
+            None if duration in (None, "") else seconds(duration, f"{where}.pause.duration")
+        )
     if kind == "analysis":
         return _analysis(value or {}, where)
     if kind == "webhook":
@@ -492,10 +507,19 @@ def _analysis(raw: Mapping[str, Any], where: str) -> AnalysisStep:
     templates = tuple(str(t.get("templateName") or "") for t in raw.get("templates") or ())
     if not templates or not all(templates):
         raise DeliveryError(f"{where}: analysis needs templates: [{{templateName: NAME}}]")
-    args = tuple(
-        AnalysisArg(str(a["name"]), str(a.get("value", ""))) for a in raw.get("args") or ()
-    )
+    args = tuple(_arg(a, f"{where}.args[{i}]") for i, a in enumerate(raw.get("args") or ()))
     return AnalysisStep(templates, args)
+
+
+def _arg(raw: Mapping[str, Any], where: str) -> AnalysisArg:
+    """``{name, value}`` or ``{name, valueFrom: {podTemplateHashValue: Stable|Latest}}``."""
+    value_from = raw.get("valueFrom") or {}
+    which = str(value_from.get("podTemplateHashValue") or "")
+    if value_from and which not in POD_TEMPLATE_HASH_VALUES:
+        raise DeliveryError(
+            f"{where}: valueFrom takes podTemplateHashValue: Stable or Latest, got {value_from}"
+        )
+    return AnalysisArg(str(raw["name"]), str(raw.get("value", "")), which)
 
 
 def _blue_green(raw: Mapping[str, Any], where: str) -> BlueGreen:

@@ -21,7 +21,13 @@ from tether.cluster.client import KubeClient
 from tether.core import Manifest
 from tether.delivery import bluegreen, traffic
 from tether.delivery.model import DeliverySpec, RolloutStatus
-from tether.delivery.shaping import find_target, shape_target, total_replicas, with_replicas
+from tether.delivery.shaping import (
+    find_target,
+    leave_replicas,
+    shape_target,
+    total_replicas,
+    with_replicas,
+)
 
 
 def machine_spec(spec: DeliverySpec) -> DeliverySpec:
@@ -49,18 +55,22 @@ def shape_deployments(
     status: RolloutStatus,
     stable: Mapping[str, Any] | None,
     lingering: bool = False,
+    live_replicas: int | None = None,
 ) -> list[Manifest]:
     """``shaping.shape_target``, with a blue-green's sizes, and its promoted preview kept while
-    it ``lingering`` (``candidate_kept_for``); a routed canary's stable at full size."""
+    it ``lingering`` (``candidate_kept_for``); a routed canary's stable at full size;
+    ``live_replicas``: an autoscaled target's size, left to its HPA on the Git name."""
     head = find_target(manifests, spec)
     if head is None:
         return manifests
-    total = total_replicas(head)
+    total = total_replicas(head, live_replicas)
     if spec.blue_green is None:
-        shaped = shape_target(manifests, spec, status, stable)
-        return _routed_sizes(shaped, spec, status, total)
+        shaped = shape_target(manifests, spec, status, stable, live_replicas)
+        routed = _routed_sizes(shaped, spec, status, total)
+        return routed if live_replicas is None else leave_replicas(routed, spec)
     shaped = shape_target(manifests, spec, bluegreen.deployment_status(status, lingering), stable)
-    return bluegreen.full_size(shaped, spec, status, total, lingering)
+    sized = bluegreen.full_size(shaped, spec, status, total, lingering)
+    return sized if live_replicas is None else leave_replicas(sized, spec)
 
 
 def _routed_sizes(

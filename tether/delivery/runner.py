@@ -24,8 +24,14 @@ from tether.analysis import JobContext
 from tether.cluster.client import KubeClient, Resource
 from tether.core import Manifest, Revision
 from tether.delivery import routing
-from tether.delivery.analysiscluster import KubeJobs, SecretArgs, delete_jobs, job_labels
-from tether.delivery.canary import AnalysisWiring, run_step_analysis
+from tether.delivery.analysiscluster import (
+    KubeJobs,
+    SecretArgs,
+    delete_jobs,
+    job_labels,
+    pod_template_hashes,
+)
+from tether.delivery.canary import AnalysisWiring, PodTemplateHashes, run_step_analysis
 from tether.delivery.gates import GateCall, ask_gate
 from tether.delivery.machine import (
     Abort,
@@ -52,6 +58,7 @@ from tether.delivery.model import (
     Version,
 )
 from tether.delivery.shaping import (
+    autoscaled_replicas,
     find_target,
     stable_template,
     template_digest,
@@ -211,7 +218,8 @@ class DeliveryRunner:
             live = await self.client.get(resource, rollouts.namespace, spec.target.name)
             candidate = await self.client.get(resource, rollouts.namespace, spec.candidate_name)
             lives[spec.target.key] = live
-            observations = _observe(spec, rollouts, head, revision, live, candidate, request)
+            sized = autoscaled_replicas(manifests, spec, live)
+            observations = _observe(spec, rollouts, head, revision, live, candidate, request, sized)
             machine = routing.machine_spec(spec)
             step = advance(machine, rollouts.statuses.get(spec.target.key), observations)
             rollouts.statuses[spec.target.key] = step.status
@@ -242,9 +250,11 @@ class DeliveryRunner:
             if status is None or find_target(manifests, spec) is None:
                 continue
             rollouts.outlet.observe(spec.target.key, status)
-            stable = stable_template(lives.get(spec.target.key))
+            live = lives.get(spec.target.key)
+            stable = stable_template(live)
             lingering = spec.target.key in rollouts.lingering
-            manifests = routing.shape_deployments(manifests, spec, status, stable, lingering)
+            sized = autoscaled_replicas(manifests, spec, live)
+            manifests = routing.shape_deployments(manifests, spec, status, stable, lingering, sized)
             manifests = await routing.shape_traffic(
                 self.client, rollouts.namespace, spec, status, manifests, lingering
             )
@@ -354,9 +364,17 @@ class DeliveryRunner:
         client = self.client.impersonating(rollouts.identity) if rollouts.identity else self.client
         jobs, labels = KubeJobs(client), job_labels(rollouts.app, digest, start.step)
         run = f"{spec.target.name}-{digest[:7]}-s{start.step}"
+        hashes = (
+            await pod_template_hashes(
+                self.client, rollouts.namespace, spec.target.name, spec.candidate_name
+            )
+            if start.analysis.wants_hashes
+            else PodTemplateHashes()
+        )
         wiring = AnalysisWiring(
             JobContext(jobs, rollouts.namespace, run, labels),
             SecretArgs(client, rollouts.app.partition("/")[0]).read,
+            hashes,
         )
         finished = False
         try:
@@ -415,9 +433,10 @@ def _observe(
     live: dict[str, Any] | None,
     candidate: dict[str, Any] | None,
     request: RolloutRequest | None,
+    live_replicas: int | None = None,
 ) -> Observations:
     head_version = Version(revision.commit, template_digest(head))
-    total = total_replicas(head)
+    total = total_replicas(head, live_replicas)
     known = (rollouts.statuses or {}).get(spec.target.key)
     return Observations(
         now=datetime.now(UTC),

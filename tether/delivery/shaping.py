@@ -14,12 +14,16 @@ Pure functions over manifests (no I/O). For a Deployment ``web`` under delivery:
   (else the annotation's removal reads as drift).
 
 AnalysisTemplates in the render are taken out (never applied) and used by name.
+
+An autoscaled target (Git writes no ``replicas``, or an HPA in the render scales it): the total
+is the live Deployment's ``spec.replicas`` (what the HPA set), and the Git name is shaped
+without ``replicas`` so server-side apply leaves that field to the HPA.
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from tether.core import Manifest
@@ -53,6 +57,31 @@ def split_templates(manifests: Sequence[Manifest]) -> tuple[list[Manifest], list
     return [m for m in manifests if not is_analysis_template(m)], templates
 
 
+def unserved_templates(
+    manifests: Sequence[Manifest], served: Collection[str]
+) -> tuple[list[Manifest], list[Manifest]]:
+    """``split_templates`` for a sync that knows no App's ``spec.delivery`` (``tether sync`` /
+    ``tether diff``): an AnalysisTemplate is set aside unless the API server serves its kind
+    (``apiVersion/Kind`` in ``served``, Argo Rollouts installed) or the render brings the
+    CustomResourceDefinition of it; then it is an object like any other."""
+    defined = {
+        f"{(m.body.get('spec') or {}).get('group')}/{((m.body.get('spec') or {}).get('names') or {}).get('kind')}"
+        for m in manifests
+        if m.is_crd
+    }
+    served_kinds = set(served)
+
+    def set_aside(manifest: Manifest) -> bool:
+        group = manifest.api_version.partition("/")[0]
+        return (
+            is_analysis_template(manifest)
+            and f"{manifest.api_version}/{manifest.kind}" not in served_kinds
+            and f"{group}/{manifest.kind}" not in defined
+        )
+
+    return [m for m in manifests if not set_aside(m)], [m for m in manifests if set_aside(m)]
+
+
 def find_target(manifests: Sequence[Manifest], spec: DeliverySpec) -> Manifest | None:
     """The rendered Deployment ``spec`` names, or None."""
     for manifest in manifests:
@@ -72,9 +101,47 @@ def template_digest(manifest: Manifest) -> str:
     return digest(template, blind=manifest.sensitive)
 
 
-def total_replicas(manifest: Manifest) -> int:
-    """How many replicas Git asks for (1 when it does not say)."""
+def total_replicas(manifest: Manifest, live_replicas: int | None = None) -> int:
+    """How many replicas the rollout splits: ``live_replicas`` for an autoscaled target
+    (``autoscaled_replicas``), else Git's (1 when it does not say)."""
+    if live_replicas is not None:
+        return live_replicas
     return int((manifest.body.get("spec") or {}).get("replicas", 1) or 1)
+
+
+def autoscaled_replicas(
+    manifests: Sequence[Manifest], spec: DeliverySpec, live: Mapping[str, Any] | None
+) -> int | None:
+    """The live Deployment's ``spec.replicas`` when ``spec``'s target is autoscaled (Git
+    writes no ``replicas``, or a HorizontalPodAutoscaler in the render targets it); None when
+    Git's ``replicas`` rules. 1 while nothing is live yet."""
+    head = find_target(manifests, spec)
+    if head is None:
+        return None
+    if "replicas" in (head.body.get("spec") or {}) and not _hpa_targets(manifests, spec):
+        return None
+    return int(((live or {}).get("spec") or {}).get("replicas", 1) or 1)
+
+
+def _hpa_targets(manifests: Sequence[Manifest], spec: DeliverySpec) -> bool:
+    for manifest in manifests:
+        if manifest.kind != "HorizontalPodAutoscaler":
+            continue
+        ref = (manifest.body.get("spec") or {}).get("scaleTargetRef") or {}
+        if ref.get("kind") == spec.target.kind and ref.get("name") == spec.target.name:
+            return True
+    return False
+
+
+def leave_replicas(manifests: list[Manifest], spec: DeliverySpec) -> list[Manifest]:
+    """``manifests`` with no ``replicas`` on the Git name's Deployment (its HPA owns them)."""
+    return [_unsized(m) if m is find_target(manifests, spec) else m for m in manifests]
+
+
+def _unsized(manifest: Manifest) -> Manifest:
+    body = copy.deepcopy(manifest.body)
+    (body.get("spec") or {}).pop("replicas", None)
+    return Manifest(body, manifest.source, manifest.decrypted)
 
 
 def stable_template(live: Mapping[str, Any] | None) -> dict[str, Any] | None:
@@ -93,15 +160,17 @@ def shape_target(
     spec: DeliverySpec,
     status: RolloutStatus,
     stable: Mapping[str, Any] | None,
+    live_replicas: int | None = None,
 ) -> list[Manifest]:
     """``manifests`` with ``spec``'s Deployment shaped for ``status`` (``stable``: the pod
-    template serving now, from the live object; needed while the head is not what serves)."""
+    template serving now, from the live object; needed while the head is not what serves;
+    ``live_replicas``: an autoscaled target's live size, see ``autoscaled_replicas``)."""
     head = find_target(manifests, spec)
     if head is None:
         return manifests
     head_digest = template_digest(head)
     stable_digest = status.stable.digest if status.stable else head_digest
-    total = total_replicas(head)
+    total = total_replicas(head, live_replicas)
     phase = status.phase
     shaped: list[Manifest]
     if phase is Phase.PROMOTED and head_digest == stable_digest:
@@ -123,6 +192,8 @@ def shape_target(
         # unannotated, as the last good render has it (idle: as rendered): the rollback that
         # follows an abort applies that render, and a differing annotation would read as drift
         shaped = [_serving(head, _required(stable, spec), total, None)]
+    if live_replicas is not None:
+        shaped = leave_replicas(shaped, spec)
     return [m for m in manifests if m is not head] + shaped
 
 

@@ -518,8 +518,10 @@ async def run_diff(
     *,
     kustomize: Path | None = None,
     helm: Path | None = None,
+    shape: ManifestShaper | None = None,
 ) -> DiffReport:
-    """What a sync would change, object by object, as unified diffs (Secret values masked)."""
+    """What a sync would change, object by object, as unified diffs (Secret values masked);
+    ``shape`` changes the render before it is planned, as for ``run_sync``."""
     redactor = Redactor()
     async with KubeClient(connection, options.concurrency) as own:
         try:
@@ -534,7 +536,7 @@ async def run_diff(
         async with KubeClient(
             connection, options.concurrency, impersonate=options.impersonate
         ) as client:
-            return await _diff(revision, manifests, options, own, client, redactor)
+            return await _diff(revision, manifests, options, own, client, redactor, shape)
 
 
 async def _diff(
@@ -544,9 +546,12 @@ async def _diff(
     own: KubeClient,
     client: KubeClient,
     redactor: Redactor,
+    shape: ManifestShaper | None = None,
 ) -> DiffReport:
     """The plan of ``manifests``, as per-object diffs (``own`` reads keys and inventory)."""
     manifests = await decrypt_manifests(own, manifests, options.keys, redactor)
+    if shape is not None:
+        manifests = await shape(revision, manifests)
     engine = SyncEngine(client, options, inventory_client=own)
     plan, previous = await engine.plan(manifests)
     report = DiffReport(revision)
