@@ -29,6 +29,36 @@ settings.register_profile("dev", deadline=None)
 settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 
+# What a file's tests wait on, heaviest first: files that run agent processes take minutes, files
+# on real servers tens of seconds, the rest seconds.
+_WAITING_FIXTURES = (
+    ("start_agent",),
+    ("dev_cluster", "gitea", "prometheus", "registry", "postgres_url", "alertmanager"),
+)
+
+
+def _file_weight(fixturenames: list[str]) -> int:
+    for weight, names in enumerate(_WAITING_FIXTURES):
+        if any(name in fixturenames for name in names):
+            return weight
+    return len(_WAITING_FIXTURES)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run the files that wait longest first (the order within each class and file is kept).
+
+    ``scripts/test`` hands whole files to pytest-xdist workers in this order
+    (``--dist loadfile --no-loadscope-reorder``): started first, the long agent files overlap
+    each other and the many short files fill the gaps, instead of one long file running alone
+    at the end.
+    """
+    weights: dict[Path, int] = {}
+    for item in items:
+        weight = _file_weight(getattr(item, "fixturenames", []))
+        weights[item.path] = min(weights.get(item.path, weight), weight)
+    items.sort(key=lambda item: weights[item.path])
+
+
 @pytest.fixture(scope="session")
 def dev_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevCluster]:
     """The real control plane (etcd, kube-apiserver, controller-manager, scheduler, kwok)."""
