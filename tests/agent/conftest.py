@@ -25,6 +25,8 @@ from tether.agent.settings import DEFAULT_SERVICE_ACCOUNT
 from tether.devcluster.controlplane import DevCluster
 
 WEBHOOK_SECRET = b"test-webhook-secret"
+AGENT_START_BOUND = 180.0
+"""Seconds an agent process may take to serve ``/healthz`` before the test calls it hung."""
 
 
 @pytest.fixture(scope="session")
@@ -94,7 +96,9 @@ class AgentProcess:
             argv, stdout=self.log.open("ab"), stderr=subprocess.STDOUT, env=env
         )
         try:
-            wait_for(self.healthy, 30, f"agent {identity} to serve /healthz")
+            # Until it serves or exits (healthy() raises then): under a loaded machine Python's
+            # start alone can take tens of seconds. The bound only catches an agent that hangs.
+            wait_for(self.healthy, AGENT_START_BOUND, f"agent {identity} to serve /healthz")
         except BaseException:
             self.stop()  # a fixture that never returned is never torn down: stop it here
             raise
