@@ -15,12 +15,19 @@ import pytest
 from hypothesis import settings
 from typer.testing import CliRunner
 
-from tether.cli.main import app
 from tether.devcluster.controlplane import DevCluster, running
 from tether.devcluster.provision import ensure_binary
 from tether.source.workspace import commit_all, init_repository
 
 pytest_plugins = ["tests.postgres"]
+
+# A pytest-xdist worker starts with COLUMNS=80 in its environment. Tether's Rich consoles take a
+# width found in the environment when they are created, once per process, and would then wrap
+# every message at 80 columns whatever a test's CliRunner sets (a test's long tmp_path cut in
+# two): a worker runs the CLI as a plain session does, with no width until a test gives one.
+# Nothing above imports tether.cli; this runs before any test module does.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.pop("COLUMNS", None)
 
 # In CI the property-based tests draw the same examples every run (a rare edge found by a random
 # draw must not fail an unrelated landing); developers' runs stay random and keep exploring.
@@ -161,6 +168,8 @@ class Cli:
     db: Path
 
     def __call__(self, *args: str) -> tuple[int, str, str]:
+        from tether.cli.main import app  # imported late: see the COLUMNS note at the top
+
         runner = CliRunner()
         needs_cluster = args and args[0] in ("sync", "diff", "status")
         extra = [f"--kubeconfig={self.kubeconfig}"] if needs_cluster else []
