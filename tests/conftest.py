@@ -15,18 +15,55 @@ import pytest
 from hypothesis import settings
 from typer.testing import CliRunner
 
-from tether.cli.main import app
 from tether.devcluster.controlplane import DevCluster, running
 from tether.devcluster.provision import ensure_binary
 from tether.source.workspace import commit_all, init_repository
 
 pytest_plugins = ["tests.postgres"]
 
+# A pytest-xdist worker starts with COLUMNS=80 in its environment. Tether's Rich consoles take a
+# width found in the environment when they are created, once per process, and would then wrap
+# every message at 80 columns whatever a test's CliRunner sets (a test's long tmp_path cut in
+# two): a worker runs the CLI as a plain session does, with no width until a test gives one.
+# Nothing above imports tether.cli; this runs before any test module does.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.pop("COLUMNS", None)
+
 # In CI the property-based tests draw the same examples every run (a rare edge found by a random
 # draw must not fail an unrelated landing); developers' runs stay random and keep exploring.
 settings.register_profile("ci", derandomize=True, deadline=None, database=None)
 settings.register_profile("dev", deadline=None)
 settings.load_profile("ci" if os.environ.get("CI") else "dev")
+
+
+# What a file's tests wait on, heaviest first: files that run agent processes take minutes, files
+# on real servers tens of seconds, the rest seconds.
+_WAITING_FIXTURES = (
+    ("start_agent",),
+    ("dev_cluster", "gitea", "prometheus", "registry", "postgres_url", "alertmanager"),
+)
+
+
+def _file_weight(fixturenames: list[str]) -> int:
+    for weight, names in enumerate(_WAITING_FIXTURES):
+        if any(name in fixturenames for name in names):
+            return weight
+    return len(_WAITING_FIXTURES)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run the files that wait longest first (the order within each class and file is kept).
+
+    ``scripts/test`` hands whole files to pytest-xdist workers in this order
+    (``--dist loadfile --no-loadscope-reorder``): started first, the long agent files overlap
+    each other and the many short files fill the gaps, instead of one long file running alone
+    at the end.
+    """
+    weights: dict[Path, int] = {}
+    for item in items:
+        weight = _file_weight(getattr(item, "fixturenames", []))
+        weights[item.path] = min(weights.get(item.path, weight), weight)
+    items.sort(key=lambda item: weights[item.path])
 
 
 @pytest.fixture(scope="session")
@@ -131,6 +168,8 @@ class Cli:
     db: Path
 
     def __call__(self, *args: str) -> tuple[int, str, str]:
+        from tether.cli.main import app  # imported late: see the COLUMNS note at the top
+
         runner = CliRunner()
         needs_cluster = args and args[0] in ("sync", "diff", "status")
         extra = [f"--kubeconfig={self.kubeconfig}"] if needs_cluster else []

@@ -25,6 +25,11 @@ from tether.agent.settings import DEFAULT_SERVICE_ACCOUNT
 from tether.devcluster.controlplane import DevCluster
 
 WEBHOOK_SECRET = b"test-webhook-secret"
+LEASE_SECONDS = 6
+"""The agents' Lease: the leader steps down after 4 s without renewing, a standby takes over
+after 6 s. Tests that freeze the API server freeze it for longer (8 s)."""
+AGENT_START_BOUND = 180.0
+"""Seconds an agent process may take to serve ``/healthz`` before the test calls it hung."""
 
 
 @pytest.fixture(scope="session")
@@ -84,7 +89,9 @@ class AgentProcess:
             f"--identity={identity}",
             f"--listen=127.0.0.1:{self.port}",
             f"--webhook-secret-file={secret}",
-            "--lease-duration=3",
+            # short, so failover tests take over in seconds, yet its 4 s renew deadline outlasts
+            # the stalls of a machine running two other test workers (a 3 s Lease did not)
+            f"--lease-duration={LEASE_SECONDS}",
             # the tests' GitSources are local repositories (tests/security refuse them without)
             *(["--allow-local-sources"] if local_sources else []),
             *extra,
@@ -94,7 +101,9 @@ class AgentProcess:
             argv, stdout=self.log.open("ab"), stderr=subprocess.STDOUT, env=env
         )
         try:
-            wait_for(self.healthy, 30, f"agent {identity} to serve /healthz")
+            # Until it serves or exits (healthy() raises then): under a loaded machine Python's
+            # start alone can take tens of seconds. The bound only catches an agent that hangs.
+            wait_for(self.healthy, AGENT_START_BOUND, f"agent {identity} to serve /healthz")
         except BaseException:
             self.stop()  # a fixture that never returned is never torn down: stop it here
             raise

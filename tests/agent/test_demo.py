@@ -123,7 +123,10 @@ def test_a_wait_that_runs_out_says_what_it_waited_for() -> None:
         asyncio.run(poll(never, 0.2, "the moon", explain=last_seen))
 
 
-def test_an_agent_that_cannot_start_fails_the_wait_at_once(tmp_path: Path) -> None:
+def test_an_agent_that_cannot_start_fails_the_wait_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "200")  # the agent's error names a long tmp_path: unwrapped
     agent = BackgroundAgent(tmp_path / "no-kubeconfig", "demo", tmp_path, "demo")
     with pytest.raises(DemoError, match="the agent exited with code 2; its log: "):
         agent.start()

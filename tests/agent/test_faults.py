@@ -64,7 +64,7 @@ def test_two_replicas_never_lead_together_through_a_frozen_api_server(
 
     dev_cluster.pause_apiserver()
     try:
-        time.sleep(8)  # well past the 3 s lease and the 2 s renew deadline
+        time.sleep(8)  # past the 6 s lease and the 4 s renew deadline (conftest.LEASE_SECONDS)
     finally:
         dev_cluster.resume_apiserver()
     wait_for(lambda: holder(kubectl, namespace) in ("agent-a", "agent-b"), 30, "a leader again")

@@ -26,7 +26,9 @@ def test_an_app_of_many_kinds_syncs_heals_and_keeps_the_lease(
     # its CRDs are cluster-scoped: the App needs a Project that allows them
     project = platform_project(kubectl, namespace)
     apply_yaml(kubectl, source_and_app(namespace, str(repo.root), extra=project))
-    agent = start_agent()
+    # A Lease of 15 s (client-go's default) rather than the fixture's 3 s: renewal must not be
+    # blocked by the watches, and a CPU-starved test machine must not pass for such a block.
+    agent = start_agent("agent-a", "--lease-duration=15")
     wait_for(lambda: app_ready(kubectl, namespace), 120, "the app of many kinds to be Ready")
     inventory = kubectl.get("apps.tether.dev", "web", namespace)["status"]["inventory"]
     assert len(inventory["groupKinds"]) == kind_count() >= 30

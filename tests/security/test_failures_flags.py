@@ -5,6 +5,7 @@ real ``tether`` process."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -31,6 +32,7 @@ def run_process(*args: str, timeout: float = 60) -> tuple[int, str]:
         text=True,
         timeout=timeout,
         check=False,
+        env={**os.environ, "COLUMNS": "200"},  # as run(): a long tmp_path is not wrapped
     )
     return done.returncode, done.stderr
 
