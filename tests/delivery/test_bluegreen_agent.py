@@ -22,6 +22,7 @@ from tests.agent.conftest import (
 )
 from tests.analysis.prom import Prometheus
 from tests.conftest import GitRepo, Kubectl
+from tests.delivery import renders
 from tests.delivery.agentkit import ROLLOUT_TIMEOUT, rollout, waited
 from tests.delivery.signals import MetricsApp, error_ratio, new_version, unready_image
 
@@ -33,27 +34,9 @@ def _render(version: str, prometheus: Prometheus, tag: str = "") -> str:
         'sum(rate(web_errors_total{version="{{args.version}}"}[5s])) / '
         'sum(rate(web_requests_total{version="{{args.version}}"}[5s]))'
     )
-    return f"""apiVersion: apps/v1
-kind: Deployment
-metadata: {{name: web}}
-spec:
-  replicas: 2
-  selector: {{matchLabels: {{app: web}}}}
-  template:
-    metadata: {{labels: {{app: web, version: {version}}}}}
-    spec:
-      containers: [{{name: web, image: "registry.example/web:{tag or version}"}}]
----
-apiVersion: v1
-kind: Service
-metadata: {{name: web}}
-spec: {{selector: {{app: web}}, ports: [{{port: 80}}]}}
----
-apiVersion: v1
-kind: Service
-metadata: {{name: web-preview}}
-spec: {{selector: {{app: web}}, ports: [{{port: 80}}]}}
----
+    return (
+        renders.blue_green_render(version, tag)
+        + f"""---
 apiVersion: tether.dev/v1alpha1
 kind: AnalysisTemplate
 metadata: {{name: error-rate}}
@@ -88,6 +71,7 @@ spec:
           address: {prometheus.url}
           query: '{query}'
 """
+    )
 
 
 def _check(template: str, version: str) -> str:

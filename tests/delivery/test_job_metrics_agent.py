@@ -18,6 +18,7 @@ from typing import Any
 from tests.agent.conftest import apply_yaml, source_and_app, wait_for
 from tests.analysis.test_job import UNSCHEDULABLE
 from tests.conftest import Cli, GitRepo, Kubectl
+from tests.delivery import renders
 from tests.delivery.agentkit import ROLLOUT_TIMEOUT, rollout, waited
 from tests.delivery.signals import new_version
 from tests.delivery.test_canary_agent import (
@@ -257,30 +258,6 @@ subjects: [{{kind: ServiceAccount, name: tether-deployer, namespace: {namespace}
     wait_for(lambda: "RolledBack" in events(kubectl, namespace), 60, "the rollback")
 
 
-def blue_green_render(version: str) -> str:
-    return f"""apiVersion: apps/v1
-kind: Deployment
-metadata: {{name: web}}
-spec:
-  replicas: 2
-  selector: {{matchLabels: {{app: web}}}}
-  template:
-    metadata: {{labels: {{app: web, version: {version}}}}}
-    spec:
-      containers: [{{name: web, image: "registry.example/web:{version}"}}]
----
-apiVersion: v1
-kind: Service
-metadata: {{name: web}}
-spec: {{selector: {{app: web}}, ports: [{{port: 80}}]}}
----
-apiVersion: v1
-kind: Service
-metadata: {{name: web-preview}}
-spec: {{selector: {{app: web}}, ports: [{{port: 80}}]}}
-"""
-
-
 BLUE_GREEN = """  delivery:
     - target: {kind: Deployment, name: web}
       blueGreen:
@@ -296,12 +273,12 @@ def test_a_blue_green_runs_its_pre_and_post_promotion_job_metrics(
     start_agent: Any, kubectl: Kubectl, namespace: str, repo: GitRepo, tmp_path: Path
 ) -> None:
     start_agent("agent-a")
-    repo.write("app/web.yaml", blue_green_render(new_version()))
+    repo.write("app/web.yaml", renders.blue_green_render(new_version()))
     repo.write("app/template.yaml", smoke_template()).commit("v1")
     apply_yaml(kubectl, source_and_app(namespace, str(repo.root), "app", extra=BLUE_GREEN))
     wait_for(lambda: rollout(kubectl, namespace).get("phase") == "Promoted", ROLLOUT_TIMEOUT, "v1")
     v2 = new_version()
-    commit = repo.write("app/web.yaml", blue_green_render(v2)).commit(v2)
+    commit = repo.write("app/web.yaml", renders.blue_green_render(v2)).commit(v2)
     kubectl(
         "annotate", "gitsources.tether.dev/repo", "-n", namespace, "--overwrite",
         f"tether.dev/reconcile-requested-at={time.time()}",

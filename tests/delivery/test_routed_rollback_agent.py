@@ -22,7 +22,7 @@ import pytest
 from tests.agent.conftest import AgentProcess, apply_yaml, start_agent, tether_crds, wait_for  # noqa: F401  (fixtures)
 from tests.analysis.prom import Prometheus
 from tests.conftest import Kubectl
-from tests.delivery import gateway
+from tests.delivery import gateway, renders
 from tests.delivery import test_canary_agent as canary
 from tests.delivery.signals import MetricsApp, new_version
 from tests.delivery.test_rollback_agent import gitea_repo, hermetic_git, own_gitea  # noqa: F401
@@ -38,36 +38,7 @@ ROUTING = "{httpRoute: web, stableService: web-stable, canaryService: web-canary
 def render(version: str) -> str:
     """v``version`` of the service: the Deployment, its stable and canary Services and the
     route through the platform's Gateway ``public`` (not in the App: the platform owns it)."""
-    return f"""apiVersion: apps/v1
-kind: Deployment
-metadata: {{name: web}}
-spec:
-  replicas: 4
-  selector: {{matchLabels: {{app: web}}}}
-  template:
-    metadata: {{labels: {{app: web, version: {version}}}}}
-    spec:
-      tolerations: [{{operator: Exists}}]
-      containers: [{{name: web, image: "registry.example/web:{version}"}}]
----
-apiVersion: v1
-kind: Service
-metadata: {{name: web-stable}}
-spec: {{selector: {{app: web}}, ports: [{{port: 80}}]}}
----
-apiVersion: v1
-kind: Service
-metadata: {{name: web-canary}}
-spec: {{selector: {{app: web}}, ports: [{{port: 80}}]}}
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: {{name: web}}
-spec:
-  parentRefs: [{{name: public}}]
-  rules:
-    - backendRefs: [{{name: web-stable, port: 80}}]
-"""
+    return renders.routed_render(version, tolerations=True)
 
 
 def delivery(version: str) -> str:

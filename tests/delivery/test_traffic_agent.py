@@ -19,6 +19,7 @@ from tests.agent.conftest import (
     tether_crds,
 )
 from tests.conftest import GitRepo, Kubectl
+from tests.delivery import renders
 from tests.delivery.agentkit import rollout, waited
 from tests.delivery.signals import new_version
 
@@ -26,35 +27,7 @@ __all__ = ["start_agent", "tether_crds"]  # fixtures used here
 
 
 def _render(version: str) -> str:
-    return f"""apiVersion: apps/v1
-kind: Deployment
-metadata: {{name: web}}
-spec:
-  replicas: 4
-  selector: {{matchLabels: {{app: web}}}}
-  template:
-    metadata: {{labels: {{app: web, version: {version}}}}}
-    spec:
-      containers: [{{name: web, image: "registry.example/web:{version}"}}]
----
-apiVersion: v1
-kind: Service
-metadata: {{name: web-stable}}
-spec: {{selector: {{app: web}}, ports: [{{port: 80}}]}}
----
-apiVersion: v1
-kind: Service
-metadata: {{name: web-canary}}
-spec: {{selector: {{app: web}}, ports: [{{port: 80}}]}}
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: {{name: web}}
-spec:
-  parentRefs: [{{name: public}}]
-  rules:
-    - backendRefs: [{{name: web-stable, port: 80}}]
-"""
+    return renders.routed_render(version)
 
 
 DELIVERY = """  delivery:
