@@ -29,7 +29,14 @@ from tests.delivery import gateway
 from tests.delivery.agentkit import ROLLOUT_TIMEOUT
 from tests.delivery.conftest import gateway_api
 from tests.delivery.signals import MetricsApp, error_ratio, new_version
-from tests.delivery.test_rollback_agent import gitea_repo, hermetic_git, own_gitea, tether_cli
+from tests.delivery.test_rollback_agent import (
+    forge_token,
+    gitea_repo,
+    hermetic_git,
+    own_gitea,
+    tether_cli,
+)
+from tests.delivery.test_rollback_canary import source_and_app
 from tests.forge.conftest import ForgeRepo
 from tether.audit import AuditStore
 from tether.devcluster.controlplane import DevCluster
@@ -62,26 +69,6 @@ def with_tag(files: dict[str, str], tag: str) -> dict[str, str]:
     """A release: the kustomization's ``images:`` entry set to ``tag``."""
     kustomization = re.sub(r"newTag: .*", f"newTag: {tag}", files["app/kustomization.yaml"])
     return {**files, "app/kustomization.yaml": kustomization}
-
-
-def source_and_app(namespace: str, gitea: LocalGitea, repo: ForgeRepo, delivery: str) -> str:
-    return f"""apiVersion: tether.dev/v1alpha1
-kind: GitSource
-metadata: {{name: repo, namespace: {namespace}}}
-spec:
-  url: {gitea.url}/{repo.ref}.git
-  interval: 2s
-  forge: {{kind: gitea, secretRef: {{name: forge-token}}}}
----
-apiVersion: tether.dev/v1alpha1
-kind: App
-metadata: {{name: web, namespace: {namespace}}}
-spec:
-  sourceRef: {{name: repo}}
-  path: app
-  syncPolicy: {{prune: true, interval: 5s}}
-  healthTimeout: 60s
-{delivery}"""
 
 
 class Story:
@@ -169,10 +156,7 @@ def start(
     agent: Callable[..., AgentProcess],
 ) -> str:
     """The first release in Git, the App applied, the agent started: the commit."""
-    kubectl(
-        "create", "secret", "generic", "forge-token", "-n", namespace,
-        f"--from-literal=token={gitea.admin.token}",
-    )  # fmt: skip
+    forge_token(kubectl, namespace, gitea)
     commit = repo.commit(files, "first release")
     repo.push()
     apply_yaml(kubectl, source_and_app(namespace, gitea, repo, delivery))

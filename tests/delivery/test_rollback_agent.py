@@ -71,6 +71,15 @@ def gitea_repo(own_gitea: LocalGitea, tmp_path: Path) -> ForgeRepo:
     return forge_repo
 
 
+def forge_token(kubectl: Kubectl, namespace: str, gitea: LocalGitea) -> None:
+    """The Secret ``forge-token`` the GitSource's ``spec.forge.secretRef`` names: the token the
+    agent opens pull requests and sets commit statuses with."""
+    kubectl(
+        "create", "secret", "generic", "forge-token", "-n", namespace,
+        f"--from-literal=token={gitea.admin.token}",
+    )  # fmt: skip
+
+
 def web_config(version: str) -> str:
     return f"""apiVersion: v1
 kind: ConfigMap
@@ -148,10 +157,7 @@ def deploy_v1_then_v2(
     """v1 applied and kept as the last good render, then v2 applied, by ``replicas`` agents."""
     good = repo.commit({"apps/web/config.yaml": web_config("v1"), "README.md": "hi\n"}, "web v1")
     repo.push()
-    kubectl(
-        "create", "secret", "generic", "forge-token", "-n", namespace,
-        f"--from-literal=token={own_gitea.admin.token}",
-    )  # fmt: skip
+    forge_token(kubectl, namespace, own_gitea)
     apply_yaml(
         kubectl,
         f"""apiVersion: tether.dev/v1alpha1

@@ -20,7 +20,7 @@ from tests.analysis.prom import Prometheus
 from tests.conftest import Kubectl
 from tests.delivery import test_canary_agent as canary
 from tests.delivery.signals import MetricsApp, new_version
-from tests.delivery.test_rollback_agent import gitea_repo, hermetic_git, own_gitea  # noqa: F401
+from tests.delivery.test_rollback_agent import forge_token, gitea_repo, hermetic_git, own_gitea  # noqa: F401
 from tests.forge.conftest import ForgeRepo
 from tether.audit import AuditStore
 from tether.devcluster.gitea import LocalGitea
@@ -81,10 +81,7 @@ def test_a_failing_canary_is_rolled_back_quarantined_reverted_and_lifted_by_the_
     tmp_path: Path,
 ) -> None:
     repo = gitea_repo
-    kubectl(
-        "create", "secret", "generic", "forge-token", "-n", namespace,
-        f"--from-literal=token={own_gitea.admin.token}",
-    )  # fmt: skip
+    forge_token(kubectl, namespace, own_gitea)
     v1 = new_version()
     good = repo.commit(
         {

@@ -25,7 +25,7 @@ from tests.conftest import Kubectl
 from tests.delivery import gateway, renders
 from tests.delivery import test_canary_agent as canary
 from tests.delivery.signals import MetricsApp, new_version
-from tests.delivery.test_rollback_agent import gitea_repo, hermetic_git, own_gitea  # noqa: F401
+from tests.delivery.test_rollback_agent import forge_token, gitea_repo, hermetic_git, own_gitea  # noqa: F401
 from tests.delivery.test_rollback_canary import quarantine, source_and_app, waited
 from tests.forge.conftest import ForgeRepo
 from tether.audit import AuditStore
@@ -106,10 +106,7 @@ def test_a_routed_canary_that_fails_its_analysis_is_rolled_back_and_reverted(
     tmp_path: Path,
 ) -> None:
     repo = gitea_repo
-    kubectl(
-        "create", "secret", "generic", "forge-token", "-n", namespace,
-        f"--from-literal=token={own_gitea.admin.token}",
-    )  # fmt: skip
+    forge_token(kubectl, namespace, own_gitea)
     v1 = new_version()
     good = repo.commit(
         {"app/web.yaml": render(v1), "app/template.yaml": canary.error_rate_template(prometheus)},
