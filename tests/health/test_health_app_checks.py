@@ -19,7 +19,7 @@ from tests.agent.conftest import (
 )
 from tests.conftest import GitRepo, Kubectl
 from tests.health.conftest import GROUP
-from tether.agent.specs import REQUESTED_ANNOTATION
+from tether.agent.annotations import REQUESTED_ANNOTATION
 
 pytestmark = pytest.mark.cluster
 

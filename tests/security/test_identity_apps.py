@@ -26,9 +26,9 @@ from tests.agent.conftest import (
 from tests.conftest import GitRepo, Kubectl
 from tests.security.identity import agent_kubeconfig, apply_install, bind
 from tether.agent import install
+from tether.agent.annotations import REQUESTED_ANNOTATION
 from tether.agent.controller import Agent
 from tether.agent.settings import DEFAULT_SERVICE_ACCOUNT, AgentSettings
-from tether.agent.specs import REQUESTED_ANNOTATION
 from tether.cluster import kubeconfig
 from tether.devcluster.controlplane import DevCluster
 

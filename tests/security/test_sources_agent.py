@@ -26,7 +26,7 @@ from tests.agent.conftest import (
 from tests.conftest import Kubectl
 from tests.security.sources_servers import Listener, PrivateGitHost
 from tests.source.gitrepo import Origin
-from tether.agent.specs import REQUESTED_ANNOTATION
+from tether.agent.annotations import REQUESTED_ANNOTATION
 from tether.devcluster.controlplane import DevCluster
 from tether.errors import SourceError
 from tether.source import FetchRules, default_cache_dir, fetch

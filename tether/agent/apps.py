@@ -13,6 +13,7 @@ from typing import Any
 
 from tether.agent import metrics
 from tether.agent.alerts import AlertQueue
+from tether.agent.annotations import REQUESTED_ANNOTATION
 from tether.agent.appsources import AppSources, NotReady, Pinned
 from tether.agent.conditions import now
 from tether.agent.delivery import AgentDelivery
@@ -23,7 +24,7 @@ from tether.agent.lifecycle import AppLifecycle
 from tether.agent.quarantine import Quarantines
 from tether.agent.settings import AgentSettings
 from tether.agent.sources import SourceWorkers, alert_for
-from tether.agent.specs import REQUESTED_ANNOTATION, AppSpec
+from tether.agent.specs import AppSpec
 from tether.agent.state import AppState, Fleet
 from tether.agent.status import AppStatusChange, StatusWriter
 from tether.agent.tenancy import IdentityMissing, refusal_hint, with_identity

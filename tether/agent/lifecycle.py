@@ -8,9 +8,10 @@ from __future__ import annotations
 import logging
 
 from tether.agent import crds
+from tether.agent.annotations import FINALIZER
 from tether.agent.events import EventRecorder
 from tether.agent.settings import AgentSettings
-from tether.agent.specs import FINALIZER, AppSpec
+from tether.agent.specs import AppSpec
 from tether.agent.state import AppState
 from tether.agent.status import AppStatusChange, StatusWriter
 from tether.agent.tenancy import with_identity

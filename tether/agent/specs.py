@@ -7,21 +7,17 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from tether.agent.annotations import (
+    DELETION_POLICY_ANNOTATION,
+    FINALIZER,
+    REQUESTED_ANNOTATION,
+    ROLLBACK_REQUEST_ANNOTATION,
+    ROLLOUT_ACTION,
+)
 from tether.core.ignore import IgnoreRule
 from tether.core.inventory import app_identity
 from tether.reconcile.charts import DEFAULT_VALUES_KEY, ChartSpec, ValuesReference
 
-REQUESTED_ANNOTATION = "tether.dev/reconcile-requested-at"
-# Held on every App the agent manages, so that deleting the App first deletes what it applied.
-FINALIZER = "tether.dev/cleanup"
-# ``orphan`` on an App keeps its objects when the App is deleted (only the inventory goes).
-DELETION_POLICY_ANNOTATION = "tether.dev/deletion-policy"
-# ``tether rollback`` asks through the App (the CLI never touches workloads): a JSON object
-# ``{"to": REV | null, "reason": ..., "by": ..., "at": ...}``, acted on once per ``at``.
-ROLLBACK_REQUEST_ANNOTATION = "tether.dev/rollback-request"
-# `tether rollout promote|abort|retry` (tether.delivery.model.ACTION_ANNOTATION and its -by,
-# -reason companions): a change is news for the App's worker.
-ROLLOUT_ACTION = "tether.dev/rollout-action"
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from tether.agent import crds, webhooks
-from tether.agent.specs import REQUESTED_ANNOTATION, SourceSpec
+from tether.agent.annotations import REQUESTED_ANNOTATION
+from tether.agent.specs import SourceSpec
 from tether.agent.state import Fleet
 from tether.cluster.client import KubeClient
 

@@ -13,10 +13,11 @@ database with its password masked.
 """
 
 from tether.audit.delivery import DeliveryRecord
-from tether.audit.record import DRY_RUN, FAILED, RESULTS, SUCCEEDED, SyncRecord, default_actor
+from tether.audit.record import DRY_RUN, FAILED, RESULTS, SUCCEEDED, SyncRecord
 from tether.audit.renders import RenderRecord
 from tether.audit.store import AuditStore
 from tether.audit.url import default_path, masked
+from tether.core.actor import default_actor
 
 __all__ = [
     "DRY_RUN",

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
-import os
-import socket
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -41,14 +38,3 @@ class SyncRecord:
             raise ValueError(f"SyncRecord.result must be one of {RESULTS}, not {self.result!r}")
         if self.started_at.tzinfo is None or self.started_at.utcoffset() is None:
             raise ValueError("SyncRecord.started_at must be timezone-aware (UTC)")
-
-
-def default_actor() -> str:
-    """Who is running this process, as ``$USER@hostname`` (e.g. ``alice@laptop``)."""
-    user = os.environ.get("USER")
-    if not user:
-        try:
-            user = getpass.getuser()
-        except (OSError, KeyError):  # no login name in the environment nor in the passwd file
-            user = f"uid-{os.getuid()}"
-    return f"{user}@{socket.gethostname()}"

@@ -15,21 +15,17 @@ import typer
 from rich.table import Table
 
 from tether.agent import crds, install
+from tether.agent.annotations import REQUESTED_ANNOTATION
 from tether.agent.conditions import now
 from tether.agent.settings import DEFAULT_SERVICE_ACCOUNT
-from tether.agent.specs import REQUESTED_ANNOTATION
 from tether.agent.webhooks import refuse_empty
 from tether.cli import output
-from tether.cli.appstatus import print_app_status, read_app_status
 from tether.cli.connection import connect
 from tether.cli.devcluster import resolve_kustomize
 from tether.cluster.client import KubeClient
-from tether.core import Manifest
 from tether.core.kubeyaml import dump_all
 from tether.devcluster.provision import find_binary
 from tether.errors import TetherError
-from tether.reconcile.engine import SyncEngine
-from tether.reconcile.options import SyncOptions
 
 T = TypeVar("T")
 KubeconfigOpt = Annotated[
@@ -388,6 +384,8 @@ def get_one(
     context: ContextOpt = None,
 ) -> None:
     """One App: its conditions and its objects with health and sync state."""
+    from tether.cli.appstatus import print_app_status, read_app_status
+
     connection = connect(kubeconfig, context)
     try:
         report = read_app_status(f"{namespace}.{name}", connection)
@@ -567,6 +565,10 @@ def _app_row(item: dict[str, Any]) -> dict[str, Any]:
 
 
 async def _apply(client: KubeClient, objects: list[dict[str, Any]], app_name: str) -> str:
+    from tether.core import Manifest
+    from tether.reconcile.engine import SyncEngine
+    from tether.reconcile.options import SyncOptions
+
     options = SyncOptions(app=app_name, namespace=install.NAMESPACE, timeout=0)
     result = await SyncEngine(client, options).sync([Manifest(o) for o in objects])
     return result.changes.summary()

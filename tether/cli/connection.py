@@ -8,12 +8,13 @@ from pathlib import Path
 
 from tether.cluster import kubeconfig
 from tether.cluster.kubeconfig import Connection
-from tether.devcluster.controlplane import DevCluster
 
 
 def connect(kubeconfig_path: str | None, context: str | None) -> Connection:
     """kubectl's rules, plus a fallback to the default dev cluster when nothing else is set."""
     if kubeconfig_path is None and not os.environ.get("KUBECONFIG"):
+        from tether.devcluster.controlplane import DevCluster
+
         default = Path.home() / ".kube" / "config"
         dev = DevCluster().kubeconfig_path
         if not default.is_file() and dev.is_file():

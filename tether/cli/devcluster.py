@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from tether.cli import output
-from tether.devcluster.controlplane import DevCluster
 from tether.devcluster.provision import TextLog, ensure_all, ensure_binary
 from tether.errors import TetherError
+
+if TYPE_CHECKING:
+    from tether.devcluster.controlplane import DevCluster
 
 dev_cluster_app = typer.Typer(
     help="A local Kubernetes control plane (etcd, kube-apiserver, controller-manager, scheduler, "
@@ -30,6 +32,13 @@ def resolve_helm() -> Path:
     return ensure_binary("helm")
 
 
+def _cluster(name: str) -> DevCluster:
+    """The dev cluster ``name`` (its module, with the PKI's cryptography, loads only here)."""
+    from tether.devcluster.controlplane import DevCluster
+
+    return DevCluster(name)
+
+
 def _fail(error: TetherError) -> typer.Exit:
     output.print_error(error)
     return typer.Exit(2)
@@ -39,7 +48,7 @@ def _fail(error: TetherError) -> typer.Exit:
 def up(name: NameOpt = "tether") -> None:
     """Start the dev cluster (or reuse it) and print its kubeconfig path."""
     try:
-        path = DevCluster(name).up(TextLog())
+        path = _cluster(name).up(TextLog())
     except TetherError as error:
         raise _fail(error) from None
     print(path)
@@ -48,7 +57,7 @@ def up(name: NameOpt = "tether") -> None:
 @dev_cluster_app.command(epilog="Example:\n\n  tether dev-cluster down --name tether")
 def down(name: NameOpt = "tether") -> None:
     """Stop the dev cluster and delete its data."""
-    DevCluster(name).down()
+    _cluster(name).down()
     output.err.print(f"dev cluster {name!r} stopped")
 
 
@@ -58,7 +67,7 @@ def status(
     output_format: Annotated[str, typer.Option("-o", "--output", help="text or json")] = "text",
 ) -> None:
     """Whether each component runs and the API server is ready (exit 1 when not)."""
-    state = DevCluster(name).status()
+    state = _cluster(name).status()
     if output_format == "json":
         output.print_json(state)
     else:
@@ -73,7 +82,7 @@ def status(
 @dev_cluster_app.command(epilog="Example:\n\n  export KUBECONFIG=$(tether dev-cluster kubeconfig)")
 def kubeconfig(name: NameOpt = "tether") -> None:
     """Print the dev cluster's kubeconfig path (exit 1 when it is not running)."""
-    cluster = DevCluster(name)
+    cluster = _cluster(name)
     if not cluster.kubeconfig_path.is_file():
         output.err.print(f"dev cluster {name!r} is not running: run `tether dev-cluster up`")
         raise typer.Exit(1)

@@ -6,40 +6,25 @@ Exit codes everywhere: 0 ok (or in sync), 1 differences found, 2 error.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import replace
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
-from tether.audit import AuditStore, default_actor
 from tether.cli import output
 from tether.cli.agent import commands as agent_commands
-from tether.cli.appstatus import print_app_status, read_app_status
 from tether.cli.connection import connect
 from tether.cli.devcluster import dev_cluster_app, resolve_helm, resolve_kustomize
 from tether.cli.governance import register as register_governance
-from tether.cli.oci import (
-    AllowDigestOpt,
-    OciOpt,
-    PlainHttpOpt,
-    allowed_digests,
-    oci_spec,
-    push_app,
-)
+from tether.cli.oci import AllowDigestOpt, OciOpt, PlainHttpOpt, push_app
 from tether.cli.parsing import parse_duration
 from tether.cli.rollback import commands as rollback_commands
 from tether.cli.rollout import rollout_app
 from tether.cli.secrets import secrets_app
-from tether.cli.templates import TemplatesSetAside
 from tether.cluster.client import DEFAULT_CONCURRENCY
+from tether.core.actor import default_actor
 from tether.core.inventory import app_identity
 from tether.errors import TetherError
-from tether.reconcile.charts import ChartSpec
-from tether.reconcile.decrypt import KeySources
-from tether.reconcile.options import SyncOptions
-from tether.reconcile.run import OCISpec, SourceSpec, run_diff, run_sync
-from tether.render import SetValue
 
 app = typer.Typer(
     name="tether",
@@ -233,127 +218,6 @@ def require_app(app_name: str) -> None:
         raise typer.BadParameter("--app is required", param_hint="--app")
 
 
-def access_settings(
-    concurrency: int,
-    team: str,
-    service_account: str,
-    decryption_secret: str,
-    key_files: list[str] | None,
-) -> dict[str, Any]:
-    """What ``sync`` and ``diff`` share: how hard to press the API server, as whom, with which
-    limits and keys."""
-    return {
-        "concurrency": concurrency,
-        "team": team,
-        "impersonate": service_account,
-        "keys": KeySources(decryption_secret, tuple(key_files or ())),
-    }
-
-
-def chart_spec(
-    chart: str,
-    repo: str,
-    version: str | None,
-    values: list[str] | None,
-    release: str,
-    auth: tuple[str, str, str],
-    patches: list[str] | None = None,
-    registry: tuple[bool, tuple[str, ...]] = (False, ()),
-) -> ChartSpec | None:
-    """The chart the options name, or None without ``--chart``. ``REPO_URL/CHART`` (or
-    ``oci://HOST/PATH/CHART``) is split at its last ``/``; ``auth`` is (username, password file,
-    CA file); ``registry`` (plain http, allowed digests) applies to ``oci://`` charts."""
-    if not chart:
-        if repo or version or values or patches:
-            raise typer.BadParameter(
-                "--repo, --version, --values and --post-render-patch need --chart"
-            )
-        return None
-    if not repo and chart.startswith(("http://", "https://", "oci://")):
-        repo, _, chart = chart.rstrip("/").rpartition("/")
-    if version and not repo:
-        raise typer.BadParameter(
-            "--version selects a chart of a Helm repository; a chart in Git is pinned by --ref",
-            param_hint="--version",
-        )
-    username, password_file, ca_file = auth
-    return ChartSpec(
-        chart,
-        repo,
-        version,
-        tuple(values or ()),
-        release=release,
-        username=username,
-        password_file=password_file,
-        ca_file=ca_file,
-        patches=tuple(patches or ()),
-        plain_http=registry[0],
-        allowed_digests=registry[1],
-    )
-
-
-def with_set_values(
-    chart: ChartSpec | None, set_values: list[str] | None, set_strings: list[str] | None
-) -> ChartSpec | None:
-    """``chart`` with its ``--set``/``--set-string`` values (helm parses them)."""
-    given = [("--set", v) for v in set_values or []] + [
-        ("--set-string", v) for v in set_strings or []
-    ]
-    if not given:
-        return chart
-    if chart is None:
-        raise typer.BadParameter("--set and --set-string need --chart")
-    for flag, expression in given:
-        if "=" not in expression:
-            raise typer.BadParameter(
-                f"{flag} takes KEY=VALUE (helm's syntax: a.b=1,c[0]=x)", param_hint=flag
-            )
-    return replace(chart, set_values=tuple(SetValue(flag, value) for flag, value in given))
-
-
-def source_spec(
-    source: str,
-    path: str,
-    ref: str | None,
-    token_file: str,
-    chart: ChartSpec | None,
-    oci: OCISpec | None = None,
-) -> SourceSpec:
-    """Where the app's manifests come from; ``--source`` may be left out only for a chart of a
-    Helm repository or an OCI artifact (``--oci``, which excludes ``--source`` and ``--chart``)."""
-    if oci is not None:
-        if source or chart is not None:
-            raise typer.BadParameter("--oci is the source: leave out --source and --chart")
-        return SourceSpec(oci.reference, path, oci=oci)
-    if not source and (chart is None or not chart.repository):
-        raise typer.BadParameter("--source (or --oci) is required", param_hint="--source")
-    return SourceSpec(source, path, ref, token_file, chart=chart)
-
-
-def _source_of_options(
-    git: tuple[str, str, str | None, str],
-    charted: tuple[str, str, str | None, list[str] | None, str, list[str] | None],
-    auth: tuple[str, str, str],
-    registry: tuple[str, bool, list[str] | None],
-    set_options: tuple[list[str] | None, list[str] | None] = (None, None),
-) -> SourceSpec:
-    """The ``SourceSpec`` of sync's and diff's source options (Git, chart with its ``--set``
-    values, OCI)."""
-    source, path, ref, token_file = git
-    chart, repo, version, values, release, patches = charted
-    oci, plain_http, allow_digest = registry
-    allowed = allowed_digests(allow_digest)
-    if allowed and not (oci or chart.startswith("oci://") or repo.startswith("oci://")):
-        raise typer.BadParameter("--allow-digest applies to --oci and oci:// charts only")
-    chart_of = chart_spec(
-        chart, repo, version, values, release, auth, patches, (plain_http, allowed)
-    )
-    chart_of = with_set_values(chart_of, *set_options)
-    return source_spec(
-        source, path, ref, token_file, chart_of, oci_spec(oci, ref, auth, plain_http, allowed)
-    )
-
-
 def check_output(value: str) -> bool:
     if value not in ("text", "json"):
         raise typer.BadParameter("use -o text or -o json")
@@ -420,9 +284,15 @@ def sync(
 ) -> None:
     """Render a path of a Git repository (or a Helm chart, or an OCI artifact) and bring the
     cluster to it (one reconcile pass)."""
+    from tether.audit import AuditStore
+    from tether.cli.sourceoptions import access_settings, source_of_options
+    from tether.cli.templates import TemplatesSetAside
+    from tether.reconcile.options import SyncOptions
+    from tether.reconcile.run import run_sync
+
     json_output = check_output(output_format)
     require_app(app_name)
-    spec = _source_of_options(
+    spec = source_of_options(
         (source, path, ref, git_token_file),
         (chart, repo, version, values, release, post_render_patch),
         (repo_username, repo_password_file, repo_ca_file),
@@ -510,9 +380,14 @@ def diff(
     set_strings: SetStringOpt = None,
 ) -> None:
     """Show what a sync would change, as a unified diff of live vs desired (Secret values masked)."""
+    from tether.cli.sourceoptions import access_settings, source_of_options
+    from tether.cli.templates import TemplatesSetAside
+    from tether.reconcile.options import SyncOptions
+    from tether.reconcile.run import run_diff
+
     json_output = check_output(output_format)
     require_app(app_name)
-    spec = _source_of_options(
+    spec = source_of_options(
         (source, path, ref, git_token_file),
         (chart, repo, version, values, release, post_render_patch),
         (repo_username, repo_password_file, repo_ca_file),
@@ -579,6 +454,8 @@ def status(
     context: ContextOpt = None,
 ) -> None:
     """The objects an app manages, with their health."""
+    from tether.cli.appstatus import print_app_status, read_app_status
+
     json_output = check_output(output_format)
     try:
         connection = connect(kubeconfig_path, context)
@@ -613,6 +490,8 @@ def history(
     db: DbOpt = None,
 ) -> None:
     """The audit trail of an app's syncs: when, which commit, what changed, who ran it."""
+    from tether.audit import AuditStore
+
     json_output = check_output(output_format)
     try:
         audit = AuditStore(db)

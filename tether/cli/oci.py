@@ -15,15 +15,15 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from tether.cli import output
 from tether.errors import TetherError
-from tether.reconcile.run import OCISpec
-from tether.source import ChartRepositoryAuth
-from tether.source.oci import OCIAuth, push_artifact
+
+if TYPE_CHECKING:
+    from tether.reconcile.run import OCISpec
 
 push_app = typer.Typer(
     help="Publish to an OCI registry.", no_args_is_help=True, rich_markup_mode="rich"
@@ -80,6 +80,8 @@ def oci_spec(
             "--ref selects a Git revision; an OCI artifact is selected by its :TAG or @DIGEST",
             param_hint="--ref",
         )
+    from tether.reconcile.run import OCISpec
+
     username, password_file, ca_file = auth
     return OCISpec(oci, username, password_file, ca_file, plain_http, allowed)
 
@@ -106,6 +108,9 @@ def artifact(
     plain_http: PlainHttpOpt = False,
 ) -> None:
     """Pack a directory as an OCI artifact in Flux's format and push it; prints its digest."""
+    from tether.source import ChartRepositoryAuth
+    from tether.source.oci import OCIAuth, push_artifact
+
     credentials = ChartRepositoryAuth(username, Path(password_file)) if password_file else None
     auth = OCIAuth(credentials, Path(ca_file) if ca_file else None, plain_http)
     try:

@@ -12,17 +12,19 @@ import contextlib
 import json
 import sys
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console, Group
 from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from tether.audit import SyncRecord
 from tether.core import Action, ChangeSet, HealthReport, HealthStatus, ObjectRef
 from tether.delivery.model import RolloutStatus
-from tether.reconcile.run import DiffReport, SyncReport
+
+if TYPE_CHECKING:  # the CLI's start-up imports neither the audit store nor the sync engine
+    from tether.audit import SyncRecord
+    from tether.reconcile.run import DiffReport, SyncReport
 
 out = Console(highlight=False, markup=False)
 err = Console(stderr=True, highlight=False, markup=False)

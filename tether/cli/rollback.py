@@ -18,8 +18,8 @@ from typing import Annotated, Any
 import typer
 
 from tether.agent import crds
+from tether.agent.annotations import ROLLBACK_REQUEST_ANNOTATION
 from tether.agent.conditions import now
-from tether.agent.specs import ROLLBACK_REQUEST_ANNOTATION
 from tether.cli import output
 from tether.cli.agent import ContextOpt, KubeconfigOpt, NamespaceOpt, _run
 from tether.cluster.client import ApiError, KubeClient

@@ -13,12 +13,12 @@ from typing import Annotated, Any
 import typer
 
 from tether.agent import crds
+from tether.agent.annotations import REQUESTED_ANNOTATION
 from tether.agent.conditions import now
-from tether.agent.specs import REQUESTED_ANNOTATION
-from tether.audit import default_actor
 from tether.cli import output
 from tether.cli.agent import ContextOpt, KubeconfigOpt, NamespaceOpt, _run
 from tether.cluster.client import ApiError, KubeClient
+from tether.core.actor import default_actor
 from tether.delivery.model import ACTION_ANNOTATION
 from tether.errors import ClusterError
 

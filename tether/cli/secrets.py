@@ -18,28 +18,15 @@ import tempfile
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from tether.cli import output
 from tether.errors import SecretsError, TetherError
-from tether.secrets import (
-    EditSession,
-    EncryptionRules,
-    Format,
-    decrypt_document,
-    default_key_file,
-    encrypt_document,
-    extract,
-    find_creation_rule,
-    format_for_path,
-    generate_identity,
-    key_changes,
-    load_identities,
-    rotate_document,
-    update_keys,
-)
+
+if TYPE_CHECKING:  # the package (age, cryptography) is imported by the command that runs
+    from tether.secrets import EditSession, EncryptionRules, Format
 
 secrets_app = typer.Typer(
     help="Encrypt Kubernetes manifests and other YAML/JSON files with SOPS and age, so they can "
@@ -82,6 +69,8 @@ def _say(message: str) -> None:
 
 
 def _format(file: Path, input_type: str | None) -> Format:
+    from tether.secrets import format_for_path
+
     if input_type is None:
         return format_for_path(file)
     if input_type not in ("yaml", "json"):
@@ -132,6 +121,8 @@ def _rules_from_flags(
     unencrypted_suffix: str | None,
     mac_only_encrypted: bool,
 ) -> EncryptionRules | None:
+    from tether.secrets import EncryptionRules
+
     selectors = {
         "encrypted_regex": encrypted_regex,
         "unencrypted_regex": unencrypted_regex,
@@ -148,6 +139,8 @@ def _recipients_and_rules(
     file: Path, age: list[str] | None, config: Path | None, flags: EncryptionRules | None
 ) -> tuple[list[str], EncryptionRules | None]:
     """``--age`` and the rule flags, or the matching ``.sops.yaml`` creation rule."""
+    from tether.secrets import find_creation_rule
+
     if age:
         return age, flags
     rule = find_creation_rule(file, config)
@@ -199,6 +192,8 @@ def keygen(
     ] = None,
 ) -> None:
     """Create an age identity (private key) file and print its public recipient."""
+    from tether.secrets import default_key_file, generate_identity
+
     identity, recipient = generate_identity()
     created = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     content = f"# created: {created}\n# public key: {recipient}\n{identity}\n"
@@ -241,6 +236,8 @@ def encrypt(
     mac_only_encrypted: MacOnlyEncryptedOpt = False,
 ) -> None:
     """Encrypt a plaintext file's values for age recipients (like `sops encrypt`)."""
+    from tether.secrets import encrypt_document
+
     try:
         fmt = _format(file, input_type)
         flags = _rules_from_flags(
@@ -275,6 +272,8 @@ def decrypt(
     ] = None,
 ) -> None:
     """Decrypt a file (its MAC is checked first) and print it (like `sops decrypt`)."""
+    from tether.secrets import decrypt_document, extract, load_identities
+
     try:
         fmt = _format(file, input_type)
         text = decrypt_document(_read(file), fmt, load_identities(), source=str(file))
@@ -359,6 +358,8 @@ def edit(
     even when the editor fails. The data key is kept and unchanged values keep their
     ciphertext. A file that does not exist yet is created.
     """
+    from tether.secrets import EditSession, load_identities
+
     try:
         fmt = _format(file, input_type)
         if file.exists():
@@ -393,6 +394,8 @@ def rotate(
     ] = None,
 ) -> None:
     """Re-encrypt every value with a new data key (like `sops rotate`)."""
+    from tether.secrets import load_identities, rotate_document
+
     try:
         fmt = _format(file, input_type)
         text = rotate_document(
@@ -425,6 +428,8 @@ def updatekeys(
 
     Values, the data key and the MAC are unchanged; only who can decrypt changes.
     """
+    from tether.secrets import find_creation_rule, key_changes, load_identities, update_keys
+
     try:
         identities = load_identities()
         for file in files:
