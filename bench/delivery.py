@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import os
 import statistics
 import subprocess
@@ -58,6 +59,7 @@ from typing import Any
 import yaml
 
 from bench import scale
+from bench.argo import controller as argo
 from bench.common import install_crds
 from tests.analysis.prom import Prometheus, prometheus_binary
 from tests.delivery.signals import MetricsApp, error_ratio, new_version
@@ -125,6 +127,16 @@ def canary_delivery(version: str) -> str:
 """
 
 
+def rollout(version: str) -> str:
+    """``deployment(version)`` as Argo Rollouts writes it: the Deployment becomes a ``Rollout``
+    with the steps of ``canary_delivery(version)`` (the same Service, the same template)."""
+    workload, service = yaml.safe_load_all(deployment(version))
+    steps = yaml.safe_load(canary_delivery(version))["delivery"][0]["canary"]["steps"]
+    workload.update(apiVersion=argo.API, kind="Rollout")
+    workload["spec"]["strategy"] = {"canary": {"steps": steps}}
+    return yaml.safe_dump_all([workload, service])
+
+
 def source_and_app(namespace: str, url: str, delivery: str = "") -> str:
     return f"""apiVersion: tether.dev/v1alpha1
 kind: GitSource
@@ -175,6 +187,48 @@ async def until(
             return time.time()
         await asyncio.sleep(POLL)
     raise SystemExit(f"{namespace}: web did not come back within {LIMIT:.0f} s")
+
+
+def image_of(workload: dict[str, Any]) -> str:
+    containers = ((workload.get("spec") or {}).get("template") or {}).get("spec", {})
+    return str((containers.get("containers") or [{}])[0].get("image", ""))
+
+
+def rollout_serving(image: str) -> Callable[[list[dict[str, Any]]], bool]:
+    """The Rollout's ReplicaSet of ``image`` on all replicas, every other ReplicaSet of it
+    scaled to 0: Argo's equivalent of ``serving(image)`` with ``web-canary`` gone (Tether deletes
+    the canary Deployment with background propagation, so neither waits for the canary's pods
+    to be deleted)."""
+
+    def check(replica_sets: list[dict[str, Any]]) -> bool:
+        ours = [rs for rs in replica_sets if image_of(rs) == image]
+        if len(ours) != 1:
+            return False
+        spec, status = ours[0].get("spec") or {}, ours[0].get("status") or {}
+        others = [rs for rs in replica_sets if rs is not ours[0]]
+        return (
+            status.get("observedGeneration", 0) >= ours[0]["metadata"].get("generation", 1)
+            and spec.get("replicas") == REPLICAS
+            and status.get("replicas") == REPLICAS
+            and status.get("availableReplicas") == REPLICAS
+            and all((rs.get("spec") or {}).get("replicas") == 0 for rs in others)
+        )
+
+    return check
+
+
+async def until_replica_sets(
+    client: KubeClient, namespace: str, check: Callable[[list[dict[str, Any]]], bool]
+) -> float:
+    """Poll the ReplicaSets of ``namespace`` until ``check``; the time (``time.time()``) they
+    were first seen so."""
+    replica_sets = await client.resource("apps/v1", "ReplicaSet")
+    deadline = time.monotonic() + LIMIT
+    while time.monotonic() < deadline:
+        if check(await client.list(replica_sets, namespace)):
+            return time.time()
+        await asyncio.sleep(POLL)
+    raise SystemExit(f"{namespace}: the Rollout's stable did not come back within {LIMIT:.0f} s")
 
 
 def wait_for(check: Callable[[], Any], what: str, limit: float = LIMIT) -> Any:
@@ -238,6 +292,23 @@ class Run:
             self.kubectl("get", "apps.tether.dev/web", "-n", namespace, "-o", "yaml")
         )
         return dict(found.get("status") or {})
+
+    def replica_sets(self, namespace: str) -> list[dict[str, Any]]:
+        found = yaml.safe_load(self.kubectl("get", "replicasets", "-n", namespace, "-o", "yaml"))
+        return list(found.get("items") or [])
+
+    def argo_objects(self, namespace: str, kind: str) -> list[dict[str, Any]]:
+        found = yaml.safe_load(
+            self.kubectl("get", f"{kind}.argoproj.io", "-n", namespace, "-o", "yaml")
+        )
+        return list(found.get("items") or [])
+
+    def measure_rollout(self, namespace: str, image: str) -> float:
+        async def go() -> float:
+            async with KubeClient(self.bench.connection) as client:
+                return await until_replica_sets(client, namespace, rollout_serving(image))
+
+        return asyncio.run(go())
 
     def measure(self, namespace: str, image: str) -> float:
         async def go() -> float:
@@ -334,7 +405,69 @@ def failed_canary(run: Run) -> float:
         raise SystemExit(f"{namespace}: the canary was not aborted by its analysis: {rollout}")
     verdict = datetime.fromisoformat(failed[0]["finishedAt"]).timestamp()
     run.metrics.retire(v2)
+    run.split[TETHER_ON_ARGOS_CLOCK].append(back - math.floor(verdict))
     return back - verdict
+
+
+TETHER_ON_ARGOS_CLOCK = "failed canary: from the verdict cut to the second, as Argo records it"
+
+
+def argo_failed_canary(run: Run, rollouts: argo.RolloutsBuild) -> float:
+    """The failed canary with Argo Rollouts' controller instead of the agent: a Rollout of v1
+    (Healthy), then v2 with the same steps and the same analysis of the same Prometheus; v2
+    fails half its requests. From the failing measurement's ``finishedAt`` in the AnalysisRun's
+    status (Argo writes whole seconds, cut down, so up to 1 s early) to v1's ReplicaSet on 4
+    replicas and the canary's scaled to 0."""
+    namespace = run.bench.namespace("argo")
+    controller = argo.RolloutsController(rollouts, run.bench.tmp, namespace, run.bench.kubeconfig)
+    controller.start()
+    try:
+        v1, v2 = new_version(), new_version()
+        stable = f"registry.example/web:{v1}"
+        template = error_rate_template(run.prometheus)
+        run.kubectl("apply", "-n", namespace, "-f", "-", stdin=f"{template}---\n{rollout(v1)}")
+
+        def v1_healthy() -> bool:
+            rollouts_found = run.argo_objects(namespace, "rollouts")
+            phase = ((rollouts_found or [{}])[0].get("status") or {}).get("phase")
+            return phase == "Healthy" and rollout_serving(stable)(run.replica_sets(namespace))
+
+        wait_for(v1_healthy, f"{namespace}: the Rollout of v1 Healthy")
+        run.metrics.serve(v2, error_rate=0.5)
+        wait_for(lambda: run.prometheus.query(error_ratio(v2, "10s")), "v2's errors in Prometheus")
+        run.kubectl("apply", "-n", namespace, "-f", "-", stdin=rollout(v2))
+        candidate = f"registry.example/web:{v2}"
+        wait_for(
+            lambda: any(
+                image_of(rs) == candidate and (rs.get("spec") or {}).get("replicas")
+                for rs in run.replica_sets(namespace)
+            ),
+            f"{namespace}: the canary to start",
+        )
+        back = run.measure_rollout(namespace, stable)
+        verdict = argo_verdict(run, namespace)
+    finally:
+        controller.stop()
+    run.metrics.retire(v2)
+    return back - verdict
+
+
+def argo_verdict(run: Run, namespace: str) -> float:
+    """When the first failing measurement of the namespace's AnalysisRun finished, as Argo
+    recorded it; exits if the Rollout was not aborted by that analysis."""
+    found = run.argo_objects(namespace, "rollouts")[0]
+    status = found.get("status") or {}
+    failed = [
+        measurement
+        for analysis in run.argo_objects(namespace, "analysisruns")
+        if (analysis.get("status") or {}).get("phase") == "Failed"
+        for result in analysis["status"].get("metricResults") or []
+        for measurement in result.get("measurements") or []
+        if measurement.get("phase") == "Failed"
+    ]
+    if not status.get("abort") or not failed:
+        raise SystemExit(f"{namespace}: the Rollout was not aborted by its analysis: {status}")
+    return min(datetime.fromisoformat(m["finishedAt"]).timestamp() for m in failed)
 
 
 def summary(values: list[float]) -> str:
@@ -344,21 +477,38 @@ def summary(values: list[float]) -> str:
     )
 
 
+def argo_build() -> argo.RolloutsBuild | str:
+    """The controller, built if needed; or why it could not be, to print instead of its figure."""
+    try:
+        return argo.build()
+    except argo.RolloutsBuildFailed as error:
+        return str(error)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
+    rollouts = argo_build()
+    if isinstance(rollouts, str):
+        print(f"Argo Rollouts not measured: {rollouts}", flush=True)
     print(f"load at the start: {os.getloadavg()}", flush=True)
     run = Run()
-    results: dict[str, list[float]] = {"undo": [], "rollback": [], "canary": []}
+    results: dict[str, list[float]] = {"undo": [], "rollback": [], "canary": [], "argo": []}
     try:
+        if not isinstance(rollouts, str):
+            argo.install_crds(run.bench.kubectl, run.bench.kubeconfig, rollouts)
         for i in range(args.runs):
             results["undo"].append(kubectl_undo(run))
             results["rollback"].append(tether_rollback(run))
             results["canary"].append(failed_canary(run))
+            if not isinstance(rollouts, str):
+                results["argo"].append(argo_failed_canary(run, rollouts))
+            argo_figure = f", Argo {results['argo'][-1]:.2f} s" if results["argo"] else ""
             print(
                 f"run {i + 1}: undo {results['undo'][-1]:.2f} s, rollback "
-                f"{results['rollback'][-1]:.2f} s, failed canary {results['canary'][-1]:.2f} s",
+                f"{results['rollback'][-1]:.2f} s, failed canary {results['canary'][-1]:.2f} s"
+                f"{argo_figure}, load {os.getloadavg()[0]:.1f}",
                 flush=True,
             )
     finally:
@@ -367,15 +517,22 @@ def main() -> None:
     print(f"kubectl rollout undo                 {summary(results['undo'])}")
     print(f"tether rollback                      {summary(results['rollback'])}")
     print(f"failed canary (verdict → stable)     {summary(results['canary'])}")
+    if results["argo"]:
+        print(f"Argo Rollouts: failed canary         {summary(results['argo'])}")
     for part, values in run.split.items():
         print(f"  {part:48} {summary(values)}")
     undo = statistics.median(results["undo"])
+    canary = statistics.median(results["canary"])
     print(
         f"ratio tether rollback / kubectl undo: {statistics.median(results['rollback']) / undo:.2f}"
     )
-    print(
-        f"ratio failed canary / kubectl undo:   {statistics.median(results['canary']) / undo:.2f}"
-    )
+    print(f"ratio failed canary / kubectl undo:   {canary / undo:.2f}")
+    if results["argo"]:
+        peer = statistics.median(results["argo"])
+        same_clock = statistics.median(run.split[TETHER_ON_ARGOS_CLOCK])
+        print(f"ratio Argo failed canary / kubectl undo: {peer / undo:.2f}")
+        print(f"ratio Tether failed canary / Argo's:     {canary / peer:.2f}")
+        print(f"  … both from the verdict cut to the second: {same_clock / peer:.2f}")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,1 @@
+"""Argo Rollouts' controller, built from its Go module, as the peer of Tether's failed canary."""
