@@ -65,9 +65,14 @@ def install_crds(kubectl: str, kubeconfig: Path, rollouts: RolloutsBuild) -> Non
     names = [
         f"crd/{kind}.argoproj.io" for kind in ("rollouts", "analysisruns", "analysistemplates")
     ]
-    subprocess.run(
-        [*base, "wait", "--for=condition=Established", *names], check=True, capture_output=True
+    waited = subprocess.run(
+        [*base, "wait", "--for=condition=Established", "--timeout=120s", *names],
+        capture_output=True,
+        text=True,
+        check=False,
     )
+    if waited.returncode != 0:
+        raise RuntimeError(f"Argo Rollouts' CRDs not Established: {waited.stderr.strip()}")
 
 
 class RolloutsController:
