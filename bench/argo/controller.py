@@ -65,14 +65,29 @@ def install_crds(kubectl: str, kubeconfig: Path, rollouts: RolloutsBuild) -> Non
     names = [
         f"crd/{kind}.argoproj.io" for kind in ("rollouts", "analysisruns", "analysistemplates")
     ]
-    waited = subprocess.run(
-        [*base, "wait", "--for=condition=Established", "--timeout=120s", *names],
+    # Not `kubectl wait`: on a CRD created an instant ago it fails at once ("status.conditions
+    # accessor error: <nil>") instead of waiting for the condition.
+    deadline = time.monotonic() + START_LIMIT
+    pending = names
+    while pending:
+        pending = [name for name in pending if not _established(base, name)]
+        if pending and time.monotonic() > deadline:
+            raise RuntimeError(
+                f"Argo Rollouts' CRDs not Established in {START_LIMIT:.0f} s: {pending}"
+            )
+        if pending:
+            time.sleep(0.2)
+
+
+def _established(kubectl: list[str], crd: str) -> bool:
+    condition = '{.status.conditions[?(@.type=="Established")].status}'
+    found = subprocess.run(
+        [*kubectl, "get", crd, "-o", f"jsonpath={condition}"],
         capture_output=True,
         text=True,
         check=False,
     )
-    if waited.returncode != 0:
-        raise RuntimeError(f"Argo Rollouts' CRDs not Established: {waited.stderr.strip()}")
+    return found.stdout.strip() == "True"
 
 
 class RolloutsController:
