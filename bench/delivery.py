@@ -23,7 +23,8 @@ Four ways back, each ``--runs`` times:
   ReplicaSet on 4 replicas (observed, available, no surplus pod) and the canary's ReplicaSet
   scaled to 0. Argo writes its times in whole seconds, cut down, so its figure is up to 1 s
   longer than what happened (0.5 s on average); Tether's is also given on that clock (its
-  verdict cut to the second) for a like-for-like ratio.
+  verdict cut to the second) for a like-for-like ratio, and Argo's from when the bench first saw
+  its AnalysisRun Failed (late by a status write and a 50 ms poll: a lower bound).
 
 "v1 serving" is: Deployment ``web`` at v1's image, its controller caught up
 (``observedGeneration``), 4 replicas updated and available and no other pods of it left; seen by
@@ -225,16 +226,29 @@ def rollout_serving(image: str) -> Callable[[list[dict[str, Any]]], bool]:
     return check
 
 
-async def until_replica_sets(
-    client: KubeClient, namespace: str, check: Callable[[list[dict[str, Any]]], bool]
-) -> float:
-    """Poll the ReplicaSets of ``namespace`` until ``check``; the time (``time.time()``) they
-    were first seen so."""
+async def argo_timeline(
+    client: KubeClient, namespace: str, stable: str, apply_candidate: Callable[[], object]
+) -> tuple[float | None, float]:
+    """Apply the candidate, then poll the namespace's AnalysisRuns until one is Failed and its
+    ReplicaSets until ``rollout_serving(stable)``: (when the Failed run was first seen, or None if
+    the first poll already found it so; when the stable was first seen back), as ``time.time()``.
+    Polling from the apply on: the AnalysisRun exists only after the canary's 25 %, and Argo can
+    scale the canary to 0 again before a poll sees it up."""
+    analysis_runs = await client.resource(argo.API, "AnalysisRun")
     replica_sets = await client.resource("apps/v1", "ReplicaSet")
+    back = rollout_serving(stable)
+    await asyncio.to_thread(apply_candidate)
+    seen: float | None = None
+    failed, first_poll = False, True
     deadline = time.monotonic() + LIMIT
     while time.monotonic() < deadline:
-        if check(await client.list(replica_sets, namespace)):
-            return time.time()
+        if not failed:
+            found = await client.list(analysis_runs, namespace)
+            failed = any((r.get("status") or {}).get("phase") == "Failed" for r in found)
+            seen = time.time() if failed and not first_poll else None
+            first_poll = False
+        if failed and back(await client.list(replica_sets, namespace)):
+            return seen, time.time()
         await asyncio.sleep(POLL)
     raise SystemExit(f"{namespace}: the Rollout's stable did not come back within {LIMIT:.0f} s")
 
@@ -311,10 +325,17 @@ class Run:
         )
         return list(found.get("items") or [])
 
-    def measure_rollout(self, namespace: str, image: str) -> float:
-        async def go() -> float:
+    def argo_timeline(
+        self, namespace: str, stable: str, candidate: str
+    ) -> tuple[float | None, float]:
+        async def go() -> tuple[float | None, float]:
             async with KubeClient(self.bench.connection) as client:
-                return await until_replica_sets(client, namespace, rollout_serving(image))
+                return await argo_timeline(
+                    client,
+                    namespace,
+                    stable,
+                    lambda: self.kubectl("apply", "-n", namespace, "-f", "-", stdin=candidate),
+                )
 
         return asyncio.run(go())
 
@@ -425,7 +446,8 @@ def argo_failed_canary(run: Run, rollouts: argo.RolloutsBuild) -> float:
     (Healthy), then v2 with the same steps and the same analysis of the same Prometheus; v2
     fails half its requests. From the failing measurement's ``finishedAt`` in the AnalysisRun's
     status (Argo writes whole seconds, cut down, so up to 1 s early) to v1's ReplicaSet on 4
-    replicas and the canary's scaled to 0."""
+    replicas and the canary's scaled to 0. Also kept: the same end from when the bench first saw
+    the AnalysisRun Failed (late by Argo's status write and a poll, so a lower bound)."""
     namespace = run.bench.namespace("argo")
     controller = argo.RolloutsController(rollouts, run.bench.tmp, namespace, run.bench.kubeconfig)
     controller.start()
@@ -443,19 +465,17 @@ def argo_failed_canary(run: Run, rollouts: argo.RolloutsBuild) -> float:
         wait_for(v1_healthy, f"{namespace}: the Rollout of v1 Healthy")
         run.metrics.serve(v2, error_rate=0.5)
         wait_for(lambda: run.prometheus.query(error_ratio(v2, "10s")), "v2's errors in Prometheus")
-        run.kubectl("apply", "-n", namespace, "-f", "-", stdin=rollout(v2))
-        # The AnalysisRun exists once the canary has had its 25 %; the canary's own ReplicaSet
-        # is no sign to wait for: Argo can scale it to 0 again before a poll sees it up.
-        wait_for(
-            lambda: run.argo_objects(namespace, "analysisruns"),
-            f"{namespace}: the canary's analysis to start",
-        )
-        back = run.measure_rollout(namespace, stable)
+        seen, back = run.argo_timeline(namespace, stable, rollout(v2))
         verdict = argo_verdict(run, namespace)
     finally:
         controller.stop()
     run.metrics.retire(v2)
+    if seen is not None:
+        run.split[ARGO_SEEN].append(back - seen)
     return back - verdict
+
+
+ARGO_SEEN = "Argo: from its AnalysisRun first seen Failed (a lower bound)"
 
 
 def argo_verdict(run: Run, namespace: str) -> float:
