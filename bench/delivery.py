@@ -227,9 +227,10 @@ def rollout_serving(image: str) -> Callable[[list[dict[str, Any]]], bool]:
 
 
 async def argo_timeline(
-    client: KubeClient, namespace: str, stable: str, apply_candidate: Callable[[], object]
+    client: KubeClient, namespace: str, stable: str, candidate: dict[str, Any]
 ) -> tuple[float | None, float]:
-    """Apply the candidate, then poll the namespace's AnalysisRuns until one is Failed and its
+    """Apply the candidate Rollout (server-side, through the connection already open, so the
+    first poll follows at once), then poll the namespace's AnalysisRuns until one is Failed and its
     ReplicaSets until ``rollout_serving(stable)``: (when the Failed run was first seen, or None if
     the first poll already found it so; when the stable was first seen back), as ``time.time()``.
     Polling from the apply on: the AnalysisRun exists only after the canary's 25 %, and Argo can
@@ -237,7 +238,7 @@ async def argo_timeline(
     analysis_runs = await client.resource(argo.API, "AnalysisRun")
     replica_sets = await client.resource("apps/v1", "ReplicaSet")
     back = rollout_serving(stable)
-    await asyncio.to_thread(apply_candidate)
+    await client.apply(await client.resource(argo.API, "Rollout"), candidate, dry_run=False)
     seen: float | None = None
     failed, first_poll = False, True
     deadline = time.monotonic() + LIMIT
@@ -328,14 +329,12 @@ class Run:
     def argo_timeline(
         self, namespace: str, stable: str, candidate: str
     ) -> tuple[float | None, float]:
+        rollout_v2 = next(d for d in yaml.safe_load_all(candidate) if d["kind"] == "Rollout")
+        rollout_v2["metadata"]["namespace"] = namespace
+
         async def go() -> tuple[float | None, float]:
             async with KubeClient(self.bench.connection) as client:
-                return await argo_timeline(
-                    client,
-                    namespace,
-                    stable,
-                    lambda: self.kubectl("apply", "-n", namespace, "-f", "-", stdin=candidate),
-                )
+                return await argo_timeline(client, namespace, stable, rollout_v2)
 
         return asyncio.run(go())
 
