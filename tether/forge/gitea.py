@@ -115,25 +115,41 @@ class GiteaForge(ForgeDriver):
     async def find_pull_requests(self, repo: RepoRef, head: str) -> list[PullRequest]:
         found: list[PullRequest] = []
         for page in range(1, _MAX_PAGES + 1):
-            try:
-                items = await self._http.request(
-                    "GET",
-                    repo_path(repo, "/pulls"),
-                    params={"state": "all", "page": page, "limit": _PAGE_SIZE},
-                    what=f"listing pull requests of {repo}",
-                )
-            except ForgeError as error:
-                if error.status == 404 and await self._is_empty(repo):
-                    return []  # Gitea answers 404 for an empty repository's pull requests
-                raise
+            items = await self._pulls_page(repo, page)
+            if items is None:
+                return []  # an empty repository has no pull requests
             found += [
                 _pull_from_json(repo, item)
-                for item in items or []
+                for item in items
                 if item.get("head", {}).get("ref") == head and _same_repo(item, repo)
             ]
-            if len(items or []) < _PAGE_SIZE:
+            if len(items) < _PAGE_SIZE:
                 break
         return sorted(found, key=lambda pull: pull.number, reverse=True)
+
+    async def _pulls_page(self, repo: RepoRef, page: int) -> list[dict[str, Any]] | None:
+        """One page of the repository's pull requests; None for an empty repository.
+
+        Gitea answers 404 for the pull requests of an empty repository. A repository getting
+        its first push flips from empty while the two requests are made (seen under load), so a
+        404 from a repository that is no longer empty is asked once more before it counts."""
+        try:
+            return await self._list_pulls(repo, page)
+        except ForgeError as error:
+            if error.status != 404:
+                raise
+        if await self._is_empty(repo):
+            return None
+        return await self._list_pulls(repo, page)
+
+    async def _list_pulls(self, repo: RepoRef, page: int) -> list[dict[str, Any]]:
+        items = await self._http.request(
+            "GET",
+            repo_path(repo, "/pulls"),
+            params={"state": "all", "page": page, "limit": _PAGE_SIZE},
+            what=f"listing pull requests of {repo}",
+        )
+        return list(items or [])
 
     async def _is_empty(self, repo: RepoRef) -> bool:
         data = await self._http.request(
