@@ -548,6 +548,7 @@ class Observations:
     candidate_available: int = 0  # available replicas of the candidate at the head's template
     candidate_ready: int = 0  # Ready replicas of the candidate Deployment, whatever they run
     promoted_ready: bool = False  # the Git name has rolled out the candidate's template
+    promoted_ready_replicas: int = 0  # Ready replicas of the Git name at that template
     request: RolloutRequest | None = None
     analysis: AnalysisStatus | None = None  # the current step's analysis as the runner has it
     gate: GateStatus | None = None  # the current step's webhook answer, once called
