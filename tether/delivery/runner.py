@@ -375,6 +375,7 @@ class DeliveryRunner:
             JobContext(jobs, rollouts.namespace, run, labels),
             SecretArgs(client, rollouts.app.partition("/")[0]).read,
             hashes,
+            await self._target(rollouts, spec) if start.analysis.wants_metadata else None,
         )
         finished = False
         try:
@@ -398,6 +399,12 @@ class DeliveryRunner:
             _set_status(rollouts, key, replace(current, analysis=result))
             await rollouts.save()
             rollouts.outlet.poke(0, f"analysis of {key} finished: {result.phase}")
+
+    async def _target(self, rollouts: AppRollouts, spec: DeliverySpec) -> dict[str, Any] | None:
+        """The live Git name's Deployment (``valueFrom.fieldRef`` arguments read its metadata:
+        Git's, as the engine applied it), read with the agent's own client as the hashes are."""
+        resource = await self.client.resource("apps/v1", spec.target.kind)
+        return await self.client.get(resource, rollouts.namespace, spec.target.name)
 
     async def _gate(self, rollouts: AppRollouts, spec: DeliverySpec, call: CallWebhook) -> None:
         key = spec.target.key
