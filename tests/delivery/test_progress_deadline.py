@@ -17,6 +17,7 @@ from tether.delivery.model import (
     DeliveryError,
     DeliverySpec,
     Phase,
+    RolloutRequest,
     RolloutStatus,
     read_delivery,
 )
@@ -103,3 +104,64 @@ def test_a_resumed_rollout_keeps_its_clock_from_the_written_status() -> None:
     restarted = advance(canary, resumed.status, seen(now=T0 + timedelta(minutes=3), head=newer))
     assert restarted.status.phase is Phase.PROGRESSING
     assert restarted.status.step_started_at == (T0 + timedelta(minutes=3)).isoformat()
+
+
+def _promoting(delivery: DeliverySpec) -> RolloutStatus:
+    """``delivery``'s rollout at its promotion, started at T0 (every step passed)."""
+    status = advance(delivery, None, seen(candidate_available=4)).status
+    for _ in range(5):
+        if status.phase is Phase.PROMOTING:
+            return status
+        status = advance(delivery, status, seen(candidate_available=4)).status
+    raise AssertionError(f"not promoting: {status}")
+
+
+def test_a_promotion_the_git_name_never_finishes_rolls_back_at_the_deadline() -> None:
+    canary = spec(**{"canary": {"steps": [{"setWeight": 100}]}})
+    promoting = _promoting(canary)
+    assert promoting.step_started_at == T0.isoformat() and promoting.weight == 100
+
+    waiting = advance(
+        canary,
+        promoting,
+        seen(now=T0 + timedelta(seconds=119), candidate_available=4, promoted_ready_replicas=3),
+    )
+    assert waiting.status.phase is Phase.PROMOTING
+    assert any(isinstance(a, WakeUp) for a in waiting.actions)
+
+    # a replica that takes over reads the clock from the written status
+    written = RolloutStatus.of(waiting.status.to_dict())
+    late = advance(
+        canary,
+        written,
+        seen(now=T0 + timedelta(seconds=120), candidate_available=4, promoted_ready_replicas=3),
+    )
+    assert late.status.phase is Phase.ABORTED and late.status.weight == 0
+    [abort] = [a for a in late.actions if isinstance(a, Abort)]
+    assert abort.reason == (
+        "progress deadline of 120s passed at promotion: Deployment web has 3 of 4 replicas Ready"
+    )
+    assert HEAD.digest in late.status.aborted
+
+
+def test_a_frozen_promotion_holds_and_a_promote_waits_again_with_a_new_clock() -> None:
+    canary = spec(on_failure="freeze", **{"canary": {"steps": [{"setWeight": 100}]}})
+    late = advance(canary, _promoting(canary), seen(now=T0 + timedelta(minutes=3)))
+    assert late.status.phase is Phase.FROZEN
+    assert "passed at promotion: Deployment web has 0 of 4 replicas Ready" in late.status.message
+    assert not any(isinstance(a, Abort) for a in late.actions)
+    # a person promotes: the promotion is waited for again, from now
+    later = T0 + timedelta(minutes=4)
+    request = RolloutRequest("promote", "t1", "alice")
+    again = advance(canary, late.status, seen(now=later, request=request)).status
+    assert again.phase is Phase.PROMOTING and again.step_started_at == later.isoformat()
+
+
+def test_a_blue_green_promotion_has_the_same_deadline() -> None:
+    blue_green = machine_spec(spec("30s", **BLUE_GREEN))
+    promoting = _promoting(blue_green)
+    late = advance(
+        blue_green, promoting, seen(now=T0 + timedelta(seconds=30), candidate_available=4)
+    )
+    assert late.status.phase is Phase.ABORTED
+    assert "passed at promotion: Deployment web has 0 of 4 replicas Ready" in late.status.message

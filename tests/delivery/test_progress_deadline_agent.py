@@ -168,3 +168,100 @@ def test_a_canary_never_available_freezes_at_its_deadline_and_a_person_aborts_it
         ),
         "the frozen canary aborted by hand",
     )
+
+
+PROMOTED_STEPS = """          - setWeight: 100"""
+
+
+def _quota(namespace: str, pods: int) -> str:
+    return f"""apiVersion: v1
+kind: ResourceQuota
+metadata: {{name: pods, namespace: {namespace}}}
+spec: {{hard: {{pods: "{pods}"}}}}
+"""
+
+
+def test_a_promotion_that_never_finishes_is_rolled_back_at_its_deadline_across_a_restart(
+    start_agent: Any,
+    kubectl: Kubectl,
+    namespace: str,
+    repo: GitRepo,
+    prometheus: Prometheus,
+    tmp_path: Path,
+) -> None:
+    """Every step passes, then the Git name cannot roll the candidate's template out: a pod
+    quota leaves room for the candidate's 4 pods and 2 of the Git name's, never 4. The
+    promotion is held to ``progressDeadline`` like a step (its clock kept by the next agent),
+    then rolled back: the candidate goes and the rollback puts v1 back on ``web``."""
+    first = start_agent("agent-a")
+    v1 = canary.first_version(repo, kubectl, namespace, prometheus, PROMOTED_STEPS)
+    apply_yaml(kubectl, _quota(namespace, 6))
+    waited(
+        kubectl,
+        namespace,
+        tmp_path,
+        lambda: ((kubectl.get("resourcequota", "pods", namespace) or {}).get("status") or {}).get(
+            "hard"
+        ),
+        "the quota counted",
+    )
+    v2 = new_version()
+    repo.write("app/web.yaml", canary.deployment(v2))
+    bad = repo.commit(v2)
+    timed = canary.delivery(v2, PROMOTED_STEPS).replace(
+        "      onFailure: rollback\n", "      onFailure: rollback\n      progressDeadline: 40s\n"
+    )
+    assert "progressDeadline: 40s" in timed
+    apply_yaml(kubectl, source_and_app(namespace, str(repo.root), "app", extra=timed))
+    kubectl(
+        "annotate", "gitsources.tether.dev/repo", "-n", namespace, "--overwrite",
+        f"tether.dev/reconcile-requested-at={bad}",
+    )  # fmt: skip
+
+    def web_half_rolled() -> bool:
+        web = canary.deploy(kubectl, namespace, "web") or {}
+        return (
+            rollout(kubectl, namespace).get("phase") == "Promoting"
+            and canary.image(web) == f"registry.example/web:{v2}"
+            and (web.get("status") or {}).get("readyReplicas") == 2
+        )
+
+    waited(kubectl, namespace, tmp_path, web_half_rolled, "web rolling v2, 2 of 4 Ready")
+    promoting = rollout(kubectl, namespace)
+    clock = promoting["stepStartedAt"]
+    assert promoting["candidate"]["revision"] == bad and promoting["weight"] == 100
+    assert (canary.deploy(kubectl, namespace, "web-canary") or {})["status"].get(
+        "availableReplicas"
+    ) == 4, "the candidate serves at full size while web rolls"
+
+    # the agent dies while the promotion waits; the next one keeps the recorded clock
+    first.kill()
+    start_agent("agent-b")
+    waited(
+        kubectl,
+        namespace,
+        tmp_path,
+        lambda: rollout(kubectl, namespace).get("phase") == "Aborted",
+        "the promotion rolled back at its deadline",
+    )
+    after = rollout(kubectl, namespace)
+    assert after["stepStartedAt"] == clock, "the restarted agent restarted the clock"
+    assert (
+        "progress deadline of 40s passed at promotion: Deployment web has 2 of 4 replicas Ready"
+        in after["message"]
+    ), after
+    waited(
+        kubectl,
+        namespace,
+        tmp_path,
+        lambda: (
+            canary.deploy(kubectl, namespace, "web-canary") is None
+            and canary.image(canary.deploy(kubectl, namespace, "web"))
+            == f"registry.example/web:{v1}"
+            and "RolledBack" in canary.events(kubectl, namespace)
+        ),
+        "the candidate gone and v1 back on web by the rollback",
+    )
+    decisions = canary.audit_rows(tmp_path / "audit.db", "decision")
+    made = [d["decision"] for d in decisions if d["revision"] == bad]
+    assert made[:3] == ["started", "promoting", "aborted"] and "quarantine" in made, made

@@ -5,6 +5,7 @@ it (decision 0028)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -99,3 +100,33 @@ def test_an_aborted_target_is_applied_unannotated_as_a_good_render_is() -> None:
     [web] = aborted
     assert TEMPLATE_DIGEST_ANNOTATION not in (web.body["metadata"].get("annotations") or {})
     assert web.body["spec"]["template"] == STABLE_TEMPLATE and web.body["spec"]["replicas"] == 4
+
+
+@pytest.mark.parametrize("routed", [False, True])
+def test_a_rollout_frozen_at_its_promotion_is_shaped_as_promoting(routed: bool) -> None:
+    """Frozen past the promotion's deadline (decision 0030): the Git name keeps the candidate's
+    template at full size and the candidate stays whole; nothing is cut to a stable share."""
+    head = _head()
+    digest = template_digest(head)
+    frozen = RolloutStatus(
+        phase=Phase.FROZEN,
+        step=2,  # past both steps: at promotion
+        weight=100,
+        candidate=Version("bbb", digest),
+        stable=Version("aaa", "stable-digest"),
+    )
+    live_template = head.body["spec"]["template"]  # the Git name rolls the candidate's
+    shaped = {
+        m.body["metadata"]["name"]: m.body
+        for m in shape_deployments([head], _spec(routed), frozen, live_template)
+    }
+    web, canary = shaped["web"], shaped["web-canary"]
+    assert web["spec"]["replicas"] == 4 and canary["spec"]["replicas"] == 4
+    assert web["spec"]["template"]["spec"]["containers"] == [{"image": "v2"}]
+    assert web["metadata"]["annotations"][TEMPLATE_DIGEST_ANNOTATION] == digest
+    # frozen at an earlier step: the stable share, as before
+    earlier = shape_deployments(
+        [head], _spec(routed), replace(frozen, step=0, weight=25), STABLE_TEMPLATE
+    )
+    sizes = {m.body["metadata"]["name"]: m.body["spec"]["replicas"] for m in earlier}
+    assert sizes == {"web": 4 if routed else 3, "web-canary": 1}

@@ -68,6 +68,24 @@ def _delivery(kubectl: Kubectl, namespace: str) -> dict[str, Any]:
     return dict((app.get("status") or {}).get("delivery") or {})
 
 
+def _condition(kubectl: Kubectl, namespace: str, kind: str) -> tuple[str, str] | None:
+    """``(status, reason)`` of App ``web``'s condition ``kind``, None when it has none."""
+    app = kubectl.get("apps.tether.dev", "web", namespace) or {}
+    for condition in (app.get("status") or {}).get("conditions") or []:
+        if condition.get("type") == kind:
+            return str(condition.get("status")), str(condition.get("reason"))
+    return None
+
+
+def _image(kubectl: Kubectl, namespace: str, name: str) -> str:
+    deployment = kubectl.get("deployment", name, namespace) or {}
+    return str(deployment["spec"]["template"]["spec"]["containers"][0]["image"])
+
+
+def _rollout_condition(kubectl: Kubectl, namespace: str) -> tuple[str, str] | None:
+    return _condition(kubectl, namespace, "Rollout")
+
+
 def _series(agent: AgentProcess, namespace: str, target: str) -> set[str]:
     """The names of the agent's metrics series labelled with App ``web`` and ``target``."""
     text = httpx.get(f"{agent.url}/metrics", timeout=10).text
@@ -150,7 +168,35 @@ def test_targets_taken_out_of_spec_delivery_leave_no_status_metrics_or_candidate
         "web on Git's v2",
     )
 
-    # the last target leaves: status.delivery is emptied
+    # api still under delivery: the Rollout condition tells of it
+    assert _rollout_condition(kubectl, namespace) == ("True", "Promoted")
+
+    # the last target leaves: status.delivery is emptied, and the Rollout condition removed
     apply_yaml(kubectl, _app(namespace, url, ()))
-    waited(kubectl, namespace, tmp_path, lambda: _delivery(kubectl, namespace) == {}, "no rollouts")
+    waited(
+        kubectl,
+        namespace,
+        tmp_path,
+        lambda: (
+            _delivery(kubectl, namespace) == {} and _rollout_condition(kubectl, namespace) is None
+        ),
+        "no rollouts and no Rollout condition",
+    )
     assert _series(agent, namespace, API) == set()
+    # and it stays removed: a new version, now a plain rolling update, brings none back
+    v3 = new_version()
+    repo.write("app/web.yaml", _deployment("web", v3)).commit("web v3")
+    kubectl(
+        "annotate", "gitsources.tether.dev/repo", "-n", namespace, "--overwrite",
+        f"tether.dev/reconcile-requested-at={time.time()}",
+    )  # fmt: skip
+    waited(
+        kubectl,
+        namespace,
+        tmp_path,
+        lambda: _image(kubectl, namespace, "web") == f"registry.example/web:{v3}",
+        "web on Git's v3",
+    )
+    assert _rollout_condition(kubectl, namespace) is None
+    ready = _condition(kubectl, namespace, "Ready")
+    assert ready is not None and ready[0] == "True", ready

@@ -136,15 +136,22 @@ _ANALYSIS = {
                 "properties": {
                     "name": {"type": "string"},
                     "value": {"type": "string"},
-                    # Argo Rollouts' hash of the stable's or the candidate's pods
+                    # Argo Rollouts' hash of the stable's or the candidate's pods, or a field
+                    # of the target Deployment's metadata (tether.delivery.model checks which)
                     "valueFrom": {
                         "type": "object",
-                        "required": ["podTemplateHashValue"],
+                        "minProperties": 1,
+                        "maxProperties": 1,
                         "properties": {
                             "podTemplateHashValue": {
                                 "type": "string",
                                 "enum": ["Stable", "Latest"],
-                            }
+                            },
+                            "fieldRef": {
+                                "type": "object",
+                                "required": ["fieldPath"],
+                                "properties": {"fieldPath": {"type": "string"}},
+                            },
                         },
                     },
                 },

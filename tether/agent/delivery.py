@@ -21,7 +21,7 @@ from tether.agent.alerts import AlertQueue
 from tether.agent.events import EventRecorder
 from tether.agent.sources import alert_for
 from tether.agent.state import AppState
-from tether.agent.status import AppStatusChange, StatusWriter
+from tether.agent.status import ROLLOUT_CONDITION, AppStatusChange, StatusWriter
 from tether.audit import AuditStore, DeliveryRecord
 from tether.cluster.client import KubeClient
 from tether.core import Manifest, Revision
@@ -162,9 +162,12 @@ class _Outlet:
         fields = {PENDING_ROLLBACK: dict(rollback)} if rollback else None
         held = (self.state.status or {}).get("delivery") or {}
         left = {key: None for key, raw in held.items() if raw is not None and key not in delivery}
+        condition = _condition(delivery)
         change = AppStatusChange(
             delivery={**delivery, **left},  # a merge patch drops a target only when told so
-            rollout=_condition(delivery),
+            rollout=condition,
+            # no target under delivery: no Rollout condition, as on an App that never had one
+            removed=() if condition is not None else (ROLLOUT_CONDITION,),
             fields=fields,
         )
         await self.delivery.status.app(self.state, change)
@@ -250,15 +253,21 @@ class _Outlet:
 
 
 def _held_rollouts(state: AppState) -> bool:
-    """True when the App's status still holds a rollout (delivery was just taken out of its
-    spec: one more pass through the runner drops it and its candidates)."""
-    held = (state.status or {}).get("delivery") or {}
-    return any(raw is not None for raw in held.values())
+    """True when the App's status still holds a rollout or its ``Rollout`` condition
+    (delivery was just taken out of its spec: one more pass through the runner drops them and
+    the candidates)."""
+    status = state.status or {}
+    held = status.get("delivery") or {}
+    conditions = status.get("conditions") or []
+    return any(raw is not None for raw in held.values()) or any(
+        c.get("type") == ROLLOUT_CONDITION for c in conditions
+    )
 
 
 def _condition(delivery: Mapping[str, Any]) -> tuple[bool | None, str, str] | None:
     """The App's ``Rollout`` condition: True when every target is promoted, False when one
-    needs a person (aborted, frozen, inconclusive), Unknown while one progresses."""
+    needs a person (aborted, frozen, inconclusive), Unknown while one progresses; None when no
+    target is under delivery (the condition is then removed, decision 0030)."""
     keyed = {k: s for k, raw in delivery.items() if (s := RolloutStatus.of(raw)) is not None}
     if not keyed:
         return None

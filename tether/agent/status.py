@@ -15,6 +15,8 @@ from tether.agent.state import AppState, HelmSourceState, OCISourceState, Source
 from tether.cluster.client import ApiError, KubeClient
 from tether.source import mask_url
 
+ROLLOUT_CONDITION = "Rollout"  # progressive delivery's condition on an App (tether.delivery)
+
 
 @dataclass(frozen=True)
 class AppStatusChange:
@@ -33,12 +35,14 @@ class AppStatusChange:
     fields: dict[str, Any] | None = None
     delivery: dict[str, Any] | None = None  # status.delivery, whole (tether.delivery)
     rollout: tuple[bool | None, str, str] | None = None  # the Rollout condition
+    removed: tuple[str, ...] = ()  # conditions that no longer apply (``Rollout``: no delivery)
 
 
 def _app_conditions(
     conditions: list[dict[str, Any]], change: AppStatusChange, state: AppState
 ) -> list[dict[str, Any]]:
     generation = state.spec.generation
+    conditions = [c for c in conditions if c.get("type") not in change.removed]
     if change.reconciling is not None:
         reason = "Progressing" if change.reconciling else "Idle"
         conditions = set_condition(
@@ -62,7 +66,7 @@ def _app_conditions(
         conditions = set_condition(conditions, "SourceReady", not error, reason, error, generation)
     if change.rollout is not None:
         state_, why, detail = change.rollout
-        conditions = set_condition(conditions, "Rollout", state_, why, detail, generation)
+        conditions = set_condition(conditions, ROLLOUT_CONDITION, state_, why, detail, generation)
     return conditions
 
 

@@ -241,7 +241,8 @@ def _arguments(title: str, raw: list[Any]) -> tuple[Argument, ...]:
             if set(value_from) != {"secretKeyRef"} or not isinstance(secret, dict):
                 raise AnalysisError(
                     f"{title}: argument {entry['name']!r}: valueFrom accepts secretKeyRef only "
-                    "(fieldRef is not read: pass the value as an argument)"
+                    "(fieldRef is read in a rollout step's args, from the target "
+                    "Deployment's metadata: give the argument valueFrom.fieldRef there)"
                 )
             ref = SecretKeyRef(str(secret.get("name", "")), str(secret.get("key", "")))
         value = entry.get("value")

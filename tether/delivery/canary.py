@@ -18,7 +18,7 @@ every measurement and message (``tether.analysis.masking``).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,7 +33,7 @@ from tether.analysis import (
     run_analysis,
 )
 from tether.core import Manifest
-from tether.delivery.model import AnalysisStatus, AnalysisStep
+from tether.delivery.model import AnalysisStatus, AnalysisStep, FieldPath
 from tether.errors import AnalysisError
 
 OnRecord = Callable[[dict[str, Any]], None]
@@ -55,11 +55,14 @@ class PodTemplateHashes:
 @dataclass(frozen=True)
 class AnalysisWiring:
     """The cluster behind an App's analyses: where its Jobs run, how its secrets are read, the
-    pods' hashes for ``valueFrom.podTemplateHashValue`` arguments."""
+    pods' hashes for ``valueFrom.podTemplateHashValue`` arguments, the target Deployment for
+    ``valueFrom.fieldRef`` ones."""
 
     jobs: JobContext | None = None
     read_secret: ReadSecret | None = None
     hashes: PodTemplateHashes = PodTemplateHashes()
+    # the target Deployment as read when the analysis started (``valueFrom.fieldRef``)
+    target: Mapping[str, Any] | None = None
 
 
 def templates_by_name(manifests: Sequence[Manifest]) -> dict[str, Manifest]:
@@ -93,7 +96,7 @@ async def _args_for(
 ) -> dict[str, str | ArgValue]:
     """The step's arguments that ``template`` declares (one step may feed several templates),
     and the value of each secret argument the step does not give, read from its Secret."""
-    given = step_values(step, wiring.hashes)
+    given = step_values(step, wiring.hashes, wiring.target)
     args: dict[str, str | ArgValue] = {}
     for argument in template.arguments:
         if argument.name in given:
@@ -115,11 +118,17 @@ async def _args_for(
     return args
 
 
-def step_values(step: AnalysisStep, hashes: PodTemplateHashes) -> dict[str, str]:
-    """The step's argument values: each ``value``, or the pod-template-hash it asks for
-    (AnalysisError naming the argument when the cluster did not show that hash)."""
+def step_values(
+    step: AnalysisStep, hashes: PodTemplateHashes, target: Mapping[str, Any] | None = None
+) -> dict[str, str]:
+    """The step's argument values: each ``value``, the pod-template-hash it asks for, or the
+    field of the ``target`` Deployment's metadata (AnalysisError naming the argument when the
+    cluster did not show that hash, or the Deployment has no such field)."""
     values: dict[str, str] = {}
     for arg in step.args:
+        if arg.field_ref is not None:
+            values[arg.name] = _metadata_field(step, arg.name, arg.field_ref, target)
+            continue
         if not arg.pod_template_hash:
             values[arg.name] = arg.value
             continue
@@ -133,6 +142,26 @@ def step_values(step: AnalysisStep, hashes: PodTemplateHashes) -> dict[str, str]
             )
         values[arg.name] = found
     return values
+
+
+def _metadata_field(
+    step: AnalysisStep, name: str, ref: FieldPath, target: Mapping[str, Any] | None
+) -> str:
+    """The value ``ref`` points at in ``target``'s metadata; AnalysisError naming the argument,
+    the path and the Deployment when there is none (a missing label is not an empty one)."""
+    where = f"analysis {', '.join(step.templates)}: argument {name!r} ({ref.path})"
+    if target is None:
+        raise AnalysisError(f"{where}: the target Deployment was not found in the cluster")
+    metadata = target.get("metadata") or {}
+    found = metadata.get(ref.field)
+    if ref.key:
+        found = (found or {}).get(ref.key)
+    if found is None or found == "":
+        raise AnalysisError(
+            f"{where}: Deployment {metadata.get('name', '?')} has no {ref.path}; set it in Git, "
+            "then `tether rollout retry`"
+        )
+    return str(found)
 
 
 async def run_step_analysis(

@@ -290,7 +290,13 @@ def _set_weight(run: _Run, step: SetWeight) -> bool:
     run.status = replace(run.status, weight=step.weight)
     _, needed = replica_split(run.obs.total, step.weight)
     if needed > run.obs.candidate_available:
-        late = _past_deadline(run, needed)
+        late = _past_deadline(
+            run,
+            _describe(run.spec, run.status.step),
+            run.spec.candidate_name,
+            run.obs.candidate_ready,
+            needed,
+        )
         if late:
             _fail(run, late, None)
             return False
@@ -302,8 +308,8 @@ def _set_weight(run: _Run, step: SetWeight) -> bool:
     return True
 
 
-def _past_deadline(run: _Run, needed: int) -> str:
-    """Why the step failed when its candidate has not had ``needed`` replicas available within
+def _past_deadline(run: _Run, where: str, deployment: str, ready: int, needed: int) -> str:
+    """Why the step failed when ``deployment`` has not had ``needed`` replicas available within
     the progress deadline, counted from the step's start as the status records it (a resumed
     rollout keeps its clock); "" while there is time left."""
     status, deadline = run.status, run.spec.progress_deadline
@@ -311,9 +317,8 @@ def _past_deadline(run: _Run, needed: int) -> str:
     if (run.obs.now - started).total_seconds() < deadline:
         return ""
     return (
-        f"progress deadline of {deadline:g}s passed at {_describe(run.spec, status.step)}: "
-        f"Deployment {run.spec.candidate_name} has {run.obs.candidate_ready} of {needed} "
-        "replicas Ready"
+        f"progress deadline of {deadline:g}s passed at {where}: "
+        f"Deployment {deployment} has {ready} of {needed} replicas Ready"
     )
 
 
@@ -453,7 +458,21 @@ def _evidence(analysis: AnalysisStatus | None) -> tuple[str, ...]:
 
 
 def _promoting(run: _Run) -> bool:
+    """The Git name rolls out the candidate's template (the candidate still serves beside it);
+    past the progress deadline without it, ``onFailure`` applies as at any step (decision
+    0030): rollback puts the stable template back on the Git name, freeze holds both as they
+    are."""
     if not run.obs.promoted_ready:
+        late = _past_deadline(
+            run,
+            "promotion",
+            run.spec.target.name,
+            run.obs.promoted_ready_replicas,
+            run.obs.total,
+        )
+        if late:
+            _fail(run, late, None)
+            return False
         run.status = replace(
             run.status, message="promoting: the stable name rolls out the candidate"
         )

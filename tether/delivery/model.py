@@ -101,6 +101,34 @@ class Pause:
 
 
 POD_TEMPLATE_HASH_VALUES = ("Stable", "Latest")
+# ``valueFrom.fieldRef.fieldPath``: the target Deployment's metadata fields an argument may take
+# (the subset Argo Rollouts documents for a Rollout's own metadata; decision 0030)
+FIELD_PATHS = (
+    "metadata.name, metadata.namespace, metadata.labels['KEY'], metadata.annotations['KEY']"
+)
+_FIELD_PATH = re.compile(
+    r"metadata\.(?P<field>name|namespace)|metadata\.(?P<map>labels|annotations)\['(?P<key>[^']+)'\]"
+)
+
+
+@dataclass(frozen=True)
+class FieldPath:
+    """A ``fieldRef.fieldPath`` read: ``field`` (name, namespace, labels, annotations) and, for
+    a map, its ``key``."""
+
+    path: str
+    field: str
+    key: str = ""
+
+
+def read_field_path(path: str) -> FieldPath | None:
+    """``metadata.labels['env']`` → FieldPath(path, "labels", "env"); None when not supported."""
+    matched = _FIELD_PATH.fullmatch(path)
+    if matched is None:
+        return None
+    if matched["field"]:
+        return FieldPath(path, matched["field"])
+    return FieldPath(path, matched["map"], matched["key"])
 
 
 @dataclass(frozen=True)
@@ -109,6 +137,8 @@ class AnalysisArg:
     value: str
     # ``valueFrom.podTemplateHashValue``: Stable | Latest (the candidate); "" for ``value``
     pod_template_hash: str = ""
+    # ``valueFrom.fieldRef.fieldPath``: read from the target Deployment's metadata
+    field_ref: FieldPath | None = None
 
 
 @dataclass(frozen=True)
@@ -123,6 +153,11 @@ class AnalysisStep:
     def wants_hashes(self) -> bool:
         """True when an argument is a pod-template-hash (read from the cluster at its start)."""
         return any(arg.pod_template_hash for arg in self.args)
+
+    @property
+    def wants_metadata(self) -> bool:
+        """True when an argument is a field of the target's metadata (read at its start)."""
+        return any(arg.field_ref is not None for arg in self.args)
 
 
 @dataclass(frozen=True)
@@ -512,14 +547,28 @@ def _analysis(raw: Mapping[str, Any], where: str) -> AnalysisStep:
 
 
 def _arg(raw: Mapping[str, Any], where: str) -> AnalysisArg:
-    """``{name, value}`` or ``{name, valueFrom: {podTemplateHashValue: Stable|Latest}}``."""
+    """``{name, value}``, ``{name, valueFrom: {podTemplateHashValue: Stable|Latest}}`` or
+    ``{name, valueFrom: {fieldRef: {fieldPath: metadata.labels['env']}}}``."""
+    name = str(raw["name"])
     value_from = raw.get("valueFrom") or {}
+    if not value_from:
+        return AnalysisArg(name, str(raw.get("value", "")))
     which = str(value_from.get("podTemplateHashValue") or "")
-    if value_from and which not in POD_TEMPLATE_HASH_VALUES:
-        raise DeliveryError(
-            f"{where}: valueFrom takes podTemplateHashValue: Stable or Latest, got {value_from}"
-        )
-    return AnalysisArg(str(raw["name"]), str(raw.get("value", "")), which)
+    if set(value_from) == {"podTemplateHashValue"} and which in POD_TEMPLATE_HASH_VALUES:
+        return AnalysisArg(name, "", which)
+    if set(value_from) == {"fieldRef"}:
+        path = str((value_from.get("fieldRef") or {}).get("fieldPath") or "")
+        field_ref = read_field_path(path)
+        if field_ref is None:
+            raise DeliveryError(
+                f"{where}: valueFrom.fieldRef.fieldPath {path!r} is not read; an argument takes "
+                f"one of the target Deployment's {FIELD_PATHS}"
+            )
+        return AnalysisArg(name, "", field_ref=field_ref)
+    raise DeliveryError(
+        f"{where}: valueFrom takes podTemplateHashValue: Stable or Latest, or fieldRef: "
+        f"{{fieldPath: ...}} ({FIELD_PATHS}), got {value_from}"
+    )
 
 
 def _blue_green(raw: Mapping[str, Any], where: str) -> BlueGreen:
@@ -548,6 +597,7 @@ class Observations:
     candidate_available: int = 0  # available replicas of the candidate at the head's template
     candidate_ready: int = 0  # Ready replicas of the candidate Deployment, whatever they run
     promoted_ready: bool = False  # the Git name has rolled out the candidate's template
+    promoted_ready_replicas: int = 0  # Ready replicas of the Git name at that template
     request: RolloutRequest | None = None
     analysis: AnalysisStatus | None = None  # the current step's analysis as the runner has it
     gate: GateStatus | None = None  # the current step's webhook answer, once called

@@ -14,13 +14,14 @@ live ReplicaSets and Services go through the runner's client.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 from tether.cluster.client import KubeClient
 from tether.core import Manifest
 from tether.delivery import bluegreen, traffic
-from tether.delivery.model import DeliverySpec, RolloutStatus
+from tether.delivery.model import DeliverySpec, Phase, RolloutStatus
 from tether.delivery.shaping import (
     find_target,
     leave_replicas,
@@ -64,6 +65,7 @@ def shape_deployments(
     if head is None:
         return manifests
     total = total_replicas(head, live_replicas)
+    status = _held_promotion(spec, status)
     if spec.blue_green is None:
         shaped = shape_target(manifests, spec, status, stable, live_replicas)
         routed = _routed_sizes(shaped, spec, status, total)
@@ -71,6 +73,17 @@ def shape_deployments(
     shaped = shape_target(manifests, spec, bluegreen.deployment_status(status, lingering), stable)
     sized = bluegreen.full_size(shaped, spec, status, total, lingering)
     return sized if live_replicas is None else leave_replicas(sized, spec)
+
+
+def _held_promotion(spec: DeliverySpec, status: RolloutStatus) -> RolloutStatus:
+    """A rollout frozen at its promotion (past the progress deadline with ``onFailure:
+    freeze``, decision 0030) is shaped as it was promoting: nothing moves, the Git name keeps
+    the candidate's template it was rolling out and the candidate stays at full size. (The
+    live Git name runs the candidate's template then: taken as "stable", it would be cut to
+    the stable share of replicas.)"""
+    if status.phase is Phase.FROZEN and status.step >= len(machine_spec(spec).steps):
+        return replace(status, phase=Phase.PROMOTING)
+    return status
 
 
 def _routed_sizes(

@@ -375,6 +375,7 @@ class DeliveryRunner:
             JobContext(jobs, rollouts.namespace, run, labels),
             SecretArgs(client, rollouts.app.partition("/")[0]).read,
             hashes,
+            await self._target(rollouts, spec) if start.analysis.wants_metadata else None,
         )
         finished = False
         try:
@@ -398,6 +399,12 @@ class DeliveryRunner:
             _set_status(rollouts, key, replace(current, analysis=result))
             await rollouts.save()
             rollouts.outlet.poke(0, f"analysis of {key} finished: {result.phase}")
+
+    async def _target(self, rollouts: AppRollouts, spec: DeliverySpec) -> dict[str, Any] | None:
+        """The live Git name's Deployment (``valueFrom.fieldRef`` arguments read its metadata:
+        Git's, as the engine applied it), read with the agent's own client as the hashes are."""
+        resource = await self.client.resource("apps/v1", spec.target.kind)
+        return await self.client.get(resource, rollouts.namespace, spec.target.name)
 
     async def _gate(self, rollouts: AppRollouts, spec: DeliverySpec, call: CallWebhook) -> None:
         key = spec.target.key
@@ -446,6 +453,7 @@ def _observe(
         candidate_available=_available(candidate, head_version.digest, None),
         candidate_ready=int(((candidate or {}).get("status") or {}).get("readyReplicas") or 0),
         promoted_ready=_available(live, head_version.digest, total) >= total,
+        promoted_ready_replicas=_ready_at(live, head_version.digest),
         request=request,
     )
 
@@ -483,6 +491,18 @@ def _available(live: dict[str, Any] | None, digest: str, replicas: int | None) -
     if int(status.get("replicas", 0)) > updated:  # old pods still there
         return 0
     return min(updated, int(status.get("availableReplicas", 0)))
+
+
+def _ready_at(live: dict[str, Any] | None, digest: str) -> int:
+    """Ready replicas of ``live`` at the template ``digest`` (its updated ones), for a message
+    on a promotion that does not finish; 0 when it was not given that template."""
+    if live is None:
+        return 0
+    annotations = (live.get("metadata") or {}).get("annotations") or {}
+    if annotations.get(TEMPLATE_DIGEST_ANNOTATION) != digest:
+        return 0
+    status = live.get("status") or {}
+    return min(int(status.get("updatedReplicas", 0)), int(status.get("readyReplicas", 0)))
 
 
 def _decision_record(decision: Decision) -> dict[str, Any]:
