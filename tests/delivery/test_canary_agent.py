@@ -66,11 +66,13 @@ spec:
 """
 
 
-def delivery(version_arg: str, steps: str, on_failure: str = "rollback") -> str:
+def delivery(version_arg: str, steps: str, on_failure: str = "rollback", deadline: str = "") -> str:
+    """``spec.delivery`` of a canary of ``web``; ``deadline`` sets its ``progressDeadline``."""
+    deadline_line = f"      progressDeadline: {deadline}\n" if deadline else ""
     return f"""  delivery:
     - target: {{kind: Deployment, name: web}}
       onFailure: {on_failure}
-      canary:
+{deadline_line}      canary:
         steps:
 {steps.format(version=version_arg)}
 """
@@ -139,14 +141,20 @@ def serving(metrics_app: MetricsApp, prometheus: Prometheus, version: str, rate:
     wait_for(lambda: prometheus.query(error_ratio(version, "10s")), 60, f"{version} in Prometheus")
 
 
-def new_commit(repo: GitRepo, kubectl: Kubectl, namespace: str, version: str, steps: str) -> str:
-    """``version`` pushed to Git, with the App's analysis pointed at it; the source re-fetched."""
+def new_commit(
+    repo: GitRepo,
+    kubectl: Kubectl,
+    namespace: str,
+    version: str,
+    steps: str,
+    **delivery_options: str,
+) -> str:
+    """``version`` pushed to Git, with the App's analysis pointed at it (``delivery_options``:
+    ``on_failure``, ``deadline``); the source re-fetched."""
     repo.write("app/web.yaml", deployment(version))
     commit = repo.commit(version)
-    apply_yaml(
-        kubectl,
-        source_and_app(namespace, str(repo.root), "app", extra=delivery(version, steps)),
-    )
+    extra = delivery(version, steps, **delivery_options)
+    apply_yaml(kubectl, source_and_app(namespace, str(repo.root), "app", extra=extra))
     kubectl(
         "annotate",
         "gitsources.tether.dev/repo",

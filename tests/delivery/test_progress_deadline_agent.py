@@ -130,17 +130,9 @@ def test_a_canary_never_available_freezes_at_its_deadline_and_a_person_aborts_it
     start_agent("agent-a")
     v1 = canary.first_version(repo, kubectl, namespace, prometheus, CANARY_STEPS)
     broken = unready_image("registry.example/web", new_version()).rsplit(":", 1)[1]
-    repo.write("app/web.yaml", canary.deployment(broken))
-    repo.commit(broken)
-    frozen = canary.delivery(broken, CANARY_STEPS, on_failure="freeze").replace(
-        "      onFailure: freeze\n", "      onFailure: freeze\n      progressDeadline: 15s\n"
+    canary.new_commit(
+        repo, kubectl, namespace, broken, CANARY_STEPS, on_failure="freeze", deadline="15s"
     )
-    assert "progressDeadline: 15s" in frozen
-    apply_yaml(kubectl, source_and_app(namespace, str(repo.root), "app", extra=frozen))
-    kubectl(
-        "annotate", "gitsources.tether.dev/repo", "-n", namespace, "--overwrite",
-        f"tether.dev/reconcile-requested-at={broken}",
-    )  # fmt: skip
     waited(
         kubectl,
         namespace,
@@ -206,17 +198,7 @@ def test_a_promotion_that_never_finishes_is_rolled_back_at_its_deadline_across_a
         "the quota counted",
     )
     v2 = new_version()
-    repo.write("app/web.yaml", canary.deployment(v2))
-    bad = repo.commit(v2)
-    timed = canary.delivery(v2, PROMOTED_STEPS).replace(
-        "      onFailure: rollback\n", "      onFailure: rollback\n      progressDeadline: 40s\n"
-    )
-    assert "progressDeadline: 40s" in timed
-    apply_yaml(kubectl, source_and_app(namespace, str(repo.root), "app", extra=timed))
-    kubectl(
-        "annotate", "gitsources.tether.dev/repo", "-n", namespace, "--overwrite",
-        f"tether.dev/reconcile-requested-at={bad}",
-    )  # fmt: skip
+    bad = canary.new_commit(repo, kubectl, namespace, v2, PROMOTED_STEPS, deadline="40s")
 
     def web_half_rolled() -> bool:
         web = canary.deploy(kubectl, namespace, "web") or {}
