@@ -16,6 +16,5 @@ DELETION_POLICY_ANNOTATION = "tether.dev/deletion-policy"
 # ``tether rollback`` asks through the App: a JSON object
 # ``{"to": REV | null, "reason": ..., "by": ..., "at": ...}``, acted on once per ``at``.
 ROLLBACK_REQUEST_ANNOTATION = "tether.dev/rollback-request"
-# ``tether rollout promote|abort|retry`` (tether.delivery.model.ACTION_ANNOTATION and its -by,
-# -reason companions): a change is news for the App's worker.
-ROLLOUT_ACTION = "tether.dev/rollout-action"
+# ``tether rollout promote|abort|retry`` write tether.delivery.model.ACTION_ANNOTATION (and its
+# -by, -reason companions), defined beside the rollout model that reads it.

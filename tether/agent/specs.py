@@ -12,10 +12,10 @@ from tether.agent.annotations import (
     FINALIZER,
     REQUESTED_ANNOTATION,
     ROLLBACK_REQUEST_ANNOTATION,
-    ROLLOUT_ACTION,
 )
 from tether.core.ignore import IgnoreRule
 from tether.core.inventory import app_identity
+from tether.delivery.model import ACTION_ANNOTATION
 from tether.reconcile.charts import DEFAULT_VALUES_KEY, ChartSpec, ValuesReference
 
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
@@ -270,7 +270,7 @@ class AppSpec:
             rollback_request=str(annotations.get(ROLLBACK_REQUEST_ANNOTATION, "")),
             delivery=tuple(spec.get("delivery") or ()),
             rollout_request=tuple(
-                sorted((k, v) for k, v in annotations.items() if k.startswith(ROLLOUT_ACTION))
+                sorted((k, v) for k, v in annotations.items() if k.startswith(ACTION_ANNOTATION))
             ),
             resource_version=str(meta.get("resourceVersion", "")),
         )
