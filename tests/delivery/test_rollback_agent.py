@@ -61,7 +61,9 @@ def gitea_repo(own_gitea: LocalGitea, tmp_path: Path) -> ForgeRepo:
         headers={"Authorization": f"token {own_gitea.admin.token}"},
         timeout=30,
     )
-    assert response.status_code == 201, response.text
+    assert response.status_code == 201, (
+        f"{response.text}\ngitea log tail:\n{own_gitea.log_path.read_text()[-2000:]}"
+    )
     work = tmp_path / name
     work.mkdir()
     forge_repo = ForgeRepo(own_gitea, RepoRef(own_gitea.admin.username, name), work)

@@ -71,7 +71,11 @@ def source_controller(
 def ready_condition(
     kubectl: Kubectl, namespace: str, name: str, controller: tuple[subprocess.Popen[bytes], Path]
 ) -> tuple[dict, dict]:
-    """Poll until the OCIRepository's Ready condition is decided; (condition, status)."""
+    """Poll until the OCIRepository's Ready condition is decided; (condition, status).
+
+    source-controller writes the conditions and the rest of its status in two patches, so a
+    Ready=True can be seen a moment before the artifact it describes: True counts as decided
+    only once ``status.artifact`` is there too."""
     deadline = time.monotonic() + _READY_WAIT
     status: dict = {}
     process, log = controller
@@ -81,7 +85,7 @@ def ready_condition(
         found = kubectl.get("ocirepository", name, namespace) or {}
         status = found.get("status") or {}
         for condition in status.get("conditions") or []:
-            decided = condition["status"] == "True" or (
+            decided = (condition["status"] == "True" and "artifact" in status) or (
                 condition["status"] == "False" and condition.get("reason") != "Progressing"
             )
             if condition["type"] == "Ready" and decided:

@@ -37,6 +37,10 @@ from tether.errors import DevClusterError
 ADMIN_USER = "tether-admin"
 ADMIN_EMAIL = "tether-admin@localhost.invalid"
 _READY_SECONDS = 90.0
+# How long SQLite waits for a lock (Gitea's default is 0.5 s). A failed token lookup does not
+# fail the request: Gitea treats it as unauthenticated ("token is required", 401), which on a
+# loaded machine made a valid admin token look wrong. WAL keeps readers off the writer's lock.
+_SQLITE_BUSY_MS = 20_000
 _ROOT_OVERRIDE = "GITEA_I_AM_BEING_UNSAFE_RUNNING_AS_ROOT"
 
 
@@ -142,6 +146,8 @@ STATIC_ROOT_PATH = {gitea_static_root()}
 [database]
 DB_TYPE = sqlite3
 PATH = {data}/gitea.db
+SQLITE_TIMEOUT = {_SQLITE_BUSY_MS}
+SQLITE_JOURNAL_MODE = WAL
 
 [repository]
 ROOT = {self.directory}/repositories
