@@ -94,7 +94,13 @@ class AppWorkers:
         self.audit = audit
         self.slots = asyncio.Semaphore(settings.max_concurrent)
         self.delivery = AgentDelivery(
-            client, status, events, alerts, audit, hold_rollbacks=settings.test_hold_rollbacks
+            client,
+            status,
+            events,
+            alerts,
+            audit,
+            hold_rollbacks=settings.test_hold_rollbacks,
+            crash_after_fast_restore=settings.test_crash_after_fast_restore,
         )
         self.lifecycle = AppLifecycle(
             connection, client, status, events, audit, f"agent/{settings.identity}", settings

@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import signal
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -52,6 +54,7 @@ class AgentDelivery:
         audit: AuditStore,
         *,
         hold_rollbacks: bool = False,
+        crash_after_fast_restore: bool = False,
     ) -> None:
         self.client = client
         self.status = status
@@ -65,6 +68,8 @@ class AgentDelivery:
         self.rollback_host: RollbackHost | None = None
         self.rollbacks: dict[str, asyncio.Task[None]] = {}  # running, by App
         self.hold_rollbacks = hold_rollbacks  # tests only: AgentSettings.test_hold_rollbacks
+        # tests only: AgentSettings.test_crash_after_fast_restore
+        self.crash_after_fast_restore = crash_after_fast_restore
 
     def shaper(self, state: AppState, gate: Gate) -> ManifestShaper:
         """How this pass shapes ``state``'s render: the App's AnalysisTemplates taken out (they
@@ -215,6 +220,15 @@ class _Outlet:
             self.state.poke(why)
         else:
             asyncio.get_running_loop().call_later(after, self.state.poke, why)
+
+    def restored(self, target: str) -> None:
+        if self.delivery.crash_after_fast_restore:
+            log.warning(
+                "%s: crashing after the fast restore of %s (tests only)",
+                self.state.spec.key,
+                target,
+            )
+            os.kill(os.getpid(), signal.SIGKILL)
 
     def rollback(self, request: Mapping[str, str]) -> None:
         self.delivery.start_rollback(self.state, request)

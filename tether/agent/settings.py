@@ -39,6 +39,9 @@ class AgentSettings:
     # ``status.pendingRollback`` and this replica never runs it, so a test can kill the agent
     # between the abort and the rollback and show that another replica runs it.
     test_hold_rollbacks: bool = False
+    # Tests only (a hidden flag): the agent kills itself (SIGKILL) right after a failed
+    # analysis' fast restore of stable, before the abort is recorded (decision 0032).
+    test_crash_after_fast_restore: bool = False
 
     def owns(self, app_key: str) -> bool:
         """True when the app ``namespace/name`` belongs to this replica's shard."""

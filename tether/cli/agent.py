@@ -164,6 +164,15 @@ def agent(
             "by this replica (so a test can kill it in between).",
         ),
     ] = False,
+    test_crash_after_fast_restore: Annotated[
+        bool,
+        typer.Option(
+            "--test-crash-after-fast-restore",
+            hidden=True,
+            help="Tests only: the agent kills itself right after a failed analysis' fast "
+            "restore of stable, before the abort is recorded.",
+        ),
+    ] = False,
     log_level: Annotated[str, typer.Option("--log-level")] = "info",
     kubeconfig: KubeconfigOpt = None,
     context: ContextOpt = None,
@@ -200,6 +209,7 @@ def agent(
         fetches_per_namespace=fetches_per_namespace,
         default_service_account=_account_name(default_service_account),
         test_hold_rollbacks=test_hold_rollbacks,
+        test_crash_after_fast_restore=test_crash_after_fast_restore,
     )
     try:
         asyncio.run(

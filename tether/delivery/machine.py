@@ -361,12 +361,13 @@ def _analysis(run: _Run, step: AnalysisStep) -> bool:
         return False
     run.status = replace(status, analysis=current)
     detail = "; ".join(current.reasons) or current.phase
-    if current.phase == _SUCCESSFUL:
+    verdict = _verdict(current)
+    if verdict == "passed":
         run.decide("passed", f"analysis {current.name}: {detail}")
         run.event("Normal", "AnalysisSuccessful", f"analysis {current.name} passed: {detail}")
         run.move(status.step + 1)
         return True
-    if current.phase in _UNDECIDED and not current.refused:
+    if verdict == "undecided":
         message = (
             f"analysis {current.name} was {current.phase.lower()} at step {status.step}: "
             f"{detail}; "
@@ -379,6 +380,27 @@ def _analysis(run: _Run, step: AnalysisStep) -> bool:
         return False
     _fail(run, f"analysis {current.name} {current.phase.lower()}: {detail}", current)
     return False
+
+
+def _verdict(analysis: AnalysisStatus) -> str:
+    """What a finished analysis means for the rollout: passed, undecided (it pauses and
+    alerts) or failed (``onFailure`` applies)."""
+    if analysis.phase == _SUCCESSFUL:
+        return "passed"
+    if analysis.phase in _UNDECIDED and not analysis.refused:
+        return "undecided"
+    return "failed"
+
+
+def aborts_at_once(spec: DeliverySpec, analysis: AnalysisStatus) -> bool:
+    """True when ``analysis``' verdict will abort ``spec``'s rollout (it failed and
+    ``onFailure`` is rollback): the runner may restore stable before the pass that records
+    the abort (decision 0032)."""
+    return (
+        analysis.finished
+        and _verdict(analysis) == "failed"
+        and spec.on_failure is OnFailure.ROLLBACK
+    )
 
 
 def _webhook(run: _Run, step: Webhook) -> bool:
@@ -499,6 +521,7 @@ __all__ = [
     "GateStatus",
     "StartAnalysis",
     "WakeUp",
+    "aborts_at_once",
     "advance",
     "replica_split",
 ]

@@ -13,15 +13,16 @@ live ReplicaSets and Services go through the runner's client.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from tether.cluster.client import KubeClient
+from tether.cluster.client import KubeClient, Resource
 from tether.core import Manifest
 from tether.delivery import bluegreen, traffic
-from tether.delivery.model import DeliverySpec, Phase, RolloutStatus
+from tether.delivery.model import TRACK_LABEL, DeliverySpec, Phase, RolloutStatus
 from tether.delivery.shaping import (
     find_target,
     leave_replicas,
@@ -98,6 +99,36 @@ def _routed_sizes(
     if not routed or not status.phase.active:
         return manifests
     return with_replicas(manifests, spec, {spec.target.name: total})
+
+
+async def restore_stable(
+    client: KubeClient, namespace: str, spec: DeliverySpec, total: int | None
+) -> bool:
+    """Put every request back on stable at once, ahead of the pass that records the abort
+    (decision 0032): for a canary split by replicas, stable scaled to ``total`` (None: an HPA
+    sizes it) and the candidate deleted, both at once. False, nothing done, for the
+    strategies whose way back is a route or a Service write: their pass does it. The pass
+    that follows applies the same sizes (server-side, forced), so it takes the fields back."""
+    if spec.blue_green is not None or spec.canary is None or spec.canary.routing is not None:
+        return False
+    deployments = await client.resource("apps/v1", spec.target.kind)
+    scaled = (
+        client.merge_patch(deployments, namespace, spec.target.name, {"spec": {"replicas": total}})
+        if total is not None
+        else asyncio.sleep(0)
+    )
+    await asyncio.gather(scaled, _take_down_candidate(client, deployments, namespace, spec))
+    return True
+
+
+async def _take_down_candidate(
+    client: KubeClient, deployments: Resource, namespace: str, spec: DeliverySpec
+) -> None:
+    """Delete the candidate Deployment if it is the one Tether derived (its track label)."""
+    live = await client.get(deployments, namespace, spec.candidate_name)
+    labels = ((live or {}).get("metadata") or {}).get("labels") or {}
+    if live is not None and labels.get(TRACK_LABEL) == spec.track:
+        await client.delete(deployments, namespace, spec.candidate_name)
 
 
 async def shape_traffic(

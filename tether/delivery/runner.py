@@ -42,6 +42,7 @@ from tether.delivery.machine import (
     Event,
     StartAnalysis,
     WakeUp,
+    aborts_at_once,
     advance,
 )
 from tether.delivery.model import (
@@ -104,6 +105,11 @@ class Outlet(Protocol):
         """Run a pass of the App in ``after`` seconds."""
         ...
 
+    def restored(self, target: str) -> None:
+        """``target``'s stable was just restored ahead of the pass that records its abort
+        (the agent's tests-only crash point: ``--test-crash-after-fast-restore``)."""
+        ...
+
     def rollback(self, request: Mapping[str, str]) -> None:
         """Roll the App back to its last good render and quarantine the candidate's commit,
         once the pass under way has ended (``tether.delivery.rollback.abort``); ``request``
@@ -125,6 +131,8 @@ class AppRollouts:
     saving: asyncio.Lock = field(default_factory=asyncio.Lock)
     lingering: set[str] = field(default_factory=set)  # targets whose candidate outlives them
     identity: str = ""  # the ServiceAccount the App is applied as: its analyses run as it too
+    # each target's size at the last pass (None: its HPA sizes it), for a fast restore
+    sizes: dict[str, int | None] = field(default_factory=dict)
 
     @property
     def moving(self) -> bool:
@@ -220,6 +228,7 @@ class DeliveryRunner:
             lives[spec.target.key] = live
             sized = autoscaled_replicas(manifests, spec, live)
             observations = _observe(spec, rollouts, head, revision, live, candidate, request, sized)
+            rollouts.sizes[spec.target.key] = observations.total if sized is None else None
             machine = routing.machine_spec(spec)
             step = advance(machine, rollouts.statuses.get(spec.target.key), observations)
             rollouts.statuses[spec.target.key] = step.status
@@ -398,7 +407,31 @@ class DeliveryRunner:
         if _same_step(current, digest, start.step):
             _set_status(rollouts, key, replace(current, analysis=result))
             await rollouts.save()
+            if aborts_at_once(routing.machine_spec(spec), result):
+                await self._restore_stable(rollouts, spec)
             rollouts.outlet.poke(0, f"analysis of {key} finished: {result.phase}")
+
+    async def _restore_stable(self, rollouts: AppRollouts, spec: DeliverySpec) -> None:
+        """The fast path of a failed analysis (decision 0032): stable back on every replica
+        and the candidate deleted as soon as the verdict is saved, before the pass that
+        records the abort (status, Event, audit rows, alert, rollback and quarantine). The
+        verdict is in the App's status first, so a replica killed right after this still
+        aborts once on the next pass, which applies the same sizes. Done as the App's
+        identity, as its pass applies; a failure is logged and left to that pass."""
+        key = spec.target.key
+        if key not in rollouts.sizes:
+            return  # no pass of this replica sized it yet: the pass does it all
+        client = self.client.impersonating(rollouts.identity) if rollouts.identity else self.client
+        try:
+            done = await routing.restore_stable(
+                client, rollouts.namespace, spec, rollouts.sizes[key]
+            )
+        except TetherError as error:
+            log.warning("could not restore the stable of %s in %s: %s", key, rollouts.app, error)
+            return
+        if done:
+            log.info("%s: %s restored to stable ahead of its abort", rollouts.app, key)
+            rollouts.outlet.restored(key)
 
     async def _target(self, rollouts: AppRollouts, spec: DeliverySpec) -> dict[str, Any] | None:
         """The live Git name's Deployment (``valueFrom.fieldRef`` arguments read its metadata:
