@@ -421,7 +421,17 @@ def test_on_failure_freeze_holds_the_canary_until_a_person_aborts_or_retries(
     by_hand = next(d for d in decisions if d["decision"] == "aborted")
     assert by_hand["actor"] not in ("", "agent", "unknown user")
     assert "error budget gone" in by_hand["reason"] and by_hand["revision"] == commit
+    # who decided: the name as claimed, the writer the API server recorded, never "verified"
+    assert by_hand["claimedBy"] == by_hand["actor"] and by_hand["verified"] is False
+    assert by_hand["writtenWith"].startswith("tether-cli (Update at ")
     assert [d["decision"] for d in decisions].count("frozen") == 1
+    # a second abort is refused by the CLI, which says what to do instead and writes nothing
+    written = (kubectl.get("apps.tether.dev", "web", namespace) or {})["metadata"]["annotations"]
+    code, out, _ = cli("rollout", "abort", "web", "-n", namespace, kube)
+    said = " ".join(out.split())  # the console wraps at 80 columns
+    assert code == 1 and "already aborted" in said and "`tether rollout retry web`" in said
+    app = kubectl.get("apps.tether.dev", "web", namespace) or {}
+    assert app["metadata"]["annotations"] == written
     # retry rolls the same commit out again from step 0, with no annotation tricks
     code, _, err = cli("rollout", "retry", "web", "-n", namespace, kube)
     assert code == 0, err

@@ -12,9 +12,12 @@ from tether.delivery.machine import (
     Alert,
     CallWebhook,
     Decision,
+    Event,
     StartAnalysis,
     WakeUp,
+    aborts_at_once,
     advance,
+    refusal,
     replica_split,
 )
 from tether.delivery.model import (
@@ -29,6 +32,7 @@ from tether.delivery.model import (
     Version,
     read_delivery,
     read_request,
+    request_writer,
 )
 
 T0 = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
@@ -192,6 +196,58 @@ def test_abort_by_hand_and_retry() -> None:
     assert retried.status.aborted == ()
 
 
+def test_an_abort_once_promotion_has_begun_is_refused_and_names_tether_rollback() -> None:
+    spec = canary(STEPS)
+    promoting = RolloutStatus(
+        phase=Phase.PROMOTING, step=4, weight=100, candidate=HEAD, stable=STABLE
+    ).at_step(4, T0)
+    abort = RolloutRequest("abort", "1", "erin", "looks slow")
+    result = advance(spec, promoting, seen(request=abort, candidate_available=4))
+    assert result.status.phase is Phase.PROMOTING and result.status.handled_action == "abort@1"
+    assert not any(isinstance(a, (Abort, Decision)) for a in result.actions)
+    (event,) = [a for a in result.actions if isinstance(a, Event)]
+    assert (event.type, event.reason) == ("Warning", "RolloutRequestRefused")
+    assert "erin" in event.message and "`tether rollback APP --reason ...`" in event.message
+
+
+@pytest.mark.parametrize("action", ["promote", "abort", "retry"])
+@pytest.mark.parametrize("phase", list(Phase))
+def test_every_gesture_a_phase_refuses_says_what_to_do_instead(action: str, phase: Phase) -> None:
+    said = refusal(action, phase, "web")
+    acts = {
+        "promote": (Phase.PROGRESSING, Phase.PAUSED, Phase.INCONCLUSIVE, Phase.FROZEN),
+        "abort": (Phase.PROGRESSING, Phase.PAUSED, Phase.INCONCLUSIVE, Phase.FROZEN),
+        "retry": (Phase.ABORTED, Phase.FROZEN, Phase.INCONCLUSIVE),
+    }[action]
+    if phase in acts:
+        assert said == ""
+        return
+    # a way forward: a command to run (never the refused one), or a push to Git
+    suggested = [
+        c
+        for c in (
+            "rollback web",
+            "rollout retry web",
+            "rollout promote web",
+            "rollout abort web",
+            "rollout status",
+        )
+        if f"`tether {c}" in said
+    ]
+    assert suggested or "push a new version" in said, said
+    assert f"`tether rollout {action} web`" not in said
+
+
+def test_only_a_failed_verdict_with_on_failure_rollback_restores_stable_at_once() -> None:
+    failed = AnalysisStatus(2, "error-rate", "Failed", (), ("error-rate: Failed",))
+    refused = AnalysisStatus(2, "error-rate", "Error", (), ("forbidden",), refused=True)
+    assert aborts_at_once(canary(STEPS), failed)
+    assert aborts_at_once(canary(STEPS), refused)  # a refused Job fails, never pauses
+    assert not aborts_at_once(canary(STEPS, "freeze"), failed)
+    for phase in ("Successful", "Inconclusive", "Error", "Running"):
+        assert not aborts_at_once(canary(STEPS), replace(failed, phase=phase))
+
+
 def test_the_webhook_gate_is_called_then_judged() -> None:
     spec = canary([{"webhook": {"url": "https://gate.example/check"}}, {"setWeight": 100}])
     asking = advance(spec, None, seen())
@@ -273,3 +329,45 @@ def test_an_analysis_error_pauses_like_inconclusive_and_never_aborts() -> None:
     assert result.status.phase is Phase.INCONCLUSIVE
     assert not any(isinstance(a, Abort) for a in result.actions)
     assert "error" in result.status.message
+
+
+def test_a_person_s_decision_records_the_claimed_name_and_the_recorded_writer_unverified() -> None:
+    managed = [
+        {"manager": "tether", "operation": "Apply", "fieldsV1": {"f:spec": {}}},
+        {
+            "manager": "kubectl-annotate",
+            "operation": "Update",
+            "time": "2026-11-28T08:00:00Z",
+            "fieldsV1": {
+                "f:metadata": {
+                    "f:annotations": {
+                        "f:tether.dev/rollout-action": {},
+                        "f:tether.dev/rollout-action-by": {},
+                    }
+                }
+            },
+        },
+    ]
+    writer = request_writer(managed)
+    assert writer == "kubectl-annotate (Update at 2026-11-28T08:00:00Z)"
+    assert request_writer(managed[:1]) == ""
+    request = read_request(
+        {"tether.dev/rollout-action": "abort@1", "tether.dev/rollout-action-by": "mallory"},
+        writer,
+    )
+    assert request is not None
+    spec = canary(STEPS)
+    result = advance(spec, advance(spec, None, seen()).status, seen(request=request))
+    (decision,) = [a for a in result.actions if isinstance(a, Decision)]
+    assert decision.actor == "mallory" and decision.request == request
+    assert request.provenance() == {
+        "claimedBy": "mallory",
+        "writtenWith": writer,
+        "verified": False,
+    }
+    (abort,) = [a for a in result.actions if isinstance(a, Abort)]
+    assert abort.request == request
+    (aborted,) = [
+        a for a in result.actions if isinstance(a, Event) and a.reason == "RolloutAborted"
+    ]
+    assert "aborted by mallory (claimed, unverified)" in aborted.message

@@ -91,7 +91,9 @@ class AgentDelivery:
         async def rollout(revision: Revision, manifests: list[Manifest]) -> list[Manifest]:
             rollouts.identity = state.identity  # analyses run as the App is applied
             specs = read_delivery(state.spec.delivery, state.spec.key)
-            request = read_request(dict(state.spec.rollout_request))
+            request = read_request(
+                dict(state.spec.rollout_request), state.spec.rollout_request_writer
+            )
             return await self.runner.shape(rollouts, specs, request, revision, manifests, templates)
 
         gated = gate(state, rollout)
@@ -108,7 +110,7 @@ class AgentDelivery:
         rollouts = self.apps.get(state.spec.key)
         if rollouts is None or not state.spec.delivery:
             return False
-        request = read_request(dict(state.spec.rollout_request))
+        request = read_request(dict(state.spec.rollout_request), state.spec.rollout_request_writer)
         handled = {s.handled_action for s in (rollouts.statuses or {}).values()}
         return rollouts.moving or (request is not None and request.key not in handled)
 

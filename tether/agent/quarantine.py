@@ -315,7 +315,7 @@ class Quarantines:
 def _retry(state: AppState) -> Retry | None:
     """A ``tether rollout retry`` of the App that its rollouts have not acted on yet: the
     person asks for the quarantined head to be tried again."""
-    request = read_request(dict(state.spec.rollout_request))
+    request = read_request(dict(state.spec.rollout_request), state.spec.rollout_request_writer)
     if request is None or request.action != "retry":
         return None
     delivery = (state.status or {}).get("delivery") or {}

@@ -15,7 +15,7 @@ from tether.agent.annotations import (
 )
 from tether.core.ignore import IgnoreRule
 from tether.core.inventory import app_identity
-from tether.delivery.model import ACTION_ANNOTATION
+from tether.delivery.model import ACTION_ANNOTATION, request_writer
 from tether.reconcile.charts import DEFAULT_VALUES_KEY, ChartSpec, ValuesReference
 
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
@@ -209,6 +209,8 @@ class AppSpec:
     # a mistake fails the pass with its message), and the rollout-action annotations
     delivery: tuple[dict[str, Any], ...] = ()
     rollout_request: tuple[tuple[str, str], ...] = ()
+    # who wrote the rollout-action annotation, as managedFields record it (decision 0032)
+    rollout_request_writer: str = ""
     resource_version: str = field(default="", compare=False)
 
     @property
@@ -272,6 +274,7 @@ class AppSpec:
             rollout_request=tuple(
                 sorted((k, v) for k, v in annotations.items() if k.startswith(ACTION_ANNOTATION))
             ),
+            rollout_request_writer=request_writer(meta.get("managedFields") or []),
             resource_version=str(meta.get("resourceVersion", "")),
         )
 

@@ -3,11 +3,14 @@
 The CLI never touches the workloads: a gesture is an annotation on the App
 (``tether.dev/rollout-action: promote@<time>``, with who asked, from the API server's
 SelfSubjectReview, and why), which the agent acts on once and records in the audit trail as
-that person's decision. ``status`` reads ``App.status.delivery``.
+that person's decision (the name as claimed: decision 0032). A gesture the rollout's phase
+refuses is not written: the command says why and what to do instead, and exits 1.
+``status`` reads ``App.status.delivery``.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any
 
 import typer
@@ -19,9 +22,13 @@ from tether.cli import output
 from tether.cli.agent import ContextOpt, KubeconfigOpt, NamespaceOpt, _run
 from tether.cluster.client import ApiError, KubeClient
 from tether.core.actor import default_actor
-from tether.delivery.model import ACTION_ANNOTATION
+from tether.delivery.machine import refusal
+from tether.delivery.model import ACTION_ANNOTATION, RolloutStatus
 from tether.errors import ClusterError
 
+# The field manager of a gesture's write: what the App's managedFields show the agent (a name
+# the client chooses, so a hint, not an identity: decision 0032).
+FIELD_MANAGER = "tether-cli"
 rollout_app = typer.Typer(
     help="Look at and steer an App's progressive delivery (canary, blue-green).",
     no_args_is_help=True,
@@ -70,7 +77,14 @@ def _gesture(action: str, help_text: str) -> None:
         kubeconfig: KubeconfigOpt = None,
         context: ContextOpt = None,
     ) -> None:
-        async def go(client: KubeClient) -> str:
+        async def go(client: KubeClient) -> tuple[str, list[str]]:
+            apps = await client.resource(crds.API_VERSION, "App")
+            found = await client.get(apps, namespace, name)
+            if found is None:
+                raise ClusterError(f"App {namespace}/{name} not found")
+            refused = refusals(action, found, name)
+            if refused:
+                return "", refused
             who = await whoami(client)
             stamp = now()
             annotations = {
@@ -79,13 +93,21 @@ def _gesture(action: str, help_text: str) -> None:
                 f"{ACTION_ANNOTATION}-reason": reason or None,
                 REQUESTED_ANNOTATION: stamp,
             }
-            apps = await client.resource(crds.API_VERSION, "App")
-            await client.merge_patch(
-                apps, namespace, name, {"metadata": {"annotations": annotations}}
+            await client.request(
+                "PATCH",
+                apps.path(namespace, name),
+                what=f"App {namespace}/{name}",
+                params={"fieldManager": FIELD_MANAGER},
+                body=json.dumps({"metadata": {"annotations": annotations}}).encode(),
+                content_type="application/merge-patch+json",
             )
-            return who
+            return who, []
 
-        who = _run(kubeconfig, context, go)
+        who, refused = _run(kubeconfig, context, go)
+        if refused:
+            for line in refused:
+                output.out.print(f"{action} of {namespace}/{name} not requested: {line}")
+            raise typer.Exit(1)
         output.out.print(
             f"{action} of {namespace}/{name} requested as {who}: the agent acts on it once "
             f"(see `tether rollout status {name} -n {namespace}`)"
@@ -95,6 +117,18 @@ def _gesture(action: str, help_text: str) -> None:
     rollout_app.command(
         name=action, epilog=f"Example:\n\n  tether rollout {action} web -n team-a --reason '...'"
     )(command)
+
+
+def refusals(action: str, app: dict[str, Any], name: str) -> list[str]:
+    """Why ``action`` would do nothing to any of ``app``'s rollouts, one line per target, as
+    its status says now; [] when one of them would act on it (or no rollout was seen yet: the
+    agent decides, and refuses with an Event if it must)."""
+    delivery = (app.get("status") or {}).get("delivery") or {}
+    statuses = {key: s for key, raw in delivery.items() if (s := RolloutStatus.of(raw))}
+    said = {key: refusal(action, s.phase, name) for key, s in statuses.items()}
+    if not said or not all(said.values()):
+        return []
+    return [f"{key} is {statuses[key].phase.value}: {why}" for key, why in said.items()]
 
 
 _gesture("promote", "Go past the current step: an indefinite pause, an inconclusive analysis.")

@@ -72,6 +72,7 @@ class Abort:
     reason: str
     evidence: tuple[str, ...]
     actor: str
+    request: RolloutRequest | None = None  # a person's gesture: what it claims (decision 0032)
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,7 @@ class Decision:
     reason: str
     step: int
     revision: str
+    request: RolloutRequest | None = None  # a person's gesture: what it claims (decision 0032)
 
 
 @dataclass(frozen=True)
@@ -144,9 +146,15 @@ class _Run:
     status: RolloutStatus
     actions: list[Action] = field(default_factory=list)
 
-    def decide(self, decision: str, reason: str, actor: str = AGENT) -> None:
+    def decide(
+        self,
+        decision: str,
+        reason: str,
+        actor: str = AGENT,
+        request: RolloutRequest | None = None,
+    ) -> None:
         revision = self.status.candidate.revision if self.status.candidate else ""
-        self.actions.append(Decision(decision, actor, reason, self.status.step, revision))
+        self.actions.append(Decision(decision, actor, reason, self.status.step, revision, request))
         self.status = replace(self.status, decisions=self.status.decisions + 1)
 
     def event(self, type_: str, reason: str, message: str) -> None:
@@ -223,39 +231,83 @@ def _start(run: _Run, reason: str, message: str) -> None:
     run.decide("started", message)
 
 
+# The phases in which the machine acts on each gesture; in any other it refuses, saying what
+# to do instead (``refusal``).
+ACCEPTED: dict[str, tuple[Phase, ...]] = {
+    "promote": (Phase.PROGRESSING, Phase.PAUSED, Phase.INCONCLUSIVE, Phase.FROZEN),
+    "abort": (Phase.PROGRESSING, Phase.PAUSED, Phase.INCONCLUSIVE, Phase.FROZEN),
+    "retry": (Phase.ABORTED, Phase.FROZEN, Phase.INCONCLUSIVE),
+}
+
+
+def refusal(action: str, phase: Phase, app: str = "APP") -> str:
+    """Why ``tether rollout ACTION`` does nothing to a rollout in ``phase``, and what does
+    instead; "" when the machine acts on it. The Event the agent raises and what the CLI
+    prints before writing the gesture (``app``: the App's name in the commands it suggests)."""
+    if phase in ACCEPTED.get(action, ()):
+        return ""
+    rollback = f"`tether rollback {app} --reason ...` puts the previous version back"
+    instead = {
+        ("abort", Phase.PROMOTING): (
+            "promotion has begun: the Git name is already rolling out the candidate's "
+            f"template, so taking the candidate down would not bring stable back; {rollback}"
+        ),
+        ("retry", Phase.PROMOTING): (
+            "nothing failed: promotion is under way; if the new version is bad, "
+            f"{rollback} once it is done"
+        ),
+        ("abort", Phase.PROMOTED): f"no rollout is under way: {rollback}",
+        ("abort", Phase.ABORTED): (
+            "the rollout is already aborted and stable serves; "
+            f"`tether rollout retry {app}` rolls the version out again"
+        ),
+        ("promote", Phase.PROMOTING): (
+            "promotion is already under way; `tether rollout status` shows when it is done"
+        ),
+        ("promote", Phase.PROMOTED): (
+            "no rollout is under way: push a new version to Git to start one"
+        ),
+        ("promote", Phase.ABORTED): (
+            f"the version was aborted: `tether rollout retry {app}` rolls it out again from "
+            "step 0, and pushing a fix starts a new rollout"
+        ),
+        ("retry", Phase.PROMOTED): ("no rollout failed: push a new version to Git to start one"),
+    }
+    steer = (
+        f"`tether rollout promote {app}` goes past the step, "
+        f"`tether rollout abort {app}` takes the candidate down"
+    )
+    if phase is Phase.PAUSED:
+        return f"nothing failed: the rollout waits at a pause; {steer}"
+    return instead.get(
+        (action, phase), f"nothing failed: the rollout is {phase.value} and goes on; {steer}"
+    )
+
+
 def _handle_request(run: _Run, request: RolloutRequest) -> None:
-    """A person's promote / abort / retry, acted on once, recorded as their decision."""
+    """A person's promote / abort / retry, acted on once, recorded as their decision (the
+    name the gesture claims, marked unverified: decision 0032); one the rollout's phase does
+    not allow is refused, and the Event says what to do instead."""
     status = run.status
-    who = request.by or "unknown user"
+    who, actor = request.who, request.by or "unknown user"
     why = request.reason or f"`tether rollout {request.action}`"
-    if request.action == "promote" and status.phase in (
-        Phase.PROGRESSING,
-        Phase.PAUSED,
-        Phase.INCONCLUSIVE,
-        Phase.FROZEN,
-    ):
+    refused = refusal(request.action, status.phase)
+    if refused:
+        message = f"{request.action} by {who} refused in phase {status.phase.value}: {refused}"
+        run.event("Warning", "RolloutRequestRefused", message)
+        return
+    if request.action == "promote":
         skipped = _describe(run.spec, status.step)
-        run.decide("promoted", f"{why}: skipped {skipped}", who)
+        run.decide("promoted", f"{why}: skipped {skipped}", actor, request)
         run.move(status.step + 1, Phase.PROGRESSING, f"promoted by {who}")
         run.event("Normal", "RolloutPromotedByHand", f"{who} promoted past {skipped}")
         return
-    if request.action == "abort" and status.phase.active and status.phase is not Phase.PROMOTING:
-        _abort(run, f"aborted by {who}: {why}", (), who)
+    if request.action == "abort":
+        _abort(run, f"aborted by {who}: {why}", (), actor, request)
         return
-    if request.action == "retry" and status.phase in (
-        Phase.ABORTED,
-        Phase.FROZEN,
-        Phase.INCONCLUSIVE,
-    ):
-        run.status = replace(status, aborted=())
-        _start(run, "RolloutRetried", f"retried by {who}: {why}")
-        run.decide("retried", why, who)
-        return
-    run.event(
-        "Normal",
-        "RolloutRequestIgnored",
-        f"{request.action} by {who} ignored: the rollout is {status.phase.value}",
-    )
+    run.status = replace(status, aborted=())
+    _start(run, "RolloutRetried", f"retried by {who}: {why}")
+    run.decide("retried", why, actor, request)
 
 
 def _describe(spec: DeliverySpec, step: int) -> str:
@@ -448,7 +500,13 @@ def _fail(run: _Run, reason: str, analysis: AnalysisStatus | None) -> None:
     _abort(run, reason, evidence, AGENT)
 
 
-def _abort(run: _Run, reason: str, evidence: tuple[str, ...], actor: str) -> None:
+def _abort(
+    run: _Run,
+    reason: str,
+    evidence: tuple[str, ...],
+    actor: str,
+    request: RolloutRequest | None = None,
+) -> None:
     candidate = run.status.candidate
     digest = candidate.digest if candidate else ""
     message = f"{reason}; the candidate was taken down, stable serves"
@@ -459,8 +517,8 @@ def _abort(run: _Run, reason: str, evidence: tuple[str, ...], actor: str) -> Non
         message=message,
         aborted=(*run.status.aborted, digest) if digest else run.status.aborted,
     )
-    run.decide("aborted", reason, actor)
-    run.actions.append(Abort(reason, evidence, actor))
+    run.decide("aborted", reason, actor, request)
+    run.actions.append(Abort(reason, evidence, actor, request))
     run.event("Warning", "RolloutAborted", message)
     run.alert("RolloutAborted", "error", message)
 
@@ -511,6 +569,7 @@ def _promoting(run: _Run) -> bool:
 
 
 __all__ = [
+    "ACCEPTED",
     "Abort",
     "Action",
     "Advance",
@@ -523,5 +582,6 @@ __all__ = [
     "WakeUp",
     "aborts_at_once",
     "advance",
+    "refusal",
     "replica_split",
 ]

@@ -420,20 +420,41 @@ class RolloutStatus:
 
 @dataclass(frozen=True)
 class RolloutRequest:
-    """A person's gesture read from the App's rollout-action annotation."""
+    """A person's gesture read from the App's rollout-action annotation.
+
+    ``by`` is who the annotation CLAIMS asked: anyone who may patch the App can write any name
+    there. ``written_with`` is what the API server recorded of the write (the field manager
+    that owns the annotation, its operation and time, from ``managedFields``): the time is the
+    server's, the manager a name the client chose. Neither is an identity the API server
+    checked, so a request is never ``verified`` today (decision 0032)."""
 
     action: str  # promote | abort | retry
     at: str  # the annotation's timestamp: the request's identity
-    by: str = ""  # who asked (tether.dev/rollout-action-by)
+    by: str = ""  # who asked, as claimed (tether.dev/rollout-action-by)
     reason: str = ""
+    written_with: str = ""  # "tether-cli (Update at 2026-11-28T08:00:00Z)", "" when unknown
 
     @property
     def key(self) -> str:
         return f"{self.action}@{self.at}"
 
+    @property
+    def who(self) -> str:
+        """The claimed name, marked as claimed, for Events and messages."""
+        return f"{self.by or 'unknown user'} (claimed, unverified)"
 
-def read_request(annotations: Mapping[str, str]) -> RolloutRequest | None:
-    """The rollout-action annotation (``promote@2026-11-27T22:00:00Z``), or None."""
+    def provenance(self) -> dict[str, Any]:
+        """What an audit row records of who decided: claimed, recorded, verified."""
+        return {
+            "claimedBy": self.by,
+            "writtenWith": self.written_with,
+            "verified": False,
+        }
+
+
+def read_request(annotations: Mapping[str, str], written_with: str = "") -> RolloutRequest | None:
+    """The rollout-action annotation (``promote@2026-11-27T22:00:00Z``), or None;
+    ``written_with``: ``request_writer`` of the App's managedFields."""
     raw = annotations.get(ACTION_ANNOTATION, "")
     action, _, at = raw.partition("@")
     if action not in ACTIONS or not at:
@@ -443,7 +464,25 @@ def read_request(annotations: Mapping[str, str]) -> RolloutRequest | None:
         at,
         annotations.get(ACTION_ANNOTATION + "-by", ""),
         annotations.get(ACTION_ANNOTATION + "-reason", ""),
+        written_with,
     )
+
+
+def request_writer(managed_fields: Sequence[Mapping[str, Any]]) -> str:
+    """Who wrote the rollout-action annotation as the API server recorded it: the field
+    manager owning it, with its operation and time ("" when no entry owns it). The manager
+    is a name the writing client chose (``tether-cli``, ``kubectl-annotate``, ...)."""
+    wanted = f"f:{ACTION_ANNOTATION}"
+    for entry in managed_fields:
+        annotations = ((entry.get("fieldsV1") or {}).get("f:metadata") or {}).get(
+            "f:annotations"
+        ) or {}
+        if wanted in annotations:
+            return (
+                f"{entry.get('manager') or 'unnamed'} "
+                f"({entry.get('operation') or '?'} at {entry.get('time') or '?'})"
+            )
+    return ""
 
 
 # -- reading spec.delivery ------------------------------------------------------------------

@@ -184,6 +184,7 @@ async def abort_candidate(
             "actor": abort.actor,
             "revision": candidate.revision if candidate else "",
             "digest": candidate.digest if candidate else "",
+            **(abort.request.provenance() if abort.request else {}),
         },
     )
     rollouts.outlet.rollback(rollback_request(status, abort))
@@ -545,6 +546,7 @@ def _decision_record(decision: Decision) -> dict[str, Any]:
         "reason": decision.reason,
         "step": decision.step,
         "revision": decision.revision,
+        **(decision.request.provenance() if decision.request else {}),
     }
 
 
