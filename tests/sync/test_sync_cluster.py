@@ -157,14 +157,17 @@ def test_crd_and_its_custom_resource_in_one_sync(
     repo.write("crd.yaml", CRD.format(group=group)).write(
         "widget.yaml", WIDGET.format(group=group)
     ).commit()
-    code, report = sync(cli, repo, "widgets", namespace)
+    # No controller writes a Widget's status: judged after a grace period, shortened here.
+    code, report = sync(cli, repo, "widgets", namespace, "--health-grace", "2s")
     assert code == 0, report["error"]
     assert actions(report) == {
         "CustomResourceDefinition/widgets." + group: "created",
         "Widget/gadget": "created",
     }
+    widget = next(o for o in report["health"]["objects"] if o["kind"] == "Widget")
+    assert widget["status"] == "Healthy" and "kind without a controller" in widget["message"]
     assert kubectl.get(f"widgets.{group}", "gadget", namespace)["spec"] == {"size": 3}
-    code, again = sync(cli, repo, "widgets", namespace)
+    code, again = sync(cli, repo, "widgets", namespace, "--health-grace", "2s")
     assert code == 0 and set(actions(again).values()) == {"unchanged"}
 
 

@@ -255,6 +255,14 @@ def sync(
         str,
         typer.Option("--timeout", help="How long to wait for health, e.g. 90s, 5m; 0 to not wait."),
     ] = "5m",
+    health_grace: Annotated[
+        str,
+        typer.Option(
+            "--health-grace",
+            help="How long a controller gets to write the first status of an object it was "
+            "applied for (an App's spec.health.gracePeriod), e.g. 30s; 0 to judge at once.",
+        ),
+    ] = "30s",
     output_format: OutputOpt = "text",
     verbose: Annotated[
         bool, typer.Option("-v", "--verbose", help="List unchanged objects too.")
@@ -308,6 +316,7 @@ def sync(
             allow_empty=allow_empty,
             dry_run=dry_run,
             timeout=parse_duration(timeout),
+            health_grace=parse_duration(health_grace),
             **access_settings(
                 concurrency, team, as_service_account, decryption_secret, age_key_file
             ),
