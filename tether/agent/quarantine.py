@@ -201,7 +201,11 @@ class Quarantines:
                 self,
                 state.spec.key,
                 reason=request["reason"],
-                evidence=f"requested with `tether rollback` by {request['by']} at {request['at']}",
+                # the name is the request's claim: anyone who may annotate the App writes it
+                evidence=(
+                    f"requested with `tether rollback` by {request['by']} (claimed, "
+                    f"unverified: decision 0032) at {request['at']}"
+                ),
                 actor=request["by"],
                 to=request["to"],
             )
@@ -210,7 +214,7 @@ class Quarantines:
             await self._handled(state, raw, "Failed", str(error))
             return
         message = (
-            f"rolled back to {result.stable.revision} by {result.entry.by}: "
+            f"rolled back to {result.stable.revision} by {result.entry.by} (claimed): "
             f"{result.entry.reason}; {result.entry.revision[:12]} quarantined"
         )
         await self.events.record(state.spec, "Normal", "RolledBack", message)

@@ -408,7 +408,8 @@ class DeliveryRunner:
         if _same_step(current, digest, start.step):
             _set_status(rollouts, key, replace(current, analysis=result))
             await rollouts.save()
-            if aborts_at_once(routing.machine_spec(spec), result):
+            still = _same_step(_status(rollouts, key), digest, start.step)  # after the write
+            if still and aborts_at_once(routing.machine_spec(spec), result):
                 await self._restore_stable(rollouts, spec)
             rollouts.outlet.poke(0, f"analysis of {key} finished: {result.phase}")
 
