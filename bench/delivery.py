@@ -425,8 +425,14 @@ def failed_canary(run: Run) -> float:
         "the canary to start",
     )
     back = run.measure(namespace, f"registry.example/web:{v1}")
+
+    def recorded() -> dict[str, Any] | None:
+        """The rollout once its abort is recorded: stable is restored first (decision 0032)."""
+        found = (run.app_status(namespace).get("delivery") or {}).get("Deployment/web") or {}
+        return found if found.get("phase") != "Progressing" else None
+
     # the first measurement of v2 that failed: the verdict
-    rollout = (run.app_status(namespace).get("delivery") or {}).get("Deployment/web") or {}
+    rollout = wait_for(recorded, "the abort recorded in the App's status")
     analysis = rollout.get("analysis") or {}
     failed = [m for m in analysis.get("measurements") or [] if m.get("phase") == "Failed"]
     if rollout.get("phase") != "Aborted" or not failed:
