@@ -439,13 +439,12 @@ def test_on_failure_freeze_holds_the_canary_until_a_person_aborts_or_retries(
         kubectl,
         namespace,
         tmp_path,
-        lambda: (
-            [d["decision"] for d in audit_rows(tmp_path / "audit.db", "decision")].count("started")
-            == 2
-        ),
+        # "started" is written just before "retried": wait for both
+        lambda: "retried" in [d["decision"] for d in audit_rows(tmp_path / "audit.db", "decision")],
         "the retry",
     )
-    assert any(d["decision"] == "retried" for d in audit_rows(tmp_path / "audit.db", "decision"))
+    made = [d["decision"] for d in audit_rows(tmp_path / "audit.db", "decision")]
+    assert made.count("started") == 2 and made.count("retried") == 1, made
 
 
 GATED_STEPS = """          - setWeight: 25
