@@ -300,6 +300,8 @@ def test_a_canary_whose_error_rate_rises_is_aborted_and_stable_keeps_serving(
     again = rollout(kubectl, namespace)
     assert (again["phase"], again["decisions"]) == ("Aborted", decisions)
     assert deploy(kubectl, namespace, "web-canary") is None
+    # the abort's own writes (stable resized, the candidate deleted) are not drift
+    assert "DriftDetected" not in events(kubectl, namespace)
 
 
 KILL_STEPS = """          - setWeight: 25

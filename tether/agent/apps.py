@@ -227,6 +227,7 @@ class AppWorkers:
     ) -> tuple[SyncReport | None, str]:
         spec, started = state.spec, time.monotonic()
         state.syncing = True
+        state.superseded.clear()  # this pass applies what a fast restore wrote: judged after it
         try:
             report = await run_sync(
                 source,
@@ -424,8 +425,10 @@ class AppWorkers:
 
     async def _judge_raced(self, state: AppState) -> None:
         """Changes seen while the sync ran, judged against what it left as desired: an edit that
-        raced the sync is still reported as drift (and put back) if the sync did not undo it."""
-        raced, state.raced = state.raced, {}
+        raced the sync is still reported as drift (and put back) if the sync did not undo it.
+        Those a fast restore superseded wait for the end of the next pass to start."""
+        raced = {r: live for r, live in state.raced.items() if r not in state.superseded}
+        state.raced = {r: live for r, live in state.raced.items() if r in state.superseded}
         for ref, live in raced.items():
             await self.drift.on_change(state.spec.inventory_name, ref, live)
 

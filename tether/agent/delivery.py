@@ -13,7 +13,7 @@ import contextlib
 import logging
 import os
 import signal
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from prometheus_client.metrics import MetricWrapperBase
@@ -26,7 +26,7 @@ from tether.agent.state import AppState
 from tether.agent.status import ROLLOUT_CONDITION, AppStatusChange, StatusWriter
 from tether.audit import AuditStore, DeliveryRecord
 from tether.cluster.client import KubeClient
-from tether.core import Manifest, Revision
+from tether.core import Manifest, ObjectRef, Revision
 from tether.delivery.machine import AGENT
 from tether.delivery.model import Phase, RolloutStatus, read_delivery, read_request
 from tether.delivery.rollback import RollbackHost, abort
@@ -222,6 +222,9 @@ class _Outlet:
             self.state.poke(why)
         else:
             asyncio.get_running_loop().call_later(after, self.state.poke, why)
+
+    def superseding(self, refs: Sequence[ObjectRef]) -> None:
+        self.state.superseded.update(refs)
 
     def restored(self, target: str) -> None:
         if self.delivery.crash_after_fast_restore:

@@ -39,7 +39,7 @@ class DriftJudge:
         state = self.fleet.app_by_inventory(inventory_name)
         if state is None:
             return
-        if state.syncing:
+        if state.syncing or ref in state.superseded:
             state.raced[ref] = live  # the desired state is being replaced: judge it after
             return
         if ref not in state.desired:

@@ -67,6 +67,9 @@ class AppState:
     syncing: bool = False
     # managed objects that changed while a sync ran, as last seen: judged once it has ended
     raced: dict[ObjectRef, dict[str, Any] | None] = field(default_factory=dict)
+    # objects a failed canary's fast restore wrote ahead of the pass that takes them over
+    # (decision 0032): their changes wait, like a sync's, for the end of the next pass to start
+    superseded: set[ObjectRef] = field(default_factory=set)
     handled_request: str = ""  # the last `tether reconcile app` request a pass was run for
     settled: str = ""  # revision:generation:request of the last successful pass
     quiet_passes: int = 0  # timer ticks skipped since the last full pass

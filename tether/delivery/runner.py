@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 from tether.analysis import JobContext
 from tether.cluster.client import KubeClient, Resource
-from tether.core import Manifest, Revision
+from tether.core import Manifest, ObjectRef, Revision
 from tether.delivery import routing
 from tether.delivery.analysiscluster import (
     KubeJobs,
@@ -103,6 +103,11 @@ class Outlet(Protocol):
 
     def poke(self, after: float, why: str) -> None:
         """Run a pass of the App in ``after`` seconds."""
+        ...
+
+    def superseding(self, refs: Sequence[ObjectRef]) -> None:
+        """``refs`` are about to be written ahead of the App's next pass (a fast restore):
+        their changes are that pass's to judge, not drift."""
         ...
 
     def restored(self, target: str) -> None:
@@ -424,6 +429,12 @@ class DeliveryRunner:
         if key not in rollouts.sizes:
             return  # no pass of this replica sized it yet: the pass does it all
         client = self.client.impersonating(rollouts.identity) if rollouts.identity else self.client
+        rollouts.outlet.superseding(
+            [
+                ObjectRef("apps", spec.target.kind, rollouts.namespace, name)
+                for name in (spec.target.name, spec.candidate_name)
+            ]
+        )
         try:
             done = await routing.restore_stable(
                 client, rollouts.namespace, spec, rollouts.sizes[key]
