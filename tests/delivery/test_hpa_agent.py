@@ -85,6 +85,11 @@ def _hpa_desired(kubectl: Kubectl, namespace: str) -> int:
     return int((hpa.get("status") or {}).get("desiredReplicas") or 0)
 
 
+def _app_health(kubectl: Kubectl, namespace: str) -> str:
+    app = kubectl.get("apps.tether.dev", "web", namespace) or {}
+    return str((app.get("status") or {}).get("health") or "")
+
+
 def test_a_canary_under_a_real_hpa_splits_what_the_hpa_set_and_leaves_replicas_to_it(
     start_agent: Any, kubectl: Kubectl, namespace: str, repo: GitRepo, tmp_path: Any
 ) -> None:
@@ -104,6 +109,11 @@ def test_a_canary_under_a_real_hpa_splits_what_the_hpa_set_and_leaves_replicas_t
         "the HPA to scale web up",
     )
     assert _hpa_desired(kubectl, namespace) == HPA_MAX
+    # with a metrics API the HPA computes (ScalingActive=True), so the App reaches Healthy: the
+    # finding of decision 0031 (never Healthy without one) does not hold here
+    # (health is written at the end of a pass: the first pass saw the HPA before its first metric)
+    request_pass(kubectl, namespace)
+    wait_for(lambda: _app_health(kubectl, namespace) == "Healthy", 120, "the App to be Healthy")
 
     repo.write("app/web.yaml", deployment(new_version(), cpu="200m"))
     repo.commit("v2")
