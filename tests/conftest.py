@@ -16,6 +16,7 @@ from hypothesis import settings
 from typer.testing import CliRunner
 
 from tether.devcluster.controlplane import DevCluster, running
+from tether.devcluster.metrics import MetricsServer, metrics_cluster
 from tether.devcluster.provision import ensure_binary
 from tether.source.workspace import commit_all, init_repository
 
@@ -71,6 +72,17 @@ def dev_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevCluster
     """The real control plane (etcd, kube-apiserver, controller-manager, scheduler, kwok)."""
     with running("tests", tmp_path_factory.mktemp("cluster")) as cluster:
         yield cluster
+
+
+@pytest.fixture(scope="session")
+def metrics_dev_cluster(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[DevCluster, MetricsServer]]:
+    """A second control plane with a real metrics API (metrics-server, kwok's simulated kubelet
+    resource metrics), for the tests of HorizontalPodAutoscalers. Opt-in: started only by the
+    tests that ask for it, so the rest of the suite does not pay for it."""
+    with metrics_cluster("metrics", tmp_path_factory.mktemp("metrics-cluster")) as pair:
+        yield pair
 
 
 @dataclass

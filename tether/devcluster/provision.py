@@ -328,6 +328,24 @@ def _build_registry(component: Component, work: Path, out: Path) -> None:
     )
 
 
+def _build_metrics_server(component: Component, work: Path, out: Path) -> None:
+    # metrics-server's go.mod has no replace directives: `go install` of its cmd works. Its
+    # version is stamped the way its Makefile does (client-go's version package), so
+    # `metrics-server --version` names it.
+    _go(
+        [
+            "install",
+            "-trimpath",
+            "-ldflags",
+            f"-s -w -X k8s.io/client-go/pkg/version.gitVersion={component.version}",
+            f"sigs.k8s.io/metrics-server/cmd/metrics-server@{component.version}",
+        ],
+        work,
+        {"GOBIN": str(out), "GOFLAGS": ""},
+        niceness=10,
+    )
+
+
 def _collect_gateway_api_crds(component: Component, work: Path, out: Path) -> None:
     # Nothing to compile: the standard channel's CRDs are YAML files in the module. They are
     # joined into one manifest, each file's documents kept whole and in name order.
@@ -358,6 +376,7 @@ _BUILDERS = {
     "helm": _build_helm,
     "registry": _build_registry,
     "gateway-api": _collect_gateway_api_crds,
+    "metrics-server": _build_metrics_server,
 }
 
 

@@ -22,6 +22,9 @@ DISTRIBUTION = "v3.1.2"
 # Gateway API's standard-channel CRDs (HTTPRoute, ...), for the delivery tests' traffic routing:
 # not a binary, the CRD manifests of the Go module's config/crd/standard, cached as one file.
 GATEWAY_API = "v1.6.3"
+# The resource metrics API (metrics.k8s.io) for HorizontalPodAutoscalers, opt-in per dev cluster
+# (tether.devcluster.metrics); kwok simulates the kubelet endpoint it scrapes.
+METRICS_SERVER = "v0.8.0"
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,7 @@ HELM_COMPONENT = Component("helm", HELM, ("helm",))
 REGISTRY_COMPONENT = Component("registry", DISTRIBUTION, ("registry",))
 GATEWAY_API_CRDS = "gateway-api-standard-crds.yaml"
 GATEWAY_API_COMPONENT = Component("gateway-api", GATEWAY_API, (GATEWAY_API_CRDS,))
+METRICS_SERVER_COMPONENT = Component("metrics-server", METRICS_SERVER, ("metrics-server",))
 
 ALL_COMPONENTS = (
     KUBERNETES_COMPONENT,
@@ -63,4 +67,5 @@ ALL_COMPONENTS = (
     HELM_COMPONENT,
     REGISTRY_COMPONENT,
     GATEWAY_API_COMPONENT,
+    METRICS_SERVER_COMPONENT,
 )
