@@ -96,6 +96,11 @@ def test_an_apps_cel_checks_judge_its_custom_resource(
     # health timeout; either way the App says Degraded.
     wait_for(lambda: _app_health(kubectl, namespace) == "Degraded", 60, "Degraded by the check")
 
+    # The gadget recovers with nothing else changing (no commit, no drift, no request, an App
+    # interval of an hour): the agent looks at a not-Healthy App again on its own.
+    _set_phase(kubectl, namespace, "Ready")
+    wait_for(lambda: _app_health(kubectl, namespace) == "Healthy", 120, "Healthy again, unasked")
+
 
 def test_an_app_with_a_check_that_does_not_compile_is_refused_before_any_sync(
     start_agent: Callable[..., AgentProcess],

@@ -48,6 +48,11 @@ _HISTORY = 5
 # request, no drift) does no API work; every FULL_PASS_EVERY-th tick still re-plans everything
 # as a safety net against a missed watch event. See docs/decisions/0005-quiet-timer-ticks.md.
 FULL_PASS_EVERY = 10
+# An App whose health wait ended not Healthy is looked at again without waiting for its
+# interval (its objects may still get there, with no change to Git or the cluster to wake it):
+# after HEALTH_RECHECK seconds, twice as long after each verdict still not Healthy, at most
+# the App's interval. Such a tick is never quiet.
+HEALTH_RECHECK = 30.0
 
 
 def sync_options(spec: AppSpec, timeout: float = 0) -> SyncOptions:
@@ -297,9 +302,14 @@ class AppWorkers:
 
     @staticmethod
     def _quiet(state: AppState, settled: str) -> bool:
-        """True when this tick may be skipped: nothing changed since the last good pass."""
+        """True when this tick may be skipped: nothing changed since the last good pass, and
+        that pass found the App Healthy (else its health is what this tick is for)."""
         unchanged = (
-            state.ready and state.health_checked and state.settled == settled and not state.drifted
+            state.ready
+            and state.health_checked
+            and state.healthy
+            and state.settled == settled
+            and not state.drifted
         )
         if unchanged and state.quiet_passes < FULL_PASS_EVERY - 1:
             state.quiet_passes += 1
@@ -455,6 +465,7 @@ class AppWorkers:
         state.healthy = health.status is HealthStatus.HEALTHY
         if state.healthy:
             await self.quarantines.healthy(state)
+        self._recheck_unless_healthy(state)
         state.health_checked = True
         metrics.set_health(state.spec.key, health.status.value)
         await self.status.app(state, AppStatusChange(health=health.status.value))
@@ -462,6 +473,16 @@ class AppWorkers:
             bad = "; ".join(f"{o.ref}: {o.message}" for o in health.not_healthy()[:5])
             summary = f"{state.spec.key} is degraded: {bad}"
             self.alerts.put(alert_for(state, AlertEvent.HEALTH_DEGRADED, summary))
+
+    @staticmethod
+    def _recheck_unless_healthy(state: AppState) -> None:
+        """Schedule the next look at an App found not Healthy (``HEALTH_RECHECK``)."""
+        if state.healthy:
+            state.unhealthy_checks = 0
+            return
+        delay = min(state.spec.interval, HEALTH_RECHECK * 2 ** min(state.unhealthy_checks, 10))
+        state.unhealthy_checks += 1
+        asyncio.get_running_loop().call_later(delay, state.poke, "health re-checked")
 
     @staticmethod
     def _remember(state: AppState, report: SyncReport | None, result: str, message: str) -> None:

@@ -77,6 +77,7 @@ class AppState:
     ready: bool = False
     healthy: bool = False
     health_checked: bool = False  # a health wait finished since the last successful sync
+    unhealthy_checks: int = 0  # health verdicts in a row that were not Healthy (re-check backoff)
     applied_revision: str = ""
     identity: str = ""  # the ServiceAccount (namespace/name) its last pass was applied as
     desired: dict[ObjectRef, tuple[Resource, dict[str, Any]]] = field(default_factory=dict)
