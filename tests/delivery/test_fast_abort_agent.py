@@ -19,12 +19,11 @@ from tests.agent.conftest import AgentProcess, apply_yaml, start_agent, tether_c
 from tests.analysis.prom import Prometheus
 from tests.conftest import Kubectl
 from tests.delivery import test_canary_agent as canary
-from tests.delivery.signals import MetricsApp, new_version
+from tests.delivery.signals import MetricsApp
 from tests.delivery.test_rollback_agent import forge_token, gitea_repo, hermetic_git, own_gitea  # noqa: F401
-from tests.delivery.test_rollback_canary import TIMEOUT, quarantine, source_and_app, waited
-from tests.delivery.test_rollback_crash import pending
+from tests.delivery.test_rollback_canary import quarantine, waited
+from tests.delivery.test_rollback_crash import failing_v2, pending
 from tests.forge.conftest import ForgeRepo
-from tether.audit import AuditStore
 from tether.devcluster.gitea import LocalGitea
 
 
@@ -39,40 +38,11 @@ def test_an_agent_killed_right_after_the_fast_restore_leaves_one_abort_to_the_ne
     tmp_path: Path,
 ) -> None:
     repo = gitea_repo
-    forge_token(kubectl, namespace, own_gitea)
-    v1 = new_version()
-    good = repo.commit(
-        {
-            "app/web.yaml": canary.deployment(v1),
-            "app/template.yaml": canary.error_rate_template(prometheus),
-        },
-        "web v1",
-    )
-    repo.push()
-    apply_yaml(
-        kubectl,
-        source_and_app(namespace, own_gitea, repo, canary.delivery(v1, canary.STEPS)),
-    )
-    first = start_agent("agent-a", "--test-crash-after-fast-restore")
     audit = tmp_path / "audit.db"
-
-    def v1_kept() -> bool:
-        if canary.rollout(kubectl, namespace).get("phase") != "Promoted":
-            return False
-        with AuditStore(str(audit)) as store:
-            kept = store.last_good_render(f"{namespace}.web")
-        return kept is not None and kept.revision.commit == good
-
-    wait_for(v1_kept, TIMEOUT, "v1 serving and kept as the last good render")
-
-    v2 = new_version()
-    canary.serving(metrics_app, prometheus, v2, 0.5)  # half of v2's requests fail
-    apply_yaml(
-        kubectl,
-        source_and_app(namespace, own_gitea, repo, canary.delivery(v2, canary.STEPS)),
-    )
-    bad = repo.commit({"app/web.yaml": canary.deployment(v2)}, "web v2")
-    repo.push()
+    first, v1, good, bad = failing_v2(
+        (own_gitea, repo), kubectl, namespace, start_agent, (metrics_app, prometheus), audit,
+        "--test-crash-after-fast-restore",
+    )  # fmt: skip
 
     waited(
         kubectl,

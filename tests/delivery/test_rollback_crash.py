@@ -29,18 +29,20 @@ def pending(kubectl: Kubectl, namespace: str) -> dict[str, Any] | None:
     return (app.get("status") or {}).get("pendingRollback")
 
 
-def test_a_rollback_asked_for_by_a_failed_canary_is_run_by_the_next_replica_after_a_crash(
-    own_gitea: LocalGitea,  # noqa: F811
-    gitea_repo: ForgeRepo,  # noqa: F811
+def failing_v2(
+    forge: tuple[LocalGitea, ForgeRepo],
     kubectl: Kubectl,
     namespace: str,
     start_agent: Callable[..., AgentProcess],  # noqa: F811
-    metrics_app: MetricsApp,
-    prometheus: Prometheus,
-    tmp_path: Path,
-) -> None:
-    repo = gitea_repo
-    forge_token(kubectl, namespace, own_gitea)
+    signals: tuple[MetricsApp, Prometheus],
+    audit: Path,
+    agent_flag: str,
+) -> tuple[AgentProcess, str, str, str]:
+    """A canary App on a Gitea repository: v1 served and kept as the last good render by an
+    agent started with ``agent_flag``, then v2, half of whose requests fail, pushed.
+    (agent-a, v1's tag, the good commit, the bad commit)."""
+    (gitea, repo), (metrics_app, prometheus) = forge, signals
+    forge_token(kubectl, namespace, gitea)
     v1 = new_version()
     good = repo.commit(
         {
@@ -52,10 +54,9 @@ def test_a_rollback_asked_for_by_a_failed_canary_is_run_by_the_next_replica_afte
     repo.push()
     apply_yaml(
         kubectl,
-        source_and_app(namespace, own_gitea, repo, canary.delivery(v1, canary.STEPS)),
+        source_and_app(namespace, gitea, repo, canary.delivery(v1, canary.STEPS)),
     )
-    first = start_agent("agent-a", "--test-hold-rollbacks")
-    audit = tmp_path / "audit.db"
+    first = start_agent("agent-a", agent_flag)
 
     def v1_kept() -> bool:
         if canary.rollout(kubectl, namespace).get("phase") != "Promoted":
@@ -70,10 +71,29 @@ def test_a_rollback_asked_for_by_a_failed_canary_is_run_by_the_next_replica_afte
     canary.serving(metrics_app, prometheus, v2, 0.5)  # half of v2's requests fail
     apply_yaml(
         kubectl,
-        source_and_app(namespace, own_gitea, repo, canary.delivery(v2, canary.STEPS)),
+        source_and_app(namespace, gitea, repo, canary.delivery(v2, canary.STEPS)),
     )
     bad = repo.commit({"app/web.yaml": canary.deployment(v2)}, "web v2")
     repo.push()
+    return first, v1, good, bad
+
+
+def test_a_rollback_asked_for_by_a_failed_canary_is_run_by_the_next_replica_after_a_crash(
+    own_gitea: LocalGitea,  # noqa: F811
+    gitea_repo: ForgeRepo,  # noqa: F811
+    kubectl: Kubectl,
+    namespace: str,
+    start_agent: Callable[..., AgentProcess],  # noqa: F811
+    metrics_app: MetricsApp,
+    prometheus: Prometheus,
+    tmp_path: Path,
+) -> None:
+    repo = gitea_repo
+    audit = tmp_path / "audit.db"
+    first, v1, good, bad = failing_v2(
+        (own_gitea, repo), kubectl, namespace, start_agent, (metrics_app, prometheus), audit,
+        "--test-hold-rollbacks",
+    )  # fmt: skip
 
     asked = waited(
         kubectl, namespace, tmp_path, lambda: pending(kubectl, namespace), "the pending rollback"
