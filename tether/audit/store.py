@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import sqlite3
+import time
 from collections.abc import Callable
 from types import TracebackType
 from typing import Any, NoReturn, TypeVar
@@ -248,10 +249,25 @@ def _sqlite_pragmas(dbapi_connection: sqlite3.Connection, _record: object) -> No
     cursor = dbapi_connection.cursor()
     try:
         cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
-        cursor.execute("PRAGMA journal_mode = WAL")
+        _into_wal(cursor)
         cursor.execute("PRAGMA synchronous = NORMAL")  # durable across crashes in WAL mode
     finally:
         cursor.close()
+
+
+def _into_wal(cursor: sqlite3.Cursor) -> None:
+    """Switch the file to WAL. The switch needs the file to itself, and SQLite answers "database
+    is locked" at once, without its busy timeout, while another process opens the same new
+    file: asked again for up to the busy timeout (two stores created together hit it)."""
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def _row(record: SyncRecord) -> dict[str, Any]:
