@@ -10,7 +10,6 @@ refuses is not written: the command says why and what to do instead, and exits 1
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
 import typer
@@ -93,13 +92,12 @@ def _gesture(action: str, help_text: str) -> None:
                 f"{ACTION_ANNOTATION}-reason": reason or None,
                 REQUESTED_ANNOTATION: stamp,
             }
-            await client.request(
-                "PATCH",
-                apps.path(namespace, name),
-                what=f"App {namespace}/{name}",
-                params={"fieldManager": FIELD_MANAGER},
-                body=json.dumps({"metadata": {"annotations": annotations}}).encode(),
-                content_type="application/merge-patch+json",
+            await client.merge_patch(
+                apps,
+                namespace,
+                name,
+                {"metadata": {"annotations": annotations}},
+                field_manager=FIELD_MANAGER,
             )
             return who, []
 

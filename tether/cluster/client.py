@@ -378,13 +378,22 @@ class KubeClient:
         return result
 
     async def merge_patch(
-        self, resource: Resource, namespace: str, name: str, patch: dict[str, Any]
+        self,
+        resource: Resource,
+        namespace: str,
+        name: str,
+        patch: dict[str, Any],
+        *,
+        field_manager: str = "",
     ) -> dict[str, Any]:
-        """JSON merge-patch one object (small edits such as an annotation or ``spec.suspend``)."""
+        """JSON merge-patch one object (small edits such as an annotation or ``spec.suspend``);
+        ``field_manager``: the name managedFields record for the write (the server's default
+        when empty)."""
         result: dict[str, Any] = await self.request(
             "PATCH",
             resource.path(namespace, name),
             what=_name(resource, namespace, name),
+            params={"fieldManager": field_manager} if field_manager else None,
             body=json.dumps(patch).encode(),
             content_type="application/merge-patch+json",
         )
