@@ -62,6 +62,15 @@ def spec_of(kubectl: Kubectl, namespace: str, name: str) -> dict[str, Any]:
     return dict(kubectl.get("deployment", name, namespace) or {})
 
 
+def paused_at_one(kubectl: Kubectl, namespace: str) -> bool:
+    """The rollout paused with its canary at 1 replica (25 % of the 4 the HPA set)."""
+    canary = spec_of(kubectl, namespace, "web-canary")
+    return (
+        rollout(kubectl, namespace).get("phase") == "Paused"
+        and (canary.get("spec") or {}).get("replicas") == 1
+    )
+
+
 def passes(agent: Any, namespace: str) -> int:
     """Reconcile passes the agent has finished for App ``web``."""
     metrics = httpx.get(f"{agent.url}/metrics").text
@@ -109,14 +118,13 @@ def test_an_autoscaled_deployment_splits_the_live_count_and_leaves_replicas_to_t
         f"tether.dev/reconcile-requested-at={time.time()}",
     )
 
-    def paused_at_the_live_split() -> bool:
-        canary = spec_of(kubectl, namespace, "web-canary")
-        return (
-            rollout(kubectl, namespace).get("phase") == "Paused"
-            and (canary.get("spec") or {}).get("replicas") == 1
-        )
-
-    waited(kubectl, namespace, tmp_path, paused_at_the_live_split, "the canary at 25 % of 4")
+    waited(
+        kubectl,
+        namespace,
+        tmp_path,
+        lambda: paused_at_one(kubectl, namespace),
+        "the canary at 25 % of 4",
+    )
     stable = spec_of(kubectl, namespace, "web")
     assert stable["spec"]["replicas"] == HPA_SCALED
     generation = stable["metadata"]["generation"]

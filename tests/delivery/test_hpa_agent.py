@@ -17,7 +17,7 @@ from tests.agent.conftest import apply_yaml, source_and_app, wait_for
 from tests.conftest import GitRepo, Kubectl
 from tests.delivery.agentkit import ROLLOUT_TIMEOUT, rollout, waited
 from tests.delivery.signals import new_version
-from tests.delivery.test_edges_hpa import DELIVERY, passes, request_pass, spec_of
+from tests.delivery.test_edges_hpa import DELIVERY, passes, paused_at_one, request_pass, spec_of
 from tether.agent import crds
 from tether.devcluster.controlplane import DevCluster
 from tether.devcluster.metrics import USAGE_CPU_ANNOTATION, MetricsServer
@@ -126,14 +126,13 @@ def test_a_canary_under_a_real_hpa_splits_what_the_hpa_set_and_leaves_replicas_t
         "tether.dev/reconcile-requested-at=v2",
     )
 
-    def paused_at_the_live_split() -> bool:
-        canary = spec_of(kubectl, namespace, "web-canary")
-        return (
-            rollout(kubectl, namespace).get("phase") == "Paused"
-            and (canary.get("spec") or {}).get("replicas") == 1
-        )
-
-    waited(kubectl, namespace, tmp_path, paused_at_the_live_split, "the canary at 25 % of 4")
+    waited(
+        kubectl,
+        namespace,
+        tmp_path,
+        lambda: paused_at_one(kubectl, namespace),
+        "the canary at 25 % of 4",
+    )
     for _ in range(2):
         before = passes(agent, namespace)
         request_pass(kubectl, namespace)
