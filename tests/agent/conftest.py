@@ -32,8 +32,8 @@ AGENT_START_BOUND = 180.0
 """Seconds an agent process may take to serve ``/healthz`` before the test calls it hung."""
 
 
-@pytest.fixture(scope="session")
-def tether_crds(kubectl: Kubectl) -> None:
+def install_tether_crds(kubectl: Kubectl) -> None:
+    """Tether's CRDs applied to ``kubectl``'s cluster and waited for until Established."""
     kubectl(
         "apply", "--server-side", "--force-conflicts", "-f", "-", stdin=yaml.safe_dump_all(crds.ALL)
     )
@@ -43,6 +43,11 @@ def tether_crds(kubectl: Kubectl) -> None:
         *(f"crd/{crd['metadata']['name']}" for crd in crds.ALL),
         "--timeout=60s",
     )
+
+
+@pytest.fixture(scope="session")
+def tether_crds(kubectl: Kubectl) -> None:
+    install_tether_crds(kubectl)
 
 
 def free_port() -> int:

@@ -11,14 +11,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-import yaml
 
-from tests.agent.conftest import apply_yaml, source_and_app, wait_for
+from tests.agent.conftest import apply_yaml, install_tether_crds, source_and_app, wait_for
 from tests.conftest import GitRepo, Kubectl
 from tests.delivery.agentkit import ROLLOUT_TIMEOUT, rollout, waited
 from tests.delivery.signals import new_version
 from tests.delivery.test_edges_hpa import DELIVERY, passes, paused_at_one, request_pass, spec_of
-from tether.agent import crds
 from tether.devcluster.controlplane import DevCluster
 from tether.devcluster.metrics import USAGE_CPU_ANNOTATION, MetricsServer
 from tether.devcluster.provision import ensure_binary
@@ -38,15 +36,8 @@ def kubectl(dev_cluster: DevCluster) -> Kubectl:
 
 @pytest.fixture(scope="session")
 def tether_crds(kubectl: Kubectl) -> None:
-    kubectl(
-        "apply", "--server-side", "--force-conflicts", "-f", "-", stdin=yaml.safe_dump_all(crds.ALL)
-    )
-    kubectl(
-        "wait",
-        "--for=condition=Established",
-        *(f"crd/{crd['metadata']['name']}" for crd in crds.ALL),
-        "--timeout=60s",
-    )
+    """This module's own: the session's would be the main cluster's, already installed."""
+    install_tether_crds(kubectl)
 
 
 def deployment(version: str, cpu: str) -> str:
